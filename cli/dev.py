@@ -1,0 +1,117 @@
+"""`abr dev`: migrate, then run the API and one worker as children until told to stop.
+
+Each child gets its own process group so that on SIGINT/SIGTERM the whole
+tree it started (Celery's pool processes, ffmpeg) is signalled at once and
+nothing outlives `abr dev`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlmodel import Session
+
+from cli.migrate import upgrade
+from core.config import Settings
+from core.db.engine import make_engine
+from core.services.keys import authenticate, create_key
+from core.errors import Unauthorized
+
+STOP_GRACE_S = 10.0
+
+
+def _dev_api_key(settings: Settings) -> str:
+    """The key to print: ABR_API_KEYS' first, else one generated once and kept in the data dir."""
+    if settings.static_api_keys:
+        return settings.static_api_keys[0]
+    key_file = settings.data_dir / "dev-api-key"
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            if key_file.exists():
+                key = key_file.read_text().strip()
+                try:
+                    authenticate(session, key, static_keys=[])
+                    return key
+                except Unauthorized:
+                    pass  # the database was reset: make a new one
+            _, key = create_key(session, name="abr dev")
+    finally:
+        engine.dispose()
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, start_new_session=True)
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            try:
+                os.killpg(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + STOP_GRACE_S
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    # Whatever is left in the groups (a stuck ffmpeg, a pool process) is killed.
+    for child in children:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.wait()
+
+
+def _wait_ready(url: str, api: subprocess.Popen, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and api.poll() is None:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def run_dev(settings: Settings) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    key = _dev_api_key(settings)
+    env = dict(os.environ, ABR_DATA_DIR=str(settings.data_dir), ABR_HOST=settings.host, ABR_PORT=str(settings.port))
+    stopping = False
+
+    def _on_signal(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    children = [_spawn(["api"], env), _spawn(["worker", "--concurrency", "1"], env)]
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        if _wait_ready(url, children[0]):
+            print(f"abr dev is up: {url}  (dashboard {url}/, API docs {url}/docs)", flush=True)
+            print(f"API key: {key}", flush=True)
+            print(f"data dir: {settings.data_dir}", flush=True)
+        while not stopping:
+            if any(c.poll() is not None for c in children):
+                print("a child process exited; stopping", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        _stop(children)

@@ -1,0 +1,130 @@
+"""The `abr` command: the one place that imports both the API and the workers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from core.config import Settings, get_settings
+from core.logging import configure_logging
+
+log = logging.getLogger("abr.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    settings = get_settings(**overrides)
+    configure_logging(json_lines=settings.log_json, level=settings.log_level)
+    return settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from cli.migrate import downgrade, upgrade
+
+    settings = _settings(args)
+    if args.direction == "down":
+        downgrade(settings.resolved_database_url, args.revision or "base")
+    else:
+        upgrade(settings.resolved_database_url, args.revision or "head")
+    print(f"database at {args.revision or ('base' if args.direction == 'down' else 'head')}")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from core.db.engine import make_engine
+    from core.services.keys import create_key
+
+    settings = _settings(args)
+    with Session(make_engine(settings.resolved_database_url)) as session:
+        row, plaintext = create_key(session, name=args.name, scopes=args.scopes)
+    print(plaintext)
+    print(f"(id {row.id}, scopes: {row.scopes}; shown once, stored hashed)", file=sys.stderr)
+    return 0
+
+
+def app_factory():
+    """For `uvicorn --factory` and multi-process API servers."""
+    from api.app import create_app
+
+    return create_app(get_settings())
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    uvicorn.run("cli.main:app_factory", factory=True, host=settings.host, port=settings.port,
+                workers=args.workers, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.celery_app import app
+
+    settings = _settings(args)
+    argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency or settings.worker_concurrency),
+            "-n", f"abr-{os.getpid()}@%h", "--loglevel", settings.log_level]
+    if settings.resolved_broker_url.startswith("sqla+"):
+        # The SQLAlchemy transport has no broadcast: gossip/mingle would only poll in vain.
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from cli.dev import run_dev
+
+    return run_dev(_settings(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="abr", description="abr-origin: self-hostable HLS/DASH video platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("dev", help="API + one worker on embedded defaults (SQLite, local disk)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("api", help="serve the API and origin")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, default=1, help="API processes")
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("worker", help="run a Celery worker")
+    p.add_argument("--queues", default="transcode,live,default")
+    p.add_argument("--concurrency", type=int)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("migrate", help="upgrade (default) or downgrade the database schema")
+    p.add_argument("direction", nargs="?", choices=["up", "down"], default="up")
+    p.add_argument("--revision")
+    p.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    p = keys.add_parser("create", help="create an API key and print it once")
+    p.add_argument("--name", default="")
+    p.add_argument("--scopes", default="admin", help="space separated: read write admin")
+    p.set_defaults(func=cmd_keys_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

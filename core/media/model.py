@@ -1,0 +1,174 @@
+"""The media vocabulary shared by planner, encoder, packager and manifest writers.
+
+Names follow the specs: a `Ladder` of `Rendition`s is planned; what ffmpeg
+produced for one rendition is a `Track` (init segment + media `Segment`s);
+all tracks of an asset form the `Presentation` (DASH's word for the whole
+thing) from which both the HLS playlists and the DASH MPD are written.
+
+The `Presentation` serialises to JSON (`presentation.json` beside the media)
+so that the origin can render manifests per request (tokens, filters)
+without touching the database.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Literal
+
+VideoCodec = Literal["h264", "h265", "vp8"]
+VIDEO_CODECS: tuple[str, ...] = ("h264", "h265", "vp8")
+AUDIO_RENDITION_ID = "audio"
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One rung of a ladder (or the single shared audio rendition).
+
+    `id` is also the rendition's directory name under the asset prefix,
+    e.g. ``h264-720p`` or ``audio``.
+    """
+
+    id: str
+    codec: str  # h264 | h265 | vp8 | aac
+    width: int = 0
+    height: int = 0
+    bitrate: int = 0  # target average, bits/s
+    max_bitrate: int = 0  # VBV maxrate, bits/s
+    buffer_size: int = 0  # VBV bufsize, bits
+    frame_rate: Fraction | None = None
+    channels: int = 0  # audio only
+    sample_rate: int = 0  # audio only
+
+    @property
+    def is_audio(self) -> bool:
+        return self.codec == "aac"
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """The renditions one ffmpeg process encodes for one codec family."""
+
+    codec: str
+    renditions: tuple[Rendition, ...]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One media segment as produced. Times are in the track's timescale."""
+
+    number: int  # 1-based, the $Number$ of the DASH template
+    start: int
+    duration: int
+    size: int  # bytes
+
+
+@dataclass
+class Track:
+    """A rendition as produced: what the manifests are written from."""
+
+    rendition: Rendition
+    codecs: str  # RFC 6381 string read from the init segment, e.g. avc1.64001f
+    container: Literal["mp4", "webm"]
+    timescale: int
+    segments: list[Segment] = field(default_factory=list)
+    complete: bool = False  # True once the last segment is in
+
+    @property
+    def id(self) -> str:
+        return self.rendition.id
+
+    @property
+    def extension(self) -> str:
+        return "m4s" if self.container == "mp4" else "webm"
+
+    @property
+    def init_uri(self) -> str:
+        """Relative to the asset root (the playback root)."""
+        return f"{self.id}/init.{'mp4' if self.container == 'mp4' else 'webm'}"
+
+    def segment_uri(self, number: int) -> str:
+        return f"{self.id}/{number:05d}.{self.extension}"
+
+    @property
+    def mime_type(self) -> str:
+        kind = "audio" if self.rendition.is_audio else "video"
+        return f"{kind}/{self.container}"
+
+    @property
+    def duration_seconds(self) -> float:
+        return sum(s.duration for s in self.segments) / self.timescale
+
+    @property
+    def peak_bandwidth(self) -> int:
+        """Highest bitrate of any single segment, bits/s (what HLS BANDWIDTH must cover)."""
+        peaks = [s.size * 8 * self.timescale / s.duration for s in self.segments if s.duration > 0]
+        return math.ceil(max(peaks)) if peaks else self.rendition.max_bitrate or self.rendition.bitrate
+
+    @property
+    def average_bandwidth(self) -> int:
+        total = sum(s.duration for s in self.segments)
+        if total <= 0:
+            return self.rendition.bitrate
+        return math.ceil(sum(s.size for s in self.segments) * 8 * self.timescale / total)
+
+
+@dataclass
+class Presentation:
+    """Every track of one asset; `complete` once no more tracks or segments will come."""
+
+    segment_duration: float
+    tracks: list[Track] = field(default_factory=list)
+    complete: bool = False
+
+    @property
+    def audio(self) -> Track | None:
+        return next((t for t in self.tracks if t.rendition.is_audio), None)
+
+    @property
+    def video_tracks(self) -> list[Track]:
+        return [t for t in self.tracks if not t.rendition.is_audio]
+
+    @property
+    def duration(self) -> float:
+        done = [t.duration_seconds for t in self.tracks if t.segments]
+        return max(done) if done else 0.0
+
+    def to_dict(self) -> dict:
+        def track(t: Track) -> dict:
+            r = asdict(t.rendition)
+            r["frame_rate"] = str(t.rendition.frame_rate) if t.rendition.frame_rate else None
+            return {
+                "rendition": r,
+                "codecs": t.codecs,
+                "container": t.container,
+                "timescale": t.timescale,
+                "complete": t.complete,
+                # compact: [number, start, duration, size]
+                "segments": [[s.number, s.start, s.duration, s.size] for s in t.segments],
+            }
+
+        return {
+            "segment_duration": self.segment_duration,
+            "complete": self.complete,
+            "tracks": [track(t) for t in self.tracks],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Presentation:
+        tracks = []
+        for t in data["tracks"]:
+            r = dict(t["rendition"])
+            r["frame_rate"] = Fraction(r["frame_rate"]) if r.get("frame_rate") else None
+            tracks.append(
+                Track(
+                    rendition=Rendition(**r),
+                    codecs=t["codecs"],
+                    container=t["container"],
+                    timescale=t["timescale"],
+                    complete=t["complete"],
+                    segments=[Segment(*s) for s in t["segments"]],
+                )
+            )
+        return cls(segment_duration=data["segment_duration"], complete=data["complete"], tracks=tracks)

@@ -1,0 +1,52 @@
+"""Queue and task names, and the Celery configuration both sides agree on.
+
+Plain data (no Celery import) so that `core` stays free of the queue
+framework: the API builds a sending client from it, the workers a consumer.
+"""
+
+from __future__ import annotations
+
+QUEUE_TRANSCODE = "transcode"
+QUEUE_LIVE = "live"
+QUEUE_DEFAULT = "default"
+ALL_QUEUES = (QUEUE_TRANSCODE, QUEUE_LIVE, QUEUE_DEFAULT)
+
+TASK_TRANSCODE = "assets.transcode"
+TASK_PING = "system.ping"
+
+TASK_ROUTES = {
+    TASK_TRANSCODE: {"queue": QUEUE_TRANSCODE},
+    TASK_PING: {"queue": QUEUE_DEFAULT},
+}
+
+
+def result_backend_for(broker_url: str) -> str:
+    """Results (only the few tasks that return one, e.g. `system.ping`) live beside the broker."""
+    if broker_url.startswith("sqla+"):
+        return "db+" + broker_url[len("sqla+"):]
+    return broker_url
+
+
+def celery_config(broker_url: str, result_backend: str | None = None) -> dict:
+    conf: dict = {
+        "broker_url": broker_url,
+        "task_routes": TASK_ROUTES,
+        "task_default_queue": QUEUE_DEFAULT,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        # The database is the record of a job; late acks let a broker that
+        # supports redelivery (Redis) hand a job back if a worker dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+    if result_backend:
+        conf["result_backend"] = result_backend
+    if broker_url.startswith("redis"):
+        # A transcode can outlast Redis' default 1 h visibility timeout; without
+        # this the same job would be delivered to a second worker mid-encode.
+        conf["broker_transport_options"] = {"visibility_timeout": 12 * 3600}
+    return conf

@@ -1,0 +1,92 @@
+"""Shared fixtures: real PostgreSQL and Redis where the machine runs them, and the embedded defaults.
+
+PostgreSQL (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379) run on the
+project's machines and in CI. Each test session gets its own throwaway
+PostgreSQL database and Redis database number, so runs never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("ABR_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("ABR_TEST_REDIS", "redis://127.0.0.1:6379/13")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    # In CI these services are part of the machine: their absence is a failure, not a skip.
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is not reachable in CI: {exc}")
+    pytest.skip(f"{what} not reachable: {exc}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session; SQLAlchemy URL (psycopg 3)."""
+    import psycopg
+
+    name = f"abr_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        _unavailable("PostgreSQL", exc)
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+        client.flushdb()
+    except redis.RedisError as exc:
+        _unavailable("Redis", exc)
+    return REDIS_URL
+
+
+@pytest.fixture(params=["embedded", "services"])
+def backend_env(request, tmp_path: Path) -> dict[str, str]:
+    """ABR_* settings for the embedded defaults and for PostgreSQL + Redis.
+
+    The services variant uses a fresh PostgreSQL database per test (cheap) so
+    migrations and data never leak between tests.
+    """
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}
+    if request.param == "services":
+        pg = request.getfixturevalue("pg_database")
+        redis_url = request.getfixturevalue("redis_url")
+        import psycopg
+
+        name = f"abr_t_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        env["ABR_DATABASE_URL"] = pg.rsplit("/", 1)[0] + "/" + name
+        env["ABR_BROKER_URL"] = redis_url
+        request.addfinalizer(lambda: _drop_database(name))
+    return env
+
+
+def _drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
