@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.queue import TaskQueue
-from api.routers import health
+from api.routers import assets, health
 from core.config import Settings
 from core.db.engine import make_engine
 from core.logging import request_id_var
@@ -49,4 +49,5 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
         return response
 
     app.include_router(health.router)
+    app.include_router(assets.router)
     return app

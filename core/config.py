@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     ffmpeg: str | None = None  # default: the binary shipped by imageio-ffmpeg
     api_keys: str = ""  # comma separated; accepted as admin keys in addition to stored ones
     signing_key: str = DEFAULT_SIGNING_KEY  # HMAC key for playback tokens
+    signing_key_id: str | None = None  # its `kid`; default: derived from the key (core/services/playback.py)
+    signing_keys_previous: str = ""  # comma separated `kid:secret` (or bare secrets) still accepted
     public_url: str | None = None  # how clients reach the API/origin, e.g. https://video.example
     host: str = "127.0.0.1"
     port: int = 8000
@@ -39,6 +41,8 @@ class Settings(BaseSettings):
     ffmpeg_timeout: float = Field(default=6 * 3600, gt=0)
     worker_concurrency: int = Field(default=1, ge=1)
     cors_origins: str = "*"
+    allow_private_urls: bool = False  # URL import from loopback/private ranges (tests, trusted LANs)
+    import_timeout: float = Field(default=3600, gt=0)
 
     @field_validator("data_dir")
     @classmethod

@@ -1,0 +1,158 @@
+"""`/v1/assets`: upload (multipart) or import (JSON `input_url`), read, list, delete, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ContextDep, SessionDep, require
+from api.schemas import AssetPublic, AssetsPublic, asset_public
+from api.upload import new_tmp_dir, receive_multipart
+from core.db.models import Asset
+from core.errors import BadRequest, Unprocessable
+from core.media.probe import probe
+from core.queues import TASK_TRANSCODE
+from core.services import assets as service
+from core.services.url_import import ImportRequest, create_import
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/assets", tags=["assets"])
+
+_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary"},
+                "settings": {"type": "string", "description": "JSON object of asset settings"}}}},
+            "application/json": {"schema": {"type": "object", "required": ["input_url"], "properties": {
+                "input_url": {"type": "string", "format": "uri"},
+                "codecs": {"type": "array", "items": {"type": "string", "enum": ["h264", "h265", "vp8"]}},
+                "segment_duration": {"type": "number"}, "playback_policy": {"type": "string"},
+                "passthrough": {"type": "string"}, "ladder": {"type": "array"}}}},
+        },
+    }
+}
+
+
+def base_url(request: Request, ctx) -> str:
+    return (ctx.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def _public(session: Session, asset: Asset, url: str) -> AssetPublic:
+    return asset_public(asset, service.renditions_of(session, asset.id), service.playback_ids_of(session, asset.id), url)
+
+
+def _parse_settings(raw: str | dict | None) -> service.AssetSettings:
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"settings is not valid JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("settings must be a JSON object")
+    try:
+        return service.AssetSettings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise Unprocessable(f"settings.{loc}: {first['msg']}" if loc else first["msg"]) from exc
+
+
+@router.post("", status_code=201, response_model=AssetPublic, openapi_extra=_REQUEST_BODY,
+             dependencies=[require("write")],
+             responses={400: {}, 401: {}, 413: {}, 415: {"description": "not media"}, 422: {}})
+async def create_asset(request: Request, ctx: ContextDep, session: SessionDep) -> AssetPublic:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise BadRequest("body is not valid JSON") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("input_url"), str):
+            raise Unprocessable("a JSON body needs 'input_url' (or upload the file as multipart 'file')")
+        url = body.pop("input_url")
+        settings = _parse_settings(body)
+        asset = await run_in_threadpool(create_import, session, ImportRequest(url=url, settings=settings))
+    else:
+        form = await receive_multipart(request, tmp_dir=new_tmp_dir(ctx.settings.data_dir),
+                                       max_bytes=ctx.settings.max_upload_bytes)
+        try:
+            if form.file_path is None:
+                raise Unprocessable("the multipart body has no 'file' part")
+            if form.file_size == 0:
+                raise Unprocessable("the uploaded file is empty")
+            settings = _parse_settings(form.fields.get("settings"))
+            info = await run_in_threadpool(probe, form.file_path)
+            asset = await run_in_threadpool(service.create_asset, session, ctx.storage, source=form.file_path,
+                                            info=info, settings=settings)
+        finally:
+            form.discard()  # no-op once storage has moved it
+    ctx.queue.send(TASK_TRANSCODE, asset.id)
+    log.info("asset %s created", asset.id, extra={"asset_id": asset.id})
+    return _public(session, asset, base_url(request, ctx))
+
+
+@router.get("", response_model=AssetsPublic, dependencies=[require("read")])
+def list_assets(request: Request, ctx: ContextDep, session: SessionDep,
+                limit: Annotated[int, Query(ge=1, le=100)] = 25,
+                offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> AssetsPublic:
+    rows, count = service.list_assets(session, limit=limit, offset=offset)
+    url = base_url(request, ctx)
+    return AssetsPublic(data=[_public(session, a, url) for a in rows], count=count)
+
+
+@router.get("/{asset_id}", response_model=AssetPublic, dependencies=[require("read")], responses={404: {}})
+def get_asset(asset_id: str, request: Request, ctx: ContextDep, session: SessionDep) -> AssetPublic:
+    return _public(session, service.get_asset(session, asset_id), base_url(request, ctx))
+
+
+@router.delete("/{asset_id}", status_code=204, dependencies=[require("write")], responses={404: {}})
+def delete_asset(asset_id: str, ctx: ContextDep, session: SessionDep) -> Response:
+    service.delete_asset(session, ctx.storage, asset_id)
+    return Response(status_code=204)
+
+
+@router.get("/{asset_id}/events", dependencies=[require("read")], responses={404: {}},
+            response_class=StreamingResponse)
+async def asset_events(asset_id: str, request: Request, ctx: ContextDep, session: SessionDep) -> StreamingResponse:
+    """Server-sent events: `asset` with the full asset on every change, until ready/errored/deleted.
+
+    Polls the database (the record every worker writes to), so it works with
+    any number of API and worker processes and no extra pub/sub service.
+    """
+    await run_in_threadpool(service.get_asset, session, asset_id)  # 404 before the stream starts
+    url = base_url(request, ctx)
+
+    def snapshot() -> dict | None:
+        with Session(ctx.engine) as s:
+            asset = s.get(Asset, asset_id)
+            return None if asset is None else _public(s, asset, url).model_dump(mode="json")
+
+    async def stream():
+        last, idle = None, 0.0
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            current = await run_in_threadpool(snapshot)
+            if current is None:
+                yield 'event: deleted\ndata: {"id": "%s"}\n\n' % asset_id
+                return
+            if current != last:
+                yield f"event: asset\ndata: {json.dumps(current)}\n\n"
+                last, idle = current, 0.0
+                if current["status"] in ("ready", "errored"):
+                    return
+            elif idle >= 15:
+                yield ": keep-alive\n\n"
+                idle = 0.0
+            await asyncio.sleep(0.5)
+            idle += 0.5
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

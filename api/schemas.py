@@ -1,0 +1,76 @@
+"""Response schemas of the management API (the shapes API.md promises)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.db.models import Asset, PlaybackId, Rendition
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class RenditionPublic(BaseModel):
+    id: str
+    codec: str
+    width: int
+    height: int
+    bitrate: int
+    frame_rate: float | None
+    status: str
+
+
+class PlaybackIdPublic(BaseModel):
+    id: str
+    policy: str
+
+
+class PlaybackUrls(BaseModel):
+    hls: str
+    dash: str
+
+
+class AssetPublic(BaseModel):
+    id: str
+    status: str
+    playable: bool
+    progress: float
+    progress_detail: dict[str, Any] | None = None
+    duration: float | None
+    source: dict[str, Any] | None
+    settings: dict[str, Any]
+    renditions: list[RenditionPublic]
+    playback_ids: list[PlaybackIdPublic]
+    playback: PlaybackUrls | None
+    error: ErrorInfo | None
+    passthrough: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AssetsPublic(BaseModel):
+    data: list[AssetPublic]
+    count: int
+
+
+def asset_public(asset: Asset, renditions: list[Rendition], playback_ids: list[PlaybackId], base_url: str) -> AssetPublic:
+    playback = None
+    if playback_ids:
+        root = f"{base_url}/play/{playback_ids[0].id}"
+        playback = PlaybackUrls(hls=f"{root}/master.m3u8", dash=f"{root}/manifest.mpd")
+    return AssetPublic(
+        id=asset.id, status=asset.status, playable=asset.playable, progress=round(asset.progress, 1),
+        progress_detail=asset.progress_detail, duration=asset.duration, source=asset.source,
+        settings=asset.settings,
+        renditions=[RenditionPublic(id=r.name, codec=r.codec, width=r.width, height=r.height, bitrate=r.bitrate,
+                                    frame_rate=r.frame_rate, status=r.status) for r in renditions],
+        playback_ids=[PlaybackIdPublic(id=p.id, policy=p.policy) for p in playback_ids],
+        playback=playback,
+        error=ErrorInfo(code=asset.error_code, message=asset.error_message or "") if asset.error_code else None,
+        passthrough=asset.passthrough, created_at=asset.created_at, updated_at=asset.updated_at,
+    )

@@ -1,0 +1,123 @@
+"""Stream a multipart upload straight to a file on disk, with flat memory.
+
+Starlette's `request.form()` spools parts into anonymous temporary files that
+then have to be copied; python-multipart's streaming parser lets the `file`
+part go directly into a named file in our data directory, which storage can
+then move into place without another copy.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from core.errors import BadRequest, TooLarge
+
+MAX_FIELD_BYTES = 64 * 1024  # the `settings` JSON and other small fields
+
+
+@dataclass
+class ReceivedForm:
+    file_path: Path | None = None
+    filename: str | None = None
+    file_size: int = 0
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        if self.file_path is not None:
+            self.file_path.unlink(missing_ok=True)
+
+
+async def receive_multipart(request: Request, *, tmp_dir: Path, max_bytes: int) -> ReceivedForm:
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        raise BadRequest("expected multipart/form-data with a 'file' part")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes + MAX_FIELD_BYTES:
+        raise TooLarge(f"upload is larger than the limit of {max_bytes} bytes")
+
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    form = ReceivedForm()
+    state: dict = {"headers": {}, "name": None, "field": None, "fh": None, "header_field": b"", "header_value": b""}
+
+    def on_part_begin() -> None:
+        state.update(headers={}, name=None, field=None, fh=None)
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["header_field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["header_value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["header_field"].lower()] = state["header_value"]
+        state["header_field"] = state["header_value"] = b""
+
+    def on_headers_finished() -> None:
+        _, disp = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        name = disp.get(b"name", b"").decode(errors="replace")
+        state["name"] = name
+        if name == "file":
+            if form.file_path is not None:
+                raise BadRequest("only one 'file' part is accepted")
+            form.filename = disp.get(b"filename", b"").decode(errors="replace")[:255] or None
+            form.file_path = tmp_dir / f"upload-{uuid.uuid4().hex}"
+            state["fh"] = open(form.file_path, "wb")  # noqa: SIM115 - closed in on_part_end / finally
+        else:
+            state["field"] = bytearray()
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if state["fh"] is not None:
+            form.file_size += len(chunk)
+            if form.file_size > max_bytes:
+                raise TooLarge(f"upload is larger than the limit of {max_bytes} bytes")
+            state["fh"].write(chunk)
+        elif state["field"] is not None:
+            state["field"] += chunk
+            if len(state["field"]) > MAX_FIELD_BYTES:
+                raise TooLarge(f"form field {state['name']!r} is too large")
+
+    def on_part_end() -> None:
+        if state["fh"] is not None:
+            state["fh"].close()
+            state["fh"] = None
+        elif state["field"] is not None:
+            form.fields[state["name"]] = state["field"].decode(errors="replace")
+
+    parser = MultipartParser(boundary, {
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    })
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except BaseException as exc:
+        if state["fh"] is not None:
+            state["fh"].close()
+        form.discard()
+        if isinstance(exc, (BadRequest, TooLarge)):
+            raise
+        if isinstance(exc, Exception):
+            raise BadRequest(f"malformed multipart body: {exc}") from exc
+        raise
+    if form.file_path is not None and state["fh"] is not None:
+        state["fh"].close()
+        form.discard()
+        raise BadRequest("the upload ended before the 'file' part was complete")
+    return form
+
+
+def new_tmp_dir(data_dir: Path) -> Path:
+    path = data_dir / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path

@@ -1,0 +1,48 @@
+"""Where things live in storage. Every key is built here, nowhere else.
+
+- `sources/{asset_id}/original` — the upload as received; never modified by the
+  pipeline, removed only when the asset is deleted.
+- `media/{asset_id}/` — what the origin serves: `{rendition}/init.mp4`,
+  `{rendition}/00001.m4s` (or `.webm`), and `presentation.json`, the model the
+  manifests are rendered from (not itself served).
+- `staging/{asset_id}/{job_id}/` — scratch for codec families encoded after the
+  first; published into `media/` atomically when the family is complete.
+"""
+
+from __future__ import annotations
+
+import re
+
+PRESENTATION = "presentation.json"
+
+# What the origin may serve from a media prefix: a rendition's init or media segment.
+SEGMENT_PATH = re.compile(r"^(?P<rendition>[a-z0-9][a-z0-9-]{0,39})/(?P<file>init\.(?:mp4|webm)|\d{5}\.(?:m4s|webm))$")
+
+
+def source_key(asset_id: str) -> str:
+    return f"sources/{asset_id}/original"
+
+
+def source_prefix(asset_id: str) -> str:
+    return f"sources/{asset_id}"
+
+
+def media_prefix(asset_id: str) -> str:
+    return f"media/{asset_id}"
+
+
+def media_key(asset_id: str, relative: str) -> str:
+    return f"media/{asset_id}/{relative}"
+
+
+def presentation_key(asset_id: str) -> str:
+    return f"media/{asset_id}/{PRESENTATION}"
+
+
+def staging_prefix(asset_id: str, job_id: str) -> str:
+    return f"staging/{asset_id}/{job_id}"
+
+
+def asset_prefixes(asset_id: str) -> list[str]:
+    """Everything an asset owns (what DELETE removes)."""
+    return [media_prefix(asset_id), source_prefix(asset_id), f"staging/{asset_id}"]

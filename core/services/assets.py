@@ -1,0 +1,121 @@
+"""Assets: create from a probed upload, read, list, delete. Stateless; `session` first."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Session, func, select
+
+from core import layout
+from core.db.models import Asset, Job, PlaybackId, Rendition, utcnow
+from core.errors import NotFound, Unprocessable
+from core.media.ladder import plan_audio, plan_ladder
+from core.media.model import Ladder
+from core.media.model import Rendition as PlannedRendition
+from core.media.probe import MediaInfo
+from core.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+class LadderRung(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    height: int = Field(ge=64, le=4320)
+    bitrate: int = Field(ge=50_000, le=100_000_000)
+
+
+class AssetSettings(BaseModel):
+    """The `settings` of POST /v1/assets (see API.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    codecs: list[Literal["h264", "h265", "vp8"]] = Field(default_factory=lambda: ["h264"], min_length=1, max_length=3)
+    segment_duration: float = Field(default=4.0, ge=1.0, le=10.0)
+    ladder: list[LadderRung] | None = Field(default=None, min_length=1, max_length=8)
+    playback_policy: Literal["public", "signed"] = "public"
+    passthrough: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("codecs")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("codecs must not repeat")
+        return v
+
+
+def plan_asset(info: MediaInfo, settings: AssetSettings) -> tuple[list[Ladder], PlannedRendition | None]:
+    """Every ladder (one per requested codec, in order) and the shared audio rendition."""
+    ladders = []
+    if info.video is not None:
+        explicit = [r.model_dump() for r in settings.ladder] if settings.ladder else None
+        for codec in settings.codecs:
+            ladders.append(plan_ladder(codec=codec, display_width=info.video.display_width,
+                                       display_height=info.video.display_height,
+                                       frame_rate=info.video.frame_rate, explicit=explicit))
+    audio = plan_audio(info.audio.channels, info.audio.sample_rate) if info.audio is not None else None
+    if not ladders and audio is None:
+        raise Unprocessable("the source has neither a video nor an audio stream we can use")
+    return ladders, audio
+
+
+def create_asset(session: Session, storage: Storage, *, source: Path, info: MediaInfo,
+                 settings: AssetSettings) -> Asset:
+    """Record a probed upload as a queued asset and move the file into storage.
+
+    The caller enqueues the transcode only after this has committed, so a
+    worker never sees an asset that is not in the database yet.
+    """
+    ladders, audio = plan_asset(info, settings)
+    asset = Asset(status="queued", duration=info.duration, source=info.to_dict(),
+                  settings=settings.model_dump(exclude={"passthrough"}), passthrough=settings.passthrough)
+    asset.source_key = layout.source_key(asset.id)
+    session.add(asset)
+    for planned in [r for ladder in ladders for r in ladder.renditions] + ([audio] if audio else []):
+        session.add(Rendition(asset_id=asset.id, name=planned.id, codec=planned.codec, width=planned.width,
+                              height=planned.height, bitrate=planned.bitrate,
+                              frame_rate=float(planned.frame_rate) if planned.frame_rate else None))
+    session.add(PlaybackId(asset_id=asset.id, policy=settings.playback_policy))
+    session.add(Job(asset_id=asset.id, kind="transcode"))
+    # The original goes into storage before the rows commit: a crash in between
+    # leaves an orphan file (harmless), never a row pointing at nothing.
+    storage.put_file(asset.source_key, source, move=True)
+    session.commit()
+    session.refresh(asset)
+    return asset
+
+
+def get_asset(session: Session, asset_id: str) -> Asset:
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise NotFound(f"no asset {asset_id}")
+    return asset
+
+
+def list_assets(session: Session, *, limit: int, offset: int) -> tuple[list[Asset], int]:
+    rows = session.exec(select(Asset).order_by(Asset.created_at.desc(), Asset.id).offset(offset).limit(limit)).all()
+    count = session.exec(select(func.count()).select_from(Asset)).one()
+    return list(rows), int(count)
+
+
+def renditions_of(session: Session, asset_id: str) -> list[Rendition]:
+    return list(session.exec(select(Rendition).where(Rendition.asset_id == asset_id).order_by(Rendition.pk)).all())
+
+
+def playback_ids_of(session: Session, asset_id: str) -> list[PlaybackId]:
+    return list(session.exec(select(PlaybackId).where(PlaybackId.asset_id == asset_id)
+                             .order_by(PlaybackId.created_at)).all())
+
+
+def delete_asset(session: Session, storage: Storage, asset_id: str) -> None:
+    """Remove the rows (a running job sees them gone and stops) and everything the asset owns in storage."""
+    asset = get_asset(session, asset_id)
+    session.delete(asset)  # renditions, jobs and playback ids go with it (ON DELETE CASCADE)
+    session.commit()
+    for prefix in layout.asset_prefixes(asset_id):
+        storage.delete_prefix(prefix)
+
+
+def touch(asset: Asset) -> None:
+    asset.updated_at = utcnow()

@@ -1,0 +1,285 @@
+"""The VOD pipeline for one asset: source → probe → plan → one ffmpeg per codec family → publish.
+
+Publishing rules (what makes progressive playback safe):
+- A segment is uploaded only once ffmpeg has closed it, and `presentation.json`
+  (the model every manifest is rendered from) is rewritten only after the
+  segment it mentions is in storage. The presentation is the commit point.
+- The first family is published progressively, segment by segment, straight
+  into the media prefix: the asset becomes `playable` as soon as every track of
+  that family has its first segment.
+- Later families are encoded into a staging prefix and published at once when
+  complete, then added to the presentation.
+- A run finds the presentation of an earlier, interrupted run and skips
+  families that were already complete, so running the task twice is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from core import layout
+from core.db.models import Asset, Job, Rendition, utcnow
+from core.errors import AbrError, Cancelled, NotFound
+from core.media.encode import EncodeJob
+from core.media.family import encode_family
+from core.media.model import Ladder, Presentation, Track
+from core.media.model import Rendition as PlannedRendition
+from core.media.probe import probe
+from core.media.runner import Progress
+from core.services.assets import AssetSettings, plan_asset
+from core.services.url_import import fetch
+from core.storage import Storage
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL_S = 1.0
+CANCEL_POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    ffmpeg: str
+    work_dir: Path
+    ffmpeg_timeout: float = 6 * 3600
+    max_source_bytes: int = 20 * 1024**3
+    import_timeout: float = 3600
+    allow_private_urls: bool = False
+
+
+@dataclass(frozen=True)
+class Family:
+    ladder: Ladder | None
+    audio: PlannedRendition | None
+
+    @property
+    def rendition_ids(self) -> list[str]:
+        ids = [r.id for r in self.ladder.renditions] if self.ladder else []
+        return ids + ([self.audio.id] if self.audio else [])
+
+
+def families_for(ladders: list[Ladder], audio: PlannedRendition | None) -> list[Family]:
+    """Audio is encoded once, by the first family's process."""
+    if not ladders:
+        return [Family(None, audio)]
+    return [Family(ladder, audio if i == 0 else None) for i, ladder in enumerate(ladders)]
+
+
+class AssetTranscode:
+    """One run of the pipeline for one asset (one Celery task execution)."""
+
+    def __init__(self, engine: Engine, storage: Storage, config: PipelineConfig, asset_id: str) -> None:
+        self.engine, self.storage, self.config, self.asset_id = engine, storage, config, asset_id
+        self.work = config.work_dir / asset_id
+        self._last_progress = 0.0
+        self._last_cancel_check = 0.0
+        self._cancelled = False
+
+    # -- database helpers (short sessions: a job can run for hours) --------------------------------
+    def _update(self, **fields) -> Asset | None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            asset = s.get(Asset, self.asset_id)
+            if asset is None:
+                return None
+            for k, v in fields.items():
+                setattr(asset, k, v)
+            asset.updated_at = utcnow()
+            s.add(asset)
+            job = self._job(s)
+            if job is not None:
+                job.heartbeat_at = utcnow()
+                s.add(job)
+            s.commit()
+            return asset
+
+    def _job(self, s: Session) -> Job | None:
+        return s.exec(select(Job).where(Job.asset_id == self.asset_id).order_by(Job.created_at.desc())).first()
+
+    def _set_renditions(self, names: list[str], status: str) -> None:
+        with Session(self.engine) as s:
+            for row in s.exec(select(Rendition).where(Rendition.asset_id == self.asset_id)).all():
+                if row.name in names:
+                    row.status = status
+                    s.add(row)
+            s.commit()
+
+    def _finish_job(self, status: str, error: str | None = None) -> None:
+        with Session(self.engine) as s:
+            job = self._job(s)
+            if job is not None:
+                job.status, job.error, job.finished_at = status, error, utcnow()
+                s.add(job)
+                s.commit()
+
+    def cancelled(self) -> bool:
+        """True once the asset row is gone (DELETE while processing); checked about once a second."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._last_cancel_check >= CANCEL_POLL_S:
+            self._last_cancel_check = now
+            with Session(self.engine) as s:
+                self._cancelled = s.get(Asset, self.asset_id) is None
+        return self._cancelled
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self) -> None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            asset = s.get(Asset, self.asset_id)
+            if asset is None:
+                log.info("asset %s is gone; nothing to do", self.asset_id)
+                return
+            if asset.status == "ready":
+                return
+            job = self._job(s)
+            if job is not None:
+                job.status, job.attempts, job.heartbeat_at = "running", job.attempts + 1, utcnow()
+                s.add(job)
+            asset.status, asset.error_code, asset.error_message, asset.updated_at = "processing", None, None, utcnow()
+            s.add(asset)
+            s.commit()
+        self.work.mkdir(parents=True, exist_ok=True)
+        try:
+            self._pipeline(asset)
+        except Cancelled:
+            log.info("asset %s deleted while processing; stopped", self.asset_id)
+            for prefix in layout.asset_prefixes(self.asset_id):
+                self.storage.delete_prefix(prefix)  # segments uploaded after DELETE removed its files
+        except AbrError as exc:
+            log.warning("asset %s errored: %s", self.asset_id, exc.message)
+            self._update(status="errored", error_code=exc.code, error_message=exc.message, progress_detail=None)
+            self._finish_job("failed", exc.message)
+        except Exception:
+            log.exception("asset %s: unexpected failure", self.asset_id)
+            self._update(status="errored", error_code="internal",
+                         error_message="an internal error stopped processing; it has been logged")
+            self._finish_job("failed", "internal error")
+            raise
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def _pipeline(self, asset: Asset) -> None:
+        settings = dict(asset.settings)
+        input_url = settings.pop("input_url", None)
+        source = self._source(asset, input_url)
+        info = probe(source)
+        asset_settings = AssetSettings(**settings)
+        ladders, audio = plan_asset(info, asset_settings)
+        if input_url:
+            self._record_import(info, ladders, audio, source)
+        families = families_for(ladders, audio)
+        presentation = self._existing_presentation(asset_settings.segment_duration)
+        done = {t.id for t in presentation.tracks if t.complete}
+        for index, family in enumerate(families):
+            if set(family.rendition_ids) <= done:
+                continue
+            self._encode(index, len(families), family, presentation, source, info.duration,
+                         asset_settings.segment_duration)
+        presentation.complete = True
+        self._write_presentation(presentation)
+        self._update(status="ready", progress=100.0, playable=True, progress_detail=None)
+        self._finish_job("succeeded")
+        log.info("asset %s ready", self.asset_id)
+
+    def _source(self, asset: Asset, input_url: str | None) -> Path:
+        if input_url and not (asset.source_key and self.storage.exists(asset.source_key)):
+            dest = self.work / "source"
+            fetch(input_url, dest, max_bytes=self.config.max_source_bytes, timeout=self.config.import_timeout,
+                  allow_private=self.config.allow_private_urls)
+            return dest
+        if not asset.source_key:
+            raise NotFound("the asset has no source file")
+        local = self.storage.local_path(asset.source_key)
+        if local is not None and local.exists():
+            return local  # read in place: the original is never modified
+        dest = self.work / "source"
+        self.storage.download_to(asset.source_key, dest)
+        return dest
+
+    def _record_import(self, info, ladders: list[Ladder], audio, source: Path) -> None:
+        key = layout.source_key(self.asset_id)
+        self.storage.put_file(key, source)
+        with Session(self.engine) as s:
+            existing = {r.name for r in s.exec(select(Rendition).where(Rendition.asset_id == self.asset_id)).all()}
+            for planned in [r for ladder in ladders for r in ladder.renditions] + ([audio] if audio else []):
+                if planned.id not in existing:
+                    s.add(Rendition(asset_id=self.asset_id, name=planned.id, codec=planned.codec,
+                                    width=planned.width, height=planned.height, bitrate=planned.bitrate,
+                                    frame_rate=float(planned.frame_rate) if planned.frame_rate else None))
+            s.commit()
+        self._update(source=info.to_dict(), duration=info.duration, source_key=key)
+
+    def _existing_presentation(self, segment_duration: float) -> Presentation:
+        key = layout.presentation_key(self.asset_id)
+        if self.storage.exists(key):
+            found = Presentation.from_dict(json.loads(self.storage.get_bytes(key)))
+            found.tracks = [t for t in found.tracks if t.complete]  # a half-published family is redone
+            return found
+        return Presentation(segment_duration=segment_duration)
+
+    def _write_presentation(self, presentation: Presentation) -> None:
+        if self.cancelled():
+            raise Cancelled("asset deleted")
+        data = json.dumps(presentation.to_dict(), separators=(",", ":")).encode()
+        self.storage.put_bytes(layout.presentation_key(self.asset_id), data, content_type="application/json")
+
+    def _encode(self, index: int, total: int, family: Family, presentation: Presentation, source: Path,
+                duration: float, segment_duration: float) -> None:
+        progressive = not any(t.complete and not t.rendition.is_audio for t in presentation.tracks)
+        job_dir = self.work / f"family-{index}"
+        shutil.rmtree(job_dir, ignore_errors=True)
+        prefix = layout.media_prefix(self.asset_id) if progressive else \
+            layout.staging_prefix(self.asset_id, f"family-{index}")
+        self._set_renditions(family.rendition_ids, "encoding")
+        frame_rate = family.ladder.renditions[0].frame_rate if family.ladder else None
+        job = EncodeJob(source=source, out_dir=job_dir, ladder=family.ladder, audio=family.audio,
+                        segment_duration=segment_duration, frame_rate=frame_rate)
+        family_tracks: dict[str, Track] = {}
+
+        def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:
+            if self.cancelled():
+                raise Cancelled("asset deleted")
+            if init_path is not None:
+                self.storage.put_file(f"{prefix}/{track.init_uri}", init_path)
+            self.storage.put_file(f"{prefix}/{track.segment_uri(track.segments[-1].number)}", segment_path, move=True)
+            family_tracks[track.id] = track
+            if progressive:
+                if track not in presentation.tracks:
+                    presentation.tracks.append(track)
+                self._write_presentation(presentation)
+                if len(family_tracks) == len(family.rendition_ids) and not self._playable:
+                    self._playable = True
+                    self._update(playable=True)
+                    self._set_renditions(family.rendition_ids, "playable")
+
+        def on_progress(p: Progress) -> None:
+            now = time.monotonic()
+            if now - self._last_progress < PROGRESS_INTERVAL_S:
+                return
+            self._last_progress = now
+            fraction = (p.percent or 0.0) / 100.0
+            self._update(progress=round(min(99.9, (index + fraction) / total * 100), 1), progress_detail={
+                "family": family.ladder.codec if family.ladder else "audio", "fps": p.fps, "speed": p.speed,
+                "eta": p.eta, "out_time": p.out_time})
+
+        self._playable = bool(self._playable_now())
+        tracks = encode_family(self.config.ffmpeg, job, duration=duration, on_progress=on_progress,
+                               on_segment=on_segment, cancel=self.cancelled, timeout=self.config.ffmpeg_timeout)
+        if not progressive:
+            self.storage.publish(prefix, layout.media_prefix(self.asset_id))
+        for track in tracks:
+            if track not in presentation.tracks:
+                presentation.tracks.append(track)
+        self._write_presentation(presentation)
+        self._set_renditions(family.rendition_ids, "ready")
+        self._update(playable=True)
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+    def _playable_now(self) -> bool:
+        with Session(self.engine) as s:
+            asset = s.get(Asset, self.asset_id)
+            return bool(asset and asset.playable)
