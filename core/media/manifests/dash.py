@@ -1,0 +1,204 @@
+"""The DASH MPD (ISO/IEC 23009-1) written from what was produced.
+
+One static MPD, one Period; an AdaptationSet per video codec family (H.264
+and H.265 as CMAF, VP8 as WebM) and one shared AAC audio set. Each
+Representation has its own SegmentTemplate because its files live in its own
+directory. A track appears only once it is complete: a static MPD promises
+every segment it describes.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from fractions import Fraction
+from itertools import groupby
+from xml.etree import ElementTree as ET
+
+from core.errors import NotFound
+from core.media.model import VIDEO_CODECS, Presentation, Track
+from core.media.manifests.select import append_query
+
+MPD_NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
+PROFILE_LIVE = "urn:mpeg:dash:profile:isoff-live:2011"  # SegmentTemplate with $Number$
+AUDIO_CHANNEL_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+
+
+def xs_duration(seconds: Fraction | float) -> str:
+    """`PT12.345S`: rounded up to the millisecond so a duration never cuts media off."""
+    # A float goes through its shortest repr: Fraction(12.345) is a hair above 12.345.
+    exact = Fraction(repr(seconds)) if isinstance(seconds, float) else Fraction(seconds)
+    millis = math.ceil(exact * 1000)
+    whole, frac = divmod(millis, 1000)
+    if not frac:
+        return f"PT{whole}S"
+    return f"PT{whole}.{frac:03d}".rstrip("0") + "S"
+
+
+def _ratio(width: int, height: int) -> str:
+    g = math.gcd(width, height)
+    return f"{width // g}:{height // g}"
+
+
+def _template_literal(text: str) -> str:
+    # In a SegmentTemplate, `$` opens an identifier; a literal one is written `$$`.
+    return text.replace("$", "$$")
+
+
+def _sub(parent: ET.Element, tag: str, **attrs: object) -> ET.Element:
+    # Tags stay unqualified: the root's default `xmlns` puts them in the MPD namespace.
+    return ET.SubElement(parent, tag, {k: str(v) for k, v in attrs.items()})
+
+
+def _segment_timeline(parent: ET.Element, track: Track) -> None:
+    """`S t d r`, run-length encoded; `t` on the first S and after any gap or overlap."""
+    timeline = _sub(parent, "SegmentTimeline")
+    expected: int | None = None
+    runs: list[dict] = []
+    for seg in sorted(track.segments, key=lambda s: s.number):
+        last = runs[-1] if runs else None
+        if last and seg.start == expected and seg.duration == last["d"]:
+            last["r"] += 1
+        else:
+            runs.append({"t": None if seg.start == expected else seg.start, "d": seg.duration, "r": 0})
+        expected = seg.start + seg.duration
+    for run in runs:
+        attrs = {}
+        if run["t"] is not None:
+            attrs["t"] = run["t"]
+        attrs["d"] = run["d"]
+        if run["r"]:
+            attrs["r"] = run["r"]
+        _sub(timeline, "S", **attrs)
+
+
+def _segment_template(parent: ET.Element, track: Track, query: str) -> None:
+    numbers = sorted(s.number for s in track.segments)
+    if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        # $Number$ counts S entries, so a missing number would misaddress the rest.
+        raise ValueError(f"rendition {track.id} has a gap in its segment numbers")
+    media = f"{track.id}/$Number%05d$.{track.extension}"
+    template = _sub(
+        parent,
+        "SegmentTemplate",
+        timescale=track.timescale,
+        initialization=append_query(_template_literal(track.init_uri), _template_literal(query)),
+        media=append_query(media, _template_literal(query)),
+        startNumber=numbers[0],
+    )
+    _segment_timeline(template, track)
+
+
+def _representation(parent: ET.Element, track: Track, query: str) -> None:
+    r = track.rendition
+    attrs: dict[str, object] = {"id": r.id, "codecs": track.codecs, "bandwidth": track.peak_bandwidth}
+    if r.is_audio:
+        if r.sample_rate:
+            attrs["audioSamplingRate"] = r.sample_rate
+    else:
+        if r.width and r.height:
+            attrs.update(width=r.width, height=r.height)
+        if r.frame_rate:
+            attrs["frameRate"] = str(r.frame_rate)  # "30" or "30000/1001", as the schema wants
+        attrs["sar"] = "1:1"  # the encoder scales to square pixels
+    representation = _sub(parent, "Representation", **attrs)
+    _segment_template(representation, track, query)
+
+
+def _video_set(period: ET.Element, set_id: int, tracks: list[Track], query: str) -> None:
+    tracks = sorted(tracks, key=lambda t: t.peak_bandwidth)  # ascending, as players list them
+    biggest = max(tracks, key=lambda t: t.rendition.width * t.rendition.height)
+    attrs: dict[str, object] = {
+        "id": set_id,
+        "contentType": "video",
+        "mimeType": tracks[0].mime_type,
+        "segmentAlignment": "true",  # closed GOPs aligned at every boundary in every rung
+        "startWithSAP": 1,
+    }
+    if biggest.rendition.width and biggest.rendition.height:
+        attrs.update(
+            maxWidth=max(t.rendition.width for t in tracks),
+            maxHeight=max(t.rendition.height for t in tracks),
+            # Rungs are rounded to even sizes, so take the top rung's shape as the set's.
+            par=_ratio(biggest.rendition.width, biggest.rendition.height),
+        )
+    rates = [t.rendition.frame_rate for t in tracks if t.rendition.frame_rate]
+    if rates:
+        attrs["maxFrameRate"] = str(max(rates))
+    adaptation_set = _sub(period, "AdaptationSet", **attrs)
+    for track in tracks:
+        _representation(adaptation_set, track, query)
+
+
+def _audio_set(period: ET.Element, set_id: int, audio: Track, query: str) -> None:
+    adaptation_set = _sub(
+        period,
+        "AdaptationSet",
+        id=set_id,
+        contentType="audio",
+        mimeType=audio.mime_type,
+        lang="und",
+        segmentAlignment="true",
+        startWithSAP=1,
+    )
+    if audio.rendition.channels:
+        _sub(
+            adaptation_set,
+            "AudioChannelConfiguration",
+            schemeIdUri=AUDIO_CHANNEL_SCHEME,
+            value=audio.rendition.channels,
+        )
+    _representation(adaptation_set, audio, query)
+
+
+def _published(presentation: Presentation) -> tuple[list[Track], Track | None]:
+    """The complete video tracks and audio, or NotFound while the MPD cannot be written yet."""
+    video = [t for t in presentation.video_tracks if t.complete and t.segments]
+    audio = presentation.audio
+    if presentation.video_tracks and not video:
+        raise NotFound("DASH manifest not ready yet")
+    if audio is not None and not (audio.complete and audio.segments):
+        # Video without its audio would be cached and played silent.
+        raise NotFound("DASH manifest not ready yet")
+    if not video and audio is None:
+        raise NotFound("DASH manifest not ready yet")
+    return video, audio
+
+
+def _family(track: Track) -> int:
+    codec = track.rendition.codec
+    return VIDEO_CODECS.index(codec) if codec in VIDEO_CODECS else len(VIDEO_CODECS)
+
+
+def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | None = None) -> str:
+    """The static MPD of every complete track, each URI template carrying `query`.
+
+    `now` becomes `publishTime`; left out, the MPD is a pure function of the
+    presentation (same bytes, same ETag on every request).
+    """
+    video, audio = _published(presentation)
+    tracks = video + ([audio] if audio else [])
+    duration = max(Fraction(sum(s.duration for s in t.segments), t.timescale) for t in tracks)
+    longest = max(Fraction(s.duration, t.timescale) for t in tracks for s in t.segments)
+    attrs = {
+        "profiles": PROFILE_LIVE,
+        "type": "static",
+        "mediaPresentationDuration": xs_duration(duration),
+        "maxSegmentDuration": xs_duration(longest),
+        # A player needs one whole segment before it can play without stalling.
+        "minBufferTime": xs_duration(longest),
+    }
+    if now is not None:
+        attrs["publishTime"] = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The stdlib writer (no runtime lxml): `xmlns` set as a plain attribute avoids
+    # ElementTree's process-wide namespace registry.
+    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **attrs})
+    period = _sub(mpd, "Period", id="0", start="PT0S")
+    set_id = 0
+    for _, family in groupby(sorted(video, key=_family), key=_family):
+        _video_set(period, set_id, list(family), query)
+        set_id += 1
+    if audio is not None:
+        _audio_set(period, set_id, audio, query)
+    ET.indent(mpd)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"

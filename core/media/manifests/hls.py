@@ -1,0 +1,257 @@
+"""HLS playlists (RFC 8216bis) written from what was produced.
+
+One dataclass per spec construct, each naming the tag it models; `build_*`
+turns a `Track`/`Presentation` into them and `.render()` writes the text.
+Only CMAF (fMP4) tracks go to HLS: HLS has no VP8 or WebM.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from core.errors import NotFound
+from core.media.model import VIDEO_CODECS, Presentation, Segment, Track
+from core.media.manifests.select import append_query, clean_query
+
+VERSION = 7  # EXT-X-MAP in a non-I-frame playlist needs 6; 7 is what CMAF players expect
+MEDIA_PLAYLIST_NAME = "index.m3u8"  # lives beside the segments: `{rendition id}/index.m3u8`
+AUDIO_GROUP_ID = "audio"
+
+
+def media_playlist_uri(track: Track) -> str:
+    """Relative to the playback root, like every URI of the model."""
+    return f"{track.id}/{MEDIA_PLAYLIST_NAME}"
+
+
+def is_hls_track(track: Track) -> bool:
+    return track.container == "mp4"
+
+
+@dataclass(frozen=True)
+class Map:
+    """# EXT-X-MAP: the init segment of every segment that follows."""
+
+    uri: str
+
+    def render(self) -> str:
+        return f'#EXT-X-MAP:URI="{self.uri}"'
+
+
+@dataclass(frozen=True)
+class MediaSegment:
+    """# EXTINF: one segment's duration, then its URI line."""
+
+    duration: Fraction  # seconds, exact
+    uri: str
+
+    def render(self) -> str:
+        return f"#EXTINF:{float(self.duration):.6f},\n{self.uri}"
+
+
+@dataclass(frozen=True)
+class MediaPlaylist:
+    """# EXT-X-TARGETDURATION, EXT-X-MEDIA-SEQUENCE, EXT-X-PLAYLIST-TYPE, …, EXT-X-ENDLIST."""
+
+    target_duration: int
+    media_sequence: int
+    playlist_type: Literal["VOD", "EVENT"]
+    map: Map
+    segments: tuple[MediaSegment, ...]
+    ended: bool
+
+    def render(self) -> str:
+        lines = [
+            "#EXTM3U",
+            f"#EXT-X-VERSION:{VERSION}",
+            f"#EXT-X-TARGETDURATION:{self.target_duration}",
+            f"#EXT-X-MEDIA-SEQUENCE:{self.media_sequence}",
+            f"#EXT-X-PLAYLIST-TYPE:{self.playlist_type}",
+            "#EXT-X-INDEPENDENT-SEGMENTS",
+            self.map.render(),
+            *(s.render() for s in self.segments),
+        ]
+        if self.ended:
+            lines.append("#EXT-X-ENDLIST")
+        return "\n".join(lines) + "\n"
+
+
+def _contiguous(segments: list[Segment]) -> list[Segment]:
+    """The run of consecutive numbers from the first segment.
+
+    HLS numbers segments implicitly (media sequence + position), so a missing
+    number would shift every later URI; publishing only the run before it is
+    the safe reading of a track that is still being written.
+    """
+    ordered = sorted(segments, key=lambda s: s.number)
+    run = ordered[:1]
+    for seg in ordered[1:]:
+        if seg.number != run[-1].number + 1:
+            break
+        run.append(seg)
+    return run
+
+
+def build_media_playlist(track: Track, *, ended: bool, query: str = "") -> MediaPlaylist:
+    if not is_hls_track(track):
+        raise NotFound("HLS has no VP8; use the DASH manifest")
+    segments = _contiguous(track.segments)
+    if not segments:
+        raise NotFound(f"rendition {track.id} has no segments yet")
+    if ended and len(segments) != len(track.segments):
+        raise ValueError(f"rendition {track.id} has a gap in its segment numbers")
+
+    def here(uri: str) -> str:
+        # Relative to the playlist, which sits in the rendition's directory.
+        return append_query(posixpath.basename(uri), query)
+
+    longest = max(Fraction(s.duration, track.timescale) for s in segments)
+    return MediaPlaylist(
+        # Ceil, not round: every EXTINF, rounded, must be ≤ the target duration.
+        target_duration=max(1, math.ceil(longest)),
+        media_sequence=segments[0].number,
+        # EVENT: segments are only appended; players reload until the ENDLIST.
+        playlist_type="VOD" if ended else "EVENT",
+        map=Map(here(track.init_uri)),
+        segments=tuple(
+            MediaSegment(Fraction(s.duration, track.timescale), here(track.segment_uri(s.number)))
+            for s in segments
+        ),
+        ended=ended,
+    )
+
+
+def render_media_playlist(track: Track, *, ended: bool, query: str = "") -> str:
+    return build_media_playlist(track, ended=ended, query=query).render()
+
+
+def _quoted(value: str) -> str:
+    return f'"{value}"'
+
+
+@dataclass(frozen=True)
+class Media:
+    """# EXT-X-MEDIA: the shared audio rendition every variant refers to."""
+
+    uri: str
+    channels: int
+    group_id: str = AUDIO_GROUP_ID
+    name: str = "Audio"
+
+    def render(self) -> str:
+        attrs = [
+            "TYPE=AUDIO",
+            f"GROUP-ID={_quoted(self.group_id)}",
+            f"NAME={_quoted(self.name)}",
+            "DEFAULT=YES",
+            "AUTOSELECT=YES",
+        ]
+        if self.channels:
+            attrs.append(f"CHANNELS={_quoted(str(self.channels))}")
+        attrs.append(f"URI={_quoted(self.uri)}")
+        return "#EXT-X-MEDIA:" + ",".join(attrs)
+
+
+@dataclass(frozen=True)
+class StreamInf:
+    """# EXT-X-STREAM-INF: one variant, then its media playlist URI line."""
+
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    uri: str
+    resolution: tuple[int, int] | None = None
+    frame_rate: Fraction | None = None
+    audio: str | None = None
+
+    def render(self) -> str:
+        attrs = [
+            f"BANDWIDTH={self.bandwidth}",
+            f"AVERAGE-BANDWIDTH={self.average_bandwidth}",
+            f"CODECS={_quoted(self.codecs)}",
+        ]
+        if self.resolution:
+            attrs.append(f"RESOLUTION={self.resolution[0]}x{self.resolution[1]}")
+        if self.frame_rate:
+            attrs.append(f"FRAME-RATE={float(self.frame_rate):.3f}")
+        if self.audio:
+            attrs.append(f"AUDIO={_quoted(self.audio)}")
+        return "#EXT-X-STREAM-INF:" + ",".join(attrs) + "\n" + self.uri
+
+
+@dataclass(frozen=True)
+class MultivariantPlaylist:
+    """# EXTM3U with EXT-X-MEDIA renditions and EXT-X-STREAM-INF variants."""
+
+    media: tuple[Media, ...]
+    variants: tuple[StreamInf, ...]
+
+    def render(self) -> str:
+        lines = [
+            "#EXTM3U",
+            f"#EXT-X-VERSION:{VERSION}",
+            "#EXT-X-INDEPENDENT-SEGMENTS",
+            *(m.render() for m in self.media),
+            *(v.render() for v in self.variants),
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _family_then_bandwidth(track: Track) -> tuple[int, int]:
+    codec = track.rendition.codec
+    family = VIDEO_CODECS.index(codec) if codec in VIDEO_CODECS else len(VIDEO_CODECS)
+    return family, -track.peak_bandwidth
+
+
+def build_multivariant_playlist(presentation: Presentation, *, query: str = "") -> MultivariantPlaylist:
+    clean_query(query)  # refuse an unsafe query even when nothing would carry it
+    audio = presentation.audio
+    if audio is not None and not audio.segments:
+        # Variants written now without audio would play silent for as long as a
+        # player keeps this playlist (it is not reloaded), so wait for audio.
+        raise NotFound("HLS playlist not ready yet: audio has no segments")
+    produced = [t for t in presentation.video_tracks if t.segments]
+    video = sorted((t for t in produced if is_hls_track(t)), key=_family_then_bandwidth)
+    if produced and not video:
+        raise NotFound("HLS has no VP8; use the DASH manifest")
+    if presentation.video_tracks and not video:
+        raise NotFound("HLS playlist not ready yet: no video rendition has segments")
+    if audio is None and not video:
+        raise NotFound("HLS playlist not ready yet: nothing has been produced")
+
+    if not video:  # audio-only asset: the audio playlist is the one variant
+        only = StreamInf(
+            bandwidth=audio.peak_bandwidth,
+            average_bandwidth=audio.average_bandwidth,
+            codecs=audio.codecs,
+            uri=append_query(media_playlist_uri(audio), query),
+        )
+        return MultivariantPlaylist(media=(), variants=(only,))
+
+    media = ()
+    if audio is not None:
+        audio_uri = append_query(media_playlist_uri(audio), query)
+        media = (Media(uri=audio_uri, channels=audio.rendition.channels),)
+    variants = []
+    for track in video:
+        r = track.rendition
+        variants.append(
+            StreamInf(
+                # Peak of any segment, plus the audio's: what a client must sustain.
+                bandwidth=track.peak_bandwidth + (audio.peak_bandwidth if audio else 0),
+                average_bandwidth=track.average_bandwidth + (audio.average_bandwidth if audio else 0),
+                codecs=f"{track.codecs},{audio.codecs}" if audio else track.codecs,
+                resolution=(r.width, r.height) if r.width and r.height else None,
+                frame_rate=r.frame_rate,
+                audio=AUDIO_GROUP_ID if audio else None,
+                uri=append_query(media_playlist_uri(track), query),
+            )
+        )
+    return MultivariantPlaylist(media=media, variants=tuple(variants))
+
+
+def render_multivariant_playlist(presentation: Presentation, *, query: str = "") -> str:
+    return build_multivariant_playlist(presentation, query=query).render()

@@ -1,0 +1,127 @@
+"""What one manifest request selects: a rendition filter and the query carried into URIs.
+
+Both are parsed from the request by the origin and applied here, so the HLS
+and DASH writers stay pure functions of a `Presentation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.errors import BadRequest, NotFound
+from core.media.model import VIDEO_CODECS, Presentation, Track
+
+# Characters that would break out of a quoted HLS attribute, a playlist line,
+# an XML attribute's meaning or a URI (fragment). A token never needs them.
+_UNSAFE_QUERY = re.compile(r'[\s"#<>\\\x00-\x1f\x7f]')
+
+
+def _parse_int(mapping: Mapping[str, str], key: str) -> int | None:
+    raw = (mapping.get(key) or "").strip()
+    if not raw:
+        return None  # `?max_height=` means "no limit", as a form would send it
+    if not raw.isascii() or not raw.isdigit():
+        raise BadRequest(f"{key} must be a whole number ≥ 0, got {raw!r}")
+    return int(raw)
+
+
+def _parse_codecs(mapping: Mapping[str, str]) -> frozenset[str] | None:
+    raw = (mapping.get("codecs") or "").strip()
+    if not raw:
+        return None
+    names = [c.strip().lower() for c in raw.split(",") if c.strip()]
+    unknown = sorted(set(names) - set(VIDEO_CODECS))
+    if unknown:
+        raise BadRequest(
+            f"unknown codec {', '.join(unknown)} in codecs; use a comma-separated list of "
+            f"{', '.join(VIDEO_CODECS)}"
+        )
+    return frozenset(names) or None
+
+
+@dataclass(frozen=True)
+class ManifestFilter:
+    """Which video renditions a manifest lists; audio is always kept.
+
+    `max_bitrate` compares with the rendition's planned average bitrate, not
+    the measured one, so a rung does not flip in and out of a manifest as
+    its segments arrive.
+    """
+
+    codecs: frozenset[str] | None = None
+    min_height: int | None = None
+    max_height: int | None = None
+    max_bitrate: int | None = None
+
+    @classmethod
+    def from_query(cls, mapping: Mapping[str, str]) -> ManifestFilter:
+        """Parse `?codecs=vp8,h264&min_height=&max_height=720&max_bitrate=`.
+
+        Other keys (the playback token...) are ignored; empty values mean no limit.
+        """
+        selected = cls(
+            codecs=_parse_codecs(mapping),
+            min_height=_parse_int(mapping, "min_height"),
+            max_height=_parse_int(mapping, "max_height"),
+            max_bitrate=_parse_int(mapping, "max_bitrate"),
+        )
+        if (
+            selected.min_height is not None
+            and selected.max_height is not None
+            and selected.min_height > selected.max_height
+        ):
+            raise BadRequest(
+                f"min_height ({selected.min_height}) is above max_height ({selected.max_height})"
+            )
+        return selected
+
+    @property
+    def is_empty(self) -> bool:
+        return self == ManifestFilter()
+
+    def matches(self, track: Track) -> bool:
+        r = track.rendition
+        if r.is_audio:
+            return True
+        return (
+            (self.codecs is None or r.codec in self.codecs)
+            and (self.min_height is None or r.height >= self.min_height)
+            and (self.max_height is None or r.height <= self.max_height)
+            and (self.max_bitrate is None or r.bitrate <= self.max_bitrate)
+        )
+
+    def apply(self, presentation: Presentation) -> Presentation:
+        """A copy of `presentation` with audio and the matching video tracks only."""
+        kept = [t for t in presentation.tracks if self.matches(t)]
+        if presentation.video_tracks and not any(not t.rendition.is_audio for t in kept):
+            raise NotFound(f"no rendition matches {self.describe()}")
+        return dataclasses.replace(presentation, tracks=kept)
+
+    def describe(self) -> str:
+        parts = []
+        if self.codecs is not None:
+            parts.append("codecs=" + ",".join(c for c in VIDEO_CODECS if c in self.codecs))
+        for name in ("min_height", "max_height", "max_bitrate"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name}={value}")
+        return "&".join(parts) or "the request"
+
+
+def clean_query(query: str) -> str:
+    """The query to append to manifest URIs, without a leading `?`; refuses unsafe text."""
+    query = query.lstrip("?")
+    if _UNSAFE_QUERY.search(query):
+        raise BadRequest("the query string holds characters that cannot go into a manifest URI")
+    return query
+
+
+def append_query(uri: str, query: str) -> str:
+    """`uri` with `query` appended (signed playback: every child URL carries the token)."""
+    query = clean_query(query)
+    if not query:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}{query}"
