@@ -31,7 +31,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.direction == "down":
         downgrade(settings.resolved_database_url, args.revision or "base")
     else:
-        upgrade(settings.resolved_database_url, args.revision or "head")
+        upgrade(settings.resolved_database_url, args.revision or "heads")
     print(f"database at {args.revision or ('base' if args.direction == 'down' else 'head')}")
     return 0
 

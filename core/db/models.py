@@ -90,3 +90,7 @@ class PlaybackId(SQLModel, table=True):
     asset_id: str | None = Field(default=None, sa_column=Column(String(40), ForeignKey("assets.id", ondelete="CASCADE"), nullable=True, index=True))
     policy: str = Field(default="public", max_length=10)  # public|signed
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+# Tables of other domains live in their own modules; importing them here
+# registers them with SQLModel.metadata for Alembic and the app alike.
