@@ -1,0 +1,150 @@
+"""Plan the adaptive bitrate ladder: a pure function of the source's display size and frame rate.
+
+A rung is named by its SHORT side ("720p" is 1280x720 landscape and 720x1280
+portrait), so a phone's portrait video gets the same quality as landscape.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from core.errors import Unprocessable
+from core.media.model import AUDIO_RENDITION_ID, VIDEO_CODECS, Ladder, Rendition
+
+# Nominal short side -> H.264 average bitrate (bits/s) at 30 fps.
+H264_BITRATES: dict[int, int] = {
+    2160: 16_000_000,
+    1440: 9_000_000,
+    1080: 5_000_000,
+    720: 3_000_000,
+    480: 1_500_000,
+    360: 800_000,
+    240: 400_000,
+}
+# HEVC reaches the same quality in ~60 % of the bits; VP8 (older than H.264's
+# high profile tools in practice, no B-frames) needs ~20 % more.
+CODEC_FACTORS: dict[str, float] = {"h264": 1.0, "h265": 0.6, "vp8": 1.2}
+MAX_FRAME_RATE = 60
+# A source this much above a table size gets its own top rung instead of
+# being scaled down to the table size (e.g. 2.39:1 at 1920x804).
+SOURCE_RUNG_MARGIN = 1.10
+
+
+def plan_ladder(
+    *,
+    codec: str,
+    display_width: int,
+    display_height: int,
+    frame_rate: Fraction,
+    explicit: list[dict] | None = None,
+    max_rungs: int = 4,
+) -> Ladder:
+    """The renditions to encode for `codec`, highest first, never above the source size."""
+    if codec not in VIDEO_CODECS:
+        raise Unprocessable(f"unknown video codec {codec!r}; use one of {', '.join(VIDEO_CODECS)}")
+    if display_width <= 0 or display_height <= 0:
+        raise Unprocessable("the source has no picture size")
+    rate = output_frame_rate(frame_rate)
+    short = min(display_width, display_height)
+    if explicit is not None:
+        rungs = _explicit_rungs(explicit, short)
+    else:
+        rungs = _table_rungs(codec, short, rate)[: max(1, max_rungs)]
+    renditions = tuple(
+        _rendition(codec, nominal, bitrate, display_width, display_height, rate) for nominal, bitrate in rungs
+    )
+    return Ladder(codec=codec, renditions=renditions)
+
+
+def plan_audio(channels: int, sample_rate: int) -> Rendition:
+    """The single AAC rendition shared by every video family (stereo at most: 5.1 is downmixed)."""
+    out_channels = 1 if channels == 1 else 2
+    return Rendition(
+        id=AUDIO_RENDITION_ID,
+        codec="aac",
+        bitrate=64_000 if out_channels == 1 else 128_000,
+        channels=out_channels,
+        # Keep 44.1 kHz (music, CD rips) rather than resample; everything else -> 48 kHz.
+        sample_rate=44_100 if sample_rate == 44_100 else 48_000,
+    )
+
+
+def output_frame_rate(source: Fraction) -> Fraction:
+    """The source rate, divided by the smallest whole number that brings it to 60 fps or less.
+
+    Above 60 fps costs bits that few screens show; dividing (119.88 -> 59.94,
+    100 -> 50) instead of clamping keeps every output frame a source frame, so
+    motion stays even.
+    """
+    source = Fraction(source) if source and source > 0 else Fraction(30)
+    divisor = math.ceil(source / MAX_FRAME_RATE)
+    return source / divisor
+
+
+def frame_rate_factor(rate: Fraction) -> float:
+    """Bitrate multiplier for frame rates other than 30.
+
+    Not linear: at higher rates consecutive frames differ less, so motion
+    compensation predicts them better and each extra frame costs fewer bits;
+    the square root matches the usual guidance (60 fps ~1.4-1.5x of 30 fps).
+    Clamped so 15 fps slideshows still get a usable bitrate (0.8x) and
+    nothing gets more than 1.5x.
+    """
+    return min(max(math.sqrt(float(rate) / 30), 0.8), 1.5)
+
+
+def _table_rungs(codec: str, short: int, rate: Fraction) -> list[tuple[int, int]]:
+    factor = CODEC_FACTORS[codec] * frame_rate_factor(rate)
+    fits = [n for n in H264_BITRATES if n <= short]  # dict keeps high -> low order
+    if not fits:
+        # Smaller than the smallest rung: one rung at source size, bits by area.
+        smallest = min(H264_BITRATES)
+        return [(short, _kbit(H264_BITRATES[smallest] * factor * (short / smallest) ** 2))]
+    rungs = [(n, _kbit(H264_BITRATES[n] * factor)) for n in fits]
+    if short > fits[0] * SOURCE_RUNG_MARGIN:
+        area = (short / fits[0]) ** 2
+        rungs.insert(0, (short, _kbit(H264_BITRATES[fits[0]] * factor * area)))
+    return rungs
+
+
+def _explicit_rungs(explicit: list[dict], short: int) -> list[tuple[int, int]]:
+    rungs = []
+    for item in explicit:
+        height, bitrate = item.get("height"), item.get("bitrate")
+        if not isinstance(height, int) or not isinstance(bitrate, int) or height < 2 or bitrate <= 0:
+            raise Unprocessable(f"a ladder rung needs a positive integer height and bitrate: {item!r}")
+        rungs.append((height, bitrate))
+    heights = [h for h, _ in rungs]
+    if len(set(heights)) != len(heights):
+        raise Unprocessable("the ladder lists the same height twice")
+    kept = sorted((r for r in rungs if r[0] <= short), reverse=True)
+    if not kept:
+        raise Unprocessable(f"every rung of the ladder is larger than the source ({short}p); videos are never upscaled")
+    return kept
+
+
+def _rendition(codec: str, nominal: int, bitrate: int, width: int, height: int, rate: Fraction) -> Rendition:
+    if width >= height:
+        w, h = _even(nominal * width / height), _even(nominal)
+    else:
+        w, h = _even(nominal), _even(nominal * height / width)
+    return Rendition(
+        id=f"{codec}-{min(w, h)}p",
+        codec=codec,
+        width=w,
+        height=h,
+        bitrate=bitrate,
+        max_bitrate=bitrate * 3 // 2,
+        buffer_size=bitrate * 2,
+        frame_rate=rate,
+    )
+
+
+def _even(value: float) -> int:
+    """Nearest even integer, ties downwards (an odd 853 becomes 852, not an upscaled 854); at least 2."""
+    return max(2, math.ceil(value / 2 - 0.5) * 2)
+
+
+def _kbit(bits: float) -> int:
+    return max(1, round(bits / 1000)) * 1000

@@ -1,0 +1,123 @@
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from core.media.encode import EncodeJob, build_encode_argv, stream_map
+from core.media.model import Ladder, Rendition
+
+SRC, OUT = Path("/in/src.mp4"), Path("/out/job")
+AUDIO = Rendition("audio", "aac", bitrate=128_000, channels=2, sample_rate=48000)
+HEAD = [
+    "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-y",
+    "-protocol_whitelist", "file,pipe", "-i", "/in/src.mp4", "-map_metadata", "-1", "-map_chapters", "-1",
+]  # fmt: skip
+
+
+def tail(sets: str, seg: str = "4") -> list[str]:
+    return [
+        "-fflags", "+bitexact", "-f", "dash", "-seg_duration", seg, "-use_template", "1", "-use_timeline", "1",
+        "-dash_segment_type", "auto",
+        "-init_seg_name", "init-$RepresentationID$.$ext$",
+        "-media_seg_name", "seg-$RepresentationID$-$Number%05d$.$ext$",
+        "-adaptation_sets", sets, "/out/job/manifest.mpd",
+    ]  # fmt: skip
+
+
+def video(codec: str, *sizes: tuple[int, int, int]) -> Ladder:
+    return Ladder(
+        codec,
+        tuple(
+            Rendition(f"{codec}-{h}p", codec, w, h, b, b * 3 // 2, b * 2, Fraction(30))
+            for w, h, b in sizes
+        ),
+    )
+
+
+AUDIO_ARGS = ["-map", "0:a:0", "-c:a", "aac", "-b:a", "128000", "-ac", "2", "-ar", "48000"]
+KEYS_4S_30 = ["-g", "120", "-keyint_min", "120", "-force_key_frames", "expr:gte(t,n_forced*4)"]
+
+CASES = [
+    pytest.param(
+        EncodeJob(SRC, OUT, video("h264", (1280, 720, 3_000_000), (854, 480, 1_500_000), (640, 360, 800_000)),
+                  AUDIO, 4.0, Fraction(30)),
+        HEAD + [
+            "-filter_complex",
+            "[0:v]fps=30,split=3[s0][s1][s2]"
+            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]"
+            ";[s1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p[v1]"
+            ";[s2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2]",
+            "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
+            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
+            "-x264-params", "sliced-threads=1:threads=4", "-sc_threshold", "0",
+            *KEYS_4S_30,
+            "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
+            "-b:v:1", "1500000", "-maxrate:v:1", "2250000", "-bufsize:v:1", "3000000",
+            "-b:v:2", "800000", "-maxrate:v:2", "1200000", "-bufsize:v:2", "1600000",
+            *AUDIO_ARGS,
+        ] + tail("id=0,streams=0 id=1,streams=1 id=2,streams=2 id=3,streams=3"),
+        {"0": "h264-720p", "1": "h264-480p", "2": "h264-360p", "3": "audio"},
+        id="h264-3-rungs-audio",
+    ),
+    pytest.param(
+        EncodeJob(SRC, OUT, video("h265", (1280, 720, 1_800_000)), None, 4.0, Fraction(30), threads=2),
+        HEAD + [
+            "-filter_complex", "[0:v]fps=30,split=1[s0];[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]",
+            "-map", "[v0]",
+            "-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
+            "-x265-params", "keyint=120:min-keyint=120:scenecut=0:open-gop=0:log-level=error",
+            *KEYS_4S_30,
+            "-b:v:0", "1800000", "-maxrate:v:0", "2700000", "-bufsize:v:0", "3600000",
+            "-threads", "2",
+        ] + tail("id=0,streams=0"),
+        {"0": "h265-720p"},
+        id="h265",
+    ),
+    pytest.param(
+        EncodeJob(SRC, OUT, video("vp8", (640, 360, 960_000), (426, 240, 480_000)), None, 2.0, Fraction(25)),
+        HEAD + [
+            "-filter_complex",
+            "[0:v]fps=25,split=2[s0][s1]"
+            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v0]"
+            ";[s1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1]",
+            "-map", "[v0]", "-map", "[v1]",
+            "-c:v", "libvpx", "-deadline", "good", "-cpu-used", "5", "-auto-alt-ref", "0",
+            "-g", "50", "-keyint_min", "50", "-force_key_frames", "expr:gte(t,n_forced*2)",
+            "-b:v:0", "960000", "-maxrate:v:0", "1440000", "-bufsize:v:0", "1920000",
+            "-b:v:1", "480000", "-maxrate:v:1", "720000", "-bufsize:v:1", "960000",
+        ] + tail("id=0,streams=0 id=1,streams=1", seg="2"),
+        {"0": "vp8-360p", "1": "vp8-240p"},
+        id="vp8",
+    ),
+    pytest.param(
+        EncodeJob(SRC, OUT, None, AUDIO, 4.0, None),
+        HEAD + AUDIO_ARGS + tail("id=0,streams=0"),
+        {"0": "audio"},
+        id="audio-only",
+    ),
+    pytest.param(
+        EncodeJob(SRC, OUT, video("h264", (320, 240, 400_000)), None, 2.5, Fraction(30000, 1001)),
+        HEAD + [
+            "-filter_complex",
+            "[0:v]fps=30000/1001,split=1[s0];[s0]scale=320:240:flags=bicubic,setsar=1,format=yuv420p[v0]",
+            "-map", "[v0]",
+            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
+            "-x264-params", "sliced-threads=1:threads=4", "-sc_threshold", "0",
+            "-g", "75", "-keyint_min", "75", "-force_key_frames", "expr:gte(t,n_forced*2.5)",
+            "-b:v:0", "400000", "-maxrate:v:0", "600000", "-bufsize:v:0", "800000",
+        ] + tail("id=0,streams=0", seg="2.5"),
+        {"0": "h264-240p"},
+        id="video-only-29.97",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("job", "argv", "streams"), CASES)
+def test_build_encode_argv(job, argv, streams):
+    assert build_encode_argv("ffmpeg", job) == argv
+    assert stream_map(job) == streams
+
+
+def test_job_needs_something_to_encode():
+    with pytest.raises(ValueError):
+        build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, None, None, 4.0, None))
