@@ -142,8 +142,9 @@ def verify_token(token: str | None, playback_id: str, *, keys: SigningKeys, now:
 @dataclass(frozen=True)
 class PlaybackTarget:
     playback_id: str
-    asset_id: str
+    asset_id: str  # for a live playback id: the live stream's id (its media prefix)
     policy: str  # public | signed
+    live: bool = False
 
     @property
     def signed(self) -> bool:
@@ -157,7 +158,16 @@ def find_playback(session: Session, playback_id: str) -> PlaybackTarget | None:
         .join(Asset, Asset.id == PlaybackId.asset_id)
         .where(PlaybackId.id == playback_id)
     ).first()
-    return PlaybackTarget(playback_id, row[0], row[1]) if row else None
+    if row:
+        return PlaybackTarget(playback_id, row[0], row[1])
+    from core.db.models_live import LiveStream  # live playback ids: no asset, a live stream
+
+    live = session.exec(
+        select(LiveStream.id, PlaybackId.policy)
+        .join(LiveStream, LiveStream.playback_id == PlaybackId.id)
+        .where(PlaybackId.id == playback_id)
+    ).first()
+    return PlaybackTarget(playback_id, live[0], live[1], live=True) if live else None
 
 
 def create_playback_token(session: Session, *, playback_id: str, expires_in: int, keys: SigningKeys,

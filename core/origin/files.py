@@ -1,0 +1,77 @@
+"""The local file behind a segment key, opened so that no symlink can lead elsewhere.
+
+`validate_key` already refuses `..`, absolute keys and control characters;
+what it cannot see is a symlink *inside* the storage directory (placed by
+mistake, by a tool, or by someone with write access to the media) that
+points outside it. So the file's resolved path must be exactly
+`realpath(root)/key` — no component may be a link — and the last component
+is opened with `O_NOFOLLOW` as well.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mode
+from dataclasses import dataclass
+from functools import lru_cache
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.errors import NotFound
+from core.storage import ObjectInfo
+
+READ_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass
+class LocalFile:
+    fd: int
+    info: ObjectInfo
+
+    def read(self, start: int, length: int) -> bytes:
+        """`length` bytes from `start` (short only if the file shrank meanwhile)."""
+        parts, end = [], start + length
+        while start < end:
+            chunk = os.pread(self.fd, min(READ_CHUNK, end - start), start)
+            if not chunk:
+                break
+            parts.append(chunk)
+            start += len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+@lru_cache(maxsize=16)
+def _real_root(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def open_local(path: Path, key: str) -> LocalFile:
+    """Open the storage file `path` (which is `<root>/<key>`); NotFound if missing or not plain.
+
+    The etag is computed like `LocalStorage.stat` (`<size>-<mtime_ns>-<inode>`
+    in hex), from the opened descriptor, so it describes the bytes served.
+    """
+    text = str(path)
+    root = text[: len(text) - len(key)]
+    if not text.endswith(key) or os.path.realpath(text) != os.path.join(_real_root(root), key):
+        raise NotFound(f"no object {key!r} in storage")
+    try:
+        fd = os.open(text, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        raise NotFound(f"no object {key!r} in storage") from None
+    st = os.fstat(fd)
+    if not stat_mode.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotFound(f"no object {key!r} in storage")
+    info = ObjectInfo(
+        size=st.st_size,
+        mtime=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC),
+        etag=f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}",
+    )
+    return LocalFile(fd, info)

@@ -1,0 +1,182 @@
+"""The origin's state for one process: lookups and caches behind `/play/…`.
+
+A manifest GET should cost a few dictionary lookups, so three caches sit in
+front of the database and the storage:
+
+- playback id → (asset, policy), `PlaybackCache`, a few seconds (a deleted
+  asset stops playing within that time);
+- `presentation.json` → parsed `Presentation`, keyed by its storage etag and
+  re-`stat`ed at most every `publishing_ttl` s while the presentation is
+  still publishing, every `complete_ttl` s once it is complete;
+- rendered manifests, keyed by everything that changes their bytes: asset,
+  presentation etag, kind, rendition, filter and the query carried into
+  URIs (the token). Compressed variants are memoised beside them.
+
+`*_cached` methods never block (no I/O): the web layer tries them on the
+event loop and falls back to the blocking method in a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from core.errors import NotFound
+from core.layout import presentation_key
+from core.media.manifests import (
+    DASH_CONTENT_TYPE,
+    HLS_CONTENT_TYPE,
+    ManifestFilter,
+    render_media_playlist,
+    render_mpd,
+    render_multivariant_playlist,
+)
+from core.media.model import Presentation
+from core.origin.conditional import compress, strong_etag
+from core.origin.paths import Kind, Target
+from core.services.playback import PlaybackCache, PlaybackTarget, SigningKeys, find_playback
+from core.storage import ObjectInfo, Storage
+
+MIN_COMPRESS_BYTES = 200  # below this gzip's own header makes it a loss
+
+
+class _Bounded(OrderedDict):
+    """A FIFO-evicting dict with a lock for writers (readers use plain `get`)."""
+
+    def __init__(self, max_entries: int) -> None:
+        super().__init__()
+        self.max_entries = max_entries
+        self.lock = threading.Lock()
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self[key] = value
+            while len(self) > self.max_entries:
+                self.popitem(last=False)
+
+
+@dataclass
+class LoadedPresentation:
+    presentation: Presentation
+    info: ObjectInfo
+    fresh_until: float
+
+
+@dataclass
+class RenderedManifest:
+    body: bytes
+    content_type: str
+    last_modified: datetime
+    complete: bool  # its content is final
+    etag: str = ""
+    _encoded: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.etag = strong_etag(hashlib.sha256(self.body).hexdigest()[:32])
+
+    def encoded(self, coding: str | None) -> tuple[bytes, str, str | None]:
+        """(body, etag, coding actually applied) for the requested content coding."""
+        if coding is None or len(self.body) < MIN_COMPRESS_BYTES:
+            return self.body, self.etag, None
+        hit = self._encoded.get(coding)
+        if hit is None:
+            hit = (compress(self.body, coding), f'{self.etag[:-1]}-{coding}"')
+            self._encoded[coding] = hit
+        return hit[0], hit[1], coding
+
+
+class OriginService:
+    def __init__(self, *, engine: Engine, storage: Storage, keys: SigningKeys, presign: bool = False,
+                 playback_ttl: float = 5.0, publishing_ttl: float = 0.5, complete_ttl: float = 30.0,
+                 max_manifests: int = 4096) -> None:
+        self.engine = engine
+        self.storage = storage
+        self.keys = keys
+        self.presign = presign
+        self.publishing_ttl = publishing_ttl
+        self.complete_ttl = complete_ttl
+        self.playbacks = PlaybackCache(ttl=playback_ttl)
+        self._presentations: _Bounded = _Bounded(1024)
+        self._manifests: _Bounded = _Bounded(max_manifests)
+
+    # -- playback ids ---------------------------------------------------------
+
+    def playback_cached(self, playback_id: str) -> tuple[bool, PlaybackTarget | None]:
+        return self.playbacks.get(playback_id)
+
+    def playback(self, playback_id: str) -> PlaybackTarget:
+        hit, target = self.playbacks.get(playback_id)
+        if not hit:
+            with Session(self.engine) as session:
+                target = find_playback(session, playback_id)
+            self.playbacks.put(playback_id, target)
+        if target is None:
+            raise NotFound(f"no playback id {playback_id}")
+        return target
+
+    # -- presentations --------------------------------------------------------
+
+    def presentation(self, asset_id: str) -> LoadedPresentation:
+        key = presentation_key(asset_id)
+        try:
+            info = self.storage.stat(key)
+        except NotFound:
+            self._presentations.pop(asset_id, None)
+            raise NotFound("this asset has no playable media yet") from None
+        loaded = self._presentations.get(asset_id)
+        if loaded is None or loaded.info.etag != info.etag:
+            data = self.storage.get_bytes(key)
+            presentation = Presentation.from_dict(json.loads(data))
+            loaded = LoadedPresentation(presentation, info, 0.0)
+        ttl = self.complete_ttl if loaded.presentation.complete else self.publishing_ttl
+        loaded = LoadedPresentation(loaded.presentation, info, time.monotonic() + ttl)
+        self._presentations.put(asset_id, loaded)
+        return loaded
+
+    def _fresh_presentation(self, asset_id: str) -> LoadedPresentation | None:
+        loaded = self._presentations.get(asset_id)
+        return loaded if loaded is not None and loaded.fresh_until > time.monotonic() else None
+
+    # -- manifests ------------------------------------------------------------
+
+    def manifest_cached(self, asset_id: str, target: Target, selected: ManifestFilter,
+                        query: str) -> RenderedManifest | None:
+        loaded = self._fresh_presentation(asset_id)
+        if loaded is None:
+            return None
+        return self._manifests.get((asset_id, loaded.info.etag, target, selected, query))
+
+    def manifest(self, asset_id: str, target: Target, selected: ManifestFilter, query: str) -> RenderedManifest:
+        loaded = self._fresh_presentation(asset_id) or self.presentation(asset_id)
+        key = (asset_id, loaded.info.etag, target, selected, query)
+        rendered = self._manifests.get(key)
+        if rendered is None:
+            rendered = render_manifest(loaded.presentation, target, selected, query, loaded.info.mtime)
+            self._manifests.put(key, rendered)
+        return rendered
+
+
+def render_manifest(presentation: Presentation, target: Target, selected: ManifestFilter, query: str,
+                    last_modified: datetime) -> RenderedManifest:
+    """Render one manifest; filters apply to the multivariant playlist and the MPD only."""
+    if target.kind is Kind.MASTER:
+        body = render_multivariant_playlist(selected.apply(presentation), query=query)
+        return RenderedManifest(body.encode(), HLS_CONTENT_TYPE, last_modified, presentation.complete)
+    if target.kind is Kind.MPD:
+        body = render_mpd(selected.apply(presentation), query=query)
+        return RenderedManifest(body.encode(), DASH_CONTENT_TYPE, last_modified, presentation.complete)
+    if target.kind is Kind.MEDIA_PLAYLIST:
+        track = next((t for t in presentation.tracks if t.id == target.rendition), None)
+        if track is None:
+            raise NotFound(f"no rendition {target.rendition} in this asset")
+        body = render_media_playlist(track, ended=track.complete, query=query)
+        return RenderedManifest(body.encode(), HLS_CONTENT_TYPE, last_modified, track.complete)
+    raise ValueError(f"{target.kind} is not a manifest")
