@@ -1,0 +1,115 @@
+"""Derived media of a finished (or finishing) asset: images on demand, the static MP4 at the end of a transcode.
+
+Images (`make_image`) are made from the produced segments (see
+`core.media.images`) into `media/{asset}/images/{normalised name}` and then
+served like segments. Callers bound how many run at once (the web layer's
+`ImageGate`); this module only does the work, blocking.
+
+The MP4 download (`publish_static_mp4`) remuxes the top H.264 rung with the
+audio into `media/{asset}/static/download.mp4`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from core import layout
+from core.errors import AbrError
+from core.media import images, mp4
+from core.media.model import Presentation
+from core.media.runner import run_ffmpeg
+from core.services.captions import sync_text_tracks
+from core.storage import Storage
+
+log = logging.getLogger(__name__)
+IMAGE_TIMEOUT_S = 120.0
+REMUX_TIMEOUT_S = 1800.0
+
+Plan = images.ThumbnailPlan | images.AnimatedPlan | images.StoryboardPlan
+
+
+def image_relative(plan: Plan) -> str:
+    """Where the image of `plan` lives, relative to the asset's media prefix."""
+    return f"{images.IMAGES_DIR}/{plan.name}"
+
+
+def _concatenate(storage: Storage, asset_id: str, relatives: list[str], dest: Path) -> Path:
+    """init + media segments, back to back: a valid fragmented MP4 (or WebM) file ffmpeg can read."""
+    with open(dest, "wb") as out:
+        for relative in relatives:
+            key = layout.media_key(asset_id, relative)
+            local = storage.local_path(key)
+            if local is not None:
+                with open(local, "rb") as part:
+                    shutil.copyfileobj(part, out, 1024 * 1024)
+            else:
+                out.writelines(storage.open_range(key))
+    return dest
+
+
+def make_image(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str, plan: Plan) -> str:
+    """Run ffmpeg for `plan` unless its image is already stored; return the storage key."""
+    key = layout.media_key(asset_id, image_relative(plan))
+    if storage.exists(key):
+        return key
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix="image-") as tmp:
+        tmp_path = Path(tmp)
+        suffix = "." + plan.decode.track.init_uri.rsplit(".", 1)[-1]
+        source = _concatenate(storage, asset_id, plan.decode.files, tmp_path / f"source{suffix}")
+        out = tmp_path / plan.name
+        if isinstance(plan, images.ThumbnailPlan):
+            argv = images.build_thumbnail_argv(ffmpeg, plan, source, out)
+        elif isinstance(plan, images.AnimatedPlan):
+            argv = images.build_animated_argv(ffmpeg, plan, source, out)
+        else:
+            argv = images.build_storyboard_argv(ffmpeg, plan, source, out)
+        run_ffmpeg(argv, duration=None, on_progress=None, timeout=IMAGE_TIMEOUT_S)
+        if not out.exists() or out.stat().st_size == 0:
+            raise AbrError("no picture could be decoded at that time", code="image_failed")
+        storage.put_file(key, out, move=True)
+    return key
+
+
+def publish_static_mp4(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str,
+                       presentation: Presentation) -> str | None:
+    """Remux the top H.264 rung + audio into `static/download.mp4`; None when there is no H.264 rung."""
+    key = layout.media_key(asset_id, mp4.DOWNLOAD_RELATIVE)
+    picked = mp4.download_tracks(presentation)
+    if picked is None:
+        log.info("asset %s: no complete H.264 rendition, so no MP4 download", asset_id)
+        return None
+    video, audio = picked
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix="mp4-") as tmp:
+        tmp_path = Path(tmp)
+        video_file = _concatenate(storage, asset_id, mp4.track_files(video), tmp_path / "video.mp4")
+        audio_file = _concatenate(storage, asset_id, mp4.track_files(audio), tmp_path / "audio.mp4") \
+            if audio is not None else None
+        out = tmp_path / mp4.DOWNLOAD_NAME
+        run_ffmpeg(mp4.build_remux_argv(ffmpeg, video_file, audio_file, out), duration=None, on_progress=None,
+                   timeout=REMUX_TIMEOUT_S)
+        storage.put_file(key, out, move=True)
+    return key
+
+
+def finish_extras(engine: Engine, storage: Storage, *, asset_id: str, presentation: Presentation, ffmpeg: str,
+                  work_dir: Path, mp4_support: bool) -> None:
+    """Called by the transcode after its last family, before the final `presentation.json` write.
+
+    Text tracks uploaded while it ran are taken into the presentation; the MP4
+    download is made when asked for. A failed remux is logged, not fatal: the
+    stream is what the asset is for, and the download 404s until a re-run.
+    """
+    sync_text_tracks(engine, asset_id, presentation)
+    if not mp4_support:
+        return
+    try:
+        publish_static_mp4(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id, presentation=presentation)
+    except AbrError as exc:
+        log.warning("asset %s: the MP4 download could not be made: %s", asset_id, exc.message)

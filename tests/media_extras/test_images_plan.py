@@ -1,0 +1,107 @@
+"""Image planners and ffmpeg argv (pure, exact output)."""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from api.routers.images import Busy, ImageGate
+from core.errors import BadRequest, NotFound
+from core.media import images
+from core.media.model import Presentation
+from tests.core.media.manifests.conftest import build_presentation
+
+
+def test_thumbnail_plan_and_argv():
+    p = build_presentation()  # h264-720p is the top H.264 rung; segments 0-4, 4-8, 8-10.5 s
+    plan = images.plan_thumbnail(p, images.ThumbnailRequest(time=5.256, width=320), "jpg")
+    assert (plan.decode.track.id, [s.number for s in plan.decode.segments], plan.decode.seek) == ("h264-720p", [2], 1.26)
+    assert plan.name == "thumb-h264-720p-t526-320x180-preserve.jpg"
+    assert images.build_thumbnail_argv("ffmpeg", plan, Path("in.mp4"), Path("out.jpg")) == [
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-protocol_whitelist", "file,pipe",
+        "-ss", "1.26", "-i", "in.mp4", "-map", "0:v:0", "-an", "-sn", "-map_metadata", "-1", "-frames:v", "1",
+        "-vf", "scale=320:180:flags=bicubic,setsar=1",
+        "-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p", "-f", "image2", "-update", "1", "out.jpg",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        pytest.param("stretch", "scale=200:200:flags=bicubic,setsar=1", id="stretch"),
+        pytest.param("crop", "scale=356:200:flags=bicubic,crop=200:200,setsar=1", id="crop"),
+        pytest.param("pad", "scale=200:112:flags=bicubic,pad=200:200:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1",
+                     id="pad"),
+        pytest.param("preserve", "scale=200:200:flags=bicubic,setsar=1", id="preserve-box-already-fitted"),
+    ],
+)
+def test_fit_filters(mode, expected):
+    assert images.fit_filter(1280, 720, 200, 200, mode) == expected
+
+
+def test_time_defaults_to_the_middle_and_clamps_to_the_last_frame():
+    p = build_presentation()
+    assert images.plan_thumbnail(p, images.ThumbnailRequest(), "webp").time == 5.25
+    assert images.plan_thumbnail(p, images.ThumbnailRequest(time=1e6), "jpg").time == 10.45
+
+
+def test_query_parsing():
+    assert images.ThumbnailRequest.from_query({"time": "2", "fit_mode": "smartcrop"}) == \
+        images.ThumbnailRequest(time=2.0, fit_mode="crop")
+    with pytest.raises(BadRequest):
+        images.ThumbnailRequest.from_query({"time": "inf"})
+    with pytest.raises(BadRequest):
+        images.AnimatedRequest.from_query({"start": "2", "end": "2"})
+
+
+@pytest.mark.parametrize("duration", [0.5, 1.0, 6.0, 10.5, 99.9, 250.0, 3600.0, 7261.3])
+def test_storyboard_cues_cover_the_duration_without_gaps(duration):
+    p = build_presentation()
+    plan = images.StoryboardPlan(images.DecodePlan(p.video_tracks[0], (), 0.0), duration,
+                                 *images.storyboard_interval(duration, 4.0), 160, 90, 0, 0, 0)
+    count = max(1, -(-duration // plan.interval))
+    plan = images.StoryboardPlan(plan.decode, duration, plan.interval, plan.keyframes_only, 160, 90,
+                                 min(10, int(count)), -(-int(count) // 10), int(count))
+    tiles = plan.tiles
+    assert tiles[0].start == 0 and tiles[-1].end >= duration
+    assert all(a.end == b.start for a, b in pairwise(tiles))
+    assert len(tiles) <= images.STORYBOARD_MAX_TILES
+    assert all(t.x + 160 <= plan.sheet_size[0] and t.y + 90 <= plan.sheet_size[1] for t in tiles)
+    if plan.keyframes_only:
+        assert plan.interval % 4.0 == 0  # every tile on a segment boundary (a keyframe)
+
+
+def test_storyboard_plan_uses_the_smallest_rung():
+    plan = images.plan_storyboard(build_presentation())
+    assert plan.decode.track.id == "h264-360p" and (plan.tile_width, plan.tile_height) == (160, 90)
+    assert (plan.interval, plan.count, plan.columns, plan.rows) == (1.0, 11, 10, 2)
+    assert images.render_storyboard_vtt(plan, "storyboard.jpg?token=t").split("\n")[:6] == [
+        "WEBVTT", "", "00:00:00.000 --> 00:00:01.000", "storyboard.jpg?token=t#xywh=0,0,160,90", "",
+        "00:00:01.000 --> 00:00:02.000"]
+
+
+def test_no_images_before_a_video_rung_is_complete():
+    with pytest.raises(NotFound, match="not ready"):
+        images.plan_thumbnail(Presentation(segment_duration=4), images.ThumbnailRequest(), "jpg")
+
+
+def test_gate_limits_and_shares_work():
+    async def scenario():
+        gate = ImageGate(slots=1, wait=0.2)
+        calls = []
+
+        def slow():
+            import time
+
+            calls.append(1)
+            time.sleep(0.5)
+
+        same = await asyncio.gather(gate.run("a", slow), gate.run("a", slow))
+        assert same == [None, None] and len(calls) == 1  # equal requests share one job
+        results = await asyncio.gather(gate.run("b", slow), gate.run("c", slow), return_exceptions=True)
+        assert sum(isinstance(r, Busy) for r in results) == 1  # the second could not get the one slot
+
+    asyncio.run(scenario())
