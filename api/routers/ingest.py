@@ -1,0 +1,48 @@
+"""nginx-rtmp callbacks: `on_publish` lets a publisher in (2xx) or refuses it (4xx) before media flows.
+
+Called by our own nginx only: the callback URL carries the ingest secret
+(core/live/ingest.py); no API key. nginx posts form fields `call`, `app`,
+`name` (the stream key) and `addr`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ContextDep, SessionDep
+from core.errors import Forbidden
+from core.live.ingest import check_ingest_secret, ingest_secret
+from core.queues import TASK_LIVE
+from core.services import live_streams as service
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/ingest/rtmp", tags=["ingest"], include_in_schema=False)
+
+
+async def _form(request: Request, ctx) -> dict[str, str]:
+    s = ctx.settings
+    if not check_ingest_secret(request.query_params.get("secret"), ingest_secret(s.signing_key, s.ingest_secret)):
+        raise Forbidden("bad ingest secret")
+    form = await request.form()
+    return {k: str(v) for k, v in form.items()}
+
+
+@router.post("/publish")
+async def on_publish(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    form = await _form(request, ctx)
+    stream, enqueue = await run_in_threadpool(service.on_publish, session, app=form.get("app", ""),
+                                              stream_key=form.get("name", ""), addr=form.get("addr", ""))
+    if enqueue:
+        ctx.queue.send(TASK_LIVE, stream.id)
+    return Response(status_code=204)
+
+
+@router.post("/publish-done")
+async def on_publish_done(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    form = await _form(request, ctx)
+    await run_in_threadpool(service.on_publish_done, session, stream_key=form.get("name", ""),
+                            addr=form.get("addr", ""))
+    return Response(status_code=204)

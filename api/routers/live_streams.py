@@ -1,0 +1,201 @@
+"""`/v1/live-streams` (management) and the live side of the origin (`/play/…` for live playback ids)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ContextDep, SessionDep, require
+from api.schemas import (
+    ErrorInfo,
+    PlaybackIdPublic,
+    PlaybackUrls,
+    UtcDateTime,
+    error_responses,
+)
+from core.db.models_live import LiveStream
+from core.errors import NotFound
+from core.live.origin import LiveManifests
+from core.queues import TASK_LIVE
+from core.services import live_streams as service
+
+router = APIRouter(prefix="/v1/live-streams", tags=["live streams"])
+play_router = APIRouter(tags=["playback"], responses=error_responses(403, 404))
+
+
+class IngestUrls(BaseModel):
+    rtmp: str | None
+    srt: str | None = None  # no multi-stream SRT listener yet (see README)
+
+
+class LiveStreamPublic(BaseModel):
+    id: str
+    stream_key: str
+    status: str
+    source_url: str | None
+    ingest: IngestUrls
+    settings: dict[str, Any]
+    plan: dict[str, Any] | None
+    playback_ids: list[PlaybackIdPublic]
+    playback: PlaybackUrls | None
+    recording_asset_id: str | None
+    reconnects: int
+    error: ErrorInfo | None
+    passthrough: str | None
+    connected_at: UtcDateTime | None
+    ended_at: UtcDateTime | None
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class LiveStreamsPublic(BaseModel):
+    data: list[LiveStreamPublic]
+    count: int
+
+
+def _base_url(request: Request, ctx) -> str:
+    return (ctx.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def _public(session: Session, stream: LiveStream, request: Request, ctx) -> LiveStreamPublic:
+    base = _base_url(request, ctx)
+    s = ctx.settings
+    host = s.rtmp_host or urlsplit(base).hostname or s.host
+    pids = service.playback_ids_of(session, stream)
+    playback = None
+    if pids:
+        root = f"{base}/play/{pids[0].id}"
+        playback = PlaybackUrls(hls=f"{root}/master.m3u8", dash=f"{root}/manifest.mpd")
+    return LiveStreamPublic(
+        id=stream.id, stream_key=stream.stream_key, status=stream.status, source_url=stream.source_url,
+        ingest=IngestUrls(rtmp=None if stream.source_url else f"rtmp://{host}:{s.rtmp_port}/live/{stream.stream_key}"),
+        settings=stream.settings, plan=stream.plan,
+        playback_ids=[PlaybackIdPublic(id=p.id, policy=p.policy) for p in pids], playback=playback,
+        recording_asset_id=stream.recording_asset_id, reconnects=stream.reconnects,
+        error=ErrorInfo(code=stream.error_code, message=stream.error_message or "") if stream.error_code else None,
+        passthrough=stream.passthrough, connected_at=stream.connected_at, ended_at=stream.ended_at,
+        created_at=stream.created_at, updated_at=stream.updated_at,
+    )
+
+
+@router.post("", status_code=201, response_model=LiveStreamPublic, dependencies=[require("write")],
+             responses={401: {}, 422: {}})
+def create_live_stream(body: service.LiveStreamCreate, request: Request, ctx: ContextDep,
+                       session: SessionDep) -> LiveStreamPublic:
+    stream = service.create_live_stream(session, body, default_dvr_window=ctx.settings.live_dvr_window)
+    if stream.source_url:
+        ctx.queue.send(TASK_LIVE, stream.id)  # after commit: the worker finds the row
+    return _public(session, stream, request, ctx)
+
+
+@router.get("", response_model=LiveStreamsPublic, dependencies=[require("read")])
+def list_live_streams(request: Request, ctx: ContextDep, session: SessionDep,
+                      limit: Annotated[int, Query(ge=1, le=100)] = 25,
+                      offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> LiveStreamsPublic:
+    rows, count = service.list_live_streams(session, limit=limit, offset=offset)
+    return LiveStreamsPublic(data=[_public(session, r, request, ctx) for r in rows], count=count)
+
+
+@router.get("/{stream_id}", response_model=LiveStreamPublic, dependencies=[require("read")], responses={404: {}})
+def get_live_stream(stream_id: str, request: Request, ctx: ContextDep, session: SessionDep) -> LiveStreamPublic:
+    return _public(session, service.get_live_stream(session, stream_id), request, ctx)
+
+
+@router.post("/{stream_id}/stop", response_model=LiveStreamPublic, dependencies=[require("write")],
+             responses={404: {}})
+def stop_live_stream(stream_id: str, request: Request, ctx: ContextDep, session: SessionDep) -> LiveStreamPublic:
+    """Ends the stream; a running one finishes its last segment, publishes ENDLIST and records (status follows)."""
+    return _public(session, service.stop_live_stream(session, stream_id), request, ctx)
+
+
+@router.delete("/{stream_id}", status_code=204, dependencies=[require("write")], responses={404: {}})
+def delete_live_stream(stream_id: str, ctx: ContextDep, session: SessionDep) -> Response:
+    service.delete_live_stream(session, ctx.storage, stream_id)
+    return Response(status_code=204)
+
+
+# -- the live side of the origin ------------------------------------------------------------------
+
+
+@play_router.get("/play/time", response_class=PlainTextResponse, summary="The origin's clock (DASH UTCTiming, urn:mpeg:dash:utc:http-iso:2014)")
+def clock() -> Response:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return Response(now, media_type="text/plain", headers={"Cache-Control": "no-store"})
+
+
+def live_manifests(request: Request) -> LiveManifests:
+    ctx = request.app.state.ctx
+    found = ctx.extra.get("live_manifests")
+    if found is None:
+        found = ctx.extra["live_manifests"] = LiveManifests(ctx.storage)
+    return found
+
+
+def time_url(request: Request) -> str:
+    ctx = request.app.state.ctx
+    return f"{_base_url(request, ctx)}/play/time"
+
+
+MJPEG_BOUNDARY = "abrframe"
+
+
+async def live_image(request: Request, stream_id: str, path: str, cache_control: str) -> Response:
+    """`thumbnail.jpg` (refreshed every few seconds) or `preview.mjpeg` (multipart/x-mixed-replace)."""
+    manifests = live_manifests(request)
+    if path == "thumbnail.jpg":
+        body, _ = await run_in_threadpool(manifests.thumbnail, stream_id)
+        return Response(body, media_type="image/jpeg", headers={"Cache-Control": cache_control})
+    if path != "preview.mjpeg":
+        raise NotFound(f"nothing to serve at {path!r}")
+    await run_in_threadpool(manifests.thumbnail, stream_id)  # 404 before the stream starts
+
+    async def frames():
+        last = None
+        while not await request.is_disconnected():
+            try:
+                body, info = await run_in_threadpool(manifests.thumbnail, stream_id)
+            except NotFound:
+                return
+            if info.etag != last:
+                last = info.etag
+                yield (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n\r\n"
+                       .encode() + body + b"\r\n")
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@play_router.head("/play/{playback_id}/thumbnail.jpg", include_in_schema=False)
+@play_router.get("/play/{playback_id}/thumbnail.jpg",
+                       summary="A still image; for a live playback id the latest picture (refreshed every few seconds)")
+async def live_thumbnail(request: Request, playback_id: str) -> Response:
+    from api.routers import (
+        images,  # the VOD thumbnail (any ?time=) is the images router's
+    )
+
+    pr = await images.open_playback(request, playback_id)
+    if not pr.playback.live:
+        return await images.thumbnail(request, playback_id, "jpg")
+    from core.origin.policy import live_cache_control
+
+    return await live_image(request, pr.playback.asset_id, "thumbnail.jpg",
+                            live_cache_control(2, ended=False, token_ttl=pr.token_ttl))
+
+
+@play_router.get("/play/{playback_id}/preview.mjpeg", summary="Live preview as motion JPEG (camera dashboards)")
+async def live_preview(request: Request, playback_id: str) -> Response:
+    from api.routers import images
+
+    pr = await images.open_playback(request, playback_id)
+    if not pr.playback.live:
+        raise NotFound("preview.mjpeg is for live streams")
+    return await live_image(request, pr.playback.asset_id, "preview.mjpeg", "no-store")

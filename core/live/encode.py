@@ -1,0 +1,103 @@
+"""The live ffmpeg command: a live input, the VOD encoder's ladder, low-latency options, a growing timeline.
+
+Built on `core.media.encode.build_encode_argv` (decode once, `split` → one
+`scale` per rung, closed GOPs forced at every segment boundary, CMAF via the
+dash muxer), with what live needs on top:
+
+- input: small probe, no input buffering, a read timeout, and a protocol
+  whitelist per scheme (an HLS source must not make us open `file:` URLs);
+- encoder: `-tune zerolatency` (x264/x265: no lookahead, no B-frames, frames
+  leave the encoder as soon as they are encoded), `-lag-in-frames 0` (VP8);
+- audio: `aresample=async=1:first_pts=0` pads a late-starting or gappy
+  source with silence so audio and video start together;
+- timeline: `-output_ts_offset` starts a reconnected source where the
+  previous one ended and `movflags=+frag_discont` writes that time into each
+  fragment's `tfdt` (instead of an edit list in the init segment), so every
+  session's init segment is byte-identical and the whole stream, reconnects
+  included, is one continuous timeline (which is what lets the recording be
+  served as VOD without re-encoding). The first session starts at
+  FIRST_OFFSET, not 0: AAC's priming frame would otherwise get a negative
+  `tfdt`.
+- the dash muxer keeps only a small window in its own (unused) manifest;
+  the publisher moves every segment out the moment it is complete.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from core.media.encode import EncodeJob, _number, build_encode_argv
+
+FIRST_OFFSET = 0.1  # seconds; see the module docstring
+MUXER_WINDOW = 6  # segments ffmpeg lists in its own MPD
+MUXER_EXTRA_WINDOW = 60  # segments ffmpeg keeps before deleting (we have moved them long before)
+PROBE_SIZE = 1_000_000  # bytes
+ANALYZE_US = 1_500_000  # bounds a slow start (RTSP, HLS, SRT)
+ANALYZE_RTMP_US = 1_500_000  # 0.5 s missed the video of a fresh publisher (its first keyframe comes later)
+READ_TIMEOUT_US = 5_000_000  # a source silent this long counts as dropped
+
+_WHITELISTS = {
+    "rtmp": "rtmp,rtmps,tcp,tls",
+    "rtmps": "rtmp,rtmps,tcp,tls",
+    "rtsp": "rtsp,rtsps,rtp,srtp,udp,tcp,tls",
+    "rtsps": "rtsp,rtsps,rtp,srtp,udp,tcp,tls",
+    "srt": "srt,udp",
+    "http": "http,https,tcp,tls,crypto,hls,httpproxy",
+    "https": "http,https,tcp,tls,crypto,hls,httpproxy",
+}
+SCHEMES = tuple(_WHITELISTS)
+
+
+def input_args(url: str) -> list[str]:
+    """Options before `-i` for a live source at `url`."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in _WHITELISTS:
+        raise ValueError(f"unsupported live source scheme {scheme!r}")
+    # FLV (RTMP) announces every stream and its parameters up front; others may need longer.
+    analyze = ANALYZE_RTMP_US if scheme in ("rtmp", "rtmps") else ANALYZE_US
+    args = ["-fflags", "nobuffer", "-flags", "low_delay",
+            "-probesize", str(PROBE_SIZE), "-analyzeduration", str(analyze),
+            "-protocol_whitelist", _WHITELISTS[scheme]]
+    if scheme in ("rtmp", "rtmps"):
+        args += ["-rtmp_live", "live", "-rw_timeout", str(READ_TIMEOUT_US)]
+    elif scheme in ("rtsp", "rtsps"):
+        args += ["-rtsp_transport", "tcp", "-timeout", str(READ_TIMEOUT_US)]
+    elif scheme == "srt":
+        args += ["-rw_timeout", str(READ_TIMEOUT_US)]
+    else:  # HLS over HTTP(S): start at the live edge
+        args += ["-live_start_index", "-1", "-rw_timeout", str(READ_TIMEOUT_US)]
+    return args + ["-i", url]
+
+
+def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: float) -> list[str]:
+    """The live ffmpeg argument list (pure): `job.source` is ignored, `source_url` is read instead."""
+    base = build_encode_argv(ffmpeg, job)
+    at = base.index("-protocol_whitelist")
+    if base[at + 2] != "-i":
+        raise AssertionError("build_encode_argv changed its input options")
+    head, tail = base[:at], base[at + 4:]
+    head = head + ["-stats_period", "0.5"]
+    out = []
+    i = 0
+    while i < len(tail):
+        arg = tail[i]
+        out.append(arg)
+        if arg == "-preset" and tail[i - 1] in ("libx264", "libx265"):
+            out += [tail[i + 1], "-tune", "zerolatency"]
+            i += 2
+            continue
+        if arg == "libvpx":
+            out += ["-lag-in-frames", "0"]
+        if arg == "-map" and tail[i + 1] == "0:a:0":
+            out += ["0:a:0", "-af", "aresample=async=1:first_pts=0"]
+            i += 2
+            continue
+        i += 1
+    f = out.index("-f")
+    manifest = out[-1]
+    out = out[:f] + ["-output_ts_offset", _number(offset)] + out[f:-1] + [
+        "-format_options", "movflags=+frag_discont",
+        "-window_size", str(MUXER_WINDOW), "-extra_window_size", str(MUXER_EXTRA_WINDOW),
+        manifest,
+    ]
+    return head + input_args(source_url) + out

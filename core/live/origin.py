@@ -1,0 +1,98 @@
+"""What the origin serves for a live playback id: live manifests, the thumbnail, the preview.
+
+The live stream's media sits under `media/{live_stream_id}/` (the same
+layout as an asset: `{rendition}/init.mp4`, `{rendition}/00001.m4s`), so
+segments go through the origin's ordinary segment path (immutable). Only
+manifests differ: they are rendered from `live.json`, which changes every
+segment, and cached by CDNs for about half a segment.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+from core import layout
+from core.errors import NotFound
+from core.live.window import LIVE_PRESENTATION, THUMBNAIL, LivePresentation
+from core.media.manifests import DASH_CONTENT_TYPE, HLS_CONTENT_TYPE, ManifestFilter
+from core.media.manifests.live import (
+    render_live_media_playlist,
+    render_live_mpd,
+    render_live_multivariant_playlist,
+)
+from core.storage import ObjectInfo, Storage
+
+RELOAD_INTERVAL = 0.05  # seconds between stats of live.json per stream and process
+
+
+@dataclass
+class _Loaded:
+    live: LivePresentation
+    info: ObjectInfo
+    checked: float
+
+
+class LiveManifests:
+    """Per-process cache of parsed `live.json` files, keyed by their storage etag."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._loaded: dict[str, _Loaded] = {}
+        self._lock = threading.Lock()
+
+    def load(self, stream_id: str) -> tuple[LivePresentation, ObjectInfo]:
+        key = layout.media_key(stream_id, LIVE_PRESENTATION)
+        now = time.monotonic()
+        hit = self._loaded.get(stream_id)
+        if hit is not None and now - hit.checked < RELOAD_INTERVAL:
+            return hit.live, hit.info
+        try:
+            info = self.storage.stat(key)
+        except NotFound:
+            raise NotFound("this live stream has no media yet") from None
+        if hit is None or hit.info.etag != info.etag:
+            live = LivePresentation.from_dict(json.loads(self.storage.get_bytes(key)))
+        else:
+            live = hit.live
+        with self._lock:
+            self._loaded[stream_id] = _Loaded(live, info, now)
+        return live, info
+
+    def render(self, stream_id: str, kind: str, *, rendition: str | None, selected: ManifestFilter, query: str,
+               time_url: str) -> tuple[bytes, str, LivePresentation, ObjectInfo]:
+        """(body, content type, the live presentation, its object info) for one live manifest."""
+        live, info = self.load(stream_id)
+        if kind == "master":
+            live = _filtered(live, selected)
+            body, content_type = render_live_multivariant_playlist(live, query=query), HLS_CONTENT_TYPE
+        elif kind == "mpd":
+            live = _filtered(live, selected)
+            body, content_type = render_live_mpd(live, query=query, time_url=time_url), DASH_CONTENT_TYPE
+        elif kind == "media_playlist":
+            body, content_type = render_live_media_playlist(live, rendition or "", query=query), HLS_CONTENT_TYPE
+        else:
+            raise NotFound("not a live manifest")
+        return body.encode(), content_type, live, info
+
+    def thumbnail(self, stream_id: str) -> tuple[bytes, ObjectInfo]:
+        key = layout.media_key(stream_id, THUMBNAIL)
+        try:
+            info = self.storage.stat(key)
+        except NotFound:
+            raise NotFound("this live stream has no thumbnail yet") from None
+        return self.storage.get_bytes(key), info
+
+
+def _filtered(live: LivePresentation, selected: ManifestFilter) -> LivePresentation:
+    if selected.is_empty:
+        return live
+    return LivePresentation(presentation=selected.apply(live.presentation), periods=live.periods,
+                            dvr_window=live.dvr_window, ended=live.ended, published_at=live.published_at)
+
+
+def live_max_age(segment_duration: float) -> int:
+    """Half a segment, at least a second: a CDN collapses players without holding back new segments."""
+    return max(1, int(segment_duration / 2))

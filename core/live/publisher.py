@@ -1,0 +1,218 @@
+"""Publish a live encode: each segment the moment ffmpeg closes it → storage → `live.json`.
+
+Completion is detected as in `core.media.family` (the dash muxer writes
+`<name>.tmp` and renames it when the segment is closed). Each session's
+files are renumbered into one sequence per rendition, so a reconnect
+continues the same URIs (`{rendition}/00042.m4s`) and a segment's bytes
+never change under its name (segments stay immutable for CDNs).
+
+Order of writes, per segment: the segment, then `live.json` (the commit
+point, as `presentation.json` is for VOD). The window is cut from the full
+list on every write; without recording, segments that left the window
+(plus a margin for players still fetching them) are deleted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import layout
+from core.errors import AbrError
+from core.live.thumbnail import jpeg_from_segment
+from core.live.window import (
+    LIVE_PRESENTATION,
+    RECORDING_PRESENTATION,
+    THUMBNAIL,
+    LivePresentation,
+    Period,
+    window,
+)
+from core.media.inspect import read_init, read_segment
+from core.media.model import Presentation, Rendition, Segment, Track
+from core.storage import Storage
+
+log = logging.getLogger(__name__)
+DELETE_MARGIN_SEGMENTS = 10  # kept past the window for players that fetched the playlist just before
+RECORDING_EVERY = 15  # segments of the first track between writes of recording.json
+THUMBNAIL_INTERVAL = 2.0  # seconds between thumbnail refreshes
+
+
+@dataclass
+class _Output:
+    """One ffmpeg output stream of the current session."""
+
+    rep_id: str  # ffmpeg's $RepresentationID$
+    rendition: Rendition
+    next_file: int = 1  # the muxer's $Number$, restarts at 1 every session
+
+
+class LivePublisher:
+    def __init__(self, storage: Storage, stream_id: str, *, segment_duration: float, dvr_window: float,
+                 record: bool, clock=time.time) -> None:
+        self.storage, self.stream_id = storage, stream_id
+        self.segment_duration, self.dvr_window, self.record = segment_duration, dvr_window, record
+        self.clock = clock
+        self.tracks: dict[str, Track] = {}  # rendition id -> every segment still kept
+        self.periods: list[Period] = []
+        self._inits: dict[str, bytes] = {}
+        self._outputs: list[_Output] = []
+        self._out_dir: Path | None = None
+        self._pending_period: float | None = None
+        self._order: list[str] = []  # rendition ids, video high -> low then audio
+        self._last_thumbnail = 0.0
+        self._since_recording = 0
+        self.ended = False
+
+    # -- sessions ---------------------------------------------------------------------------
+    def begin_session(self, out_dir: Path, outputs: dict[str, Rendition], *, offset: float) -> None:
+        """A new ffmpeg run writing into `out_dir`, its timeline starting at `offset` seconds."""
+        self._out_dir = out_dir
+        self._outputs = [_Output(rep_id, r) for rep_id, r in outputs.items()]
+        for r in outputs.values():
+            if r.id not in self._order:
+                self._order.append(r.id)
+        self._pending_period = offset
+
+    @property
+    def media_end(self) -> float:
+        """Where the timeline ends so far (the next session's offset)."""
+        ends = [(t.segments[-1].start + t.segments[-1].duration) / t.timescale for t in self.tracks.values() if t.segments]
+        return max(ends) if ends else 0.0
+
+    @property
+    def segment_count(self) -> int:
+        return max((len(t.segments) for t in self.tracks.values()), default=0)
+
+    def collect(self) -> int:
+        """Publish every segment that has been completed since the last call; returns how many."""
+        added = 0
+        for output in self._outputs:
+            while (segment_path := self._segment_path(output)).exists():
+                self._add(output, segment_path)
+                output.next_file += 1
+                added += 1
+        if added and all(t.segments for t in self.tracks.values()) and len(self.tracks) == len(self._outputs):
+            self.publish()
+            self._maybe_thumbnail()
+        return added
+
+    def _segment_path(self, output: _Output) -> Path:
+        ext = "webm" if output.rendition.codec == "vp8" else "m4s"
+        return self._out_dir / f"seg-{output.rep_id}-{output.next_file:05d}.{ext}"
+
+    def _init_path(self, output: _Output) -> Path:
+        ext = "webm" if output.rendition.codec == "vp8" else "m4s"
+        return self._out_dir / f"init-{output.rep_id}.{ext}"
+
+    def _add(self, output: _Output, path: Path) -> None:
+        rid = output.rendition.id
+        init_path = self._init_path(output)
+        track = self.tracks.get(rid)
+        if output.next_file == 1:
+            self._check_init(output, init_path, track)
+            track = self.tracks[rid]
+        number = track.segments[-1].number + 1 if track.segments else 1
+        segment = _contiguous(track, read_segment(init_path, path, number))
+        if self._pending_period is not None:
+            # The first segment of a session fixes the period's wall clock: it was
+            # complete (its last frame live) now.
+            end = (segment.start + segment.duration) / track.timescale
+            self.periods.append(Period(id=f"p{len(self.periods)}", start=self._pending_period,
+                                       wall=self.clock() - (end - self._pending_period)))
+            self._pending_period = None
+        self.storage.put_file(self._key(track.segment_uri(number)), path, move=True)
+        track.segments.append(segment)
+        if rid == self._order[0]:
+            self._since_recording += 1
+        self._trim(track)
+
+    def _check_init(self, output: _Output, init_path: Path, track: Track | None) -> None:
+        data = init_path.read_bytes()
+        rid = output.rendition.id
+        if track is None:
+            codecs, timescale = read_init(init_path)
+            container = "webm" if output.rendition.codec == "vp8" else "mp4"
+            self.tracks[rid] = Track(rendition=output.rendition, codecs=codecs, container=container,
+                                     timescale=timescale)
+        elif data == self._inits.get(rid):
+            return
+        else:  # should not happen: the encoder settings are fixed for the stream's life
+            log.warning("live %s: init segment of %s changed on reconnect", self.stream_id, rid)
+        self._inits[rid] = data
+        self.storage.put_bytes(self._key(self.tracks[rid].init_uri), data)
+
+    def _trim(self, track: Track) -> None:
+        if self.record:
+            return
+        keep = len(window(track, self.dvr_window)) + DELETE_MARGIN_SEGMENTS
+        while len(track.segments) > keep:
+            old = track.segments.pop(0)
+            self.storage.delete(self._key(track.segment_uri(old.number)))
+
+    # -- what is written ------------------------------------------------------------------
+    def _key(self, relative: str) -> str:
+        return layout.media_key(self.stream_id, relative)
+
+    def live_presentation(self) -> LivePresentation:
+        tracks = [dataclasses.replace(self.tracks[rid], segments=window(self.tracks[rid], self.dvr_window),
+                                      complete=self.ended)
+                  for rid in self._order if rid in self.tracks]
+        return LivePresentation(
+            presentation=Presentation(segment_duration=self.segment_duration, tracks=tracks, complete=self.ended),
+            periods=list(self.periods), dvr_window=self.dvr_window, ended=self.ended, published_at=self.clock())
+
+    def publish(self) -> None:
+        data = json.dumps(self.live_presentation().to_dict(), separators=(",", ":")).encode()
+        self.storage.put_bytes(self._key(LIVE_PRESENTATION), data, content_type="application/json")
+        if self.record and self._since_recording >= RECORDING_EVERY:
+            self.write_recording()
+
+    def recorded_presentation(self) -> Presentation:
+        """Every segment since the start, as a complete VOD presentation."""
+        tracks = [dataclasses.replace(self.tracks[rid], segments=list(self.tracks[rid].segments), complete=True)
+                  for rid in self._order if rid in self.tracks and self.tracks[rid].segments]
+        return Presentation(segment_duration=self.segment_duration, tracks=tracks, complete=True)
+
+    def write_recording(self) -> None:
+        self._since_recording = 0
+        data = json.dumps(self.recorded_presentation().to_dict(), separators=(",", ":")).encode()
+        self.storage.put_bytes(self._key(RECORDING_PRESENTATION), data, content_type="application/json")
+
+    def end(self) -> None:
+        """No more segments: ENDLIST / static MPD from now on."""
+        self.ended = True
+        if self.tracks and all(t.segments for t in self.tracks.values()):
+            self.publish()
+        if self.record and self.tracks:
+            self.write_recording()
+
+    def _maybe_thumbnail(self) -> None:
+        now = time.monotonic()
+        video = next((self.tracks[r] for r in self._order if r in self.tracks
+                      and not self.tracks[r].rendition.is_audio), None)
+        if video is None or now - self._last_thumbnail < THUMBNAIL_INTERVAL:
+            return
+        self._last_thumbnail = now
+        try:
+            segment = self.storage.get_bytes(self._key(video.segment_uri(video.segments[-1].number)))
+            jpeg = jpeg_from_segment(self._inits[video.id], segment)
+            self.storage.put_bytes(self._key(THUMBNAIL), jpeg, content_type="image/jpeg")
+        except AbrError as exc:  # a thumbnail is never worth stopping the stream
+            log.warning("live %s: thumbnail failed: %s", self.stream_id, exc.message)
+
+
+def _contiguous(track: Track, segment: Segment) -> Segment:
+    """Start where the previous segment ended (AAC priming at a reconnect overlaps by a frame)."""
+    if not track.segments:
+        return segment
+    last = track.segments[-1]
+    previous_end = last.start + last.duration
+    if segment.start == previous_end:
+        return segment
+    end = segment.start + segment.duration
+    return Segment(number=segment.number, start=previous_end, duration=max(1, end - previous_end), size=segment.size)

@@ -1,0 +1,259 @@
+"""One live stream's long-running job: probe, encode, publish, reconnect, end, record.
+
+    loop:
+        open the source with one ffmpeg (encode the ladder, publish segments)
+        ffmpeg exits (source dropped) -> reconnecting; retry with backoff
+        back within the grace period -> active again, new period (discontinuity)
+        grace expired, stop requested or row deleted -> end
+
+The database row is the record: its status is what the API shows, its
+`stop_requested` flag is how `POST …/stop` reaches us, and a heartbeat
+marks which task run owns the stream (a redelivered task leaves it alone).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from core import layout
+from core.db.models import utcnow
+from core.db.models_live import LiveStream
+from core.errors import AbrError, Cancelled
+from core.live import state
+from core.live.encode import FIRST_OFFSET, build_live_argv
+from core.live.events import emit_live_event
+from core.live.plan import LivePlan, plan_live
+from core.live.probe import probe_live
+from core.live.publisher import LivePublisher
+from core.live.recording import create_recording
+from core.media.encode import EncodeJob, stream_map
+from core.media.runner import Progress, run_ffmpeg
+from core.storage import Storage
+
+log = logging.getLogger(__name__)
+CHECK_INTERVAL = 1.0  # seconds between looks at the row (stop, delete) while encoding
+HEARTBEAT_INTERVAL = 5.0
+STALE_HEARTBEAT = 20.0  # another run's heartbeat older than this: it is gone
+BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)  # seconds between attempts to (re)open the source
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    ffmpeg: str
+    work_dir: Path
+    rtmp_pull_base: str  # rtmp://127.0.0.1:1935/live
+    reconnect_grace: float = 30.0
+    probe_timeout: float = 8.0
+
+
+class _Gone(Exception):
+    """The row was deleted while the stream ran."""
+
+
+class LiveRun:
+    def __init__(self, engine: Engine, storage: Storage, config: LiveConfig, stream_id: str) -> None:
+        self.engine, self.storage, self.config, self.stream_id = engine, storage, config, stream_id
+        self.run_id = uuid.uuid4().hex[:16]
+        self.work = config.work_dir / "live" / stream_id / self.run_id
+        self._last_check = self._last_beat = 0.0
+        self._stop = False
+        self.speed: float | None = None  # ffmpeg's x-real-time, for monitoring and benchmarks
+
+    # -- the row ----------------------------------------------------------------------------
+    def _row(self, s: Session) -> LiveStream:
+        row = s.get(LiveStream, self.stream_id)
+        if row is None:
+            raise _Gone()
+        return row
+
+    def _update(self, **fields) -> LiveStream:
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = self._row(s)
+            new = fields.get("status")
+            if new is not None and new != row.status:
+                state.check_transition(row.status, new)
+            for k, v in fields.items():
+                setattr(row, k, v)
+            row.updated_at = row.heartbeat_at = utcnow()
+            s.add(row)
+            s.commit()
+        if new is not None:
+            emit_live_event(self.engine, row, new)
+        return row
+
+    def _claim(self) -> LiveStream | None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = s.get(LiveStream, self.stream_id)
+            if row is None or row.status in state.TERMINAL:
+                return None
+            fresh = row.heartbeat_at is not None and utcnow() - _aware(row.heartbeat_at) < timedelta(
+                seconds=STALE_HEARTBEAT)
+            if row.worker_id and row.worker_id != self.run_id and fresh and row.status != state.IDLE:
+                log.info("live %s is run by %s already", self.stream_id, row.worker_id)
+                return None
+            row.worker_id, row.heartbeat_at, row.error_code, row.error_message = self.run_id, utcnow(), None, None
+            s.add(row)
+            s.commit()
+            return row
+
+    def _should_stop(self) -> bool:
+        """Polled often; reads the row about once a second (stop flag, deletion) and beats the heartbeat."""
+        now = time.monotonic()
+        if self._stop or now - self._last_check < CHECK_INTERVAL:
+            return self._stop
+        self._last_check = now
+        with Session(self.engine) as s:
+            row = self._row(s)
+            self._stop = row.stop_requested or row.status in state.TERMINAL
+            if now - self._last_beat >= HEARTBEAT_INTERVAL:
+                self._last_beat = now
+                row.heartbeat_at = utcnow()
+                s.add(row)
+                s.commit()
+        return self._stop
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> None:
+        row = self._claim()
+        if row is None:
+            return
+        source = row.source_url or f"{self.config.rtmp_pull_base.rstrip('/')}/{row.stream_key}"
+        settings = dict(row.settings)
+        publisher = LivePublisher(self.storage, self.stream_id, segment_duration=settings["segment_duration"],
+                                  dvr_window=settings["dvr_window"], record=settings["record"])
+        self.work.mkdir(parents=True, exist_ok=True)
+        try:
+            if row.status == state.IDLE:
+                self._update(status=state.CONNECTING)
+            reason = self._loop(source, settings, publisher, pull=row.source_url is not None)
+            self._finish(publisher, reason)
+        except _Gone:
+            log.info("live %s deleted while running; removing its media", self.stream_id)
+            self.storage.delete_prefix(layout.media_prefix(self.stream_id))
+        except AbrError as exc:
+            log.warning("live %s errored: %s", self.stream_id, exc.message)
+            self._safe_update(status=state.ERRORED, error_code=exc.code, error_message=exc.message, ended_at=utcnow())
+        except Exception:
+            log.exception("live %s: unexpected failure", self.stream_id)
+            self._safe_update(status=state.ERRORED, error_code="internal",
+                              error_message="an internal error stopped the stream; it has been logged",
+                              ended_at=utcnow())
+            raise
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def _safe_update(self, **fields) -> None:
+        try:
+            self._update(**fields)
+        except (_Gone, AbrError):
+            pass
+
+    def _loop(self, source: str, settings: dict, publisher: LivePublisher, *, pull: bool) -> str:
+        """Run sessions until the stream ends; returns why ('stopped', 'timeout', 'never_connected')."""
+        plan: LivePlan | None = None
+        lost_at = time.monotonic()  # the grace period also bounds the first connection
+        attempt = 0
+        last_error = ""
+        while True:
+            if self._should_stop():
+                return "stopped"
+            if time.monotonic() - lost_at > self.config.reconnect_grace:
+                if publisher.segment_count:
+                    return "timeout"
+                if pull:
+                    raise AbrError(f"the source could not be opened: {last_error or 'no answer'}",
+                                   code="source_unreachable")
+                return "never_connected"
+            try:
+                if plan is None:
+                    plan = plan_live(probe_live(source, timeout=self.config.probe_timeout), settings)
+                    self._update(plan=plan.to_dict())
+                produced = self._session(source, plan, publisher, attempt)
+            except Cancelled:
+                return "stopped"
+            except AbrError as exc:
+                produced, last_error = 0, exc.message
+                log.info("live %s: source not available (%s)", self.stream_id, exc.message)
+            attempt += 1
+            if produced:
+                lost_at, attempt = time.monotonic(), 1
+                if not self._should_stop():
+                    self._update(status=state.RECONNECTING)
+                    log.info("live %s: source dropped; waiting up to %.0f s", self.stream_id,
+                             self.config.reconnect_grace)
+                continue
+            time.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)] if pull else BACKOFF[0])
+
+    def _session(self, source: str, plan: LivePlan, publisher: LivePublisher, attempt: int) -> int:
+        """One ffmpeg run; returns how many segments it produced."""
+        out_dir = self.work / f"session-{len(publisher.periods)}-{attempt}"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        job = EncodeJob(source=Path("live"), out_dir=out_dir, ladder=plan.ladder, audio=plan.audio,
+                        segment_duration=publisher.segment_duration, frame_rate=plan.frame_rate)
+        renditions = {r.id: r for r in plan.renditions}
+        outputs = {rep: renditions[rid] for rep, rid in stream_map(job).items()}
+        offset = publisher.media_end if publisher.segment_count else FIRST_OFFSET
+        publisher.begin_session(out_dir, outputs, offset=offset)
+        first_session = not publisher.periods
+        produced = 0
+
+        def poll() -> None:
+            nonlocal produced
+            added = publisher.collect()
+            if added and not produced:
+                now = utcnow()
+                fields = {"status": state.ACTIVE, "connected_at": now}
+                if not first_session:
+                    with Session(self.engine) as s:
+                        fields["reconnects"] = self._row(s).reconnects + 1
+                self._update(**fields)
+                log.info("live %s active (period %d)", self.stream_id, len(publisher.periods) - 1)
+            produced += added
+
+        def progress(p: Progress) -> None:
+            self.speed = p.speed
+
+        argv = build_live_argv(self.config.ffmpeg, job, source_url=source, offset=offset)
+        try:
+            run_ffmpeg(argv, duration=None, on_progress=progress, cancel=self._should_stop, poll=poll)
+        except Cancelled:
+            poll()  # ffmpeg finished its last segment on SIGTERM
+            raise
+        except AbrError as exc:
+            poll()
+            if not produced:
+                raise
+            log.info("live %s: ffmpeg ended: %s", self.stream_id, exc.message)
+        poll()
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return produced
+
+    def _finish(self, publisher: LivePublisher, reason: str) -> None:
+        if reason == "never_connected":
+            log.info("live %s: the publisher left before any media arrived", self.stream_id)
+            self._update(status=state.IDLE, worker_id=None)
+            return
+        publisher.end()
+        recording_id = None
+        with Session(self.engine) as s:
+            record = self._row(s).settings.get("record", True)
+        if record and publisher.segment_count:
+            recording_id = create_recording(self.engine, self.storage, self.stream_id, publisher)
+        self._update(status=state.ENDED, ended_at=utcnow(), recording_asset_id=recording_id, stop_requested=False)
+        log.info("live %s ended (%s); recording %s", self.stream_id, reason, recording_id)
+
+
+def _aware(value):
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,170 @@
+"""Live streams: create, read, list, stop, delete, and the RTMP ingest callbacks. Stateless; `session` first."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Session, func, select
+
+from core import layout
+from core.db.models import PlaybackId, utcnow
+from core.db.models_live import LiveStream
+from core.errors import Conflict, Forbidden, NotFound
+from core.live import state
+from core.live.encode import SCHEMES
+from core.services.assets import LadderRung
+from core.storage import Storage
+
+log = logging.getLogger(__name__)
+STALE_WORKER = timedelta(seconds=20)
+
+
+class LiveStreamCreate(BaseModel):
+    """The body of POST /v1/live-streams (see API.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_url: str | None = Field(default=None, max_length=2000)
+    codecs: list[Literal["h264", "h265", "vp8"]] = Field(default_factory=lambda: ["h264"], min_length=1, max_length=1)
+    ladder: list[LadderRung] | None = Field(default=None, min_length=1, max_length=6)
+    segment_duration: float = Field(default=2.0, ge=1.0, le=6.0)
+    dvr_window: float | None = Field(default=None, ge=6, le=86400)
+    record: bool = True
+    playback_policy: Literal["public", "signed"] = "public"
+    passthrough: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("source_url")
+    @classmethod
+    def _scheme(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme.lower() not in SCHEMES or not parts.hostname:
+            raise ValueError(f"source_url must be an rtsp://, rtmp://, srt:// or http(s):// (HLS) URL, got {v!r}")
+        return v
+
+
+def new_stream_key() -> str:
+    return "sk_" + secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
+
+
+def create_live_stream(session: Session, body: LiveStreamCreate, *, default_dvr_window: float) -> LiveStream:
+    """A push stream starts `idle` (waiting for a publisher); a pull stream `connecting` (enqueue it after commit)."""
+    playback = PlaybackId(asset_id=None, policy=body.playback_policy)
+    session.add(playback)
+    settings = body.model_dump(exclude={"source_url", "passthrough", "playback_policy"})
+    settings["dvr_window"] = body.dvr_window or default_dvr_window
+    if body.ladder:
+        settings["ladder"] = [r.model_dump() for r in body.ladder]
+    stream = LiveStream(stream_key=new_stream_key(), source_url=body.source_url, settings=settings,
+                        status=state.CONNECTING if body.source_url else state.IDLE,
+                        playback_id=playback.id, passthrough=body.passthrough)
+    session.add(stream)
+    session.commit()
+    session.refresh(stream)
+    return stream
+
+
+def get_live_stream(session: Session, stream_id: str) -> LiveStream:
+    stream = session.get(LiveStream, stream_id)
+    if stream is None:
+        raise NotFound(f"no live stream {stream_id}")
+    return stream
+
+
+def list_live_streams(session: Session, *, limit: int, offset: int) -> tuple[list[LiveStream], int]:
+    rows = session.exec(select(LiveStream).order_by(LiveStream.created_at.desc(), LiveStream.id)
+                        .offset(offset).limit(limit)).all()
+    return list(rows), int(session.exec(select(func.count()).select_from(LiveStream)).one())
+
+
+def playback_ids_of(session: Session, stream: LiveStream) -> list[PlaybackId]:
+    if not stream.playback_id:
+        return []
+    row = session.get(PlaybackId, stream.playback_id)
+    return [row] if row else []
+
+
+def stop_live_stream(session: Session, stream_id: str) -> LiveStream:
+    """End the stream: at once when no worker runs it, else ask the worker (it finishes and records)."""
+    stream = get_live_stream(session, stream_id)
+    if stream.status in state.TERMINAL:
+        return stream
+    if stream.status == state.IDLE or not _worker_alive(stream):
+        stream.status, stream.ended_at = state.ENDED, utcnow()
+    else:
+        stream.stop_requested = True
+    stream.updated_at = utcnow()
+    session.add(stream)
+    session.commit()
+    session.refresh(stream)
+    return stream
+
+
+def delete_live_stream(session: Session, storage: Storage, stream_id: str) -> None:
+    """Remove the row (a running worker sees it gone and stops), its playback id and its media.
+
+    The recording, if any, is an asset of its own and stays.
+    """
+    stream = get_live_stream(session, stream_id)
+    playback_id = stream.playback_id
+    session.delete(stream)
+    if playback_id and (row := session.get(PlaybackId, playback_id)) is not None:
+        session.delete(row)
+    session.commit()
+    storage.delete_prefix(layout.media_prefix(stream_id))
+
+
+def _worker_alive(stream: LiveStream) -> bool:
+    beat = stream.heartbeat_at
+    if beat is None or not stream.worker_id:
+        return stream.status == state.CONNECTING and utcnow() - _aware(stream.updated_at) < STALE_WORKER
+    return utcnow() - _aware(beat) < STALE_WORKER
+
+
+def _aware(value):
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# -- RTMP ingest callbacks (nginx on_publish / on_publish_done) -------------------------------
+
+
+def on_publish(session: Session, *, app: str, stream_key: str, addr: str) -> tuple[LiveStream, bool]:
+    """Let a publisher in (return (stream, whether to enqueue a worker)) or refuse it (NotFound, Forbidden, Conflict)."""
+    if app != "live":
+        raise NotFound(f"no RTMP application {app!r}; publish to rtmp://host/live/<stream_key>")
+    stream = session.exec(select(LiveStream).where(LiveStream.stream_key == stream_key)).first()
+    if stream is None:
+        raise NotFound("unknown stream key")
+    if stream.source_url:
+        raise Forbidden("this live stream pulls its source; it takes no publisher")
+    if stream.status in state.TERMINAL:
+        raise Forbidden(f"this live stream has {stream.status}; create a new one")
+    if stream.stop_requested:
+        raise Forbidden("this live stream is being stopped")
+    enqueue = False
+    if stream.status == state.IDLE:
+        stream.status, enqueue = state.CONNECTING, True
+    elif stream.status == state.ACTIVE and _worker_alive(stream):
+        raise Conflict("this stream key is already publishing")
+    elif not _worker_alive(stream):
+        enqueue = True  # reconnecting/connecting, but the worker that owned it is gone
+    stream.updated_at = utcnow()
+    session.add(stream)
+    session.commit()
+    session.refresh(stream)
+    log.info("rtmp publish to live %s from %s (%s)", stream.id, addr, "new worker" if enqueue else "continues")
+    return stream, enqueue
+
+
+def on_publish_done(session: Session, *, stream_key: str, addr: str) -> None:
+    """The publisher left; the worker sees its input end and reconnects or ends (nothing to change here)."""
+    stream = session.exec(select(LiveStream).where(LiveStream.stream_key == stream_key)).first()
+    if stream is not None:
+        log.info("rtmp publisher of live %s (%s) left", stream.id, addr)

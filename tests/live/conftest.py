@@ -1,0 +1,117 @@
+"""Live tests run real peers: the API under uvicorn, a real Celery worker, nginx with the RTMP module, ffmpeg.
+
+Skipped with the reason when nginx or its RTMP module is missing, unless CI
+is set (then they fail: .ci/run installs `nginx libnginx-mod-rtmp`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli.ingest import find_nginx, start_ingest
+from core.live.ingest import find_rtmp_module
+from core.media.ffmpeg import find_ffmpeg
+from tests.conftest import free_port
+from tests.helpers import TEST_KEY, settings_from
+from tests.origin.live import uvicorn_origin, wait_for_port
+from tests.workers.worker_proc import running_worker
+
+
+def need(condition: bool, what: str) -> None:
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing in CI")
+    pytest.skip(f"{what} is not installed")
+
+
+@dataclass
+class LiveStack:
+    api: str
+    rtmp: str  # rtmp://127.0.0.1:<port>/live
+    client: httpx.Client
+    data_dir: Path
+    log: Path
+
+    def create(self, **body) -> dict:
+        r = self.client.post("/v1/live-streams", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def get(self, stream_id: str) -> dict:
+        return self.client.get(f"/v1/live-streams/{stream_id}").json()
+
+    def wait(self, stream_id: str, statuses, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        stream = {}
+        while time.monotonic() < deadline:
+            stream = self.get(stream_id)
+            if stream["status"] in statuses:
+                return stream
+            time.sleep(0.2)
+        raise AssertionError(f"live stream not {statuses} after {timeout}s: {stream}\n{self.log.read_text()[-3000:]}")
+
+    def play(self, url: str) -> httpx.Response:
+        return httpx.get(url, timeout=10)
+
+
+@pytest.fixture(scope="package")
+def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
+    need(find_nginx() is not None, "nginx (Debian package nginx)")
+    need(find_rtmp_module() is not None, "nginx's RTMP module (Debian package libnginx-mod-rtmp)")
+    root = tmp_path_factory.mktemp("live")
+    rtmp_port, api_port = free_port(), free_port()
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(root / "data"), "ABR_API_KEYS": TEST_KEY,
+           "ABR_RTMP_PORT": str(rtmp_port), "ABR_LIVE_RECONNECT_GRACE": "6", "ABR_ALLOW_PRIVATE_URLS": "1",
+           "ABR_PORT": str(api_port), "ABR_LOG_LEVEL": "INFO"}
+    settings = settings_from(env)
+    from cli.migrate import upgrade
+
+    upgrade(settings.resolved_database_url)
+    log = root / "worker.log"
+    with uvicorn_origin(env, port=api_port) as (api, _), running_worker(env, log_path=log, queues="live",
+                                                                      concurrency=3):
+        nginx = start_ingest(settings, api_url=api, prefix=root / "ingest")
+        try:
+            wait_for_port(rtmp_port, proc=nginx)
+            client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=10)
+            yield LiveStack(api=api, rtmp=f"rtmp://127.0.0.1:{rtmp_port}/live", client=client,
+                            data_dir=root / "data", log=log)
+            client.close()
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+
+
+def push(url: str, *, seconds: float, size: str = "640x360", fps: int = 25, log: Path | None = None,
+         realtime: bool = True) -> subprocess.Popen:
+    """ffmpeg publishing a generated camera-like source (picture + tone) in real time."""
+    argv = [find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin"]
+    argv += ["-re"] if realtime else []
+    argv += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}", "-f", "lavfi", "-i", "sine=f=440:sample_rate=48000",
+             "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(fps),
+             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "flv", url]
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=out, start_new_session=True)
+
+
+def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    proc.wait(10)
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    need(os.access(path, os.X_OK), "chromium (Debian package chromium)")
+    return path

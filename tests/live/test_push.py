@@ -1,0 +1,122 @@
+"""Push over RTMP through the real nginx-rtmp → live HLS/DASH → stop → recording asset."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import time
+
+import av
+
+from core.media.ffmpeg import find_ffmpeg
+from tests.core.media.manifests.mpd_schema import validate_mpd
+from tests.live.conftest import kill, push
+
+
+def _segments(playlist: str) -> list[str]:
+    return [line for line in playlist.splitlines() if line and not line.startswith("#")]
+
+
+def test_push_live_stop_and_recording(live_stack):
+    created = live_stack.create(segment_duration=2, dvr_window=20)
+    assert created["status"] == "idle" and created["recording_asset_id"] is None
+    assert created["ingest"]["rtmp"].endswith(f"/live/{created['stream_key']}") and created["ingest"]["srt"] is None
+    play = created["playback"]
+    publisher = push(f"{live_stack.rtmp}/{created['stream_key']}", seconds=10)
+    try:
+        live_stack.wait(created["id"], ("active",), timeout=20)
+        started = time.monotonic()
+        # Live HLS: a sliding window with wall clock on every segment, no end yet.
+        master = live_stack.play(play["hls"])
+        assert master.status_code == 200, master.text
+        variant = next(line for line in master.text.splitlines() if line.endswith("index.m3u8"))
+        media_url = play["hls"].rsplit("/", 1)[0] + "/" + variant
+        media = live_stack.play(media_url)
+        assert media.headers["cache-control"] == "public, max-age=1"
+        text = media.text
+        assert "#EXT-X-ENDLIST" not in text and "#EXT-X-PLAYLIST-TYPE" not in text
+        assert text.count("#EXT-X-PROGRAM-DATE-TIME:") == len(_segments(text)) >= 1
+        first = _segments(text)[0]
+        segment = live_stack.play(media_url.rsplit("/", 1)[0] + "/" + first)
+        assert segment.status_code == 200 and "immutable" in segment.headers["cache-control"]
+        # Live DASH: dynamic, with our own clock.
+        mpd = live_stack.play(play["dash"])
+        assert 'type="dynamic"' in mpd.text and "availabilityStartTime" in mpd.text
+        assert f'value="{live_stack.api}/play/time"' in mpd.text
+        validate_mpd(mpd.text)
+        assert re.match(r"\d{4}-\d\d-\d\dT", live_stack.play(f"{live_stack.api}/play/time").text)
+        pid = created["playback_ids"][0]["id"]
+        deadline = time.monotonic() + 10
+        while (thumb := live_stack.play(f"{live_stack.api}/play/{pid}/thumbnail.jpg")).status_code != 200:
+            assert time.monotonic() < deadline, thumb.text
+            time.sleep(0.3)
+        assert thumb.content[:2] == b"\xff\xd8" and thumb.headers["content-type"] == "image/jpeg"
+        publisher.wait(30)
+        # The live session: from the first segment's first frame (it goes `active` when that
+        # segment is complete, one segment later) to the publisher's end.
+        session = time.monotonic() - started + 2
+    finally:
+        kill(publisher)
+    live_stack.wait(created["id"], ("reconnecting",), timeout=15)
+    stopped = live_stack.client.post(f"/v1/live-streams/{created['id']}/stop")
+    assert stopped.status_code == 200
+    ended = live_stack.wait(created["id"], ("ended",), timeout=20)
+    media = live_stack.play(media_url).text
+    assert media.rstrip().endswith("#EXT-X-ENDLIST")
+    mpd = live_stack.play(play["dash"]).text
+    assert 'type="static"' in mpd
+    validate_mpd(mpd)
+
+    # The recording: an ordinary ready asset over the same segments, the session's length.
+    asset = live_stack.client.get(f"/v1/assets/{ended['recording_asset_id']}").json()
+    assert asset["status"] == "ready" and asset["playable"]
+    assert abs(asset["duration"] - session) <= 2, (asset["duration"], session)
+    vod = asset["playback"]["hls"]
+    master = live_stack.play(vod).text
+    variant = next(line for line in master.splitlines() if line.endswith("index.m3u8"))
+    base = vod.rsplit("/", 1)[0] + "/" + variant.rsplit("/", 1)[0]
+    playlist = live_stack.play(f"{base}/index.m3u8").text
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in playlist
+    data = live_stack.play(f"{base}/init.mp4").content + b"".join(
+        live_stack.play(f"{base}/{name}").content for name in _segments(playlist))
+    with av.open(io.BytesIO(data)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert abs(frames / 25 - asset["duration"]) < 1.0
+    validate_mpd(live_stack.play(asset["playback"]["dash"]).text)
+
+
+def test_unknown_key_is_refused_before_media(live_stack):
+    done = subprocess.run([find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                           "testsrc2=size=320x240:rate=15", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
+                           "-f", "flv", f"{live_stack.rtmp}/sk_not_a_key"], capture_output=True, timeout=30, check=False)
+    assert done.returncode != 0
+
+
+def test_reconnect_continues_with_a_discontinuity(live_stack):
+    created = live_stack.create(segment_duration=1, record=False)
+    url = f"{live_stack.rtmp}/{created['stream_key']}"
+    first = push(url, seconds=30, size="320x180")
+    try:
+        live_stack.wait(created["id"], ("active",), timeout=20)
+        time.sleep(2.5)
+    finally:
+        kill(first)  # the source dies mid-stream
+    live_stack.wait(created["id"], ("reconnecting",), timeout=15)
+    second = push(url, seconds=30, size="320x180")
+    try:
+        again = live_stack.wait(created["id"], ("active",), timeout=20)
+        assert again["reconnects"] == 1 and again["playback_ids"] == created["playback_ids"]
+        time.sleep(2.5)
+        master = live_stack.play(created["playback"]["hls"]).text
+        variant = next(line for line in master.splitlines() if line.endswith("index.m3u8"))
+        media = live_stack.play(created["playback"]["hls"].rsplit("/", 1)[0] + "/" + variant).text
+        assert "#EXT-X-DISCONTINUITY\n" in media
+        mpd = live_stack.play(created["playback"]["dash"]).text
+        assert mpd.count("<Period ") == 2
+        validate_mpd(mpd)
+    finally:
+        kill(second)
+    live_stack.client.post(f"/v1/live-streams/{created['id']}/stop")
+    ended = live_stack.wait(created["id"], ("ended",), timeout=20)
+    assert ended["recording_asset_id"] is None
