@@ -1,0 +1,540 @@
+/* abr-origin embeddable player: hls.js, dash.js or Shaka Player behind one small UI.
+ *
+ * Query: engine=hls|dash|shaka|native, protocol=hls|dash, t=<start> (90, 1m30s, 1:30),
+ * token=<signed playback token>, autoplay=1, muted=1, loop=1, controls=0, stats=1,
+ * and manifest filters codecs=, max_height=, min_height=, max_bitrate= (passed to the origin).
+ *
+ * The engine is chosen by Media Source Extensions support (MediaSource/ManagedMediaSource and
+ * isTypeSupported), never by canPlayType: Chromium answers "maybe" for HLS yet cannot play it.
+ * Libraries load on demand from this server, each checked by its SRI hash.
+ */
+'use strict';
+(function () {
+  const config = JSON.parse(document.getElementById('abr-config').textContent);
+  const params = new URLSearchParams(location.search);
+  const $ = (id) => document.getElementById(id);
+  const root = $('player');
+  const video = $('video');
+  const ui = {
+    bigplay: $('bigplay'), spinner: $('spinner'), message: $('message'), messageTitle: $('message-title'),
+    messageText: $('message-text'), messageDetail: $('message-detail'), retry: $('message-retry'), stats: $('stats'), menu: $('quality-menu'),
+    seek: $('seek'), play: $('play'), mute: $('mute'), volume: $('volume'), time: $('time'),
+    quality: $('quality'), qualityLabel: $('quality-label'), statsToggle: $('stats-toggle'), fullscreen: $('fullscreen'),
+  };
+  const FILTERS = ['codecs', 'max_height', 'min_height', 'max_bitrate'];
+  const ENGINE_NAMES = { hls: 'hls.js', dash: 'dash.js', shaka: 'Shaka Player', native: 'native HLS' };
+  const TYPES = {
+    h264: 'video/mp4; codecs="avc1.42E01E"',
+    vp8: 'video/webm; codecs="vp8"',
+    hls: 'application/vnd.apple.mpegurl',
+  };
+
+  class PlayerError extends Error {
+    constructor(title, text, retry, detail) { super(text); this.title = title; this.retry = !!retry; this.detail = detail || ''; }
+  }
+
+  const flag = (name, dflt) => {
+    const v = params.get(name);
+    return v === null ? dflt : !['0', 'false', 'no', 'off'].includes(v.toLowerCase());
+  };
+  const opts = {
+    autoplay: flag('autoplay', false),
+    muted: flag('muted', flag('autoplay', false)), // browsers allow muted autoplay only
+    loop: flag('loop', false),
+    controls: flag('controls', true),
+    stats: flag('stats', false),
+    start: parseTime(params.get('t')),
+  };
+
+  /** "90", "90.5", "1m30s", "1h2m", "1:30", "1:02:03" -> seconds, or null. */
+  function parseTime(raw) {
+    if (!raw) return null;
+    if (/^\d+(\.\d+)?$/.test(raw)) return parseFloat(raw);
+    let m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(raw);
+    if (m && raw) return (+m[1] || 0) * 3600 + (+m[2] || 0) * 60 + (+m[3] || 0);
+    m = /^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$/.exec(raw);
+    if (m) return (+m[1] || 0) * 3600 + +m[2] * 60 + +m[3];
+    return null;
+  }
+
+  function manifestUrl(protocol) {
+    const q = new URLSearchParams();
+    for (const key of FILTERS) if (params.get(key)) q.set(key, params.get(key));
+    if (params.get('token')) q.set('token', params.get('token')); // the manifests carry it to every child URL
+    const qs = q.toString();
+    const file = protocol === 'hls' ? 'master.m3u8' : 'manifest.mpd';
+    // Absolute: dash.js (CMCD) and Shaka resolve against it without a base.
+    return new URL(`/play/${encodeURIComponent(config.playbackId)}/${file}${qs ? `?${qs}` : ''}`, location.href).href;
+  }
+
+  // ---- engine choice -------------------------------------------------------------------------
+
+  const MediaSourceClass = window.ManagedMediaSource || window.MediaSource || null;
+  const mseSupports = (type) => {
+    try { return !!MediaSourceClass && MediaSourceClass.isTypeSupported(type); } catch (e) { return false; }
+  };
+
+  function chooseEngine() {
+    const engine = params.get('engine');
+    const protocol = params.get('protocol');
+    if (engine && !(engine in ENGINE_NAMES)) {
+      throw new PlayerError('Unknown engine', `engine must be one of ${Object.keys(ENGINE_NAMES).join(', ')}.`);
+    }
+    if (protocol && !['hls', 'dash'].includes(protocol)) {
+      throw new PlayerError('Unknown protocol', 'protocol must be hls or dash.');
+    }
+    if (engine === 'native' || !MediaSourceClass) {
+      // No MSE (older iPhones): only the browser's own HLS player can work.
+      if (video.canPlayType(TYPES.hls)) return { engine: 'native', protocol: 'hls' };
+      throw new PlayerError('Cannot play here', 'This browser supports neither Media Source Extensions nor HLS.');
+    }
+    if (engine) {
+      const p = protocol || (engine === 'hls' ? 'hls' : 'dash');
+      if (engine === 'hls' && p !== 'hls') throw new PlayerError('Unsupported combination', 'hls.js plays HLS only: use engine=dash or engine=shaka for DASH.');
+      if (engine === 'dash' && p !== 'dash') throw new PlayerError('Unsupported combination', 'dash.js plays DASH only: use engine=hls or engine=shaka for HLS.');
+      return { engine, protocol: p };
+    }
+    if (protocol) return { engine: protocol === 'hls' ? 'hls' : 'dash', protocol };
+    // HLS carries H.264/H.265 (CMAF); the MPD also lists VP8 (WebM) for browsers without H.264.
+    if (mseSupports(TYPES.h264)) return { engine: 'hls', protocol: 'hls', auto: true };
+    if (mseSupports(TYPES.vp8)) return { engine: 'dash', protocol: 'dash', auto: true };
+    throw new PlayerError('Cannot play here', 'This browser can decode none of the video formats offered (H.264, VP8).');
+  }
+
+  const scripts = {};
+  function loadLibrary(engine) {
+    if (engine === 'native') return Promise.resolve();
+    if (!scripts[engine]) {
+      scripts[engine] = new Promise((resolve, reject) => {
+        const lib = config.engines[engine];
+        const el = document.createElement('script');
+        el.src = lib.src;
+        el.integrity = lib.integrity; // the browser refuses bytes that differ from vendor.lock.json
+        el.crossOrigin = 'anonymous';
+        el.onload = resolve;
+        el.onerror = () => {
+          delete scripts[engine];
+          reject(new PlayerError('Player failed to load', `${ENGINE_NAMES[engine]} could not be loaded (network error or failed integrity check).`, true));
+        };
+        document.head.appendChild(el);
+      });
+    }
+    return scripts[engine];
+  }
+
+  // ---- engine adapters: levels(), current(), auto(), select(i | -1), bandwidth(), play(), destroy() ----
+
+  function hlsAdapter(url, events) {
+    const hls = new window.Hls({ startPosition: opts.start ?? -1, enableWorker: true, capLevelToPlayerSize: false });
+    let recovered = false;
+    hls.on(window.Hls.Events.ERROR, (_, d) => {
+      if (!d.fatal) return;
+      if (d.type === window.Hls.ErrorTypes.MEDIA_ERROR && !recovered) { recovered = true; hls.recoverMediaError(); return; }
+      events.fatal(`${d.details}${d.response && d.response.code ? ` (HTTP ${d.response.code})` : ''}`);
+    });
+    hls.on(window.Hls.Events.MANIFEST_PARSED, () => { events.levels(); if (opts.autoplay) playVideo(); });
+    hls.on(window.Hls.Events.LEVEL_SWITCHED, () => events.switched());
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    const levels = () => hls.levels.map((l, i) => ({ index: i, width: l.width, height: l.height, bitrate: l.bitrate, codec: l.videoCodec || '' }));
+    return {
+      version: window.Hls.version,
+      levels,
+      current: () => hls.currentLevel,
+      auto: () => hls.autoLevelEnabled,
+      select: (i) => { hls.currentLevel = i; }, // -1: automatic; an index switches now (flushes the buffer)
+      bandwidth: () => hls.bandwidthEstimate,
+      play: playVideo,
+      destroy: () => hls.destroy(),
+    };
+  }
+
+  function dashAdapter(url, events) {
+    const dashjs = window.dashjs;
+    const player = dashjs.MediaPlayer().create();
+    const abr = (on) => player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: on } } } });
+    player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
+    const E = dashjs.MediaPlayer.events;
+    player.on(E.ERROR, (e) => {
+      const err = e && e.error;
+      events.fatal(err ? `${err.message || 'error'}${err.code ? ` (code ${err.code})` : ''}` : 'error');
+    });
+    player.on(E.PLAYBACK_ERROR, (e) => events.fatal((e && e.error && e.error.message) || 'media error'));
+    player.on(E.STREAM_INITIALIZED, () => events.levels());
+    if (E.PLAYBACK_NOT_ALLOWED) player.on(E.PLAYBACK_NOT_ALLOWED, autoplayBlocked);
+    player.on(E.QUALITY_CHANGE_RENDERED, (e) => { if (e.mediaType === 'video') events.switched(); });
+    // dash.js starts playback itself (autoPlay): an early video.play() can stall it.
+    player.initialize(video, url, opts.autoplay, opts.start ?? NaN);
+    const reps = () => player.getRepresentationsByType('video') || [];
+    return {
+      version: player.getVersion(),
+      levels: () => reps().map((r, i) => ({ index: i, width: r.width, height: r.height, bitrate: r.bandwidth, codec: r.codecs || '' })),
+      current: () => {
+        const cur = player.getCurrentRepresentationForType('video');
+        return cur ? reps().findIndex((r) => r.id === cur.id) : -1;
+      },
+      auto: () => player.getSettings().streaming.abr.autoSwitchBitrate.video,
+      select: (i) => {
+        if (i < 0) { abr(true); return; }
+        abr(false);
+        player.setRepresentationForTypeById('video', reps()[i].id, true);
+      },
+      bandwidth: () => (player.getAverageThroughput('video') || 0) * 1000, // kbit/s
+      play: () => (player.isReady() ? player.play() : player.setAutoPlay(true)),
+      destroy: () => player.reset(),
+    };
+  }
+
+  function shakaAdapter(url, events) {
+    const shaka = window.shaka;
+    shaka.polyfill.installAll();
+    if (!shaka.Player.isBrowserSupported()) throw new PlayerError('Cannot play here', 'Shaka Player does not support this browser.');
+    const player = new shaka.Player();
+    // The Network Information API's guess is capped and wrong headless: measure instead.
+    player.configure({ abr: { enabled: true, useNetworkInformation: false } });
+    player.addEventListener('error', (e) => events.fatal(`Shaka error ${e.detail && e.detail.code}`));
+    player.addEventListener('variantchanged', () => events.switched());
+    player.addEventListener('adaptation', () => events.switched());
+    player.addEventListener('trackschanged', () => events.levels());
+    const videoTracks = () => {
+      const seen = new Map();
+      for (const t of player.getVariantTracks()) {
+        const key = t.videoId ?? t.id;
+        if (!seen.has(key) || t.active) seen.set(key, t);
+      }
+      return [...seen.values()].sort((a, b) => (b.height || 0) - (a.height || 0));
+    };
+    player.attach(video)
+      .then(() => player.load(url, opts.start ?? null))
+      .then(() => { events.levels(); if (opts.autoplay) playVideo(); })
+      .catch((e) => events.fatal(`Shaka error ${e && e.code}`));
+    return {
+      version: String(shaka.Player.version).replace(/^v/, ''),
+      levels: () => videoTracks().map((t, i) => ({ index: i, width: t.width, height: t.height, bitrate: t.videoBandwidth || t.bandwidth, codec: t.videoCodec || '' })),
+      current: () => videoTracks().findIndex((t) => t.active),
+      auto: () => player.getConfiguration().abr.enabled,
+      select: (i) => {
+        if (i < 0) { player.configure({ abr: { enabled: true } }); return; }
+        player.configure({ abr: { enabled: false } });
+        player.selectVariantTrack(videoTracks()[i], true);
+      },
+      bandwidth: () => player.getStats().estimatedBandwidth,
+      play: playVideo,
+      destroy: () => player.destroy(),
+    };
+  }
+
+  function nativeAdapter(url, events) {
+    video.src = url + (opts.start ? `#t=${opts.start}` : '');
+    video.addEventListener('loadedmetadata', () => events.levels(), { once: true });
+    if (opts.autoplay) playVideo();
+    return {
+      version: '', levels: () => [], current: () => -1, auto: () => true, select: () => {}, bandwidth: () => NaN,
+      play: playVideo, destroy: () => { video.removeAttribute('src'); video.load(); },
+    };
+  }
+
+  const ADAPTERS = { hls: hlsAdapter, dash: dashAdapter, shaka: shakaAdapter, native: nativeAdapter };
+
+  // ---- lifecycle --------------------------------------------------------------------------------
+
+  const state = { engine: null, protocol: null, auto: false, adapter: null, error: null, retryTimer: null };
+
+  function autoplayBlocked() { // the browser wants a click first: show the big play button again
+    if (video.paused) root.classList.remove('started');
+    root.classList.add('paused');
+  }
+
+  function playVideo() {
+    const p = video.play();
+    if (p && p.catch) p.catch(autoplayBlocked);
+  }
+
+  async function start(choice) {
+    clearTimeout(state.retryTimer);
+    hideMessage();
+    if (state.adapter) { try { state.adapter.destroy(); } catch (e) { /* already gone */ } state.adapter = null; }
+    try {
+      choice = choice || chooseEngine();
+      Object.assign(state, { engine: choice.engine, protocol: choice.protocol, auto: !!choice.auto, error: null });
+      root.dataset.engine = choice.engine;
+      showSpinner(true);
+      await loadLibrary(choice.engine);
+      const url = manifestUrl(choice.protocol);
+      state.adapter = ADAPTERS[choice.engine](url, {
+        fatal: (detail) => onFatal(url, detail),
+        levels: () => { renderQuality(); post('ready'); },
+        switched: () => { renderQuality(); updateStats(); },
+      });
+    } catch (e) {
+      showError(e instanceof PlayerError ? e : new PlayerError('Playback failed', String(e && e.message || e), true));
+    }
+  }
+
+  /** Turn an engine's fatal error into a sentence: ask the origin what the manifest answers. */
+  async function onFatal(url, detail) {
+    if (state.error) return;
+    state.error = detail;
+    let status = 0;
+    let body = null;
+    try {
+      const r = await fetch(url, { cache: 'no-store' });
+      status = r.status;
+      if (!r.ok) body = await r.json().catch(() => null);
+    } catch (e) { status = -1; }
+    const message = body && body.error ? body.error.message : '';
+    const started = root.classList.contains('started') && video.currentTime > 0;
+    if (status === -1) {
+      showError(new PlayerError('Cannot reach the video server', 'Check the network connection, then try again.', true));
+    } else if (status === 404 && /playable|processing|not ready/i.test(message)) {
+      showError(new PlayerError('Still processing', 'This video is being prepared. It will start as soon as it is ready.'));
+      state.retryTimer = setTimeout(() => start(), 4000);
+    } else if (state.auto && state.engine === 'hls' && !started && (status === 404 || status < 400) && mseSupports(TYPES.vp8)) {
+      // Nothing in the HLS ladder for this browser or filter (HLS has no VP8): the MPD has every family.
+      start({ engine: 'dash', protocol: 'dash' });
+    } else if (status === 401 || status === 403) {
+      showError(new PlayerError('Playback not allowed', 'This video needs a valid playback token: the link is incomplete or has expired.', false, message));
+    } else if (status === 404) {
+      showError(new PlayerError('Video not found', 'This video does not exist or was deleted.', false, message));
+    } else if (status >= 400) {
+      showError(new PlayerError('Playback failed', `The video server answered ${status}.`, true, message));
+    } else {
+      showError(new PlayerError('Playback failed', `${ENGINE_NAMES[state.engine]} could not play this video: ${detail}.`, true));
+    }
+  }
+
+  // ---- UI -------------------------------------------------------------------------------------
+
+  function showSpinner(on) { ui.spinner.hidden = !on; }
+  function hideMessage() { ui.message.hidden = true; root.classList.remove('failed'); }
+  function showError(err) {
+    showSpinner(false);
+    ui.messageTitle.textContent = err.title;
+    ui.messageText.textContent = err.message;
+    ui.messageDetail.textContent = err.detail || '';
+    ui.retry.hidden = !err.retry;
+    ui.message.hidden = false;
+    root.classList.add('failed');
+    root.dataset.error = `${err.title}: ${err.message}${err.detail ? ` (${err.detail})` : ''}`;
+    post('error', { title: err.title, message: err.message, detail: err.detail });
+  }
+  ui.retry.addEventListener('click', () => start());
+
+  const fmtTime = (s, round) => {
+    if (!Number.isFinite(s)) return '0:00';
+    s = Math.max(0, round ? Math.round(s) : Math.floor(s));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, '0');
+    return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+  };
+  const fmtRate = (bps) => (!Number.isFinite(bps) || bps <= 0 ? '–'
+    : bps >= 1e6 ? `${(bps / 1e6).toFixed(bps >= 1e7 ? 0 : 1)} Mbps` : `${Math.round(bps / 1e3)} kbps`);
+  const levelName = (l) => (l.height ? `${l.height}p` : fmtRate(l.bitrate));
+  const codecName = (c) => (/^avc1/.test(c) ? 'H.264' : /^(hvc1|hev1)/.test(c) ? 'H.265' : /^vp0?8/.test(c) ? 'VP8' : /^vp0?9/.test(c) ? 'VP9' : c);
+
+  function bufferAhead() {
+    const t = video.currentTime;
+    for (let i = 0; i < video.buffered.length; i++) {
+      if (video.buffered.start(i) <= t + 0.1 && t <= video.buffered.end(i)) return video.buffered.end(i) - t;
+    }
+    return 0;
+  }
+
+  function renderQuality() {
+    const a = state.adapter;
+    if (!a) return;
+    const levels = a.levels();
+    const current = levels[a.current()];
+    const auto = a.auto();
+    ui.quality.hidden = levels.length < 2;
+    ui.qualityLabel.textContent = auto ? `Auto${current ? ` · ${levelName(current)}` : ''}` : current ? levelName(current) : '–';
+    if (ui.menu.hidden) return;
+    const sameHeight = new Set(levels.map((l) => l.height)).size < levels.length;
+    const items = [{ index: -1, label: 'Auto', note: current && auto ? levelName(current) : '' }]
+      .concat(levels.slice().sort((x, y) => y.height - x.height || y.bitrate - x.bitrate).map((l) => ({
+        index: l.index, label: levelName(l) + (sameHeight ? ` ${codecName(l.codec)}` : ''), note: fmtRate(l.bitrate),
+      })));
+    ui.menu.replaceChildren(Object.assign(document.createElement('div'), { className: 'abr-menu-title', textContent: 'Quality' }));
+    for (const item of items) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.setAttribute('role', 'menuitemradio');
+      b.dataset.level = String(item.index);
+      b.setAttribute('aria-checked', String(item.index === -1 ? auto : !auto && item.index === a.current()));
+      const label = Object.assign(document.createElement('span'), { className: 'abr-menu-label', textContent: item.label });
+      b.append(label, Object.assign(document.createElement('small'), { textContent: item.note }));
+      b.addEventListener('click', () => { a.select(item.index); ui.menu.hidden = true; renderQuality(); });
+      ui.menu.append(b);
+    }
+  }
+
+  function updateStats() {
+    if (ui.stats.hidden || !state.adapter) return;
+    const a = state.adapter;
+    const l = a.levels()[a.current()];
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    ui.stats.textContent = [
+      `Engine     ${ENGINE_NAMES[state.engine]} ${a.version} · ${state.protocol.toUpperCase()}`,
+      `Rendition  ${l ? `${l.width}×${l.height} · ${fmtRate(l.bitrate)} · ${codecName(l.codec)}` : '–'}${a.auto() ? ' (auto)' : ''}`,
+      `Video      ${video.videoWidth}×${video.videoHeight}`,
+      `Bandwidth  ${fmtRate(a.bandwidth())} estimated`,
+      `Buffer     ${bufferAhead().toFixed(1)} s ahead`,
+      q ? `Dropped    ${q.droppedVideoFrames} of ${q.totalVideoFrames} frames` : '',
+    ].filter(Boolean).join('\n');
+  }
+  function setStats(on) {
+    ui.stats.hidden = !on;
+    ui.statsToggle.setAttribute('aria-pressed', String(on));
+    updateStats();
+  }
+  setInterval(updateStats, 500);
+
+  function togglePlay() {
+    if (!state.adapter) { // the library is still loading: play as soon as it is ready
+      opts.autoplay = true;
+      root.classList.add('started');
+      return;
+    }
+    if (video.paused || video.ended) state.adapter.play(); else video.pause();
+  }
+  function seekBy(delta) {
+    if (!Number.isFinite(video.duration)) return;
+    video.currentTime = Math.min(Math.max(0, video.currentTime + delta), video.duration - 0.1);
+  }
+  function toggleFullscreen() {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (root.requestFullscreen) root.requestFullscreen().catch(() => {});
+    else if (video.webkitEnterFullscreen) video.webkitEnterFullscreen();
+  }
+  function toggleMute() { video.muted = !video.muted; if (!video.muted && video.volume === 0) video.volume = 0.5; }
+
+  function syncTime() {
+    const d = video.duration;
+    const t = video.currentTime;
+    ui.time.innerHTML = '';
+    ui.time.append(fmtTime(t), Object.assign(document.createElement('span'), { className: 'abr-duration', textContent: ` / ${fmtTime(d, true)}` }));
+    if (Number.isFinite(d) && d > 0) {
+      if (!seeking) ui.seek.value = String(Math.round((t / d) * 1000));
+      let end = 0;
+      for (let i = 0; i < video.buffered.length; i++) end = Math.max(end, video.buffered.end(i));
+      ui.seek.style.setProperty('--played', `${(t / d) * 100}%`);
+      ui.seek.style.setProperty('--buffered', `${(end / d) * 100}%`);
+    }
+  }
+  let seeking = false;
+  ui.seek.addEventListener('input', () => {
+    seeking = true;
+    if (Number.isFinite(video.duration)) video.currentTime = (ui.seek.value / 1000) * video.duration;
+  });
+  ui.seek.addEventListener('change', () => { seeking = false; });
+
+  ui.bigplay.addEventListener('click', togglePlay);
+  ui.play.addEventListener('click', togglePlay);
+  video.addEventListener('click', () => { if (!ui.menu.hidden) ui.menu.hidden = true; else togglePlay(); });
+  video.addEventListener('dblclick', toggleFullscreen);
+  ui.mute.addEventListener('click', toggleMute);
+  ui.volume.addEventListener('input', () => { video.volume = +ui.volume.value; video.muted = video.volume === 0; });
+  ui.fullscreen.addEventListener('click', toggleFullscreen);
+  ui.statsToggle.addEventListener('click', () => setStats(ui.stats.hidden));
+  ui.quality.addEventListener('click', (e) => { e.stopPropagation(); ui.menu.hidden = !ui.menu.hidden; renderQuality(); });
+  document.addEventListener('click', (e) => { if (!ui.menu.contains(e.target) && e.target !== ui.quality) ui.menu.hidden = true; });
+
+  video.addEventListener('play', () => { root.classList.remove('paused'); root.classList.add('started'); post('play'); });
+  video.addEventListener('pause', () => { root.classList.add('paused'); wake(); post('pause'); });
+  video.addEventListener('playing', () => { showSpinner(false); hideMessage(); root.classList.add('started'); post('playing'); });
+  video.addEventListener('waiting', () => showSpinner(true));
+  video.addEventListener('canplay', () => showSpinner(false));
+  video.addEventListener('loadedmetadata', () => showSpinner(false));
+  video.addEventListener('ended', () => { root.classList.add('paused'); post('ended'); });
+  video.addEventListener('volumechange', () => {
+    root.classList.toggle('muted', video.muted || video.volume === 0);
+    ui.volume.value = String(video.muted ? 0 : video.volume);
+  });
+  video.addEventListener('resize', () => { renderQuality(); updateStats(); });
+  let lastPost = 0;
+  video.addEventListener('timeupdate', () => {
+    syncTime();
+    if (Date.now() - lastPost > 1000) { lastPost = Date.now(); post('timeupdate'); }
+  });
+  video.addEventListener('durationchange', syncTime);
+  video.addEventListener('progress', syncTime);
+
+  // Keyboard: space/k play-pause, ←/→ seek 5 s, j/l 10 s, ↑/↓ volume, f full screen, m mute, i stats.
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target instanceof HTMLInputElement && e.key !== ' ' && e.key !== 'k') return; // sliders keep arrows
+    const actions = {
+      ' ': togglePlay, k: togglePlay, ArrowLeft: () => seekBy(-5), ArrowRight: () => seekBy(5),
+      j: () => seekBy(-10), l: () => seekBy(10), f: toggleFullscreen, m: toggleMute, i: () => setStats(ui.stats.hidden),
+      ArrowUp: () => { video.muted = false; video.volume = Math.min(1, video.volume + 0.1); },
+      ArrowDown: () => { video.volume = Math.max(0, video.volume - 0.1); },
+      Escape: () => { ui.menu.hidden = true; },
+    };
+    const action = actions[e.key] || actions[e.key.toLowerCase()];
+    if (!action) return;
+    e.preventDefault();
+    action();
+    wake();
+  });
+
+  // Controls fade out after a while without pointer movement during playback.
+  let idleTimer = null;
+  function wake() {
+    root.classList.remove('idle');
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => { if (!video.paused && ui.menu.hidden) root.classList.add('idle'); }, 2500);
+  }
+  root.addEventListener('pointermove', wake);
+  root.addEventListener('pointerdown', wake);
+
+  // The poster, when the origin has one (it may not: then there is simply none).
+  function loadPoster() {
+    const q = new URLSearchParams();
+    if (params.get('token')) q.set('token', params.get('token'));
+    if (opts.start) q.set('time', String(opts.start));
+    const src = `/play/${encodeURIComponent(config.playbackId)}/thumbnail.jpg${q.toString() ? `?${q}` : ''}`;
+    const img = new Image();
+    img.onload = () => { if (!root.classList.contains('started')) video.poster = src; };
+    img.src = src;
+  }
+
+  // Events for the embedding page (window.postMessage), and a few commands from it.
+  function post(event, extra) {
+    if (window.parent === window) return;
+    window.parent.postMessage(Object.assign({
+      type: 'abr-player', event, playbackId: config.playbackId, currentTime: video.currentTime,
+      duration: Number.isFinite(video.duration) ? video.duration : null, paused: video.paused,
+    }, extra || {}), '*');
+  }
+  window.addEventListener('message', (e) => {
+    const m = e.data;
+    if (!m || m.type !== 'abr-player' || !m.command) return;
+    if (m.command === 'play') state.adapter && state.adapter.play();
+    else if (m.command === 'pause') video.pause();
+    else if (m.command === 'seek' && Number.isFinite(m.value)) video.currentTime = m.value;
+    else if (m.command === 'mute') video.muted = !!(m.value ?? true);
+  });
+
+  // A small scripting surface (used by tests and by pages that embed without an iframe).
+  window.abrPlayer = {
+    video,
+    get engine() { return state.engine; },
+    get protocol() { return state.protocol; },
+    levels: () => (state.adapter ? state.adapter.levels() : []),
+    currentLevel: () => (state.adapter ? state.adapter.current() : -1),
+    autoLevel: () => (state.adapter ? state.adapter.auto() : true),
+    selectLevel: (i) => { state.adapter.select(i); renderQuality(); },
+    bandwidth: () => (state.adapter ? state.adapter.bandwidth() : NaN),
+    get error() { return root.dataset.error || null; },
+  };
+
+  video.muted = opts.muted;
+  video.loop = opts.loop;
+  root.classList.toggle('muted', video.muted);
+  root.classList.toggle('nocontrols', !opts.controls);
+  setStats(opts.stats);
+  if (opts.autoplay) root.classList.add('started');
+  loadPoster();
+  start();
+}());
