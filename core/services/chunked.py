@@ -1,0 +1,418 @@
+"""Chunked parallel encoding of one asset: fan out to any transcode worker, fan in through the database.
+
+Pieces of work (`core/media/chunks.py` says why the cuts are seamless):
+- `audio`: the whole source's audio, encoded once (no AAC priming at joins);
+- `f{F}c{K}`: codec family F's video for chunk K.
+The whole-asset task (`assets.transcode`) plans, sends one `assets.encode_chunk`
+task per piece except `f0c0`, then encodes `audio` and `f0c0` itself,
+segment by segment straight into `media/`, so the asset is playable as early
+as unchunked. Chunk tasks encode into `staging/{asset}/chunks/{piece}-{token}/`
+under the final file names (global segment numbers) and record completion with
+a marker, `staging/{asset}/chunks/done/{piece}.json` (tracks + init hashes).
+
+Fan-in is coordinated by the database, not by a Celery chord: chords need a
+result backend counting finished header tasks (on the embedded transport the
+polling database backend), a chord whose member's worker died never fires and
+nothing retries it, and its state lives beside the broker instead of with the
+job. Here a piece that completes takes the asset row's lock (an UPDATE: a row
+lock on PostgreSQL, the write lock on SQLite), writes its marker, appends
+contiguous chunks of the first family to `presentation.json`, publishes later
+families once all their chunks are in, and the one that sees everything
+complete finishes the asset. Chunk tasks keep the job's heartbeat, so the
+reconciler resends the whole-asset task only when nothing runs; a rerun
+re-sends just the pieces without a marker (reruns are idempotent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from core import layout, metrics
+from core.db.models import Asset, utcnow
+from core.errors import Cancelled, FFmpegError
+from core.media.chunks import Chunk, chunk_length, chunkable, plan_chunks
+from core.media.encode import EncodeJob
+from core.media.family import _contiguous, encode_family
+from core.media.model import Ladder, Presentation, Track
+from core.media.model import Rendition as PlannedRendition
+from core.services.images import finish_extras
+from core.services.jobs import Heartbeat, latest_job
+from core.services.transcode import AssetTranscode
+from core.services.webhooks import ASSET_PLAYABLE, ASSET_READY, emit
+
+log = logging.getLogger(__name__)
+PIECE = re.compile(r"^f(?P<family>\d{1,2})c(?P<chunk>\d{1,5})$")
+AUDIO_PIECE = "audio"
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    chunk_duration: float = 60.0
+    min_source: float = 120.0
+    send: Callable[[str, str], None] | None = None  # (asset_id, piece): enqueue `assets.encode_chunk`
+
+
+@dataclass
+class ChunkPlan:
+    segment_duration: float
+    chunks: list[Chunk]
+    ladders: list[Ladder]
+    audio: PlannedRendition | None
+    mp4_support: bool = False
+
+    @property
+    def pieces(self) -> list[str]:
+        return [f"f{f}c{k}" for f in range(len(self.ladders)) for k in range(len(self.chunks))]
+
+    @property
+    def track_order(self) -> list[str]:
+        """Rendition ids in the order the single-worker path lists them (first family, audio, the rest)."""
+        ids = [[r.id for r in ladder.renditions] for ladder in self.ladders]
+        return ids[0] + ([self.audio.id] if self.audio else []) + [i for rest in ids[1:] for i in rest]
+
+    def to_json(self) -> bytes:
+        def rendition(r: PlannedRendition) -> dict:
+            return {**asdict(r), "frame_rate": str(r.frame_rate) if r.frame_rate else None}
+
+        return json.dumps({
+            "segment_duration": self.segment_duration, "mp4_support": self.mp4_support,
+            "chunks": [[c.index, c.start, c.length, c.first_segment] for c in self.chunks],
+            "ladders": [{"codec": lad.codec, "renditions": [rendition(r) for r in lad.renditions]} for lad in self.ladders],
+            "audio": rendition(self.audio) if self.audio else None,
+        }).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ChunkPlan:
+        d = json.loads(data)
+
+        def rendition(r: dict) -> PlannedRendition:
+            return PlannedRendition(**{**r, "frame_rate": Fraction(r["frame_rate"]) if r["frame_rate"] else None})
+
+        return cls(segment_duration=d["segment_duration"], mp4_support=d["mp4_support"],
+                   chunks=[Chunk(*c) for c in d["chunks"]],
+                   ladders=[Ladder(lad["codec"], tuple(rendition(r) for r in lad["renditions"])) for lad in d["ladders"]],
+                   audio=rendition(d["audio"]) if d["audio"] else None)
+
+
+def plan_chunked(policy: ChunkPolicy | None, info, ladders: list[Ladder], audio, segment_duration: float,
+                 mp4_support: bool) -> ChunkPlan | None:
+    """The chunk plan for this source, or None when it takes the single-worker path."""
+    if policy is None or policy.send is None or not ladders or info.duration < policy.min_source:
+        return None
+    length = chunk_length(policy.chunk_duration, segment_duration)
+    video = info.video
+    why = chunkable(codecs=[lad.codec for lad in ladders], variable_frame_rate=bool(video and video.variable_frame_rate),
+                    source_rate=video.frame_rate if video else None, output_rate=ladders[0].renditions[0].frame_rate,
+                    chunk_duration=length)
+    if why:
+        log.info("not splitting the source: %s", why)
+        return None
+    chunks = plan_chunks(info.duration, segment_duration, length)
+    if len(chunks) < 2:
+        return None
+    return ChunkPlan(segment_duration, chunks, ladders, audio, mp4_support)
+
+
+class Chunked:
+    """The chunked run of one asset; wraps an AssetTranscode for its database and storage helpers."""
+
+    def __init__(self, run: AssetTranscode) -> None:
+        self.run, self.storage, self.asset_id = run, run.storage, run.asset_id
+        self.root = layout.staging_prefix(run.asset_id, "chunks")
+
+    # -- storage records ---------------------------------------------------------------------------
+    def load_plan(self) -> ChunkPlan | None:
+        key = f"{self.root}/plan.json"
+        return ChunkPlan.from_json(self.storage.get_bytes(key)) if self.storage.exists(key) else None
+
+    def _done(self) -> dict[str, dict]:
+        prefix = f"{self.root}/done"
+        return {key.rsplit("/", 1)[1][:-5]: json.loads(self.storage.get_bytes(key)) for key in self.storage.list(prefix)}
+
+    def _presentation(self, plan: ChunkPlan) -> Presentation:
+        key = layout.presentation_key(self.asset_id)
+        if self.storage.exists(key):
+            return Presentation.from_dict(json.loads(self.storage.get_bytes(key)))
+        return Presentation(segment_duration=plan.segment_duration)
+
+    def _write(self, plan: ChunkPlan, presentation: Presentation) -> None:
+        order = {rid: i for i, rid in enumerate(plan.track_order)}
+        presentation.tracks.sort(key=lambda t: order.get(t.id, len(order)))
+        self.run._write_presentation(presentation)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise presentation updates of this asset across workers (held for storage calls only)."""
+        with Session(self.run.engine) as s:
+            taken = s.exec(update(Asset).where(Asset.id == self.asset_id).values(updated_at=utcnow()))
+            if taken.rowcount != 1:
+                raise Cancelled("asset deleted")
+            yield
+            s.commit()
+
+    # -- the whole-asset task ---------------------------------------------------------------------
+    def start(self, plan: ChunkPlan, source: Path, send: Callable[[str, str], None]) -> None:
+        plan = self.load_plan() or plan
+        self.storage.put_bytes(f"{self.root}/plan.json", plan.to_json(), content_type="application/json")
+        self.run._set_renditions(plan.track_order, "encoding")
+        done = self._done()
+        for piece in plan.pieces[1:]:
+            if piece not in done:
+                send(self.asset_id, piece)
+        log.info("asset %s: %d chunks x %d families sent", self.asset_id, len(plan.chunks), len(plan.ladders))
+        with self._lock():
+            presentation = self._presentation(plan)
+        if plan.audio and not any(t.id == plan.audio.id and t.complete for t in presentation.tracks):
+            job = EncodeJob(source, self.run.work / AUDIO_PIECE, None, plan.audio, plan.segment_duration, None)
+            tracks = self._progressive(plan, job, duration=None)
+            for track in tracks:
+                track.complete = True
+            with self._lock():
+                presentation = self._presentation(plan)
+                presentation.tracks = [t for t in presentation.tracks if t.id != plan.audio.id] + tracks
+                self._write(plan, presentation)
+        if "f0c0" not in done:
+            chunk, ladder = plan.chunks[0], plan.ladders[0]
+            job = EncodeJob(source, self.run.work / "f0c0", ladder, None, plan.segment_duration,
+                            ladder.renditions[0].frame_rate, start=0.0, length=chunk.length)
+            log.info("asset %s: encoding f0c0 (progressively, %.3f s)", self.asset_id, chunk.length)
+            tracks = self._progressive(plan, job, duration=chunk.length)
+            self.advance(plan, mark=("f0c0", self._marker("-", tracks)), force=True)
+        else:
+            self.advance(plan, force=True)
+
+    def _progressive(self, plan: ChunkPlan, job: EncodeJob, *, duration: float | None) -> list[Track]:
+        """Encode straight into media/, rewriting the presentation after every segment."""
+        prefix = layout.media_prefix(self.asset_id)
+        ids = set(job.ladder and [r.id for r in job.ladder.renditions] or []) | ({job.audio.id} if job.audio else set())
+        self._hashes: dict[str, str] = {}
+        with self._lock():
+            presentation = self._presentation(plan)
+            presentation.tracks = [t for t in presentation.tracks if t.id not in ids]  # an interrupted run is redone
+            self._write(plan, presentation)
+
+        def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:
+            if self.run.cancelled():
+                raise Cancelled("asset deleted")
+            if init_path is not None:
+                self._hashes[track.id] = _sha256(init_path)
+                self.storage.put_file(f"{prefix}/{track.init_uri}", init_path)
+            self.storage.put_file(f"{prefix}/{track.segment_uri(track.segments[-1].number)}", segment_path, move=True)
+            with self._lock():
+                presentation = self._presentation(plan)
+                presentation.tracks = [t for t in presentation.tracks if t.id != track.id] + [track]
+                self._write(plan, presentation)
+                playable = self._playable(plan, presentation)
+            if playable and not self.run._playable:
+                self.run._playable = True
+                self.run._update(playable=True)
+                emit(self.run.engine, ASSET_PLAYABLE, asset_id=self.asset_id)
+                self.run._set_renditions([r.id for r in plan.ladders[0].renditions] +
+                                         ([plan.audio.id] if plan.audio else []), "playable")
+
+        self.run._playable = bool(self.run._playable_now())
+        return self._encode(job, duration, on_segment)
+
+    def _encode(self, job: EncodeJob, duration: float | None, on_segment) -> list[Track]:
+        started = time.monotonic()
+        tracks = encode_family(self.run.config.ffmpeg, job, duration=duration, on_progress=None, on_segment=on_segment,
+                               cancel=self.run.cancelled, timeout=self.run.config.ffmpeg_timeout)
+        media = tracks[0].duration_seconds if tracks else 0.0
+        metrics.observe_encode("chunk" if job.ladder else "audio", time.monotonic() - started, media)
+        return tracks
+
+    def _playable(self, plan: ChunkPlan, presentation: Presentation) -> bool:
+        need = [r.id for r in plan.ladders[0].renditions] + ([plan.audio.id] if plan.audio else [])
+        have = {t.id for t in presentation.tracks if t.segments}
+        return all(rid in have for rid in need)
+
+    # -- a chunk task -----------------------------------------------------------------------------
+    def encode_piece(self, piece: str) -> None:
+        plan = self.load_plan()
+        match = PIECE.match(piece)
+        if plan is None or match is None or piece not in plan.pieces:
+            log.info("asset %s: no piece %s to encode (no plan, or not one of its pieces)", self.asset_id, piece)
+            return
+        if piece in self._done():
+            self.advance(plan)
+            return
+        chunk, ladder = plan.chunks[int(match["chunk"])], plan.ladders[int(match["family"])]
+        token = uuid.uuid4().hex[:10]
+        prefix = f"{self.root}/{piece}-{token}"
+        with Session(self.run.engine) as s:
+            asset = s.get(Asset, self.asset_id)
+        if asset is None:
+            raise Cancelled("asset deleted")
+        self.run.work.mkdir(parents=True, exist_ok=True)
+        source = self.run._source(asset, None)
+        job = EncodeJob(source, self.run.work / piece, ladder, None, plan.segment_duration,
+                        ladder.renditions[0].frame_rate, start=chunk.start, length=chunk.length,
+                        output_ts_offset=chunk.start or None)
+        self._hashes = {}
+
+        def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:
+            if self.run.cancelled():
+                raise Cancelled("asset deleted")
+            if init_path is not None:
+                self._hashes[track.id] = _sha256(init_path)
+                self.storage.put_file(f"{prefix}/{track.init_uri}", init_path)
+            number = chunk.segment_number(track.segments[-1].number)
+            self.storage.put_file(f"{prefix}/{track.segment_uri(number)}", segment_path, move=True)
+
+        log.info("asset %s: encoding %s (%.3f s from %.3f s)", self.asset_id, piece, chunk.length or -1, chunk.start)
+        tracks = self._encode(job, chunk.length, on_segment)
+        for track in tracks:
+            track.segments = [_renumber(s, chunk) for s in track.segments]
+        self.advance(plan, mark=(piece, self._marker(token, tracks)))
+
+    def _marker(self, token: str, tracks: list[Track]) -> dict:
+        data = Presentation(segment_duration=0, tracks=tracks).to_dict()["tracks"]
+        return {"token": token, "init_sha256": dict(self._hashes), "tracks": data}
+
+    # -- fan-in -----------------------------------------------------------------------------------
+    def advance(self, plan: ChunkPlan, *, mark: tuple[str, dict] | None = None, force: bool = False) -> None:
+        """Record a finished piece, publish what has become contiguous, and finish the asset once (see module doc)."""
+        finish = False
+        with self._lock():
+            if mark is not None:
+                self.storage.put_bytes(f"{self.root}/done/{mark[0]}.json", json.dumps(mark[1]).encode(),
+                                       content_type="application/json")
+            done = self._done()
+            presentation = self._presentation(plan)
+            changed = self._append_first_family(plan, presentation, done)
+            changed = self._publish_families(plan, presentation, done) or changed
+            if changed:
+                self._write(plan, presentation)
+            complete = {t.id for t in presentation.tracks if t.complete}
+            if set(plan.track_order) <= complete and not presentation.complete:
+                finishing = f"{self.root}/finishing"
+                if force or not self.storage.exists(finishing):
+                    self.storage.put_bytes(finishing, b"1")
+                    finish = True
+        pieces = len(plan.pieces)
+        self.run._update(progress=round(min(99.9, 100 * len([p for p in done if p in plan.pieces]) / pieces), 1))
+        if finish:
+            self._finish(plan)
+
+    def _append_first_family(self, plan: ChunkPlan, presentation: Presentation, done: dict[str, dict]) -> bool:
+        if "f0c0" not in done:
+            return False
+        ids = [r.id for r in plan.ladders[0].renditions]
+        tracks = {t.id: t for t in presentation.tracks if t.id in ids}
+        if len(tracks) != len(ids):  # written by the progressive encode; rebuild from its record if lost
+            tracks = {t.id: t for t in _tracks(done["f0c0"])}
+            presentation.tracks = [t for t in presentation.tracks if t.id not in ids] + list(tracks.values())
+        if all(t.complete for t in tracks.values()):
+            return False
+        per_chunk = plan.chunks[1].first_segment - 1
+        k = min(len(plan.chunks), (tracks[ids[0]].segments[-1].number - 1) // per_chunk + 1)
+        changed = False
+        while k < len(plan.chunks) and f"f0c{k}" in done:
+            self._publish_piece(f"f0c{k}", done[f"f0c{k}"], reference=done["f0c0"])
+            for part in _tracks(done[f"f0c{k}"]):
+                _extend(tracks[part.id], part)
+            k, changed = k + 1, True
+        if k >= len(plan.chunks):
+            for track in tracks.values():
+                track.complete = changed = True
+        return changed
+
+    def _publish_families(self, plan: ChunkPlan, presentation: Presentation, done: dict[str, dict]) -> bool:
+        changed = False
+        have = {t.id for t in presentation.tracks}
+        for f, ladder in enumerate(plan.ladders[1:], start=1):
+            pieces = [f"f{f}c{k}" for k in range(len(plan.chunks))]
+            if ladder.renditions[0].id in have or not all(p in done for p in pieces):
+                continue
+            tracks = {t.id: t for t in _tracks(done[pieces[0]])}
+            for piece in pieces:
+                self._publish_piece(piece, done[piece], reference=done[pieces[0]])
+                if piece != pieces[0]:
+                    for part in _tracks(done[piece]):
+                        _extend(tracks[part.id], part)
+            for track in tracks.values():
+                track.complete = True
+                presentation.tracks.append(track)
+            changed = True
+        return changed
+
+    def _publish_piece(self, piece: str, marker: dict, *, reference: dict) -> None:
+        if marker["init_sha256"] != reference["init_sha256"]:
+            raise FFmpegError(f"chunk {piece} has init segments that differ from its first chunk's: "
+                              "the encoder settings changed between chunks")
+        staged = f"{self.root}/{piece}-{marker['token']}"
+        if marker is not reference:
+            for track in _tracks(marker):
+                self.storage.delete(f"{staged}/{track.init_uri}")  # identical (checked): keep the one served
+        self.storage.publish(staged, layout.media_prefix(self.asset_id))
+
+    def _finish(self, plan: ChunkPlan) -> None:
+        presentation = self._presentation(plan)
+        self.run.work.mkdir(parents=True, exist_ok=True)
+        finish_extras(self.run.engine, self.storage, asset_id=self.asset_id, presentation=presentation,
+                      ffmpeg=self.run.config.ffmpeg, work_dir=self.run.work, mp4_support=plan.mp4_support)
+        presentation.complete = True
+        with self._lock():
+            self._write(plan, presentation)
+        self.run._set_renditions(plan.track_order, "ready")
+        self.run._update(status="ready", progress=100.0, playable=True, progress_detail=None)
+        emit(self.run.engine, ASSET_READY, asset_id=self.asset_id)
+        self.run._finish_job("succeeded")
+        self.storage.delete_prefix(self.root)
+        log.info("asset %s ready (%d chunks x %d families)", self.asset_id, len(plan.chunks), len(plan.ladders))
+
+
+class ChunkRun(AssetTranscode):
+    """One `assets.encode_chunk` task: encode one piece, then take part in the fan-in."""
+
+    def __init__(self, engine, storage, config, asset_id: str, piece: str) -> None:
+        super().__init__(engine, storage, config, asset_id)
+        self.piece = piece
+        self.work = config.work_dir / f"{asset_id}.{piece}.{uuid.uuid4().hex[:6]}"  # pieces may share a host
+
+    def run(self) -> None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            job, asset = latest_job(s, self.asset_id), s.get(Asset, self.asset_id)
+        if job is None or asset is None or job.status not in ("queued", "running") or asset.status != "processing":
+            log.info("asset %s: piece %s not needed (job finished, failed or gone)", self.asset_id, self.piece)
+            return
+        started = time.monotonic()
+        with Heartbeat(self.engine, job.id, self.config.jobs.heartbeat_interval):
+            self._run_claimed(asset)
+        metrics.observe_job("chunk", time.monotonic() - started)
+
+    def _pipeline(self, asset: Asset) -> None:
+        Chunked(self).encode_piece(self.piece)
+
+
+def _tracks(marker: dict) -> list[Track]:
+    return Presentation.from_dict({"segment_duration": 0, "complete": False, "tracks": marker["tracks"]}).tracks
+
+
+def _extend(track: Track, part: Track) -> None:
+    for segment in part.segments:
+        track.segments.append(_contiguous(track, segment))
+
+
+def _renumber(segment, chunk: Chunk):
+    from core.media.model import Segment
+
+    return Segment(number=chunk.segment_number(segment.number), start=segment.start, duration=segment.duration,
+                   size=segment.size)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
