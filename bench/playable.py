@@ -1,0 +1,429 @@
+"""Time-to-playable benchmark (not run by CI): upload a 10-minute 720p source, wait until it plays.
+
+    .venv/bin/python bench/playable.py [--repeat 2] [--configs default,poll0.1,seg2,poll0.1+seg2]
+
+Target (issue): upload complete -> `playable` in under 3 s for a 10-minute
+720p source on a 2-core machine.
+
+What it does, per config:
+1. Makes (once, cached in --cache-dir) a 10-min 1280x720p30 H.264/AAC mp4
+   (testsrc2 + sine, x264 ultrafast, ~1 Mbit/s; a 60 s piece looped by
+   stream copy, so making it takes seconds).
+2. Starts what `abr dev` starts, on the embedded defaults in a temp
+   ABR_DATA_DIR: the schema is migrated, then `python -m cli.main api` (uvicorn)
+   and `python -m cli.main worker --queues transcode,default --concurrency 1`
+   (SQLite database, kombu SQLAlchemy broker on SQLite, local storage),
+   loopback on a free port, and waits for /healthz and the worker's `ready`.
+3. Uploads with httpx (multipart, as `abr upload` would). Times kept:
+   `start` (request started), `sent` (httpx read the file to EOF: the last
+   body chunk is handed to the socket; on loopback that is the last byte
+   sent), `201` (response received; the API stores the body, probes it with
+   PyAV, creates the rows and enqueues before answering).
+4. Polls every 50 ms, in two threads: GET /v1/assets/{id} until
+   `playable` is true, and the origin's /play/{pid}/master.m3u8 until it
+   answers 200 with a variant whose media playlist lists a segment and whose
+   init and first segment both answer 200 (what a player needs to start).
+5. A third thread watches the data dir every 5 ms for the break-down:
+   work/<id>/ (the worker claimed the job: broker dispatch done), work/<id>/family-0/
+   (second probe + plan done, ffmpeg about to start), the first file ffmpeg
+   writes there, each track's first segment in storage, and the first
+   presentation.json.
+6. DELETEs the asset (the worker notices within ~1 s and stops ffmpeg), waits
+   until the worker is idle, repeats; then stops both processes (process
+   groups) and removes the temp dir.
+
+Configs (each on a fresh stack):
+  default        the product as shipped (4 s segments, kombu's 1 s broker polling)
+  pollX          worker started through a wrapper that sets kombu's virtual
+                 `Transport.polling_interval = X` before Celery starts (the
+                 SQLA transport cannot take it in broker_transport_options:
+                 it passes them to create_engine, which raises)
+  segN           upload settings {"segment_duration": N} (API setting, >= 1)
+  combined with '+', e.g. poll0.1+seg2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+import imageio_ffmpeg
+
+ROOT = Path(__file__).resolve().parent.parent
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+API_KEY = "bench-playable-key-0123456789"
+POLL_S = 0.05
+WORKER_WRAPPER = (
+    "import sys, kombu.transport.virtual.base as b; b.Transport.polling_interval = float(sys.argv[1]); "
+    "from cli.main import main; sys.exit(main(sys.argv[2:]))"
+)
+
+
+# -- source ---------------------------------------------------------------------------------------
+
+
+def make_source(cache: Path, duration: float, chunk: float = 60.0) -> Path:
+    """10-min 720p30 H.264/AAC: a `chunk`-second piece encoded once (ultrafast, ~1 Mbit/s, 2 s GOPs),
+    then repeated by stream copy (`-stream_loop`), which takes seconds instead of encoding 18000 frames."""
+    path = cache / f"src-720p30-{duration:g}s.mp4"
+    if path.exists():
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    piece, tmp = cache / f"piece-720p30-{chunk:g}s.mp4", path.with_suffix(".tmp.mp4")
+    t = time.monotonic()
+    base = [FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    subprocess.run([
+        *base, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-t", str(min(chunk, duration)), "-map", "0:v", "-map", "1:a",
+        "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-g", "60", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "96k", "-ac", "2", str(piece),
+    ], check=True, timeout=900)  # fmt: skip
+    loops = max(0, int(-(-duration // chunk)) - 1)
+    subprocess.run([*base, "-stream_loop", str(loops), "-i", str(piece), "-t", str(duration), "-c", "copy",
+                    "-movflags", "+faststart", str(tmp)], check=True, timeout=900)
+    piece.unlink()
+    tmp.rename(path)
+    print(f"made {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.monotonic() - t:.0f} s", flush=True)
+    return path
+
+
+# -- the stack ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    data: Path
+    url: str
+    procs: list[subprocess.Popen]
+    worker_log: Path
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 15
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # whatever is left in the group (pool, ffmpeg)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
+def start_stack(data: Path, poll: float | None, tree: Path = ROOT) -> Stack:
+    data.mkdir(parents=True)
+    port = free_port()
+    env = dict(os.environ, ABR_DATA_DIR=str(data), ABR_HOST="127.0.0.1", ABR_PORT=str(port),
+               ABR_API_KEYS=API_KEY, ABR_RATE_LIMIT="0", ABR_ENV="development")
+    subprocess.run([sys.executable, "-m", "cli.main", "migrate"], cwd=tree, env=env, check=True,
+                   capture_output=True, timeout=120)
+    api_log, worker_log = data.parent / "api.log", data.parent / "worker.log"
+    procs = []
+    with open(api_log, "wb") as alog, open(worker_log, "wb") as wlog:
+        procs.append(subprocess.Popen([sys.executable, "-m", "cli.main", "api"], cwd=tree, env=env,
+                                      stdout=alog, stderr=subprocess.STDOUT, start_new_session=True))
+        worker = ["worker", "--queues", "transcode,default", "--concurrency", "1"]
+        argv = ([sys.executable, "-c", WORKER_WRAPPER, str(poll), *worker] if poll is not None
+                else [sys.executable, "-m", "cli.main", *worker])
+        procs.append(subprocess.Popen(argv, cwd=tree, env=env, stdout=wlog, stderr=subprocess.STDOUT,
+                                      start_new_session=True))
+    stack = Stack(data, f"http://127.0.0.1:{port}", procs, worker_log)
+    try:
+        deadline = time.monotonic() + 90
+        api_ok = worker_ok = False
+        while time.monotonic() < deadline and not (api_ok and worker_ok):
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a process exited:\n" + api_log.read_text()[-2000:] + worker_log.read_text()[-2000:])
+            if not api_ok:
+                try:
+                    api_ok = httpx.get(f"{stack.url}/healthz", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    pass
+            worker_ok = worker_ok or re.search(r"\bready\.", worker_log.read_text(errors="replace")) is not None
+            time.sleep(0.1)
+        if not (api_ok and worker_ok):
+            raise RuntimeError(f"stack not ready (api {api_ok}, worker {worker_ok}):\n" + worker_log.read_text()[-3000:])
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+# -- one measurement ------------------------------------------------------------------------------
+
+
+class EofTimedFile:
+    """A binary file whose read() notes when it first returns b'' (httpx has read the whole body)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 (closed by close())
+        self.eof_at: float | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        if not data and self.eof_at is None:
+            self.eof_at = time.monotonic()
+        return data
+
+    def seek(self, *a):
+        return self._fh.seek(*a)
+
+    def tell(self):
+        return self._fh.tell()
+
+    def fileno(self):
+        return self._fh.fileno()
+
+    def close(self):
+        self._fh.close()
+
+
+@dataclass
+class Marks:
+    t: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, name: str, when: float | None = None) -> None:
+        with self.lock:
+            self.t.setdefault(name, time.monotonic() if when is None else when)
+
+
+def watch_fs(data: Path, marks: Marks, stop: threading.Event, known: set[str]) -> None:
+    work, media = data / "work", data / "storage" / "media"
+    asset = None
+    while not stop.is_set():
+        if asset is None and work.is_dir():
+            new = [d for d in os.listdir(work) if d not in known]
+            if new:
+                asset = new[0]
+                marks.set("worker_claimed")
+        if asset is not None:
+            fam = work / asset / "family-0"
+            if "ffmpeg_start" not in marks.t and fam.is_dir():
+                marks.set("ffmpeg_start")
+            if "ffmpeg_first_file" not in marks.t and fam.is_dir():
+                try:
+                    if os.listdir(fam):
+                        marks.set("ffmpeg_first_file")
+                except FileNotFoundError:
+                    pass
+            m = media / asset
+            if m.is_dir():
+                if "presentation_written" not in marks.t and (m / "presentation.json").exists():
+                    marks.set("presentation_written")
+                for track in os.listdir(m):
+                    if f"seg1:{track}" not in marks.t and (m / track).is_dir() and \
+                            any(n.startswith("00001.") for n in os.listdir(m / track)):
+                        marks.set(f"seg1:{track}")
+        time.sleep(0.005)
+
+
+def poll_asset(client: httpx.Client, asset_id: str, marks: Marks, stop: threading.Event) -> None:
+    while not stop.is_set():
+        r = client.get(f"/v1/assets/{asset_id}")
+        if r.status_code == 200:
+            body = r.json()
+            if body["status"] == "processing":
+                marks.set("status_processing")
+            if body["playable"]:
+                marks.set("asset_playable")
+                return
+            if body["status"] == "errored":
+                marks.set("errored")
+                return
+        time.sleep(POLL_S)
+
+
+def poll_master(client: httpx.Client, pid: str, marks: Marks, stop: threading.Event) -> None:
+    base = f"/play/{pid}/"
+    while not stop.is_set():
+        r = client.get(base + "master.m3u8")
+        if r.status_code == 200 and "#EXT-X-STREAM-INF" in r.text:
+            marks.set("master_has_variant")
+            lines = r.text.splitlines()
+            variant = next(lines[i + 1] for i, ln in enumerate(lines) if ln.startswith("#EXT-X-STREAM-INF"))
+            m = client.get(base + variant.split("?")[0])
+            if m.status_code == 200 and "#EXTINF" in m.text:
+                init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', m.text)
+                seg = next(ln for ln in m.text.splitlines() if ln and not ln.startswith("#"))
+                folder = variant.rsplit("/", 1)[0] + "/" if "/" in variant else ""
+                ok = all(client.get(base + folder + u.split("?")[0]).status_code == 200
+                         for u in ([init.group(1)] if init else []) + [seg])
+                if ok:
+                    marks.set("master_playable")
+                    return
+        time.sleep(POLL_S)
+
+
+def measure_once(stack: Stack, source: Path, segment: float | None, timeout: float) -> dict:
+    marks = Marks()
+    stop = threading.Event()
+    work = stack.data / "work"
+    known = set(os.listdir(work)) if work.is_dir() else set()
+    watcher = threading.Thread(target=watch_fs, args=(stack.data, marks, stop, known), daemon=True)
+    watcher.start()
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    load = os.getloadavg()
+    with httpx.Client(base_url=stack.url, headers=headers, timeout=120) as client, \
+            httpx.Client(base_url=stack.url, timeout=30) as player:
+        fh = EofTimedFile(source)
+        data = {"settings": json.dumps({"segment_duration": segment})} if segment else {}
+        t_start = time.monotonic()
+        r = client.post("/v1/assets", files={"file": (source.name, fh, "video/mp4")}, data=data)
+        t_201 = time.monotonic()
+        fh.close()
+        if r.status_code != 201:
+            stop.set()
+            raise RuntimeError(f"upload failed: {r.status_code} {r.text}")
+        asset = r.json()
+        asset_id, pid = asset["id"], asset["playback_ids"][0]["id"]
+        marks.set("start", t_start)
+        marks.set("sent", fh.eof_at)
+        marks.set("201", t_201)
+        threads = [threading.Thread(target=poll_asset, args=(client, asset_id, marks, stop), daemon=True),
+                   threading.Thread(target=poll_master, args=(player, pid, marks, stop), daemon=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=max(0.1, t_201 + timeout - time.monotonic()))
+        time.sleep(0.05)
+        stop.set()
+        watcher.join(timeout=2)
+        # Stop the encode (the worker sees the asset gone within ~1 s) and wait for the worker to be idle.
+        client.delete(f"/v1/assets/{asset_id}")
+        deadline = time.monotonic() + 60
+        while (work / asset_id).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    t = marks.t
+    rel = {k: round(v - t["201"], 3) for k, v in sorted(t.items(), key=lambda kv: kv[1])}
+    out = {"asset": asset_id, "load1": round(load[0], 2), "marks_from_201": rel,
+           "upload_s": round(t["sent"] - t["start"], 3), "sent_to_201_s": round(t["201"] - t["sent"], 3)}
+    for name in ("asset_playable", "master_playable"):
+        if name in t:
+            out[f"{name}_from_201"] = round(t[name] - t["201"], 3)
+            out[f"{name}_from_sent"] = round(t[name] - t["sent"], 3)
+            out[f"{name}_from_start"] = round(t[name] - t["start"], 3)
+    segs = [v for k, v in t.items() if k.startswith("seg1:")]
+    if "worker_claimed" in t:
+        out["dispatch_s"] = round(t["worker_claimed"] - t["201"], 3)
+    if "worker_claimed" in t and "ffmpeg_start" in t:
+        out["probe_plan_s"] = round(t["ffmpeg_start"] - t["worker_claimed"], 3)
+    if "ffmpeg_start" in t and segs:
+        out["first_segments_s"] = round(max(segs) - t["ffmpeg_start"], 3)
+    if segs and "asset_playable" in t:
+        out["publish_to_api_s"] = round(t["asset_playable"] - max(segs), 3)
+    return out
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def parse_config(name: str) -> tuple[float | None, float | None]:
+    poll = segment = None
+    for part in name.split("+"):
+        if part == "default":
+            continue
+        if m := re.fullmatch(r"poll([\d.]+)", part):
+            poll = float(m.group(1))
+        elif m := re.fullmatch(r"seg([\d.]+)", part):
+            segment = float(m.group(1))
+        else:
+            raise SystemExit(f"unknown config part {part!r}")
+    return poll, segment
+
+
+def probe_time(source: Path) -> float:
+    from core.media.probe import probe
+
+    t = time.monotonic()
+    probe(source)
+    return time.monotonic() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=600.0, help="source seconds (default 600)")
+    ap.add_argument("--repeat", type=int, default=2, help="uploads per config (default 2)")
+    ap.add_argument("--configs", default="default", help="comma separated, e.g. default,poll0.1,seg2,poll0.1+seg2")
+    ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "abr-bench-cache")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for playable per upload")
+    ap.add_argument("--target", type=float, default=3.0)
+    ap.add_argument("--tree", type=Path, default=ROOT,
+                    help="run the API and worker from this source tree (cwd first on sys.path), e.g. a "
+                         "`git archive HEAD` snapshot while the working tree is mid-change (default: this repo)")
+    args = ap.parse_args()
+    configs = [c for c in args.configs.split(",") if c]
+    for c in configs:
+        parse_config(c)
+
+    source = make_source(args.cache_dir, args.duration)
+    print(f"source {source} ({source.stat().st_size / 1e6:.0f} MB); in-process PyAV probe "
+          f"{probe_time(source):.2f} s; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
+    results: dict[str, list[dict]] = {}
+    for c in configs:
+        poll, segment = parse_config(c)
+        root = Path(tempfile.mkdtemp(prefix="abr-bench-playable-"))
+        stack = None
+        try:
+            stack = start_stack(root / "data", poll, args.tree.resolve())
+            results[c] = []
+            for i in range(args.repeat):
+                r = measure_once(stack, source, segment, args.timeout)
+                results[c].append(r)
+                print(f"[{c}] run {i + 1}: " + json.dumps(r), flush=True)
+        finally:
+            if stack is not None:
+                stack.stop()
+            shutil.rmtree(root, ignore_errors=True)
+
+    print(f"\n{'config':16s} {'load':>5s} {'upload':>7s} {'sent->201':>9s} {'dispatch':>8s} {'probe+plan':>10s} "
+          f"{'1st segs':>8s} {'->api':>6s} | {'playable from: start':>20s} {'sent':>6s} {'201':>6s} {'master':>7s}")
+    for c, runs in results.items():
+        for r in runs:
+            print(f"{c:16s} {r['load1']:5.2f} {r['upload_s']:7.2f} {r['sent_to_201_s']:9.2f} "
+                  f"{r.get('dispatch_s', float('nan')):8.2f} {r.get('probe_plan_s', float('nan')):10.2f} "
+                  f"{r.get('first_segments_s', float('nan')):8.2f} {r.get('publish_to_api_s', float('nan')):6.2f} | "
+                  f"{r.get('asset_playable_from_start', float('nan')):20.2f} "
+                  f"{r.get('asset_playable_from_sent', float('nan')):6.2f} "
+                  f"{r.get('asset_playable_from_201', float('nan')):6.2f} "
+                  f"{r.get('master_playable_from_sent', float('nan')):7.2f}")
+    best = {c: min((r.get("asset_playable_from_sent", float("inf")) for r in runs), default=float("inf"))
+            for c, runs in results.items()}
+    for c, b in best.items():
+        print(f"{c}: best upload-complete -> playable {b:.2f} s; target < {args.target:g} s: "
+              f"{'MET' if b < args.target else 'MISSED'}")
+    print("JSON " + json.dumps({"configs": results, "best_from_sent": best}, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
