@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
-
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from api.context import AppContext
 from api.errors import install_error_handlers
+from api.middleware import RequestIdMiddleware
 from api.queue import TaskQueue
-from api.routers import assets, health
+from api.ratelimit import RateLimiter
+from api.routers import tus, uploads, webhooks
+from api.routers import assets, health, playback, player, tokens
+from api.routers import captions, images
+from api.routers import ingest, live_streams
+from api.routers import metrics
 from core.config import Settings
 from core.db.engine import make_engine
-from core.logging import request_id_var
+from core.services.webhooks import register_sender
+from core.origin.cors import PlaybackCORS
 from core.storage import open_storage
-
-log = logging.getLogger("abr.access")
 
 
 def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI:
@@ -27,27 +28,32 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
         storage=open_storage(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url,
                              presign=settings.s3_presign),
         queue=queue or TaskQueue(settings.resolved_broker_url),
+        rate_limiter=RateLimiter(settings.rate_limit, settings.rate_burst),
     )
     app = FastAPI(title="abr-origin", version="0.1.0",
                   description="Self-hostable video platform: assets, uploads, live streams and an HLS/DASH origin.")
     app.state.ctx = ctx
+    register_sender(ctx.engine, ctx.queue.send)  # webhook events emitted by API requests go out on this queue
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        token = request_id_var.set(rid)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        response.headers["X-Request-Id"] = rid
-        log.debug("%s %s %s", request.method, request.url.path, response.status_code,
-                  extra={"method": request.method, "path": request.url.path, "status": response.status_code,
-                         "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)
+    app.include_router(metrics.router)  # GET /metrics (Prometheus)
+    app.include_router(tokens.router)
+    # Fixed /play paths of the media extras go before the origin's catch-all route.
+    app.include_router(live_streams.play_router)  # /play/time, live thumbnail and preview
+    app.include_router(images.router)
+    app.include_router(captions.playback_router)
+    app.include_router(playback.router)
+    app.add_middleware(PlaybackCORS, origins=settings.cors_origins, prefix="/play/")
+    app.add_middleware(metrics.OriginMetricsMiddleware)  # outermost of the two: counts CORS answers too
     app.include_router(assets.router)
+    app.include_router(captions.router)
+    app.include_router(uploads.router)
+    app.include_router(tus.router)
+    app.include_router(webhooks.router)
+    app.include_router(live_streams.router)
+    app.include_router(ingest.router)
+    app.include_router(player.router)  # dashboard at /, /player/{playback_id}, /static/…
     return app

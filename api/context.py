@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from api.queue import TaskQueue
+from api.ratelimit import RateLimiter
 from core.config import Settings
 from core.storage import Storage
 
@@ -17,4 +18,5 @@ class AppContext:
     engine: Engine
     storage: Storage
     queue: TaskQueue
+    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
     extra: dict = field(default_factory=dict)

@@ -51,7 +51,9 @@ def _bearer(request: Request) -> str | None:
 
 
 def get_principal(request: Request, ctx: ContextDep, session: SessionDep) -> Principal:
-    return authenticate(session, _bearer(request), static_keys=ctx.settings.static_api_keys)
+    principal = authenticate(session, _bearer(request), static_keys=ctx.settings.static_api_keys)
+    ctx.rate_limiter.hit(principal.key_id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from core.db.models import Asset, PlaybackId, Rendition
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# Times are stored in UTC, but SQLite hands them back naive: without this they would be
+# serialised without an offset, which is not an RFC 3339 `date-time` as the schema promises.
+UtcDateTime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class ErrorInfo(BaseModel):
     code: str
     message: str
+
+
+class ErrorBody(BaseModel):
+    """The one error body of the API: `{"error": {"code", "message"}}`."""
+
+    error: ErrorInfo
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """`responses=` for routes that can answer these statuses with the error body."""
+    return {status: {"model": ErrorBody} for status in statuses}
 
 
 class RenditionPublic(BaseModel):
@@ -49,8 +69,8 @@ class AssetPublic(BaseModel):
     playback: PlaybackUrls | None
     error: ErrorInfo | None
     passthrough: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class AssetsPublic(BaseModel):

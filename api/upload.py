@@ -4,11 +4,20 @@ Starlette's `request.form()` spools parts into anonymous temporary files that
 then have to be copied; python-multipart's streaming parser lets the `file`
 part go directly into a named file in our data directory, which storage can
 then move into place without another copy.
+
+A process killed mid-body (OOM, SIGKILL, power) leaves its `upload-*` file
+behind. Each file is held under a shared `flock` from its creation until the
+request is done with it, and `sweep_stale_uploads` (run at API start-up)
+deletes only files that nobody holds and that are older than the sweeping
+process, so a sibling API process's upload in flight is never touched.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +28,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from core.errors import BadRequest, TooLarge
 
 MAX_FIELD_BYTES = 64 * 1024  # the `settings` JSON and other small fields
+UPLOAD_PREFIX = "upload-"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,10 +38,14 @@ class ReceivedForm:
     filename: str | None = None
     file_size: int = 0
     fields: dict[str, str] = field(default_factory=dict)
+    lock_fd: int | None = None  # holds the temp file against another process's start-up sweep
 
     def discard(self) -> None:
         if self.file_path is not None:
             self.file_path.unlink(missing_ok=True)
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
 
 
 async def receive_multipart(request: Request, *, tmp_dir: Path, max_bytes: int) -> ReceivedForm:
@@ -67,8 +82,10 @@ async def receive_multipart(request: Request, *, tmp_dir: Path, max_bytes: int) 
             if form.file_path is not None:
                 raise BadRequest("only one 'file' part is accepted")
             form.filename = disp.get(b"filename", b"").decode(errors="replace")[:255] or None
-            form.file_path = tmp_dir / f"upload-{uuid.uuid4().hex}"
+            form.file_path = tmp_dir / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}"
             state["fh"] = open(form.file_path, "wb")  # noqa: SIM115 - closed in on_part_end / finally
+            form.lock_fd = os.open(form.file_path, os.O_RDONLY)
+            fcntl.flock(form.lock_fd, fcntl.LOCK_SH)
         else:
             state["field"] = bytearray()
 
@@ -114,6 +131,41 @@ async def receive_multipart(request: Request, *, tmp_dir: Path, max_bytes: int) 
         form.discard()
         raise BadRequest("the upload ended before the 'file' part was complete")
     return form
+
+
+def sweep_stale_uploads(data_dir: Path, *, before: float | None = None) -> int:
+    """Delete upload temp files left by a killed process; returns how many.
+
+    Only files last written before `before` (default: now, which at start-up
+    is before this process received anything) and held by no live request
+    are removed.
+    """
+    tmp_dir = data_dir / "tmp"
+    if before is None:
+        before = time.time()
+    removed = 0
+    try:
+        candidates = list(tmp_dir.glob(f"{UPLOAD_PREFIX}*"))
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            if path.stat().st_mtime >= before:
+                continue
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # gone meanwhile
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live request holds it
+        finally:
+            os.close(fd)  # closing releases our lock; unlinking a file nobody held is safe
+        path.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        log.warning("removed %d upload temp file(s) left by an interrupted API process", removed)
+    return removed
 
 
 def new_tmp_dir(data_dir: Path) -> Path:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 from sqlmodel import Session
@@ -100,11 +99,15 @@ def run_dev(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    children = [_spawn(["api"], env), _spawn(["worker", "--concurrency", "1"], env)]
+    children = [_spawn(["api"], env), _spawn(["worker", "--queues", "transcode,default", "--concurrency", "1"], env),
+                _spawn(["worker", "--queues", "live", "--concurrency", "2"], env)]  # live jobs run for hours
+    ingest = _start_ingest(settings)  # not watched: live push is optional in dev
     url = f"http://{settings.host}:{settings.port}"
     try:
         if _wait_ready(url, children[0]):
             print(f"abr dev is up: {url}  (dashboard {url}/, API docs {url}/docs)", flush=True)
+            if ingest is not None:
+                print(f"RTMP ingest: rtmp://{settings.host}:{settings.rtmp_port}/live/<stream_key>", flush=True)
             print(f"API key: {key}", flush=True)
             print(f"data dir: {settings.data_dir}", flush=True)
         while not stopping:
@@ -114,4 +117,17 @@ def run_dev(settings: Settings) -> int:
             time.sleep(0.2)
         return 0
     finally:
-        _stop(children)
+        _stop(children + ([ingest] if ingest is not None else []))
+
+
+def _start_ingest(settings: Settings) -> subprocess.Popen | None:
+    """nginx + RTMP module for live push, when installed and the RTMP port is free."""
+    import socket
+
+    from cli.ingest import start_ingest
+
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", settings.rtmp_port)) == 0:
+            print(f"RTMP port {settings.rtmp_port} is taken; live push ingest not started", file=sys.stderr)
+            return None
+    return start_ingest(settings, start_new_session=True)

@@ -50,6 +50,38 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_ls(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from core.db.engine import make_engine
+    from core.services.keys import list_keys
+
+    settings = _settings(args)
+    with Session(make_engine(settings.resolved_database_url)) as session:
+        for key in list_keys(session):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            print(f"{key.id}\t{key.prefix}…\t{key.scopes}\t{state}\t{key.name}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from core.db.engine import make_engine
+    from core.errors import NotFound
+    from core.services.keys import revoke_key
+
+    settings = _settings(args)
+    with Session(make_engine(settings.resolved_database_url)) as session:
+        try:
+            revoke_key(session, args.key_id)
+        except NotFound as exc:
+            print(exc.message, file=sys.stderr)
+            return 4
+    print(f"revoked {args.key_id}")
+    return 0
+
+
 def app_factory():
     """For `uvicorn --factory` and multi-process API servers."""
     from api.app import create_app
@@ -67,11 +99,22 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    metrics_port = args.metrics_port if args.metrics_port is not None else settings.worker_metrics_port
+    if metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before prometheus-client is imported: the pool's processes then share one set of metrics.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="abr-metrics-")
+    from core.metrics import serve_worker_metrics
     from workers.celery_app import app
 
-    settings = _settings(args)
+    serve_worker_metrics(metrics_port)
+    # Queues are listed in priority order ("priority" queue_order_strategy on Redis):
+    # a worker on `live,transcode` takes live work first. Recommended layout: live
+    # workers on their own (`--queues live`), transcode workers `--queues transcode,default`.
     argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency or settings.worker_concurrency),
-            "-n", f"abr-{os.getpid()}@%h", "--loglevel", settings.log_level]
+            "-n", f"{args.name or 'abr'}-{os.getpid()}@%h", "--loglevel", settings.log_level]
     if settings.resolved_broker_url.startswith("sqla+"):
         # The SQLAlchemy transport has no broadcast: gossip/mingle would only poll in vain.
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -83,6 +126,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from cli.dev import run_dev
 
     return run_dev(_settings(args))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from cli.ingest import run_ingest
+
+    return run_ingest(_settings(args), api_url=args.api_url)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,9 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("worker", help="run a Celery worker")
-    p.add_argument("--queues", default="transcode,live,default")
-    p.add_argument("--concurrency", type=int)
+    p.add_argument("--queues", default="live,transcode,default",
+                   help="comma separated, highest priority first (live, transcode, default)")
+    p.add_argument("--concurrency", type=int, help="tasks at once in this worker (default ABR_WORKER_CONCURRENCY)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics here (default ABR_WORKER_METRICS_PORT; 0 off)")
+    p.add_argument("--name", help="worker name prefix shown in logs and `celery inspect` (e.g. live, transcode)")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("ingest", help="run the RTMP ingest (nginx + RTMP module) for live push streams")
+    p.add_argument("--api-url", help="where nginx reaches the API for its callbacks (default http://127.0.0.1:PORT)")
+    p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("migrate", help="upgrade (default) or downgrade the database schema")
     p.add_argument("direction", nargs="?", choices=["up", "down"], default="up")
@@ -115,6 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="")
     p.add_argument("--scopes", default="admin", help="space separated: read write admin")
     p.set_defaults(func=cmd_keys_create)
+    p = keys.add_parser("ls", help="list API keys (never their secrets)")
+    p.set_defaults(func=cmd_keys_ls)
+    p = keys.add_parser("revoke", help="revoke an API key by id")
+    p.add_argument("key_id")
+    p.set_defaults(func=cmd_keys_revoke)
+
+    from cli.token import cmd_token
+
+    p = sub.add_parser("token", help="print a playback token for a signed playback id")
+    p.add_argument("playback_id")
+    p.add_argument("--expires-in", type=int, default=3600, help="seconds (default 3600)")
+    p.set_defaults(func=cmd_token)
+
+    from cli import assets_cmd, upload  # client commands: HTTP only, no server imports
+
+    upload.add_parser(sub)
+    assets_cmd.add_parsers(sub)
     return parser
 
 

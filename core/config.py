@@ -38,11 +38,40 @@ class Settings(BaseSettings):
     log_json: bool = False
     log_level: str = "INFO"
     max_upload_bytes: int = Field(default=20 * 1024**3, gt=0)
+    max_duration: float = Field(default=12 * 3600, gt=0)  # seconds of source
+    max_pixels: int = Field(default=8192 * 4320, gt=0)  # width x height of the source picture
+    max_frame_rate: float = Field(default=240, gt=0)
+    max_streams: int = Field(default=32, gt=0)
+    rate_limit: float = Field(default=20, ge=0)  # management API requests/s per key (0: off)
+    rate_burst: int = Field(default=100, ge=1)
     ffmpeg_timeout: float = Field(default=6 * 3600, gt=0)
     worker_concurrency: int = Field(default=1, ge=1)
+    # Chunked parallel encoding (core/services/chunked.py): long CFR sources are cut
+    # into chunks of chunk_duration seconds (rounded down to whole segments) that any
+    # transcode worker encodes; sources shorter than chunk_min_source (default 2 x
+    # chunk_duration) take the single-worker path.
+    chunk_duration: float = Field(default=60.0, gt=0)
+    chunk_min_source: float | None = Field(default=None, ge=0)
+    worker_metrics_port: int = Field(default=0, ge=0, lt=65536)  # `abr worker` serves /metrics here (0: off)
+    job_stale_after: float = Field(default=60.0, gt=0)  # s without heartbeat before a job is resent
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_resend_after: float = Field(default=600.0, gt=0)  # s a queued job waits before its message is sent again
+    reconcile_interval: float = Field(default=15.0, gt=0)
     cors_origins: str = "*"
     allow_private_urls: bool = False  # URL import from loopback/private ranges (tests, trusted LANs)
     import_timeout: float = Field(default=3600, gt=0)
+    # Live (core/live): RTMP ingest by nginx's RTMP module, started by `abr ingest` / `abr dev`.
+    rtmp_port: int = Field(default=1935, gt=0, lt=65536)
+    rtmp_host: str | None = None  # host named in ingest URLs; default: public_url's host, else `host`
+    rtmp_pull_url: str | None = None  # where live workers read pushed streams; default rtmp://127.0.0.1:{rtmp_port}/live
+    ingest_secret: str | None = None  # guards the nginx callbacks; default: derived from signing_key
+    live_reconnect_grace: float = Field(default=30.0, ge=1, le=3600)  # a source back within this continues
+    live_dvr_window: float = Field(default=120.0, ge=6, le=86400)  # default DVR window, seconds
+    image_concurrency: int = Field(default=2, ge=1, le=64)  # ffmpeg image jobs at once, per API process
+    image_queue_timeout: float = Field(default=20, gt=0)  # s a request waits for a slot before 503
+    upload_expiry: float = Field(default=24 * 3600, gt=0)  # s a direct-upload URL stays usable
+    webhook_backoff: str = "10,30,120,600,3600"  # s between webhook attempts (comma separated); attempts = n + 1
+    webhook_timeout: float = Field(default=10, gt=0)
 
     @field_validator("data_dir")
     @classmethod
@@ -67,6 +96,14 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"file://{self.data_dir / 'storage'}"
+
+    @property
+    def resolved_chunk_min_source(self) -> float:
+        return self.chunk_min_source if self.chunk_min_source is not None else 2 * self.chunk_duration
+
+    @property
+    def webhook_backoff_s(self) -> list[float]:
+        return [float(v) for v in self.webhook_backoff.split(",") if v.strip()]
 
     @property
     def static_api_keys(self) -> list[str]:

@@ -86,3 +86,12 @@ class Cancelled(AbrError):
 
     code = "cancelled"
     status = 409
+
+
+class RateLimited(AbrError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -12,11 +12,27 @@ QUEUE_DEFAULT = "default"
 ALL_QUEUES = (QUEUE_TRANSCODE, QUEUE_LIVE, QUEUE_DEFAULT)
 
 TASK_TRANSCODE = "assets.transcode"
+TASK_ENCODE_CHUNK = "assets.encode_chunk"
 TASK_PING = "system.ping"
+TASK_LIVE = "live_streams.run"
+TASK_WEBHOOK_DELIVER = "webhooks.deliver"
+
+# Priorities (Redis: 0 is served first; the SQLAlchemy transport ignores them).
+# Chunks of an asset already being encoded go before new whole-asset jobs, so
+# started work finishes first and a burst of uploads queues behind it. Live
+# has its own queue and its own workers (see README "Scaling out"): a priority
+# inside a shared queue would still wait for a busy slot.
+PRIORITY_CHUNK = 2
+PRIORITY_DEFAULT = 5
+PRIORITY_TRANSCODE = 6
+PRIORITY_STEPS = list(range(10))
 
 TASK_ROUTES = {
-    TASK_TRANSCODE: {"queue": QUEUE_TRANSCODE},
+    TASK_TRANSCODE: {"queue": QUEUE_TRANSCODE, "priority": PRIORITY_TRANSCODE},
+    TASK_ENCODE_CHUNK: {"queue": QUEUE_TRANSCODE, "priority": PRIORITY_CHUNK},
     TASK_PING: {"queue": QUEUE_DEFAULT},
+    TASK_LIVE: {"queue": QUEUE_LIVE},
+    TASK_WEBHOOK_DELIVER: {"queue": QUEUE_DEFAULT},
 }
 
 
@@ -48,5 +64,9 @@ def celery_config(broker_url: str, result_backend: str | None = None) -> dict:
     if broker_url.startswith("redis"):
         # A transcode can outlast Redis' default 1 h visibility timeout; without
         # this the same job would be delivered to a second worker mid-encode.
-        conf["broker_transport_options"] = {"visibility_timeout": 12 * 3600}
+        # priority_steps: one Redis list per step, polled high to low; queue_order_strategy
+        # "priority": a worker on `-Q live,transcode` always drains live first.
+        conf["broker_transport_options"] = {"visibility_timeout": 12 * 3600, "priority_steps": PRIORITY_STEPS,
+                                            "sep": ":", "queue_order_strategy": "priority"}
+        conf["task_default_priority"] = PRIORITY_DEFAULT
     return conf

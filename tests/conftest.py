@@ -90,3 +90,35 @@ def _drop_database(name: str) -> None:
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+CHROMIUM = os.environ.get("ABR_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
+
+
+@pytest.fixture(scope="module")
+def playwright_instance():
+    """One Playwright driver per test module.
+
+    Its sync API cannot run twice in one thread, and while it runs it keeps an
+    asyncio loop marked as running, which breaks `asyncio.run` in later tests:
+    so it lives exactly as long as the module that needs it.
+    """
+    if not Path(CHROMIUM).exists():
+        _unavailable("Chromium", FileNotFoundError(f"{CHROMIUM} (apt-get install chromium)"))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _unavailable("Playwright for Python", exc)
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def chromium_browser(playwright_instance):
+    """Headless Chromium (Debian's package) shared by the browser tests; they open their own contexts."""
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+    yield browser
+    browser.close()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -15,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContextDep, SessionDep, require
 from api.schemas import AssetPublic, AssetsPublic, asset_public
-from api.upload import new_tmp_dir, receive_multipart
+from api.upload import new_tmp_dir, receive_multipart, sweep_stale_uploads
 from core.db.models import Asset
 from core.errors import BadRequest, Unprocessable
 from core.media.probe import probe
@@ -24,7 +25,18 @@ from core.services import assets as service
 from core.services.url_import import ImportRequest, create_import
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/assets", tags=["assets"])
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    # An API process killed mid-upload leaves a partial temp file: remove it at the next start.
+    ctx = getattr(app.state, "ctx", None)
+    if ctx is not None:
+        await run_in_threadpool(sweep_stale_uploads, ctx.settings.data_dir)
+    yield
+
+
+router = APIRouter(prefix="/v1/assets", tags=["assets"], lifespan=_lifespan)
 
 _REQUEST_BODY = {
     "requestBody": {
@@ -91,10 +103,17 @@ async def create_asset(request: Request, ctx: ContextDep, session: SessionDep) -
             settings = _parse_settings(form.fields.get("settings"))
             info = await run_in_threadpool(probe, form.file_path)
             asset = await run_in_threadpool(service.create_asset, session, ctx.storage, source=form.file_path,
-                                            info=info, settings=settings)
+                                            info=info, settings=settings,
+                                            limits=service.MediaLimits.from_settings(ctx.settings))
         finally:
             form.discard()  # no-op once storage has moved it
-    ctx.queue.send(TASK_TRANSCODE, asset.id)
+    try:
+        ctx.queue.send(TASK_TRANSCODE, asset.id)
+    except Exception:
+        # The asset and its job are committed: the broker being away must not turn a stored
+        # upload into a 500. The workers' reconciler sends queued jobs again (ABR_JOB_RESEND_AFTER).
+        log.warning("asset %s created, but the broker is unreachable; its job will be sent again later",
+                    asset.id, exc_info=True)
     log.info("asset %s created", asset.id, extra={"asset_id": asset.id})
     return _public(session, asset, base_url(request, ctx))
 

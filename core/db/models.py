@@ -94,3 +94,6 @@ class PlaybackId(SQLModel, table=True):
 
 # Tables of other domains live in their own modules; importing them here
 # registers them with SQLModel.metadata for Alembic and the app alike.
+from core.db import models_integrations  # noqa: E402,F401
+from core.db import models_media  # noqa: E402,F401
+from core.db import models_live  # noqa: E402,F401

@@ -114,6 +114,26 @@ class Track:
         return math.ceil(sum(s.size for s in self.segments) * 8 * self.timescale / total)
 
 
+@dataclass(frozen=True)
+class TextTrack:
+    """A WebVTT subtitle/caption track (uploaded, not encoded): one file for the whole duration."""
+
+    id: str
+    language: str  # BCP 47, e.g. en, pt-BR
+    name: str
+    default: bool = False
+
+    @property
+    def uri(self) -> str:
+        """The WebVTT file, relative to the playback root."""
+        return f"text/{self.id}.vtt"
+
+    @property
+    def playlist_uri(self) -> str:
+        """Its HLS media playlist (one segment: the whole file)."""
+        return f"text/{self.id}/index.m3u8"
+
+
 @dataclass
 class Presentation:
     """Every track of one asset; `complete` once no more tracks or segments will come."""
@@ -121,6 +141,7 @@ class Presentation:
     segment_duration: float
     tracks: list[Track] = field(default_factory=list)
     complete: bool = False
+    text_tracks: list[TextTrack] = field(default_factory=list)
 
     @property
     def audio(self) -> Track | None:
@@ -149,11 +170,14 @@ class Presentation:
                 "segments": [[s.number, s.start, s.duration, s.size] for s in t.segments],
             }
 
-        return {
+        data = {
             "segment_duration": self.segment_duration,
             "complete": self.complete,
             "tracks": [track(t) for t in self.tracks],
         }
+        if self.text_tracks:  # absent when empty: older readers and files stay byte-identical
+            data["text_tracks"] = [asdict(t) for t in self.text_tracks]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Presentation:
@@ -171,4 +195,6 @@ class Presentation:
                     segments=[Segment(*s) for s in t["segments"]],
                 )
             )
-        return cls(segment_duration=data["segment_duration"], complete=data["complete"], tracks=tracks)
+        text_tracks = [TextTrack(**t) for t in data.get("text_tracks", ())]
+        return cls(segment_duration=data["segment_duration"], complete=data["complete"], tracks=tracks,
+                   text_tracks=text_tracks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ from core.media.model import Ladder
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import MediaInfo
 from core.storage import Storage
+from core.services.webhooks import ASSET_CREATED, ASSET_DELETED, emit
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class AssetSettings(BaseModel):
     ladder: list[LadderRung] | None = Field(default=None, min_length=1, max_length=8)
     playback_policy: Literal["public", "signed"] = "public"
     passthrough: str | None = Field(default=None, max_length=2000)
+    mp4_support: bool = False  # also publish a progressive MP4 download (remuxed top H.264 rung + audio)
 
     @field_validator("codecs")
     @classmethod
@@ -43,6 +46,36 @@ class AssetSettings(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError("codecs must not repeat")
         return v
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """What a source may be (settings `ABR_MAX_*`); checked before anything is queued."""
+
+    max_duration: float = 12 * 3600
+    max_pixels: int = 8192 * 4320
+    max_frame_rate: float = 240
+    max_streams: int = 32
+
+    @classmethod
+    def from_settings(cls, settings) -> MediaLimits:
+        return cls(max_duration=settings.max_duration, max_pixels=settings.max_pixels,
+                   max_frame_rate=settings.max_frame_rate, max_streams=settings.max_streams)
+
+
+def check_limits(info: MediaInfo, limits: MediaLimits) -> None:
+    if info.duration > limits.max_duration:
+        raise Unprocessable(f"the source lasts {info.duration:.0f} s; the limit is {limits.max_duration:.0f} s")
+    if info.stream_count > limits.max_streams:
+        raise Unprocessable(f"the source has {info.stream_count} streams; the limit is {limits.max_streams}")
+    if info.video is not None:
+        pixels = info.video.width * info.video.height
+        if pixels > limits.max_pixels:
+            raise Unprocessable(f"the source picture is {info.video.width}x{info.video.height}; "
+                                f"the limit is {limits.max_pixels} pixels")
+        if float(info.video.frame_rate) > limits.max_frame_rate:
+            raise Unprocessable(f"the source runs at {float(info.video.frame_rate):.1f} fps; "
+                                f"the limit is {limits.max_frame_rate:g}")
 
 
 def plan_asset(info: MediaInfo, settings: AssetSettings) -> tuple[list[Ladder], PlannedRendition | None]:
@@ -61,12 +94,13 @@ def plan_asset(info: MediaInfo, settings: AssetSettings) -> tuple[list[Ladder], 
 
 
 def create_asset(session: Session, storage: Storage, *, source: Path, info: MediaInfo,
-                 settings: AssetSettings) -> Asset:
+                 settings: AssetSettings, limits: MediaLimits | None = None) -> Asset:
     """Record a probed upload as a queued asset and move the file into storage.
 
     The caller enqueues the transcode only after this has committed, so a
     worker never sees an asset that is not in the database yet.
     """
+    check_limits(info, limits or MediaLimits())
     ladders, audio = plan_asset(info, settings)
     asset = Asset(status="queued", duration=info.duration, source=info.to_dict(),
                   settings=settings.model_dump(exclude={"passthrough"}), passthrough=settings.passthrough)
@@ -83,6 +117,7 @@ def create_asset(session: Session, storage: Storage, *, source: Path, info: Medi
     storage.put_file(asset.source_key, source, move=True)
     session.commit()
     session.refresh(asset)
+    emit(session.get_bind(), ASSET_CREATED, asset_id=asset.id)
     return asset
 
 
@@ -113,6 +148,7 @@ def delete_asset(session: Session, storage: Storage, asset_id: str) -> None:
     asset = get_asset(session, asset_id)
     session.delete(asset)  # renditions, jobs and playback ids go with it (ON DELETE CASCADE)
     session.commit()
+    emit(session.get_bind(), ASSET_DELETED, data={"id": asset_id, "passthrough": asset.passthrough})
     for prefix in layout.asset_prefixes(asset_id):
         storage.delete_prefix(prefix)
 

@@ -47,6 +47,10 @@ def create_key(session: Session, *, name: str = "", scopes: str = "admin") -> tu
     return row, plaintext
 
 
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.exec(select(ApiKey).order_by(ApiKey.created_at)).all())
+
+
 def revoke_key(session: Session, key_id: str) -> None:
     row = session.get(ApiKey, key_id)
     if row is None:

@@ -15,17 +15,20 @@ Publishing rules (what makes progressive playback safe):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, select
 
-from core import layout
+from core import layout, metrics
 from core.db.models import Asset, Job, Rendition, utcnow
 from core.errors import AbrError, Cancelled, NotFound
 from core.media.encode import EncodeJob
@@ -34,13 +37,48 @@ from core.media.model import Ladder, Presentation, Track
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import probe
 from core.media.runner import Progress
-from core.services.assets import AssetSettings, plan_asset
+from core.services.assets import AssetSettings, MediaLimits, check_limits, plan_asset
+from core.services.images import finish_extras
+from core.services.jobs import Heartbeat, JobPolicy, claim, latest_job
 from core.services.url_import import fetch
+from core.services.webhooks import ASSET_ERRORED, ASSET_PLAYABLE, ASSET_READY, emit
 from core.storage import Storage
+
+if TYPE_CHECKING:
+    from core.services.chunked import ChunkPolicy
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.0
 CANCEL_POLL_S = 1.0
+DB_RETRY_S = 30.0  # how long a running job rides out a database restart before giving the attempt up
+
+
+def _transient(exc: BaseException) -> bool:
+    """A lost or refused database connection (restart, failover, a locked SQLite file): worth retrying."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def _db_retry(method):
+    """Retry a short database step through a restart of the database.
+
+    An encode that has run for an hour must not be thrown away (or marked
+    errored) because PostgreSQL restarted for a few seconds. Each step is an
+    idempotent write or a read, so doing it again is safe.
+    """
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        deadline, delay = time.monotonic() + DB_RETRY_S, 0.2
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except DBAPIError as exc:
+                if not _transient(exc) or time.monotonic() >= deadline:
+                    raise
+                log.warning("database unavailable (%s); retrying in %.1f s", exc.__class__.__name__, delay)
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -51,6 +89,9 @@ class PipelineConfig:
     max_source_bytes: int = 20 * 1024**3
     import_timeout: float = 3600
     allow_private_urls: bool = False
+    jobs: JobPolicy = JobPolicy()
+    limits: MediaLimits = MediaLimits()
+    chunking: ChunkPolicy | None = None  # None: never split (core/services/chunked.py)
 
 
 @dataclass(frozen=True)
@@ -80,8 +121,10 @@ class AssetTranscode:
         self._last_progress = 0.0
         self._last_cancel_check = 0.0
         self._cancelled = False
+        self._started = time.monotonic()
 
     # -- database helpers (short sessions: a job can run for hours) --------------------------------
+    @_db_retry
     def _update(self, **fields) -> Asset | None:
         with Session(self.engine, expire_on_commit=False) as s:
             asset = s.get(Asset, self.asset_id)
@@ -91,16 +134,13 @@ class AssetTranscode:
                 setattr(asset, k, v)
             asset.updated_at = utcnow()
             s.add(asset)
-            job = self._job(s)
-            if job is not None:
-                job.heartbeat_at = utcnow()
-                s.add(job)
             s.commit()
             return asset
 
     def _job(self, s: Session) -> Job | None:
-        return s.exec(select(Job).where(Job.asset_id == self.asset_id).order_by(Job.created_at.desc())).first()
+        return latest_job(s, self.asset_id)
 
+    @_db_retry
     def _set_renditions(self, names: list[str], status: str) -> None:
         with Session(self.engine) as s:
             for row in s.exec(select(Rendition).where(Rendition.asset_id == self.asset_id)).all():
@@ -109,6 +149,7 @@ class AssetTranscode:
                     s.add(row)
             s.commit()
 
+    @_db_retry
     def _finish_job(self, status: str, error: str | None = None) -> None:
         with Session(self.engine) as s:
             job = self._job(s)
@@ -122,26 +163,44 @@ class AssetTranscode:
         now = time.monotonic()
         if not self._cancelled and now - self._last_cancel_check >= CANCEL_POLL_S:
             self._last_cancel_check = now
-            with Session(self.engine) as s:
-                self._cancelled = s.get(Asset, self.asset_id) is None
+            self._cancelled = not self._asset_exists()
         return self._cancelled
+
+    @_db_retry
+    def _asset_exists(self) -> bool:
+        with Session(self.engine) as s:
+            return s.get(Asset, self.asset_id) is not None
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> None:
+        job = claim(self.engine, self.asset_id, self.config.jobs)
+        if job is None:
+            log.info("asset %s: no job to run here (finished, gone, or running elsewhere)", self.asset_id)
+            return
+        asset = self._start_processing()
+        if asset is None:
+            return
+        with Heartbeat(self.engine, job.id, self.config.jobs.heartbeat_interval):
+            self._run_claimed(asset)
+
+    @_db_retry
+    def _start_processing(self) -> Asset | None:
+        """Mark the claimed asset processing; None if there is nothing left to do."""
         with Session(self.engine, expire_on_commit=False) as s:
             asset = s.get(Asset, self.asset_id)
             if asset is None:
-                log.info("asset %s is gone; nothing to do", self.asset_id)
-                return
+                return None  # deleted: its job went with it
             if asset.status == "ready":
-                return
-            job = self._job(s)
-            if job is not None:
-                job.status, job.attempts, job.heartbeat_at = "running", job.attempts + 1, utcnow()
-                s.add(job)
+                # An earlier attempt died between publishing and closing its job: close it now,
+                # or the reconciler would keep resending a finished job until it "gives up".
+                self._finish_job("succeeded")
+                return None
             asset.status, asset.error_code, asset.error_message, asset.updated_at = "processing", None, None, utcnow()
             s.add(asset)
             s.commit()
+            return asset
+
+    def _run_claimed(self, asset: Asset) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
         try:
             self._pipeline(asset)
@@ -152,11 +211,18 @@ class AssetTranscode:
         except AbrError as exc:
             log.warning("asset %s errored: %s", self.asset_id, exc.message)
             self._update(status="errored", error_code=exc.code, error_message=exc.message, progress_detail=None)
+            emit(self.engine, ASSET_ERRORED, asset_id=self.asset_id)
             self._finish_job("failed", exc.message)
-        except Exception:
+        except Exception as exc:
+            if _transient(exc):
+                # The database stayed away longer than DB_RETRY_S: leave the job running; its
+                # heartbeat goes stale and the reconciler hands it to a worker again.
+                log.warning("asset %s: database unavailable; this attempt stops and will be retried", self.asset_id)
+                raise
             log.exception("asset %s: unexpected failure", self.asset_id)
             self._update(status="errored", error_code="internal",
                          error_message="an internal error stopped processing; it has been logged")
+            emit(self.engine, ASSET_ERRORED, asset_id=self.asset_id)
             self._finish_job("failed", "internal error")
             raise
         finally:
@@ -167,11 +233,22 @@ class AssetTranscode:
         input_url = settings.pop("input_url", None)
         source = self._source(asset, input_url)
         info = probe(source)
+        if input_url:  # uploads were checked by the API before queueing
+            check_limits(info, self.config.limits)
         asset_settings = AssetSettings(**settings)
         ladders, audio = plan_asset(info, asset_settings)
         if input_url:
             self._record_import(info, ladders, audio, source)
         families = families_for(ladders, audio)
+        if self.config.chunking is not None:  # long CFR sources: chunks encoded by any worker in parallel
+            from core.services.chunked import Chunked, plan_chunked
+
+            chunked = Chunked(self)
+            plan = chunked.load_plan() or plan_chunked(self.config.chunking, info, ladders, audio,
+                                                       asset_settings.segment_duration, asset_settings.mp4_support)
+            if plan is not None:
+                chunked.start(plan, source, self.config.chunking.send)
+                return
         presentation = self._existing_presentation(asset_settings.segment_duration)
         done = {t.id for t in presentation.tracks if t.complete}
         for index, family in enumerate(families):
@@ -179,10 +256,14 @@ class AssetTranscode:
                 continue
             self._encode(index, len(families), family, presentation, source, info.duration,
                          asset_settings.segment_duration)
+        finish_extras(self.engine, self.storage, asset_id=self.asset_id, presentation=presentation,
+                      ffmpeg=self.config.ffmpeg, work_dir=self.work, mp4_support=asset_settings.mp4_support)
         presentation.complete = True
         self._write_presentation(presentation)
         self._update(status="ready", progress=100.0, playable=True, progress_detail=None)
+        emit(self.engine, ASSET_READY, asset_id=self.asset_id)
         self._finish_job("succeeded")
+        metrics.observe_job("transcode", time.monotonic() - self._started)
         log.info("asset %s ready", self.asset_id)
 
     def _source(self, asset: Asset, input_url: str | None) -> Path:
@@ -254,6 +335,7 @@ class AssetTranscode:
                 if len(family_tracks) == len(family.rendition_ids) and not self._playable:
                     self._playable = True
                     self._update(playable=True)
+                    emit(self.engine, ASSET_PLAYABLE, asset_id=self.asset_id)
                     self._set_renditions(family.rendition_ids, "playable")
 
         def on_progress(p: Progress) -> None:
@@ -267,8 +349,11 @@ class AssetTranscode:
                 "eta": p.eta, "out_time": p.out_time})
 
         self._playable = bool(self._playable_now())
+        started = time.monotonic()
         tracks = encode_family(self.config.ffmpeg, job, duration=duration, on_progress=on_progress,
                                on_segment=on_segment, cancel=self.cancelled, timeout=self.config.ffmpeg_timeout)
+        metrics.observe_encode(family.ladder.codec if family.ladder else "audio", time.monotonic() - started,
+                               tracks[0].duration_seconds)
         if not progressive:
             self.storage.publish(prefix, layout.media_prefix(self.asset_id))
         for track in tracks:
@@ -279,6 +364,7 @@ class AssetTranscode:
         self._update(playable=True)
         shutil.rmtree(job_dir, ignore_errors=True)
 
+    @_db_retry
     def _playable_now(self) -> bool:
         with Session(self.engine) as s:
             asset = s.get(Asset, self.asset_id)

@@ -43,3 +43,18 @@ def test_readyz_reports_missing_ffmpeg_as_503(backend_env, tmp_path):
         r = client.get("/readyz")
         assert r.status_code == 503
         assert r.json()["checks"]["ffmpeg"]["ok"] is False
+
+
+def test_database_outage_is_503_not_500(tmp_path):
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}
+    from api.app import create_app
+    from fastapi.testclient import TestClient
+    from tests.helpers import settings_from
+
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    app = create_app(settings_from(env, database_url=dead))
+    with TestClient(app) as client:
+        r = client.get("/v1/assets", headers={"Authorization": "Bearer some-stored-key"})
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "unavailable"
+        assert r.headers["retry-after"] == "5" and r.headers["cache-control"] == "no-store"

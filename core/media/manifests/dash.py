@@ -16,12 +16,14 @@ from itertools import groupby
 from xml.etree import ElementTree as ET
 
 from core.errors import NotFound
-from core.media.model import VIDEO_CODECS, Presentation, Track
+from core.media.model import VIDEO_CODECS, Presentation, TextTrack, Track
 from core.media.manifests.select import append_query
 
 MPD_NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
 PROFILE_LIVE = "urn:mpeg:dash:profile:isoff-live:2011"  # SegmentTemplate with $Number$
 AUDIO_CHANNEL_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+ROLE_SCHEME = "urn:mpeg:dash:role:2011"
+TEXT_BANDWIDTH = 256  # bits/s: a nominal figure (the schema requires one); a WebVTT file is tiny
 
 
 def xs_duration(seconds: Fraction | float) -> str:
@@ -151,6 +153,18 @@ def _audio_set(period: ET.Element, set_id: int, audio: Track, query: str) -> Non
     _representation(adaptation_set, audio, query)
 
 
+def _text_set(period: ET.Element, set_id: int, text: TextTrack, query: str) -> None:
+    """A side-loaded WebVTT file: one Representation whose BaseURL is the whole file (dash.js, Shaka)."""
+    adaptation_set = _sub(period, "AdaptationSet", id=set_id, contentType="text", mimeType="text/vtt",
+                          lang=text.language)
+    role = "main" if text.default else "subtitle"
+    _sub(adaptation_set, "Role", schemeIdUri=ROLE_SCHEME, value=role)
+    representation = _sub(adaptation_set, "Representation", id=f"text-{text.id}", bandwidth=TEXT_BANDWIDTH)
+    if text.name:
+        _sub(representation, "Label").text = text.name
+    _sub(representation, "BaseURL").text = append_query(text.uri, query)
+
+
 def _published(presentation: Presentation) -> tuple[list[Track], Track | None]:
     """The complete video tracks and audio, or NotFound while the MPD cannot be written yet."""
     video = [t for t in presentation.video_tracks if t.complete and t.segments]
@@ -200,5 +214,9 @@ def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | N
         set_id += 1
     if audio is not None:
         _audio_set(period, set_id, audio, query)
+        set_id += 1
+    for text in presentation.text_tracks:
+        _text_set(period, set_id, text, query)
+        set_id += 1
     ET.indent(mpd)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"

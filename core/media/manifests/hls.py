@@ -14,12 +14,13 @@ from fractions import Fraction
 from typing import Literal
 
 from core.errors import NotFound
-from core.media.model import VIDEO_CODECS, Presentation, Segment, Track
+from core.media.model import VIDEO_CODECS, Presentation, Segment, TextTrack, Track
 from core.media.manifests.select import append_query, clean_query
 
 VERSION = 7  # EXT-X-MAP in a non-I-frame playlist needs 6; 7 is what CMAF players expect
 MEDIA_PLAYLIST_NAME = "index.m3u8"  # lives beside the segments: `{rendition id}/index.m3u8`
 AUDIO_GROUP_ID = "audio"
+SUBTITLES_GROUP_ID = "subs"
 
 
 def media_playlist_uri(track: Track) -> str:
@@ -156,6 +157,43 @@ class Media:
 
 
 @dataclass(frozen=True)
+class SubtitlesMedia:
+    """# EXT-X-MEDIA:TYPE=SUBTITLES: one WebVTT text track of the `subs` group."""
+
+    uri: str
+    name: str
+    language: str
+    default: bool = False
+    group_id: str = SUBTITLES_GROUP_ID
+
+    def render(self) -> str:
+        attrs = [
+            "TYPE=SUBTITLES",
+            f"GROUP-ID={_quoted(self.group_id)}",
+            f"NAME={_quoted(self.name)}",
+            f"LANGUAGE={_quoted(self.language)}",
+            # AUTOSELECT lets a player pick the track matching the user's language.
+            f"DEFAULT={'YES' if self.default else 'NO'}",
+            "AUTOSELECT=YES",
+            f"URI={_quoted(self.uri)}",
+        ]
+        return "#EXT-X-MEDIA:" + ",".join(attrs)
+
+
+def _attribute_text(value: str) -> str:
+    # A quoted-string may hold neither `"` nor a line break (RFC 8216 §4.2).
+    return "".join(" " if c in "\r\n" else "'" if c == '"' else c for c in value)
+
+
+def build_subtitles_media(presentation: Presentation, query: str = "") -> tuple[SubtitlesMedia, ...]:
+    return tuple(
+        SubtitlesMedia(uri=append_query(t.playlist_uri, query), name=_attribute_text(t.name or t.language),
+                       language=t.language, default=t.default)
+        for t in presentation.text_tracks
+    )
+
+
+@dataclass(frozen=True)
 class StreamInf:
     """# EXT-X-STREAM-INF: one variant, then its media playlist URI line."""
 
@@ -166,6 +204,7 @@ class StreamInf:
     resolution: tuple[int, int] | None = None
     frame_rate: Fraction | None = None
     audio: str | None = None
+    subtitles: str | None = None
 
     def render(self) -> str:
         attrs = [
@@ -179,6 +218,8 @@ class StreamInf:
             attrs.append(f"FRAME-RATE={float(self.frame_rate):.3f}")
         if self.audio:
             attrs.append(f"AUDIO={_quoted(self.audio)}")
+        if self.subtitles:
+            attrs.append(f"SUBTITLES={_quoted(self.subtitles)}")
         return "#EXT-X-STREAM-INF:" + ",".join(attrs) + "\n" + self.uri
 
 
@@ -186,7 +227,7 @@ class StreamInf:
 class MultivariantPlaylist:
     """# EXTM3U with EXT-X-MEDIA renditions and EXT-X-STREAM-INF variants."""
 
-    media: tuple[Media, ...]
+    media: tuple[Media | SubtitlesMedia, ...]
     variants: tuple[StreamInf, ...]
 
     def render(self) -> str:
@@ -222,19 +263,23 @@ def build_multivariant_playlist(presentation: Presentation, *, query: str = "") 
     if audio is None and not video:
         raise NotFound("HLS playlist not ready yet: nothing has been produced")
 
+    subtitles = build_subtitles_media(presentation, query)
+    subtitles_group = SUBTITLES_GROUP_ID if subtitles else None
     if not video:  # audio-only asset: the audio playlist is the one variant
         only = StreamInf(
             bandwidth=audio.peak_bandwidth,
             average_bandwidth=audio.average_bandwidth,
             codecs=audio.codecs,
             uri=append_query(media_playlist_uri(audio), query),
+            subtitles=subtitles_group,
         )
-        return MultivariantPlaylist(media=(), variants=(only,))
+        return MultivariantPlaylist(media=subtitles, variants=(only,))
 
-    media = ()
+    media: tuple[Media | SubtitlesMedia, ...] = ()
     if audio is not None:
         audio_uri = append_query(media_playlist_uri(audio), query)
         media = (Media(uri=audio_uri, channels=audio.rendition.channels),)
+    media += subtitles
     variants = []
     for track in video:
         r = track.rendition
@@ -247,6 +292,7 @@ def build_multivariant_playlist(presentation: Presentation, *, query: str = "") 
                 resolution=(r.width, r.height) if r.width and r.height else None,
                 frame_rate=r.frame_rate,
                 audio=AUDIO_GROUP_ID if audio else None,
+                subtitles=subtitles_group,
                 uri=append_query(media_playlist_uri(track), query),
             )
         )
@@ -255,3 +301,23 @@ def build_multivariant_playlist(presentation: Presentation, *, query: str = "") 
 
 def render_multivariant_playlist(presentation: Presentation, *, query: str = "") -> str:
     return build_multivariant_playlist(presentation, query=query).render()
+
+
+def render_subtitles_playlist(presentation: Presentation, text: TextTrack, *, query: str = "") -> str:
+    """The media playlist of a WebVTT track: one segment, the whole file, as long as the presentation.
+
+    It sits at `text/{id}/index.m3u8`, so the file (`text/{id}.vtt`) is one level up.
+    """
+    duration = Fraction(presentation.duration).limit_denominator(1_000_000)
+    if duration <= 0:
+        raise NotFound("subtitles not ready yet: nothing has been produced")
+    lines = [
+        "#EXTM3U",
+        f"#EXT-X-VERSION:{VERSION}",
+        f"#EXT-X-TARGETDURATION:{max(1, math.ceil(duration))}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        MediaSegment(duration, append_query(f"../{posixpath.basename(text.uri)}", query)).render(),
+        "#EXT-X-ENDLIST",
+    ]
+    return "\n".join(lines) + "\n"
