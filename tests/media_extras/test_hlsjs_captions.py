@@ -8,8 +8,6 @@ is there, or when Chromium / Playwright is missing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import socket
 import threading
@@ -28,16 +26,12 @@ VTT = b"WEBVTT\n\n00:00.000 --> 00:02.000\nFirst words\n\n00:02.000 --> 00:05.50
 
 
 def _hls_js() -> bytes:
-    lock = json.loads((REPO / "player" / "vendor.lock.json").read_text()) if \
-        (REPO / "player" / "vendor.lock.json").exists() else {}
-    pinned = lock.get("files", {}).get("hls.min.js", {})
-    for candidate in (REPO / "player" / "web" / "hls.min.js", REPO / "player" / "node_modules" / "hls.js" / "dist" / "hls.min.js"):
-        if candidate.exists():
-            data = candidate.read_bytes()
-            if pinned.get("sha256") and hashlib.sha256(data).hexdigest() != pinned["sha256"]:
-                continue  # not the pinned build
-            return data
-    pytest.skip("hls.js is not vendored under player/ yet (player/web/hls.min.js); the player engineer places it")
+    """The project's pinned hls.js (player/vendor), checked against its lock entry."""
+    from player.vendor import VENDOR_DIR, check_bytes, load_lock
+
+    data = (VENDOR_DIR / "hls.min.js").read_bytes()
+    check_bytes(load_lock()["hls.min.js"], data)
+    return data
 
 
 def _free_port() -> int:
