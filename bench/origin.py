@@ -88,14 +88,19 @@ def app_without_http_middleware():
     return app
 
 
-def start_origin(env: dict[str, str], workers: int, bare: bool = False) -> tuple[subprocess.Popen, str]:
+def start_origin(env: dict[str, str], workers: int, bare: bool = False,
+                 server: str = "uvicorn") -> tuple[subprocess.Popen, str]:
     port = free_port()
     factory = "bench.origin:app_without_http_middleware" if bare else "cli.main:app_factory"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-         "--loop", "uvloop", "--http", "httptools", "--backlog", "4096"],
-        env={**os.environ, **env}, cwd=Path(__file__).resolve().parent.parent)
+    if server == "granian":
+        argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", factory,
+                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
+                "--no-ws", "--log-level", "warning", "--backlog", "4096"]
+    else:
+        argv = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+                "--loop", "uvloop", "--http", "httptools", "--backlog", "4096"]
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=Path(__file__).resolve().parent.parent)
     wait_for_port(port, proc=proc, timeout=30)
     time.sleep(1.0)  # let every worker process finish starting
     return proc, f"http://127.0.0.1:{port}"
@@ -107,6 +112,8 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--bare", action="store_true", help="drop the BaseHTTPMiddleware (request id)")
+    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn",
+                        help="ASGI server for the origin (granian sends segment files itself: pathsend)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install -y wrk", file=sys.stderr)
@@ -120,7 +127,7 @@ def main() -> int:
     made = fabricate(engine, storage, segment_size=SEGMENT_BYTES)
     engine.dispose()
     media_dir = Path(str(storage.local_path(f"media/{made.asset_id}/presentation.json"))).parent
-    origin, origin_url = start_origin(env, args.workers, args.bare)
+    origin, origin_url = start_origin(env, args.workers, args.bare, args.server)
     nginx, nginx_url = start_nginx(work / "nginx", media_dir, made.public_id)
     try:
         pid = made.public_id
@@ -129,7 +136,7 @@ def main() -> int:
             ("master.m3u8", f"/play/{pid}/master.m3u8", 200),
             ("media playlist", f"/play/{pid}/h264-720p/index.m3u8", 200),
         ]
-        print(f"origin: uvicorn --workers {args.workers}{' --bare' if args.bare else ''} (uvloop, httptools); nginx: 2 workers, sendfile; "
+        print(f"origin: {args.server} --workers {args.workers}{' --bare' if args.bare else ''} (uvloop, httptools); nginx: 2 workers, sendfile; "
               f"wrk -t2 -d{args.duration}s on {os.cpu_count()} cores")
         print(f"{'case':<16} {'server':<7} {'conns':>5} {'req/s':>10} {'MB/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6}")
         for name, path, conns in cases:

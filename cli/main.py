@@ -90,9 +90,19 @@ def app_factory():
 
 
 def cmd_api(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.server == "granian":
+        # Granian implements the ASGI `pathsend` extension: segment files are sent
+        # by the server itself instead of being copied through Python
+        # (bench/origin.py measures both servers).
+        from granian import Granian
+
+        Granian("cli.main:app_factory", factory=True, address=settings.host, port=settings.port,
+                interface="asgi", workers=args.workers, websockets=False, log_access=False,
+                workers_kill_timeout=10).serve()
+        return 0
     import uvicorn
 
-    settings = _settings(args)
     uvicorn.run("cli.main:app_factory", factory=True, host=settings.host, port=settings.port,
                 workers=args.workers, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10)
     return 0
@@ -147,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, default=1, help="API processes")
+    p.add_argument("--server", choices=["uvicorn", "granian"], default=os.environ.get("ABR_SERVER", "uvicorn"),
+                   help="ASGI server (default uvicorn, or ABR_SERVER)")
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("worker", help="run a Celery worker")

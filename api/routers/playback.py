@@ -46,6 +46,19 @@ from core.origin.service import OriginService, RenderedManifest
 from core.services.playback import PlaybackTarget, SigningKeys, verify_token
 
 router = APIRouter(tags=["playback"], responses=error_responses(400, 403, 404, 416))
+_PATHSEND = "http.response.pathsend"  # ASGI extension: the server sends a file by path
+
+
+class _PathSendResponse(Response):
+    """A whole local file handed to the server with the ASGI `http.response.pathsend` extension."""
+
+    def __init__(self, path, **kwargs) -> None:
+        super().__init__(b"", **kwargs)
+        self.path = str(path)
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": _PATHSEND, "path": self.path})
 INLINE_READ_BYTES = 64 * 1024  # smaller reads stay on the event loop
 
 
@@ -223,6 +236,12 @@ async def _segment(request: Request, origin: OriginService, playback: PlaybackTa
         headers["Content-Length"] = str(length)
         return Response(b"", status_code=plan.status, headers=headers, media_type=media_type)
     if local is not None:
+        if plan.range is None and length > INLINE_READ_BYTES and _PATHSEND in request.scope.get("extensions", {}):
+            # The server sends the file itself (Granian: from Rust, no copy through Python).
+            # The file was opened and checked (no symlinks) by open_local just above.
+            local.close()
+            headers["Content-Length"] = str(length)
+            return _PathSendResponse(path, status_code=plan.status, headers=headers, media_type=media_type)
         try:
             body = local.read(start, length) if length <= INLINE_READ_BYTES \
                 else await run_in_threadpool(local.read, start, length)

@@ -26,7 +26,7 @@ from core.errors import Cancelled, FFmpegError
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.25
+POLL_INTERVAL = 0.05  # how often finished segments are looked for: a few stat() calls, ~0.1 s sooner on average
 _TERMINATE_GRACE = 3.0
 _STDERR_LINES = 40
 

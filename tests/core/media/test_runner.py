@@ -5,7 +5,7 @@ import pytest
 
 from core.errors import Cancelled, FFmpegError
 from core.media.ffmpeg import find_ffmpeg, ffmpeg_version
-from core.media.runner import Progress, _reason, parse_progress, run_ffmpeg
+from core.media.runner import POLL_INTERVAL, Progress, _reason, parse_progress, run_ffmpeg
 
 
 def test_find_ffmpeg_checks_the_binary(tmp_path):
@@ -82,7 +82,7 @@ def test_cancel_and_poll():
             poll=lambda: polls.append(time.monotonic()), cancel=lambda: len(polls) >= 3,
         )  # fmt: skip
     assert time.monotonic() - started < 5
-    assert 0.15 < polls[2] - polls[1] < 0.5  # about every 0.25 s
+    assert POLL_INTERVAL * 0.6 < polls[2] - polls[1] < POLL_INTERVAL + 0.25  # about every POLL_INTERVAL
 
 
 def test_progress_blocks_are_delivered():
