@@ -82,3 +82,15 @@ def truncate(path: Path, fraction: float) -> Path:
     data = Path(path).read_bytes()
     Path(path).write_bytes(data[: int(len(data) * fraction)])
     return Path(path)
+
+
+def clip_maker(root: Path):
+    """`make(name, **make_clip_kwargs) -> Path`, each clip generated once under `root` (session fixtures)."""
+    made: dict[str, Path] = {}
+
+    def make(name: str, **kwargs) -> Path:
+        if name not in made:
+            made[name] = make_clip(root / name, **kwargs)
+        return made[name]
+
+    return make

@@ -32,8 +32,9 @@ from core.live.window import (
     Period,
     window,
 )
+from core.media.family import contiguous
 from core.media.inspect import read_init, read_segment
-from core.media.model import Presentation, Rendition, Segment, Track
+from core.media.model import Presentation, Rendition, Track
 from core.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class LivePublisher:
             self._check_init(output, init_path, track)
             track = self.tracks[rid]
         number = track.segments[-1].number + 1 if track.segments else 1
-        segment = _contiguous(track, read_segment(init_path, path, number))
+        segment = contiguous(track, read_segment(init_path, path, number))
         if self._pending_period is not None:
             # The first segment of a session fixes the period's wall clock: it was
             # complete (its last frame live) now.
@@ -204,15 +205,3 @@ class LivePublisher:
             self.storage.put_bytes(self._key(THUMBNAIL), jpeg, content_type="image/jpeg")
         except AbrError as exc:  # a thumbnail is never worth stopping the stream
             log.warning("live %s: thumbnail failed: %s", self.stream_id, exc.message)
-
-
-def _contiguous(track: Track, segment: Segment) -> Segment:
-    """Start where the previous segment ended (AAC priming at a reconnect overlaps by a frame)."""
-    if not track.segments:
-        return segment
-    last = track.segments[-1]
-    previous_end = last.start + last.duration
-    if segment.start == previous_end:
-        return segment
-    end = segment.start + segment.duration
-    return Segment(number=segment.number, start=previous_end, duration=max(1, end - previous_end), size=segment.size)

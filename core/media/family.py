@@ -97,20 +97,20 @@ def _collect(out_dir: Path, output: _Output, on_segment: OnSegment) -> None:
             container = "webm" if output.extension == "webm" else "mp4"
             output.track = Track(rendition=output.rendition, codecs=codecs, container=container, timescale=timescale)
             new_init = init_path
-        segment = _contiguous(output.track, read_segment(init_path, path, output.next_number))
+        segment = contiguous(output.track, read_segment(init_path, path, output.next_number))
         output.track.segments.append(segment)
         output.next_number += 1
         log.debug("segment %s/%d complete (%d bytes)", output.rendition.id, segment.number, segment.size)
         on_segment(output.track, new_init, path)
 
 
-def _contiguous(track: Track, segment: Segment) -> Segment:
+def contiguous(track: Track, segment: Segment) -> Segment:
     """Start a segment where the previous one ended.
 
     Frame times rounded to a coarse timescale (WebM's milliseconds at 29.97
-    fps) can leave a 1-tick gap or overlap between segments; a DASH
-    SegmentTimeline must not. The end stays where the media says, so the
-    rounding never accumulates.
+    fps) can leave a 1-tick gap or overlap between segments, and AAC priming
+    overlaps by a frame at a live reconnect; a DASH SegmentTimeline must not.
+    The end stays where the media says, so the rounding never accumulates.
     """
     if not track.segments:
         return segment
@@ -119,4 +119,4 @@ def _contiguous(track: Track, segment: Segment) -> Segment:
     if segment.start == previous_end:
         return segment
     end = segment.start + segment.duration
-    return Segment(number=segment.number, start=previous_end, duration=end - previous_end, size=segment.size)
+    return Segment(number=segment.number, start=previous_end, duration=max(1, end - previous_end), size=segment.size)

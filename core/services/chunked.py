@@ -45,7 +45,7 @@ from core.db.models import Asset, utcnow
 from core.errors import Cancelled, FFmpegError
 from core.media.chunks import Chunk, chunk_length, chunkable, plan_chunks
 from core.media.encode import EncodeJob
-from core.media.family import _contiguous, encode_family
+from core.media.family import contiguous, encode_family
 from core.media.model import Ladder, Presentation, Track
 from core.media.model import Rendition as PlannedRendition
 from core.services.images import finish_extras
@@ -404,7 +404,7 @@ def _tracks(marker: dict) -> list[Track]:
 
 def _extend(track: Track, part: Track) -> None:
     for segment in part.segments:
-        track.segments.append(_contiguous(track, segment))
+        track.segments.append(contiguous(track, segment))
 
 
 def _renumber(segment, chunk: Chunk):

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from core.media.model import Presentation
 from core.storage import Storage, open_storage
 from tests.helpers import app_client, settings_from
-from tests.media_fixtures import make_clip
+from tests.media_fixtures import clip_maker
 from tests.workers.worker_proc import running_worker
 
 
@@ -66,12 +66,4 @@ def pipeline_on(backend_env, tmp_path):
 
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipeline-clips")
-    made: dict[str, Path] = {}
-
-    def make(name: str, **kwargs) -> Path:
-        if name not in made:
-            made[name] = make_clip(root / name, **kwargs)
-        return made[name]
-
-    return make
+    return clip_maker(tmp_path_factory.mktemp("pipeline-clips"))

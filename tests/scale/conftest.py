@@ -21,7 +21,7 @@ from core.media.model import Presentation
 from core.storage import Storage, open_storage
 from tests.conftest import PG_ADMIN_URL, free_port
 from tests.helpers import app_client, settings_from
-from tests.media_fixtures import make_clip
+from tests.media_fixtures import clip_maker
 from tests.s3_server import s3_client, s3_endpoint  # noqa: F401
 from tests.workers.worker_proc import running_worker
 
@@ -98,12 +98,4 @@ def start_cluster(env: dict[str, str], tmp_path: Path, workers: list[tuple[str, 
 
 @pytest.fixture(scope="session")
 def scale_clips(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scale-clips")
-    made: dict[str, Path] = {}
-
-    def make(name: str, **kwargs) -> Path:
-        if name not in made:
-            made[name] = make_clip(root / name, **kwargs)
-        return made[name]
-
-    return make
+    return clip_maker(tmp_path_factory.mktemp("scale-clips"))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from core.media.ffmpeg import find_ffmpeg
-from tests.media_fixtures import make_clip
+from tests.media_fixtures import clip_maker
 
 
 @pytest.fixture(scope="session")
@@ -18,15 +17,7 @@ def ffmpeg() -> str:
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory):
     """clip(name, **make_clip_kwargs) -> Path, made once per session per name."""
-    root = tmp_path_factory.mktemp("clips")
-    made: dict[str, Path] = {}
-
-    def make(name: str, **kwargs) -> Path:
-        if name not in made:
-            made[name] = make_clip(root / name, **kwargs)
-        return made[name]
-
-    return make
+    return clip_maker(tmp_path_factory.mktemp("clips"))
 
 
 @pytest.fixture
