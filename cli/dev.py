@@ -19,8 +19,8 @@ from sqlmodel import Session
 from cli.migrate import upgrade
 from core.config import Settings
 from core.db.engine import make_engine
-from core.services.keys import authenticate, create_key
 from core.errors import Unauthorized
+from core.services.keys import authenticate, create_key
 
 STOP_GRACE_S = 10.0
 
@@ -52,14 +52,15 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, start_new_session=True)
 
 
-def _stop(children: list[subprocess.Popen]) -> None:
+def stop_groups(children: list[subprocess.Popen], grace: float = STOP_GRACE_S) -> None:
+    """SIGTERM each child's process group, wait up to `grace` s, then SIGKILL whatever is left."""
     for child in children:
         if child.poll() is None:
             try:
                 os.killpg(child.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-    deadline = time.monotonic() + STOP_GRACE_S
+    deadline = time.monotonic() + grace
     for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -117,7 +118,7 @@ def run_dev(settings: Settings) -> int:
             time.sleep(0.2)
         return 0
     finally:
-        _stop(children + ([ingest] if ingest is not None else []))
+        stop_groups(children + ([ingest] if ingest is not None else []))
 
 
 def _start_ingest(settings: Settings) -> subprocess.Popen | None:
