@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.middleware import RequestIdMiddleware
+from api.origin_fastpath import OriginFastPath
 from api.queue import TaskQueue
 from api.ratelimit import RateLimiter
 from api.routers import tus, uploads, webhooks
@@ -48,6 +49,10 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.include_router(playback.router)
     app.add_middleware(PlaybackCORS, origins=settings.cors_origins, prefix="/play/")
     app.add_middleware(metrics.OriginMetricsMiddleware)  # outermost of the two: counts CORS answers too
+    if settings.origin_fast_path:
+        # Outermost: it adds the CORS, request-id and metrics headers/counts itself.
+        app.add_middleware(OriginFastPath, origin_for=lambda scope: scope["app"].state.ctx.extra.get("origin"),
+                           cors_origins=settings.cors_origins)
     app.include_router(assets.router)
     app.include_router(captions.router)
     app.include_router(uploads.router)

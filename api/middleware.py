@@ -9,11 +9,20 @@ touching the body.
 
 from __future__ import annotations
 
-import uuid
+import random
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logging import request_id_var
+
+
+def request_id(scope: Scope) -> str:
+    """The client's `X-Request-Id` (64 characters at most), else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and value:
+            return value.decode("latin-1")[:64]
+    # 64 random bits name a request well enough; `uuid4` reads os.urandom every call.
+    return f"{random.getrandbits(64):016x}"
 
 
 class RequestIdMiddleware:
@@ -24,12 +33,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = None
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                rid = value.decode("latin-1")[:64]
-                break
-        rid = rid or uuid.uuid4().hex[:16]
+        rid = request_id(scope)
         header = (b"x-request-id", rid.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:

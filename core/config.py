@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     job_resend_after: float = Field(default=600.0, gt=0)  # s a queued job waits before its message is sent again
     reconcile_interval: float = Field(default=15.0, gt=0)
     cors_origins: str = "*"
+    origin_fast_path: bool = True  # answer cached manifests and page-cached segments before routing (api/origin_fastpath.py)
     allow_private_urls: bool = False  # URL import from loopback/private ranges (tests, trusted LANs)
     import_timeout: float = Field(default=3600, gt=0)
     # Live (core/live): RTMP ingest by nginx's RTMP module, started by `abr ingest` / `abr dev`.

@@ -74,10 +74,7 @@ def _forget(request: Request, asset_id: str) -> None:
     origin = request.app.state.ctx.extra.get("origin")
     if origin is None:
         return
-    if hasattr(origin, "forget"):
-        origin.forget(asset_id)
-    else:  # until the origin offers it: its presentation cache is a dict by asset id
-        origin._presentations.pop(asset_id, None)
+    origin.forget(asset_id)
 
 
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {

@@ -95,10 +95,8 @@ class PlaybackRequest:
 async def open_playback(request: Request, playback_id: str) -> PlaybackRequest:
     origin = origin_routes.get_origin(request)
     check_playback_id(playback_id)
-    hit, playback = origin.playback_cached(playback_id)
-    if not hit or playback is None:
-        playback = await run_in_threadpool(origin.playback, playback_id)
-    token_ttl, query = origin_routes._authorize(request, playback, origin.keys)
+    playback = await origin_routes.resolve_playback(origin, playback_id)
+    token_ttl, query = origin_routes.authorize(request.query_params.get("token"), playback, origin.keys)
     return PlaybackRequest(origin, playback, token_ttl, query)
 
 

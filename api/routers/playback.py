@@ -15,7 +15,6 @@ never redirected: a presigned GET URL does not sign HEAD.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from fastapi import APIRouter, Request, Response
@@ -23,17 +22,14 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import error_response
+from api.flights import revalidate, single_flight
 from api.schemas import error_responses
+from core.errors import NotFound
 from core.layout import media_key
 from core.media.manifests import ManifestFilter
 from core.origin import policy
-from core.origin.conditional import (
-    Plan,
-    choose_encoding,
-    http_date,
-    plan_response,
-    strong_etag,
-)
+from core.origin.answer import Answer, plan_manifest, plan_segment
+from core.origin.conditional import strong_etag
 from core.origin.files import LocalFile, open_local
 from core.origin.paths import (
     Kind,
@@ -52,18 +48,25 @@ _PATHSEND = "http.response.pathsend"  # ASGI extension: the server sends a file 
 class _PathSendResponse(Response):
     """A whole local file handed to the server with the ASGI `http.response.pathsend` extension."""
 
-    def __init__(self, path, **kwargs) -> None:
-        super().__init__(b"", **kwargs)
+    def __init__(self, path, answer: Answer) -> None:
+        super().__init__(status_code=answer.status)
+        self.raw_headers = answer.raw_headers()
         self.path = str(path)
 
     async def __call__(self, scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": _PATHSEND, "path": self.path})
+
+
 INLINE_READ_BYTES = 64 * 1024  # smaller reads stay on the event loop
 
 
 def get_origin(request: Request) -> OriginService:
-    ctx = request.app.state.ctx
+    return origin_service(request.app.state.ctx)
+
+
+def origin_service(ctx) -> OriginService:
+    """The process's `OriginService` (its caches), made on first use."""
     origin = ctx.extra.get("origin")
     if origin is None:
         s = ctx.settings
@@ -92,53 +95,44 @@ async def playback_file(request: Request, playback_id: str, path: str) -> Respon
     return await _serve(request, playback_id, path)
 
 
-_inflight: dict[tuple, asyncio.Future] = {}
-
-
-async def _single_flight(key: tuple, fn, *args):
-    """Run `fn(*args)` in the thread pool once for every concurrent caller with the same key.
-
-    When a cached playback id or presentation expires, every request in flight
-    misses at once; without this, 200 concurrent players meant 200 identical
-    database queries queued on a 40-thread pool (a p99 of ~440 ms measured by
-    bench/origin.py) instead of one.
-    """
-    waiting = _inflight.get(key)
-    if waiting is not None:
-        return await asyncio.shield(waiting)
-    future = asyncio.get_running_loop().create_future()
-    _inflight[key] = future
-    try:
-        result = await run_in_threadpool(fn, *args)
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # retrieved here, so a future nobody awaited does not warn
-        raise
-    else:
-        future.set_result(result)
-        return result
-    finally:
-        del _inflight[key]
-
-
 async def _serve(request: Request, playback_id: str, path: str) -> Response:
     origin = get_origin(request)
     check_playback_id(playback_id)
     target = classify(path)
-    hit, playback = origin.playback_cached(playback_id)
-    if not hit or playback is None:
-        playback = await _single_flight(("playback", playback_id), origin.playback, playback_id)
-    token_ttl, query = _authorize(request, playback, origin.keys)
+    playback = await resolve_playback(origin, playback_id)
+    token_ttl, query = authorize(request.query_params.get("token"), playback, origin.keys)
     if target.kind is Kind.SEGMENT:
         return await _segment(request, origin, playback, target, token_ttl)
     return await _manifest(request, origin, playback, target, token_ttl, query)
 
 
-def _authorize(request: Request, playback: PlaybackTarget, keys: SigningKeys) -> tuple[int | None, str]:
-    """(seconds the token stays valid, query to carry into manifest URIs); public ids: (None, "")."""
+async def resolve_playback(origin: OriginService, playback_id: str) -> PlaybackTarget:
+    """The playback id's target: from memory (refreshed in the background once stale) or the database.
+
+    NotFound for an unknown id.
+    """
+    known = origin.playback_known(playback_id)
+    if known is None:
+        return await single_flight(("playback", playback_id), origin.playback, playback_id)
+    playback, stale = known
+    if stale:
+        revalidate(("playback", playback_id), origin.load_playback, playback_id)
+    if playback is None:
+        raise NotFound(f"no playback id {playback_id}")
+    return playback
+
+
+def revalidate_manifest(origin: OriginService, asset_id: str) -> None:
+    revalidate(("presentation", asset_id), origin.presentation, asset_id)
+
+
+def authorize(token: str | None, playback: PlaybackTarget, keys: SigningKeys) -> tuple[int | None, str]:
+    """(seconds the token stays valid, query to carry into manifest URIs); public ids: (None, "").
+
+    Forbidden when a signed id's token does not open it.
+    """
     if not playback.signed:
         return None, ""
-    token = request.query_params.get("token")
     expires = verify_token(token, playback.playback_id, keys=keys)
     return max(0, expires - int(time.time())), f"token={token}"
 
@@ -149,10 +143,14 @@ async def _manifest(request: Request, origin: OriginService, playback: PlaybackT
         else ManifestFilter()
     if playback.live:
         return await live_manifest(request, playback, target, selected, token_ttl, query)
-    rendered = origin.manifest_cached(playback.asset_id, target, selected, query)
-    if rendered is None:
-        rendered = await _single_flight(("manifest", playback.asset_id, target, selected, query),
-                                        origin.manifest, playback.asset_id, target, selected, query)
+    known = origin.manifest_known(playback.asset_id, target, selected, query)
+    if known is None:
+        rendered = await single_flight(("manifest", playback.asset_id, target, selected, query),
+                                       origin.manifest, playback.asset_id, target, selected, query)
+    else:
+        rendered, stale = known
+        if stale:
+            revalidate_manifest(origin, playback.asset_id)
     return _manifest_response(request, rendered, target, token_ttl)
 
 
@@ -172,35 +170,25 @@ async def live_manifest(request: Request, playback: PlaybackTarget, target: Targ
 
 def _manifest_response(request: Request, rendered: RenderedManifest, target: Target,
                        token_ttl: int | None, *, cache_control: str | None = None) -> Response:
-    coding = choose_encoding(request.headers.get("accept-encoding"))
-    body, etag, coding = rendered.encoded(coding)
-    headers = {
-        "Cache-Control": cache_control or policy.cache_control(target.kind, complete=rendered.complete,
-                                                               token_ttl=token_ttl),
-        "ETag": etag,
-        "Last-Modified": http_date(rendered.last_modified),
-        "Vary": "Accept-Encoding",
-        "Accept-Ranges": "bytes",
-    }
-    if coding:
-        headers["Content-Encoding"] = coding
-    plan = plan_response(request.headers, size=len(body), etag=etag, last_modified=rendered.last_modified)
-    if plan.status in (304, 416):
-        return _no_body(plan, headers, len(body))
-    if plan.range is not None:
-        headers["Content-Range"] = plan.range.content_range(len(body))
-        body = body[plan.range.start : plan.range.end + 1]
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(body))
-        body = b""
-    return Response(body, status_code=plan.status, headers=headers, media_type=rendered.content_type)
+    cache = cache_control or policy.cache_control(target.kind, complete=rendered.complete, token_ttl=token_ttl)
+    answer, body = plan_manifest(rendered, cache_control=cache, method=request.method,
+                                 request_headers=request.headers)
+    if answer.status == 416:
+        return _unsatisfiable(len(body))
+    return _response(answer, body[answer.start : answer.start + answer.length])
 
 
-def _no_body(plan: Plan, headers: dict[str, str], size: int) -> Response:
-    if plan.status == 416:
-        return error_response(416, "range_not_satisfiable", f"the range starts past the end ({size} bytes)",
-                              {"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
-    return Response(status_code=304, headers=headers)
+def _response(answer: Answer, body: bytes = b"") -> Response:
+    """A Starlette response with exactly the answer's headers (Content-Length and -Type included)."""
+    response = Response(status_code=answer.status)
+    response.body = body
+    response.raw_headers = answer.raw_headers()
+    return response
+
+
+def _unsatisfiable(size: int) -> Response:
+    return error_response(416, "range_not_satisfiable", f"the range starts past the end ({size} bytes)",
+                          {"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
 
 
 async def _segment(request: Request, origin: OriginService, playback: PlaybackTarget, target: Target,
@@ -213,42 +201,28 @@ async def _segment(request: Request, origin: OriginService, playback: PlaybackTa
         if url:
             return RedirectResponse(url, status_code=307, headers={
                 "Cache-Control": policy.redirect_cache_control(token_ttl=token_ttl)})
-    local: LocalFile | None = None
-    if path is not None:
-        local = open_local(path, key)
-        info = local.info
-    else:
-        info = await run_in_threadpool(origin.storage.stat, key)
-    etag = strong_etag(info.etag)
-    headers = {"Cache-Control": cache_control, "ETag": etag, "Last-Modified": http_date(info.mtime),
-               "Accept-Ranges": "bytes"}
-    plan = plan_response(request.headers, size=info.size, etag=etag, last_modified=info.mtime)
-    start, length = 0, info.size
-    if plan.range is not None:
-        start, length = plan.range.start, plan.range.length
-        headers["Content-Range"] = plan.range.content_range(info.size)
-    media_type = segment_content_type(target)
-    if plan.status in (304, 416) or request.method == "HEAD":
-        if local is not None:
-            local.close()
-        if plan.status in (304, 416):
-            return _no_body(plan, headers, info.size)
-        headers["Content-Length"] = str(length)
-        return Response(b"", status_code=plan.status, headers=headers, media_type=media_type)
-    if local is not None:
-        if plan.range is None and length > INLINE_READ_BYTES and _PATHSEND in request.scope.get("extensions", {}):
+    local: LocalFile | None = open_local(path, key) if path is not None else None
+    try:
+        info = local.info if local is not None else await run_in_threadpool(origin.storage.stat, key)
+        answer = plan_segment(info, etag=strong_etag(info.etag), content_type=segment_content_type(target),
+                              cache_control=cache_control, method=request.method,
+                              request_headers=request.headers)
+        if answer.status == 416:
+            return _unsatisfiable(info.size)
+        if not answer.length:
+            return _response(answer)
+        if local is None:
+            end = answer.start + answer.length - 1
+            chunks = await run_in_threadpool(origin.storage.open_range, key, answer.start, end)
+            return StreamingResponse(chunks, status_code=answer.status, headers=dict(answer.headers))
+        if answer.status == 200 and answer.length > INLINE_READ_BYTES \
+                and _PATHSEND in request.scope.get("extensions", {}):
             # The server sends the file itself (Granian: from Rust, no copy through Python).
             # The file was opened and checked (no symlinks) by open_local just above.
+            return _PathSendResponse(path, answer)
+        body = local.read(answer.start, answer.length) if answer.length <= INLINE_READ_BYTES \
+            else await run_in_threadpool(local.read, answer.start, answer.length)
+        return _response(answer, body)
+    finally:
+        if local is not None:
             local.close()
-            headers["Content-Length"] = str(length)
-            return _PathSendResponse(path, status_code=plan.status, headers=headers, media_type=media_type)
-        try:
-            body = local.read(start, length) if length <= INLINE_READ_BYTES \
-                else await run_in_threadpool(local.read, start, length)
-        finally:
-            local.close()
-        return Response(body, status_code=plan.status, headers=headers, media_type=media_type)
-    end = start + length - 1 if length else None
-    chunks = await run_in_threadpool(origin.storage.open_range, key, start, end)
-    headers["Content-Length"] = str(length)
-    return StreamingResponse(chunks, status_code=plan.status, headers=headers, media_type=media_type)

@@ -69,6 +69,11 @@ def preflight_headers(origin: str | None, requested_headers: str | None,
     return headers
 
 
+def raw_cors_headers(origin: str | None, allowed: frozenset[str] | None) -> list[tuple[bytes, bytes]]:
+    """`cors_headers` in ASGI form (lower-case names, latin-1 values)."""
+    return [(k.lower().encode(), v.encode("latin-1")) for k, v in cors_headers(origin, allowed)]
+
+
 class PlaybackCORS:
     """Adds CORS headers to every response under `prefix` and answers its OPTIONS requests."""
 
@@ -81,15 +86,15 @@ class PlaybackCORS:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         if scope["method"] == "OPTIONS":
-            headers = preflight_headers(origin, _header(scope, b"access-control-request-headers"), self.allowed)
+            headers = preflight_headers(origin, header(scope, b"access-control-request-headers"), self.allowed)
             headers.append(("Content-Length", "0"))
             await send({"type": "http.response.start", "status": 204,
                         "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers]})
             await send({"type": "http.response.body", "body": b""})
             return
-        extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in cors_headers(origin, self.allowed)]
+        extra = raw_cors_headers(origin, self.allowed)
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -99,7 +104,7 @@ class PlaybackCORS:
         await self.app(scope, receive, send_with_cors)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
             return value.decode("latin-1")

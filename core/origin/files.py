@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mode
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import UTC, datetime
@@ -21,6 +22,8 @@ from core.errors import NotFound
 from core.storage import ObjectInfo
 
 READ_CHUNK = 4 * 1024 * 1024
+MAX_CACHED_READ = 8 * 1024 * 1024  # a larger copy (~1 ms) should leave the event loop anyway
+_NOWAIT = getattr(os, "RWF_NOWAIT", None)
 
 
 @dataclass
@@ -39,11 +42,42 @@ class LocalFile:
             start += len(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def read_cached(self, start: int, length: int) -> bytes | None:
+        """The bytes if they are all in the page cache right now, else None: never waits for a disk.
+
+        `preadv` with `RWF_NOWAIT` (Linux 4.14+) gives EAGAIN, or a short
+        read, instead of blocking, so the fast path can read on the event
+        loop. A page marked for readahead also gives EAGAIN until a normal
+        read passes it; filesystems without the flag (EOPNOTSUPP) and other
+        platforms always give None. The read lands in a buffer reused per
+        thread: a fresh 680 KB `bytearray` costs ~0.7 ms of page faults and
+        zeroing here, the reused one ~20 µs, plus the copy into `bytes`.
+        """
+        if _NOWAIT is None or length > MAX_CACHED_READ:
+            return None
+        view = _buffer(length)[:length]
+        try:
+            done = os.preadv(self.fd, [view], start, _NOWAIT)
+        except OSError:  # BlockingIOError (not cached), EOPNOTSUPP, ...
+            return None
+        return bytes(view) if done == length else None
+
     def close(self) -> None:
         try:
             os.close(self.fd)
         except OSError:
             pass
+
+
+_local = threading.local()
+
+
+def _buffer(size: int) -> memoryview:
+    """This thread's read buffer, grown to at least `size` bytes."""
+    view = getattr(_local, "view", None)
+    if view is None or len(view) < size:
+        view = _local.view = memoryview(bytearray(max(size, 1 << 20)))
+    return view
 
 
 @lru_cache(maxsize=16)

@@ -12,8 +12,12 @@ front of the database and the storage:
   presentation etag, kind, rendition, filter and the query carried into
   URIs (the token). Compressed variants are memoised beside them.
 
-`*_cached` methods never block (no I/O): the web layer tries them on the
-event loop and falls back to the blocking method in a worker thread.
+`*_known` methods never block (no I/O): the web layer tries them on the
+event loop and falls back to the blocking method in a worker thread. They
+also answer for up to `STALE_GRACE` seconds past an entry's lifetime
+(playback ids, and manifests of complete presentations), saying it is stale, so the caller serves it while one background refresh
+runs (`api/flights.py`) rather than making every request in flight wait
+on the same refresh.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from core.services.playback import PlaybackCache, PlaybackTarget, SigningKeys, f
 from core.storage import ObjectInfo, Storage
 
 MIN_COMPRESS_BYTES = 200  # below this gzip's own header makes it a loss
+STALE_GRACE = 60.0  # s past its lifetime an entry may still answer while it is refreshed
 
 
 class _Bounded(OrderedDict):
@@ -109,17 +114,28 @@ class OriginService:
 
     # -- playback ids ---------------------------------------------------------
 
-    def playback_cached(self, playback_id: str) -> tuple[bool, PlaybackTarget | None]:
-        return self.playbacks.get(playback_id)
+    def playback_known(self, playback_id: str) -> tuple[PlaybackTarget | None, bool] | None:
+        """From memory: (target or None for an unknown id, stale); None if not looked up lately."""
+        entry = self.playbacks.entry(playback_id)
+        if entry is None:
+            return None
+        expires, target = entry
+        overdue = time.monotonic() - expires
+        return None if overdue > STALE_GRACE else (target, overdue > 0)
 
     def playback(self, playback_id: str) -> PlaybackTarget:
         hit, target = self.playbacks.get(playback_id)
         if not hit:
-            with Session(self.engine) as session:
-                target = find_playback(session, playback_id)
-            self.playbacks.put(playback_id, target)
+            target = self.load_playback(playback_id)
         if target is None:
             raise NotFound(f"no playback id {playback_id}")
+        return target
+
+    def load_playback(self, playback_id: str) -> PlaybackTarget | None:
+        """Look the id up in the database now and cache the answer (None: unknown id)."""
+        with Session(self.engine) as session:
+            target = find_playback(session, playback_id)
+        self.playbacks.put(playback_id, target)
         return target
 
     # -- presentations --------------------------------------------------------
@@ -141,18 +157,29 @@ class OriginService:
         self._presentations.put(asset_id, loaded)
         return loaded
 
+    def forget(self, asset_id: str) -> None:
+        """Re-read the asset's presentation.json on the next request (its text tracks changed)."""
+        self._presentations.pop(asset_id, None)
+
     def _fresh_presentation(self, asset_id: str) -> LoadedPresentation | None:
         loaded = self._presentations.get(asset_id)
         return loaded if loaded is not None and loaded.fresh_until > time.monotonic() else None
 
     # -- manifests ------------------------------------------------------------
 
-    def manifest_cached(self, asset_id: str, target: Target, selected: ManifestFilter,
-                        query: str) -> RenderedManifest | None:
-        loaded = self._fresh_presentation(asset_id)
+    def manifest_known(self, asset_id: str, target: Target, selected: ManifestFilter,
+                       query: str) -> tuple[RenderedManifest, bool] | None:
+        """From memory: (rendered manifest, its presentation is stale); None if not rendered lately."""
+        loaded = self._presentations.get(asset_id)
         if loaded is None:
             return None
-        return self._manifests.get((asset_id, loaded.info.etag, target, selected, query))
+        overdue = time.monotonic() - loaded.fresh_until
+        # Only a complete presentation may be served stale: a publishing one changes every
+        # few seconds, and a CDN would keep a stale answer for its whole max-age on top.
+        if overdue > (STALE_GRACE if loaded.presentation.complete else 0):
+            return None
+        rendered = self._manifests.get((asset_id, loaded.info.etag, target, selected, query))
+        return None if rendered is None else (rendered, overdue > 0)
 
     def manifest(self, asset_id: str, target: Target, selected: ManifestFilter, query: str) -> RenderedManifest:
         loaded = self._fresh_presentation(asset_id) or self.presentation(asset_id)

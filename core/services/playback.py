@@ -201,6 +201,10 @@ class PlaybackCache:
             return False, None
         return True, entry[1]
 
+    def entry(self, playback_id: str) -> tuple[float, PlaybackTarget | None] | None:
+        """(expiry on the monotonic clock, value) as stored, expired or not; None if absent."""
+        return self._entries.get(playback_id)
+
     def put(self, playback_id: str, target: PlaybackTarget | None) -> None:
         with self._lock:
             self._entries[playback_id] = (time.monotonic() + self.ttl, target)

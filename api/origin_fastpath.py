@@ -1,0 +1,170 @@
+"""The origin's hot path in plain ASGI: cached manifests and page-cached segments, before FastAPI.
+
+Players ask the same few URLs over and over: every viewer of a stream
+reloads the same playlists and fetches the same segments. Through FastAPI
+each of those requests paid for routing, the `Request` object, dependency
+resolution, the `Response` class and five middleware layers, and at 200
+connections a manifest GET's p99 was 38–51 ms (bench/origin.py). This
+middleware, the outermost one, answers a `/play/…` GET or HEAD itself when
+everything it needs is already in memory, doing no I/O that could wait:
+
+- the playback id is in the origin's `PlaybackCache` and, for signed ids,
+  the request's token verifies (pure HMAC);
+- for a manifest: the rendered manifest is cached for the presentation's
+  current etag (`OriginService.manifest_known`);
+- for a segment on local storage: its bytes are all in the kernel's page
+  cache, read with `preadv(RWF_NOWAIT)`, which fails instead of waiting
+  for the disk.
+
+Entries just past their lifetime are still used while one background
+refresh runs (`api/flights.py`), as the routes do. Anything else — a miss,
+live manifests, S3, a 416, any error, any bug here — goes on to the
+FastAPI routes untouched, which do the I/O in worker threads, fill the
+caches and produce errors in the API's format.
+
+A response does not depend on which path served it: both build status and
+headers with the same planners (`core.origin.answer`), and this middleware
+adds what the three middleware it skips would have added — CORS
+(`core.origin.cors`), `X-Request-Id` (`api.middleware`) and the request
+count (`core.metrics`). tests/origin/test_fastpath.py compares the two
+paths' answers to the same requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+from urllib.parse import parse_qsl
+
+from api.flights import revalidate
+from api.middleware import request_id
+from api.routers.playback import revalidate_manifest
+from core import metrics
+from core.errors import AbrError
+from core.layout import media_key
+from core.media.manifests import ManifestFilter
+from core.origin import policy
+from core.origin.answer import Answer, plan_manifest, plan_segment
+from core.origin.conditional import strong_etag
+from core.origin.cors import parse_origins, raw_cors_headers
+from core.origin.files import open_local
+from core.origin.paths import PLAYBACK_ID, Kind, Target, classify, segment_content_type
+from core.services.playback import verify_token
+
+log = logging.getLogger(__name__)
+PREFIX = "/play/"
+_METHODS = frozenset({"GET", "HEAD"})
+_NO_FILTER = ManifestFilter()
+# The request headers an answer depends on; the rest are never looked at.
+_WANTED = frozenset({b"if-none-match", b"if-modified-since", b"range", b"if-range", b"accept-encoding",
+                     b"origin", b"x-request-id"})
+
+
+class OriginFastPath:
+    def __init__(self, app, *, origin_for, cors_origins: str = "*") -> None:
+        """`origin_for(scope)`: the process's `OriginService`, or None before the routes made it."""
+        self.app = app
+        self.origin_for = origin_for
+        self.allowed = parse_origins(cors_origins)
+        self._origin = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] in _METHODS and scope["path"].startswith(PREFIX):
+            try:
+                found = self.answer(scope)
+            except Exception:  # noqa: BLE001 - a bug here must not cost the request: the routes answer it
+                log.exception("origin fast path failed on %s; handing it to the routes", scope["path"])
+                found = None
+            if found is not None:
+                answer, body, headers = found
+                metrics.observe_origin(scope["path"], answer.status)
+                await send({"type": "http.response.start", "status": answer.status,
+                            "headers": answer.raw_headers() + raw_cors_headers(headers.get("origin"), self.allowed)
+                            + [(b"x-request-id", request_id(scope).encode("latin-1"))]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def answer(self, scope) -> tuple[Answer, bytes, dict[str, str]] | None:
+        """(answer, body, request headers) when it can be given from memory now; None hands it on."""
+        playback_id, slash, rest = scope["path"][len(PREFIX):].partition("/")
+        if not slash or not PLAYBACK_ID.match(playback_id):
+            return None
+        target = _classify(rest)
+        origin = self._origin or self._find_origin(scope)
+        if target is None or origin is None:
+            return None
+        known = origin.playback_known(playback_id)
+        if known is None or known[0] is None:
+            return None
+        playback, stale = known
+        if stale:
+            revalidate(("playback", playback_id), origin.load_playback, playback_id)
+        headers = {name.decode("latin-1"): value.decode("latin-1")
+                   for name, value in scope["headers"] if name in _WANTED}
+        method = scope["method"]
+        query_string = scope.get("query_string")
+        try:
+            query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {}
+            token_ttl, carried = None, ""
+            if playback.signed:
+                token = query.get("token")
+                token_ttl = max(0, verify_token(token, playback_id, keys=origin.keys) - int(time.time()))
+                carried = f"token={token}"
+            if target.kind is Kind.SEGMENT:
+                found = _segment(origin, playback.asset_id, target, token_ttl, method, headers)
+                return None if found is None else (*found, headers)
+            if playback.live:
+                return None  # live manifests change every segment: core/live renders them
+            selected = ManifestFilter.from_query(query) if query and target.kind in (Kind.MASTER, Kind.MPD) \
+                else _NO_FILTER
+        except AbrError:
+            return None  # the routes answer it, in the API's error format
+        known = origin.manifest_known(playback.asset_id, target, selected, carried)
+        if known is None:
+            return None
+        rendered, stale = known
+        if stale:
+            revalidate_manifest(origin, playback.asset_id)
+        cache = policy.cache_control(target.kind, complete=rendered.complete, token_ttl=token_ttl)
+        answer, body = plan_manifest(rendered, cache_control=cache, method=method, request_headers=headers)
+        if answer.status == 416:
+            return None
+        return answer, body[answer.start : answer.start + answer.length], headers
+
+    def _find_origin(self, scope):
+        self._origin = self.origin_for(scope)
+        return self._origin
+
+
+@lru_cache(maxsize=4096)
+def _classify(path: str) -> Target | None:
+    """`classify`, remembered: players repeat the same few paths. None where it would raise."""
+    try:
+        return classify(path)
+    except AbrError:
+        return None
+
+
+def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, headers) -> tuple[Answer, bytes] | None:
+    key = media_key(asset_id, target.relative or "")
+    path = origin.storage.local_path(key)
+    if path is None:
+        return None  # object storage: the routes stream it or redirect
+    local = open_local(path, key)  # NotFound (an AbrError) is answered by the routes
+    try:
+        info = local.info
+        answer = plan_segment(info, etag=strong_etag(info.etag), content_type=segment_content_type(target),
+                              cache_control=policy.cache_control(Kind.SEGMENT, complete=True, token_ttl=token_ttl),
+                              method=method, request_headers=headers)
+        if answer.status == 416:
+            return None
+        body = b""
+        if answer.length:
+            body = local.read_cached(answer.start, answer.length)
+            if body is None:
+                return None  # not all in the page cache: read in a worker thread by the routes
+        return answer, body
+    finally:
+        local.close()

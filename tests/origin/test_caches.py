@@ -1,0 +1,147 @@
+"""The origin's in-process caches: staleness rules, single flight and stale-while-revalidate."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+
+import pytest
+from sqlmodel import Session
+
+from api import flights
+from core.db.models import PlaybackId
+from core.media.manifests import ManifestFilter
+from core.origin.paths import Kind, Target
+from core.origin.service import STALE_GRACE
+from tests.core.media.manifests.conftest import build_presentation
+from tests.origin.fabricate import fabricate, write_presentation
+
+MASTER = Target(Kind.MASTER)
+
+
+@pytest.fixture
+def origin(origin_client, asset):
+    origin_client.get(f"/play/{asset.public_id}/master.m3u8")  # the routes make the service and fill it
+    return origin_client.app.state.ctx.extra["origin"]
+
+
+def age(cache_entries: dict, key, seconds_past_expiry: float) -> None:
+    expires, value = cache_entries[key]
+    cache_entries[key] = (time.monotonic() - seconds_past_expiry, value)
+
+
+def test_playback_known_fresh_stale_then_forgotten(origin, asset):
+    target, stale = origin.playback_known(asset.public_id)
+    assert target.asset_id == asset.asset_id and not stale
+    age(origin.playbacks._entries, asset.public_id, 1)
+    assert origin.playback_known(asset.public_id) == (target, True)
+    age(origin.playbacks._entries, asset.public_id, STALE_GRACE + 1)
+    assert origin.playback_known(asset.public_id) is None
+    assert origin.playback_known("neverlookedup") is None
+
+
+def _age_presentation(origin, asset_id: str, seconds: float) -> None:
+    loaded = origin._presentations[asset_id]
+    origin._presentations[asset_id] = dataclasses.replace(loaded, fresh_until=time.monotonic() - seconds)
+
+
+def test_complete_manifests_may_be_stale_publishing_ones_may_not(origin_client):
+    ctx = origin_client.app.state.ctx
+    made = fabricate(ctx.engine, ctx.storage)
+    origin_client.get(f"/play/{made.public_id}/master.m3u8")
+    origin = ctx.extra["origin"]
+    rendered, stale = origin.manifest_known(made.asset_id, MASTER, ManifestFilter(), "")
+    assert not stale and rendered.complete
+    _age_presentation(origin, made.asset_id, 1)
+    assert origin.manifest_known(made.asset_id, MASTER, ManifestFilter(), "") == (rendered, True)
+    _age_presentation(origin, made.asset_id, STALE_GRACE + 1)
+    assert origin.manifest_known(made.asset_id, MASTER, ManifestFilter(), "") is None
+
+    publishing = fabricate(ctx.engine, ctx.storage,
+                           presentation=dataclasses.replace(build_presentation(), complete=False))
+    assert origin_client.get(f"/play/{publishing.public_id}/master.m3u8").status_code == 200
+    assert origin.manifest_known(publishing.asset_id, MASTER, ManifestFilter(), "")[1] is False
+    _age_presentation(origin, publishing.asset_id, 0.01)
+    assert origin.manifest_known(publishing.asset_id, MASTER, ManifestFilter(), "") is None
+
+
+def test_stale_playback_is_served_while_one_refresh_runs(origin_client, origin, asset):
+    """A deleted playback id: the stale entry answers once more, the refresh makes it 404."""
+    ctx = origin_client.app.state.ctx
+    made = fabricate(ctx.engine, ctx.storage)
+    url = f"/play/{made.public_id}/master.m3u8"
+    assert origin_client.get(url).status_code == 200
+    with Session(ctx.engine) as session:
+        session.delete(session.get(PlaybackId, made.public_id))
+        session.commit()
+    assert origin_client.get(url).status_code == 200  # fresh in the cache: as before this change
+    age(origin.playbacks._entries, made.public_id, 1)
+    assert origin_client.get(url).status_code == 200  # stale: answered now, refreshed behind it
+    deadline = time.monotonic() + 5
+    while origin.playback_known(made.public_id)[0] is not None:
+        assert time.monotonic() < deadline, "the background refresh never ran"
+        time.sleep(0.02)
+    r = origin_client.get(url)
+    assert r.status_code == 404 and r.headers["cache-control"] == "no-store"
+
+
+def test_stale_complete_presentation_is_reread_behind_the_answer(origin_client, origin):
+    ctx = origin_client.app.state.ctx
+    made = fabricate(ctx.engine, ctx.storage)
+    url = f"/play/{made.public_id}/master.m3u8"
+    first = origin_client.get(url)
+    smaller = build_presentation()
+    smaller = dataclasses.replace(smaller, tracks=[t for t in smaller.tracks if not t.id.startswith("h264-720")])
+    write_presentation(ctx.storage, made.asset_id, smaller)
+    _age_presentation(origin, made.asset_id, 1)
+    assert origin_client.get(url).text == first.text  # the stale copy, once
+    deadline = time.monotonic() + 5
+    while origin_client.get(url).text == first.text:
+        assert time.monotonic() < deadline, "the presentation was never re-read"
+        time.sleep(0.02)
+
+
+def test_single_flight_runs_once_for_concurrent_callers():
+    calls, gate = [], threading.Event()
+
+    def lookup(x):
+        calls.append(x)
+        gate.wait(5)
+        return x * 2
+
+    async def main():
+        waiting = [asyncio.create_task(flights.single_flight(("k",), lookup, 21)) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(*waiting)
+
+    assert asyncio.run(main()) == [42] * 50
+    assert calls == [21]
+    assert flights.in_flight() == 0
+
+
+def test_revalidate_does_not_wait_and_swallows_failures(caplog):
+    started, gate = threading.Event(), threading.Event()
+    calls = []
+
+    def refresh():
+        calls.append(1)
+        started.set()
+        gate.wait(5)
+        raise RuntimeError("database down")
+
+    async def main():
+        for _ in range(20):
+            flights.revalidate(("r",), refresh)  # returns at once, one call in flight
+        assert flights.in_flight() == 1
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        gate.set()
+        while flights.in_flight():
+            await asyncio.sleep(0.01)
+
+    with caplog.at_level("DEBUG", logger="api.flights"):
+        asyncio.run(main())
+    assert calls == [1]
+    assert "database down" in caplog.text

@@ -1,0 +1,183 @@
+"""The origin's fast path (api/origin_fastpath.py) answers exactly as the FastAPI routes do.
+
+Two apps over the same database and media: one with the fast path (the
+default), one with `ABR_ORIGIN_FAST_PATH=0`. Every request below goes to
+both and the responses must match (status, body, every header but the
+request id and date); a recorder on the fast path proves which requests it
+answered itself and which it handed to the routes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from api.origin_fastpath import OriginFastPath
+from core.origin.files import LocalFile, open_local
+from core.services.playback import SigningKeys, sign_token
+from tests.helpers import app_client
+from tests.origin.fabricate import fabricate
+
+SEGMENT = "h264-720p/00002.m4s"
+VOLATILE = {"x-request-id", "date", "server"}
+
+
+@pytest.fixture(scope="module", params=["*", "https://app.example,https://b.example"], ids=["any-origin", "listed"])
+def pair(request, tmp_path_factory):
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path_factory.mktemp("fastpath") / "data")}
+    with app_client(env, cors_origins=request.param) as fast, \
+            app_client(env, cors_origins=request.param, origin_fast_path=False) as slow:
+        ctx = fast.app.state.ctx
+        made = fabricate(ctx.engine, ctx.storage, segment_size=100_000)  # above the 64 KB inline read
+        keys = SigningKeys.from_settings(ctx.settings.signing_key, "", ctx.settings.signing_key_id)
+        token = sign_token(made.signed_id, keys=keys, expires_at=int(time.time()) + 600)
+        yield fast, slow, made, token
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """Paths the fast path answered itself (True) or handed on (False), in order."""
+    seen: list[tuple[str, bool]] = []
+    real = OriginFastPath.answer
+
+    def recording(self, scope):
+        found = real(self, scope)
+        seen.append((scope["path"], found is not None))
+        return found
+
+    monkeypatch.setattr(OriginFastPath, "answer", recording)
+    return seen
+
+
+def comparable(response) -> tuple:
+    headers = sorted((k.lower(), v) for k, v in response.headers.multi_items() if k.lower() not in VOLATILE)
+    return response.status_code, headers, response.content
+
+
+def cases(made, token, etags):
+    pid, sid = made.public_id, made.signed_id
+    return [
+        # (method, url, request headers, the fast path answers it)
+        ("GET", f"/play/{pid}/master.m3u8", {}, True),
+        ("GET", f"/play/{pid}/master.m3u8", {"Accept-Encoding": "gzip"}, True),
+        ("GET", f"/play/{pid}/manifest.mpd", {"Accept-Encoding": "br;q=1, gzip;q=0.5"}, True),
+        ("HEAD", f"/play/{pid}/manifest.mpd", {}, True),
+        ("GET", f"/play/{pid}/master.m3u8?max_height=480", {}, True),
+        ("GET", f"/play/{pid}/manifest.mpd?codecs=vp8", {}, True),
+        ("GET", f"/play/{pid}/h264-720p/index.m3u8", {"Range": "bytes=0-99"}, True),
+        ("GET", f"/play/{pid}/master.m3u8", {"If-None-Match": etags["master"]}, True),
+        ("GET", f"/play/{pid}/master.m3u8", {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, True),
+        ("GET", f"/play/{pid}/{SEGMENT}", {}, True),
+        ("HEAD", f"/play/{pid}/{SEGMENT}", {}, True),
+        ("GET", f"/play/{pid}/{SEGMENT}", {"Range": "bytes=100-"}, True),
+        ("GET", f"/play/{pid}/{SEGMENT}", {"Range": "bytes=-500", "Origin": "https://app.example"}, True),
+        ("GET", f"/play/{pid}/{SEGMENT}", {"If-None-Match": etags["segment"]}, True),
+        ("GET", f"/play/{pid}/audio/init.mp4", {"Origin": "https://elsewhere.example"}, True),
+        ("GET", f"/play/{pid}/vp8-360p/00001.webm", {"X-Request-Id": "given-id"}, True),
+        ("GET", f"/play/{sid}/master.m3u8?token={token}", {}, True),
+        ("GET", f"/play/{sid}/{SEGMENT}?token={token}", {}, True),
+        # Handed to the routes: errors in the API's format, and what needs them.
+        ("GET", f"/play/{pid}/{SEGMENT}", {"Range": "bytes=99999999-"}, False),  # 416
+        ("GET", f"/play/{pid}/master.m3u8", {"Range": "bytes=99999-"}, False),  # 416
+        ("GET", f"/play/{sid}/master.m3u8?token=bad.token.here", {}, False),  # 403
+        ("GET", f"/play/{sid}/master.m3u8", {}, False),  # 403: no token
+        ("GET", f"/play/{pid}/master.m3u8?max_height=tall", {}, False),  # bad filter
+        ("GET", f"/play/{pid}/h999-1p/index.m3u8", {}, False),  # no such rendition: 404
+        ("GET", f"/play/{pid}/h264-720p/99999.m4s", {}, False),  # no such segment: 404
+        ("GET", f"/play/{pid}/..%2fpresentation.json", {}, False),
+        ("GET", "/play/nosuchid000000000000000/master.m3u8", {}, False),
+    ]
+
+
+def test_fast_path_answers_like_the_routes(pair, served, monkeypatch):
+    fast, slow, made, token = pair
+    # A signed answer's max-age is the token's remaining life: one clock for both paths.
+    frozen = types.SimpleNamespace(time=lambda now=time.time(): now)
+    monkeypatch.setattr("api.origin_fastpath.time", frozen)
+    monkeypatch.setattr("api.routers.playback.time", frozen)
+    etags = {"master": fast.get(f"/play/{made.public_id}/master.m3u8").headers["etag"],
+             "segment": fast.get(f"/play/{made.public_id}/{SEGMENT}").headers["etag"]}
+    table = cases(made, token, etags)
+    for method, url, headers, _ in table:  # fill the caches the fast path reads
+        fast.request(method, url, headers=headers)
+    for method, url, headers, expected in table:
+        served.clear()
+        got_fast = fast.request(method, url, headers=headers)
+        assert [ok for _, ok in served] == [expected], (method, url, headers)
+        got_slow = slow.request(method, url, headers=headers)
+        assert comparable(got_fast) == comparable(got_slow), (method, url, headers)
+        assert got_fast.headers["x-request-id"] and got_slow.headers["x-request-id"]
+        if "X-Request-Id" in headers:
+            assert got_fast.headers["x-request-id"] == headers["X-Request-Id"]
+
+
+def test_fast_path_counts_requests_in_metrics(pair):
+    fast, _, made, _ = pair
+    fast.get(f"/play/{made.public_id}/master.m3u8")  # cached from here on
+    def manifest_count() -> float:
+        text = fast.get("/metrics").text
+        line = next(line for line in text.splitlines()
+                    if line.startswith("abr_origin_requests_total") and 'class="manifest"' in line
+                    and 'status="200"' in line)
+        return float(line.rsplit(" ", 1)[1])
+    before = manifest_count()
+    for _ in range(3):
+        fast.get(f"/play/{made.public_id}/master.m3u8")
+    assert manifest_count() == before + 3
+
+
+def test_segment_not_in_the_page_cache_goes_to_the_routes(pair, served, monkeypatch):
+    """`read_cached` None (the kernel would have had to read the disk): the routes read it in a thread."""
+    fast, _, made, _ = pair
+    url = f"/play/{made.public_id}/h264-720p/00003.m4s"
+    assert fast.get(url).status_code == 200
+    monkeypatch.setattr(LocalFile, "read_cached", lambda self, start, length: None)
+    r = fast.get(url)
+    assert r.status_code == 200 and r.content == made.files["h264-720p/00003.m4s"]
+    assert served[-1] == (url, False)
+    monkeypatch.undo()
+
+
+def _filesystem(path: Path) -> str:
+    """The type of the filesystem holding `path`, from /proc/mounts (longest mount point wins)."""
+    best, kind = "", ""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, mount, fstype, *_ = line.split()
+        if str(path).startswith(mount.rstrip("/") + "/") and len(mount) > len(best):
+            best, kind = mount, fstype
+    return kind
+
+
+def test_read_cached_refuses_to_wait_for_the_disk(tmp_path):
+    data = os.urandom(300_000)
+    path = tmp_path / "f.m4s"
+    path.write_bytes(data)
+    if _filesystem(path) in ("tmpfs", "ramfs"):
+        pytest.skip("this filesystem keeps every page in memory: nothing to evict")
+    local = open_local(path, "f.m4s")
+    try:
+        os.fsync(local.fd)
+        os.posix_fadvise(local.fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages: dropped from the cache
+        assert local.read_cached(0, len(data)) is None
+        assert local.read(0, len(data)) == data  # a normal read waits for the disk and caches the pages
+        assert local.read_cached(0, len(data)) == data
+    finally:
+        local.close()
+
+
+def test_read_cached_gives_exact_windows(tmp_path):
+    data = os.urandom(300_000)
+    (tmp_path / "f.m4s").write_bytes(data)
+    local = open_local(tmp_path / "f.m4s", "f.m4s")
+    try:
+        assert local.read(0, len(data)) == data  # a normal read: the pages are cached from here
+        assert local.read_cached(0, len(data)) == data
+        assert local.read_cached(1000, 5000) == data[1000:6000]
+        assert local.read_cached(len(data) - 10, 10) == data[-10:]
+        assert local.read_cached(len(data) - 10, 20) is None  # past the end: short, so not served
+    finally:
+        local.close()
