@@ -1,13 +1,16 @@
-"""Origin benchmark (not run by CI): uvicorn origin vs nginx serving the same files from disk.
+"""Origin benchmark (not run by CI): the origin vs nginx serving the same files from disk.
 
-    .venv/bin/python bench/origin.py [--workers 2] [--duration 5] [--connections 64]
+    .venv/bin/python bench/origin.py [--server granian|uvicorn] [--workers 2] [--duration 5]
+                                     [--connections 64] [--no-fast-path]
 
 Builds a throwaway data dir with one asset (the 5-track sample presentation,
-~680 KB segments), starts the origin the way production does (uvicorn, the
-app factory, N worker processes) and an nginx that serves the asset's media
-directory straight from disk (sendfile), then runs `wrk` (Debian package
-`wrk`) on loopback against both: a segment GET, and manifest GETs at 200
-connections. Prints req/s, MB/s, p50/p99 and origin/nginx ratios.
+~680 KB segments), starts the origin exactly as production does
+(`abr api --server … --workers N`) and an nginx that serves the asset's media
+directory straight from disk (2 workers, sendfile), then runs `wrk` (Debian
+package `wrk`) on loopback against both: a segment GET, and manifest GETs at
+200 connections. Prints req/s, MB/s, p50/p99 and origin/nginx ratios.
+`--no-fast-path` sets ABR_ORIGIN_FAST_PATH=0: every request goes through the
+FastAPI routes (api/origin_fastpath.py says what the fast path takes).
 """
 
 from __future__ import annotations
@@ -77,29 +80,10 @@ http {{
     return proc, f"http://127.0.0.1:{port}"
 
 
-def app_without_http_middleware():
-    """`--bare`: the app minus `@app.middleware("http")` (Starlette's BaseHTTPMiddleware), to measure its cost."""
-    from starlette.middleware.base import BaseHTTPMiddleware
-
-    from cli.main import app_factory
-
-    app = app_factory()
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not BaseHTTPMiddleware]
-    return app
-
-
-def start_origin(env: dict[str, str], workers: int, bare: bool = False,
-                 server: str = "uvicorn") -> tuple[subprocess.Popen, str]:
+def start_origin(env: dict[str, str], workers: int, server: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    factory = "bench.origin:app_without_http_middleware" if bare else "cli.main:app_factory"
-    if server == "granian":
-        argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", factory,
-                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
-                "--no-ws", "--log-level", "warning", "--backlog", "4096"]
-    else:
-        argv = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
-                "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-                "--loop", "uvloop", "--http", "httptools", "--backlog", "4096"]
+    argv = [sys.executable, "-m", "cli.main", "api", "--server", server, "--workers", str(workers),
+            "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=Path(__file__).resolve().parent.parent)
     wait_for_port(port, proc=proc, timeout=30)
     time.sleep(1.0)  # let every worker process finish starting
@@ -111,15 +95,16 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--bare", action="store_true", help="drop the BaseHTTPMiddleware (request id)")
-    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn",
-                        help="ASGI server for the origin (granian sends segment files itself: pathsend)")
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian",
+                        help="`abr api --server` (default granian, as abr api)")
+    parser.add_argument("--no-fast-path", action="store_true", help="ABR_ORIGIN_FAST_PATH=0: FastAPI routes only")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install -y wrk", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="abr-bench-"))
-    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(work / "data"), "ABR_LOG_LEVEL": "WARNING"}
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(work / "data"), "ABR_LOG_LEVEL": "WARNING",
+           "ABR_ORIGIN_FAST_PATH": "0" if args.no_fast_path else "1"}
     settings = settings_from(env)
     upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
@@ -127,7 +112,7 @@ def main() -> int:
     made = fabricate(engine, storage, segment_size=SEGMENT_BYTES)
     engine.dispose()
     media_dir = Path(str(storage.local_path(f"media/{made.asset_id}/presentation.json"))).parent
-    origin, origin_url = start_origin(env, args.workers, args.bare, args.server)
+    origin, origin_url = start_origin(env, args.workers, args.server)
     nginx, nginx_url = start_nginx(work / "nginx", media_dir, made.public_id)
     try:
         pid = made.public_id
@@ -136,7 +121,8 @@ def main() -> int:
             ("master.m3u8", f"/play/{pid}/master.m3u8", 200),
             ("media playlist", f"/play/{pid}/h264-720p/index.m3u8", 200),
         ]
-        print(f"origin: {args.server} --workers {args.workers}{' --bare' if args.bare else ''} (uvloop, httptools); nginx: 2 workers, sendfile; "
+        print(f"origin: abr api --server {args.server} --workers {args.workers}, fast path "
+              f"{'off' if args.no_fast_path else 'on'}; nginx: 2 workers, sendfile; "
               f"wrk -t2 -d{args.duration}s on {os.cpu_count()} cores")
         print(f"{'case':<16} {'server':<7} {'conns':>5} {'req/s':>10} {'MB/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6}")
         for name, path, conns in cases:
