@@ -12,9 +12,10 @@ everything it needs is already in memory, doing no I/O that could wait:
   the request's token verifies (pure HMAC);
 - for a manifest: the rendered manifest is cached for the presentation's
   current etag (`OriginService.manifest_known`);
-- for a segment on local storage: its bytes are all in the kernel's page
-  cache, read with `preadv(RWF_NOWAIT)`, which fails instead of waiting
-  for the disk.
+- for a segment: it is one of the process's hot objects (`core.origin.hot`,
+  whole recent segments in memory), or it is on local storage and its bytes
+  are all in the kernel's page cache, read with `preadv(RWF_NOWAIT)`, which
+  fails instead of waiting for the disk (and then it becomes a hot object).
 
 Entries just past their lifetime are still used while one background
 refresh runs (`api/flights.py`), as the routes do. Anything else — a miss,
@@ -59,6 +60,8 @@ _NO_FILTER = ManifestFilter()
 # The request headers an answer depends on; the rest are never looked at.
 _WANTED = frozenset({b"if-none-match", b"if-modified-since", b"range", b"if-range", b"accept-encoding",
                      b"origin", b"x-request-id"})
+_CONDITIONAL = ("if-none-match", "if-modified-since", "range")  # a plain request has none of these
+_MAX_MEMO = 64
 
 
 class OriginFastPath:
@@ -68,6 +71,7 @@ class OriginFastPath:
         self.origin_for = origin_for
         self.allowed = parse_origins(cors_origins)
         self._origin = None
+        self._cors_memo: dict[str | None, list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["method"] in _METHODS and scope["path"].startswith(PREFIX):
@@ -77,17 +81,20 @@ class OriginFastPath:
                 log.exception("origin fast path failed on %s; handing it to the routes", scope["path"])
                 found = None
             if found is not None:
-                answer, body, headers = found
-                metrics.observe_origin(scope["path"], answer.status)
-                await send({"type": "http.response.start", "status": answer.status,
-                            "headers": answer.raw_headers() + raw_cors_headers(headers.get("origin"), self.allowed)
+                status, headers, body, asked = found
+                metrics.observe_origin(scope["path"], status)
+                await send({"type": "http.response.start", "status": status,
+                            "headers": headers + self._cors(asked.get("origin"))
                             + [(b"x-request-id", request_id(scope).encode("latin-1"))]})
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
 
-    def answer(self, scope) -> tuple[Answer, bytes, dict[str, str]] | None:
-        """(answer, body, request headers) when it can be given from memory now; None hands it on."""
+    def answer(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, str]] | None:
+        """(status, ASGI headers, body, request headers) when it can be given from memory now.
+
+        None hands the request on to the routes.
+        """
         playback_id, slash, rest = scope["path"][len(PREFIX):].partition("/")
         if not slash or not PLAYBACK_ID.match(playback_id):
             return None
@@ -114,7 +121,7 @@ class OriginFastPath:
                 carried = f"token={token}"
             if target.kind is Kind.SEGMENT:
                 found = _segment(origin, playback.asset_id, target, token_ttl, method, headers)
-                return None if found is None else (*found, headers)
+                return None if found is None else (found[0].status, found[0].raw_headers(), found[1], headers)
             if playback.live:
                 return None  # live manifests change every segment: core/live renders them
             selected = ManifestFilter.from_query(query) if query and target.kind in (Kind.MASTER, Kind.MPD) \
@@ -128,10 +135,29 @@ class OriginFastPath:
         if stale:
             revalidate_manifest(origin, playback.asset_id)
         cache = policy.cache_control(target.kind, complete=rendered.complete, token_ttl=token_ttl)
+        plain = not any(name in headers for name in _CONDITIONAL)
+        memo_key = (headers.get("accept-encoding"), cache, method)
+        if plain and (memo := rendered.answers.get(memo_key)) is not None:
+            return (*memo, headers)
         answer, body = plan_manifest(rendered, cache_control=cache, method=method, request_headers=headers)
         if answer.status == 416:
             return None
-        return answer, body[answer.start : answer.start + answer.length], headers
+        found = (answer.status, answer.raw_headers(), body[answer.start : answer.start + answer.length])
+        if plain:
+            if len(rendered.answers) >= _MAX_MEMO:
+                rendered.answers.clear()  # signed ids: a new max-age every second
+            rendered.answers[memo_key] = found
+        return (*found, headers)
+
+    def _cors(self, origin: str | None) -> list[tuple[bytes, bytes]]:
+        """CORS headers for a request from `origin` (page origin), as `core.origin.cors` decides them."""
+        key = None if self.allowed is None else origin  # with `*` they never depend on the origin
+        cached = self._cors_memo.get(key)
+        if cached is None:
+            cached = raw_cors_headers(origin, self.allowed)
+            if len(self._cors_memo) < _MAX_MEMO:
+                self._cors_memo[key] = cached
+        return cached
 
     def _find_origin(self, scope):
         self._origin = self.origin_for(scope)
@@ -149,15 +175,20 @@ def _classify(path: str) -> Target | None:
 
 def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, headers) -> tuple[Answer, bytes] | None:
     key = media_key(asset_id, target.relative or "")
+    hot = origin.hot.get(key) if origin.hot is not None else None
+    if hot is not None:
+        info, data = hot
+        answer = _plan_segment(info, target, token_ttl, method, headers)
+        if answer.status == 416:
+            return None
+        return answer, data if answer.length == len(data) else data[answer.start : answer.start + answer.length]
     path = origin.storage.local_path(key)
     if path is None:
         return None  # object storage: the routes stream it or redirect
     local = open_local(path, key)  # NotFound (an AbrError) is answered by the routes
     try:
         info = local.info
-        answer = plan_segment(info, etag=strong_etag(info.etag), content_type=segment_content_type(target),
-                              cache_control=policy.cache_control(Kind.SEGMENT, complete=True, token_ttl=token_ttl),
-                              method=method, request_headers=headers)
+        answer = _plan_segment(info, target, token_ttl, method, headers)
         if answer.status == 416:
             return None
         body = b""
@@ -165,6 +196,14 @@ def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, head
             body = local.read_cached(answer.start, answer.length)
             if body is None:
                 return None  # not all in the page cache: read in a worker thread by the routes
+            if origin.hot is not None and answer.length == info.size:
+                origin.hot.put(key, info, body)
         return answer, body
     finally:
         local.close()
+
+
+def _plan_segment(info, target: Target, token_ttl, method: str, headers) -> Answer:
+    return plan_segment(info, etag=strong_etag(info.etag), content_type=segment_content_type(target),
+                        cache_control=policy.cache_control(Kind.SEGMENT, complete=True, token_ttl=token_ttl),
+                        method=method, request_headers=headers)

@@ -10,7 +10,9 @@ directory straight from disk (2 workers, sendfile), then runs `wrk` (Debian
 package `wrk`) on loopback against both: a segment GET, and manifest GETs at
 200 connections. Prints req/s, MB/s, p50/p99 and origin/nginx ratios.
 `--no-fast-path` sets ABR_ORIGIN_FAST_PATH=0: every request goes through the
-FastAPI routes (api/origin_fastpath.py says what the fast path takes).
+FastAPI routes (api/origin_fastpath.py says what the fast path takes);
+ABR_ORIGIN_MEMORY_CACHE_MB=0 in the environment turns hot segments off
+(segments then come from the page cache through a read per request).
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ def main() -> int:
             ("media playlist", f"/play/{pid}/h264-720p/index.m3u8", 200),
         ]
         print(f"origin: abr api --server {args.server} --workers {args.workers}, fast path "
-              f"{'off' if args.no_fast_path else 'on'}; nginx: 2 workers, sendfile; "
+              f"{'off' if args.no_fast_path else 'on'}, hot segments "
+              f"{os.environ.get('ABR_ORIGIN_MEMORY_CACHE_MB', '64')} MB; nginx: 2 workers, sendfile; "
               f"wrk -t2 -d{args.duration}s on {os.cpu_count()} cores")
         print(f"{'case':<16} {'server':<7} {'conns':>5} {'req/s':>10} {'MB/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6}")
         for name, path, conns in cases:

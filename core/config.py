@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=15.0, gt=0)
     cors_origins: str = "*"
     origin_fast_path: bool = True  # answer cached manifests and page-cached segments before routing (api/origin_fastpath.py)
+    origin_memory_cache_mb: int = Field(default=64, ge=0)  # whole recent segments kept in memory per API process (0: off)
     allow_private_urls: bool = False  # URL import from loopback/private ranges (tests, trusted LANs)
     import_timeout: float = Field(default=3600, gt=0)
     # Live (core/live): RTMP ingest by nginx's RTMP module, started by `abr ingest` / `abr dev`.

@@ -72,7 +72,8 @@ def origin_service(ctx) -> OriginService:
         s = ctx.settings
         keys = SigningKeys.from_settings(s.signing_key, s.signing_keys_previous, s.signing_key_id)
         origin = ctx.extra["origin"] = OriginService(engine=ctx.engine, storage=ctx.storage, keys=keys,
-                                                     presign=s.s3_presign)
+                                                     presign=s.s3_presign,
+                                                     hot_bytes=s.origin_memory_cache_mb * 1024 * 1024)
     return origin
 
 

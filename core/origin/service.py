@@ -45,6 +45,7 @@ from core.media.manifests import (
 )
 from core.media.model import Presentation
 from core.origin.conditional import compress, strong_etag
+from core.origin.hot import HotObjects
 from core.origin.paths import Kind, Target
 from core.services.playback import PlaybackCache, PlaybackTarget, SigningKeys, find_playback
 from core.storage import ObjectInfo, Storage
@@ -83,6 +84,9 @@ class RenderedManifest:
     complete: bool  # its content is final
     etag: str = ""
     _encoded: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    # Whole answers to plain requests (no conditional or range headers), built by the
+    # fast path: (accept-encoding, cache-control, method) → (status, ASGI headers, body).
+    answers: dict[tuple, tuple[int, list, bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.etag = strong_etag(hashlib.sha256(self.body).hexdigest()[:32])
@@ -101,7 +105,7 @@ class RenderedManifest:
 class OriginService:
     def __init__(self, *, engine: Engine, storage: Storage, keys: SigningKeys, presign: bool = False,
                  playback_ttl: float = 5.0, publishing_ttl: float = 0.5, complete_ttl: float = 30.0,
-                 max_manifests: int = 4096) -> None:
+                 max_manifests: int = 4096, hot_bytes: int = 0) -> None:
         self.engine = engine
         self.storage = storage
         self.keys = keys
@@ -111,6 +115,7 @@ class OriginService:
         self.playbacks = PlaybackCache(ttl=playback_ttl)
         self._presentations: _Bounded = _Bounded(1024)
         self._manifests: _Bounded = _Bounded(max_manifests)
+        self.hot = HotObjects(hot_bytes) if hot_bytes > 0 else None  # whole recent segments (core/origin/hot.py)
 
     # -- playback ids ---------------------------------------------------------
 

@@ -133,13 +133,33 @@ def test_fast_path_counts_requests_in_metrics(pair):
 def test_segment_not_in_the_page_cache_goes_to_the_routes(pair, served, monkeypatch):
     """`read_cached` None (the kernel would have had to read the disk): the routes read it in a thread."""
     fast, _, made, _ = pair
-    url = f"/play/{made.public_id}/h264-720p/00003.m4s"
-    assert fast.get(url).status_code == 200
-    monkeypatch.setattr(LocalFile, "read_cached", lambda self, start, length: None)
-    r = fast.get(url)
-    assert r.status_code == 200 and r.content == made.files["h264-720p/00003.m4s"]
-    assert served[-1] == (url, False)
-    monkeypatch.undo()
+    url = f"/play/{made.public_id}/h265-720p/00003.m4s"  # requested by no other test
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalFile, "read_cached", lambda self, start, length: None)
+        r = fast.get(url)
+        assert r.status_code == 200 and r.content == made.files["h265-720p/00003.m4s"]
+        assert served[-1] == (url, False)
+    assert fast.get(url).content == made.files["h265-720p/00003.m4s"]  # page-cached now: the fast path's
+    assert served[-1] == (url, True)
+
+
+def test_hot_segments_are_answered_from_memory(pair, served, monkeypatch):
+    fast, _, made, _ = pair
+    url = f"/play/{made.public_id}/h264-360p/00003.m4s"
+    first = fast.get(url)
+    hot = fast.app.state.ctx.extra["origin"].hot
+    assert f"media/{made.asset_id}/h264-360p/00003.m4s" in hot._entries
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("a hot segment was read from disk")
+
+    monkeypatch.setattr("api.origin_fastpath.open_local", no_disk)
+    again = fast.get(url)
+    assert served[-1] == (url, True)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    part = fast.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == first.content[10:20]
+    assert fast.head(url).headers["content-length"] == str(len(first.content))
 
 
 def _filesystem(path: Path) -> str:
