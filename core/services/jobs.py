@@ -133,19 +133,26 @@ def _give_up(s: Session, job: Job, now) -> None:
 
 
 class Reconciler:
-    """Runs `reconcile` every `interval` seconds in a daemon thread (started by `abr worker`)."""
+    """Runs `reconcile` every `interval` seconds in a daemon thread (started by `abr worker`).
 
-    def __init__(self, engine: Engine, send: Callable[[str], None], policy: JobPolicy, interval: float = 15.0) -> None:
+    `also`: further passes run on the same schedule (the webhook resend); one
+    failing does not stop the others.
+    """
+
+    def __init__(self, engine: Engine, send: Callable[[str], None], policy: JobPolicy, interval: float = 15.0,
+                 also: tuple[Callable[[], object], ...] = ()) -> None:
         self.engine, self.send, self.policy, self.interval = engine, send, policy, interval
+        self.passes = (lambda: reconcile(self.engine, self.send, self.policy), *also)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                reconcile(self.engine, self.send, self.policy)
-            except Exception:
-                log.warning("reconcile pass failed", exc_info=True)
+            for one_pass in self.passes:
+                try:
+                    one_pass()
+                except Exception:
+                    log.warning("reconcile pass failed", exc_info=True)
 
     def start(self) -> Reconciler:
         self._thread.start()

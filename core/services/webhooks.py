@@ -4,7 +4,9 @@ Emission happens after the state change it reports has committed: `emit()`
 opens its own session, writes one `webhook_deliveries` row per subscribed
 endpoint (the exact body that will be signed and sent, every attempt), commits,
 and only then sends a `webhooks.deliver` task per row. A lost message leaves a
-`pending` row with its `next_retry_at`, which is the record to resend from.
+`pending` row with its `next_retry_at`, which is the record to resend from:
+the workers' reconciler calls `resend_overdue` for rows overdue by longer than
+any queue should hold them.
 
 `core` knows no queue framework, so the entry points register how to send a
 task: the API per engine (`register_sender`), a worker once for its process
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, func, select, update
 
 from core.db.models import Asset, PlaybackId, new_id, utcnow
 from core.db.models_integrations import WebhookDelivery, WebhookEndpoint
@@ -155,6 +157,38 @@ def _record(engine: Engine, event_type: str, *, asset_id: str | None, data: dict
         s.add_all(rows)
         s.commit()
         return [r.id for r in rows]
+
+
+def resend_overdue(engine: Engine, send: Callable[..., None], *, overdue_after: float,
+                   limit: int = 500) -> list[str]:
+    """Send again the pending deliveries whose next attempt is `overdue_after` seconds late.
+
+    Such a row's broker message was lost (a broker restart, a worker killed
+    while holding a countdown task). Each resend is taken with a conditional
+    update that moves `next_retry_at` to now, so with several reconcilers one
+    sends it, and a row is resent at most once per `overdue_after`. A message
+    that was only slow, not lost, then makes a second attempt: delivery is
+    at least once, and receivers deduplicate by the body's event `id`.
+    """
+    now = utcnow()
+    resent: list[str] = []
+    with Session(engine) as s:
+        rows = s.exec(select(WebhookDelivery.id, WebhookDelivery.next_retry_at)
+                      .where(WebhookDelivery.status == "pending",
+                             WebhookDelivery.next_retry_at < now - timedelta(seconds=overdue_after))
+                      .order_by(WebhookDelivery.next_retry_at).limit(limit)).all()
+        for delivery_id, due in rows:
+            taken = s.exec(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id,
+                                                         WebhookDelivery.status == "pending",
+                                                         WebhookDelivery.next_retry_at == due)
+                           .values(next_retry_at=now))
+            s.commit()
+            if taken.rowcount == 1:
+                send(TASK_WEBHOOK_DELIVER, delivery_id)
+                resent.append(delivery_id)
+    if resent:
+        log.warning("resent %d webhook deliveries whose messages were lost", len(resent))
+    return resent
 
 
 # -- delivery --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 - the worker's process group SIGKILLed mid-encode, three times on one asset;
 - more kills than ABR_JOB_MAX_ATTEMPTS allows;
 - Redis (without persistence) restarted with a job queued, and down during an upload;
+- Redis restarted with a webhook delivery queued;
 - PostgreSQL restarted in the middle of a job;
 - the API process killed in the middle of a multipart upload;
 - the storage filling up during a transcode.
@@ -106,6 +107,28 @@ def test_redis_restart_loses_the_queued_message_and_the_reconciler_resends_it(tm
         asset = stack.wait(during["id"])
         assert asset["status"] == "ready", asset["error"]
         assert stack.worker.alive
+
+
+@pytest.mark.skipif(redis_available() is not None, reason=redis_available() or "")
+def test_redis_restart_loses_a_webhook_delivery_and_the_reconciler_resends_it(tmp_path, clip):
+    from tests.integrations.receiver import Receiver
+
+    receiver = Receiver()
+    with (private_redis(tmp_path / "redis") as redis_server,
+          running_stack(tmp_path, {"ABR_BROKER_URL": redis_server.url, "ABR_ALLOW_PRIVATE_URLS": "1"},
+                        start_worker=False) as stack):
+        hook = stack.client.post("/v1/webhooks", json={"url": receiver.url, "events": ["asset.created"]})
+        assert hook.status_code == 201, hook.text
+        receiver.secret = hook.json()["secret"]
+        asset_id = stack.upload(clip)["id"]  # asset.created: a delivery row, and its message in Redis...
+        redis_server.restart()  # ...which is gone (no persistence)
+        stack.worker.start()
+        event = receiver.wait_for("asset.created", timeout=60)  # resent once 2 s overdue (FAST_JOBS)
+        assert event["data"]["id"] == asset_id and receiver.bad_signatures == 0
+        deliveries = stack.client.get(f"/v1/webhooks/{hook.json()['id']}/deliveries").json()["data"]
+        assert [(d["status"], d["attempts"]) for d in deliveries] == [("delivered", 1)]
+        assert stack.wait(asset_id)["status"] == "ready"
+    receiver.close()
 
 
 @pytest.mark.skipif(postgres_available() is not None, reason=postgres_available() or "")
