@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import asynccontextmanager, suppress
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -30,7 +31,33 @@ from core.services import uploads as service
 from core.services.assets import MediaLimits
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/tus", tags=["uploads"], responses=error_responses(404))
+SWEEP_INTERVAL = 300.0  # s between upload sweeps (expired uploads' partial files), per API process
+
+
+async def _sweep_forever(ctx) -> None:
+    while True:
+        try:
+            await run_in_threadpool(service.sweep, ctx.engine, _upload_dir(ctx))
+        except Exception:  # noqa: BLE001 - a database outage must not end the sweeping
+            log.warning("upload sweep failed", exc_info=True)
+        await asyncio.sleep(SWEEP_INTERVAL)
+
+
+@asynccontextmanager
+async def _lifespan(app):
+    """Sweep expired uploads at start and every SWEEP_INTERVAL while the API runs."""
+    ctx = getattr(app.state, "ctx", None)
+    task = asyncio.create_task(_sweep_forever(ctx)) if ctx is not None else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+router = APIRouter(prefix="/tus", tags=["uploads"], responses=error_responses(404), lifespan=_lifespan)
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"

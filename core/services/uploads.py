@@ -32,6 +32,7 @@ from core.services.webhooks import UPLOAD_COMPLETED, emit
 from core.storage import Storage
 
 log = logging.getLogger(__name__)
+LIVE = ("waiting", "uploading")  # statuses that may still receive bytes
 CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256}
 
 
@@ -97,13 +98,39 @@ def get_upload(session: Session, upload_id: str, *, upload_dir: Path | None = No
     row = session.get(Upload, upload_id)
     if row is None:
         raise NotFound(f"no upload {upload_id}")
-    if row.status in ("waiting", "uploading") and as_utc(row.expires_at) <= utcnow():
+    if row.status in LIVE and as_utc(row.expires_at) <= utcnow():
         row.status, row.updated_at = "expired", utcnow()
         session.add(row)
         session.commit()
         if upload_dir is not None:
             data_path(upload_dir, row.id).unlink(missing_ok=True)
     return row
+
+
+def sweep(engine: Engine, upload_dir: Path) -> tuple[int, list[str]]:
+    """Expire every upload past `expires_at`; delete the partial data no live upload owns.
+
+    Expiry is also applied when an upload is looked up; this pass is what
+    reclaims the disk of uploads nobody comes back to. Files are removed by
+    looking at the directory, so the host that holds a partial file cleans it
+    whichever host marked the row expired; names without a row are left alone.
+    Returns (rows expired, upload ids whose files were removed).
+    """
+    now = utcnow()
+    with Session(engine) as s:
+        expired = s.exec(update(Upload).where(Upload.status.in_(LIVE), Upload.expires_at <= now)
+                         .values(status="expired", updated_at=now))
+        s.commit()
+        names = [p.name for p in upload_dir.iterdir() if p.is_file()] if upload_dir.is_dir() else []
+        dead = set(s.exec(select(Upload.id).where(Upload.id.in_(names), Upload.status.not_in(LIVE))).all()) \
+            if names else set()
+    removed = []
+    for upload_id in sorted(dead):
+        data_path(upload_dir, upload_id).unlink(missing_ok=True)
+        removed.append(upload_id)
+    if expired.rowcount or removed:
+        log.info("upload sweep: %d expired, %d partial files removed", expired.rowcount, len(removed))
+    return expired.rowcount, removed
 
 
 def list_uploads(session: Session, *, limit: int, offset: int) -> tuple[list[Upload], int]:
