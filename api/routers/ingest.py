@@ -1,4 +1,5 @@
-"""nginx-rtmp callbacks: `on_publish` lets a publisher in (2xx) or refuses it (4xx) before media flows.
+"""nginx-rtmp callbacks: `on_publish` lets a publisher in (2xx) or refuses it (4xx) before media flows;
+`on_update`, every few seconds while it publishes, disconnects it (4xx) once its stream is stopped.
 
 Called by our own nginx only: the callback URL carries the ingest secret
 (core/live/ingest.py); no API key. nginx posts form fields `call`, `app`,
@@ -45,4 +46,15 @@ async def on_publish_done(request: Request, ctx: ContextDep, session: SessionDep
     form = await _form(request, ctx)
     await run_in_threadpool(service.on_publish_done, session, stream_key=form.get("name", ""),
                             addr=form.get("addr", ""))
+    return Response(status_code=204)
+
+
+@router.post("/update")
+async def on_update(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    form = await _form(request, ctx)
+    if form.get("call") != "update_publish":
+        return Response(status_code=204)  # players (the live workers' pulls) end with the stream anyway
+    if not await run_in_threadpool(service.publisher_may_continue, session, stream_key=form.get("name", "")):
+        log.info("rtmp publisher from %s disconnected: its stream was stopped or deleted", form.get("addr", ""))
+        raise Forbidden("this live stream was stopped")
     return Response(status_code=204)

@@ -163,6 +163,16 @@ def on_publish(session: Session, *, app: str, stream_key: str, addr: str) -> tup
     return stream, enqueue
 
 
+def publisher_may_continue(session: Session, *, stream_key: str) -> bool:
+    """nginx-rtmp's `on_update` for a publisher: False once its stream is stopping, over or deleted.
+
+    nginx then disconnects it, so `stop` (and delete) also ends the push at
+    the source instead of leaving an encoder sending into a refused stream.
+    """
+    stream = session.exec(select(LiveStream).where(LiveStream.stream_key == stream_key)).first()
+    return stream is not None and not stream.stop_requested and stream.status not in state.TERMINAL
+
+
 def on_publish_done(session: Session, *, stream_key: str, addr: str) -> None:
     """The publisher left; the worker sees its input end and reconnects or ends (nothing to change here)."""
     stream = session.exec(select(LiveStream).where(LiveStream.stream_key == stream_key)).first()

@@ -120,3 +120,19 @@ def test_reconnect_continues_with_a_discontinuity(live_stack):
     live_stack.client.post(f"/v1/live-streams/{created['id']}/stop")
     ended = live_stack.wait(created["id"], ("ended",), timeout=20)
     assert ended["recording_asset_id"] is None
+
+
+def test_stop_disconnects_the_publisher(live_stack):
+    """nginx asks `on_update` every 3 s whether a publisher may go on; after stop the answer is no."""
+    created = live_stack.create(segment_duration=1, record=False)
+    publisher = push(f"{live_stack.rtmp}/{created['stream_key']}", seconds=120, size="320x180")
+    try:
+        live_stack.wait(created["id"], ("active",), timeout=20)
+        assert publisher.poll() is None
+        stopped = live_stack.client.post(f"/v1/live-streams/{created['id']}/stop")
+        assert stopped.status_code == 200
+        publisher.wait(15)  # dropped by nginx, long before its 120 s of media
+        assert publisher.returncode != 0
+    finally:
+        kill(publisher)
+    assert live_stack.wait(created["id"], ("ended",), timeout=20)["status"] == "ended"
