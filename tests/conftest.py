@@ -85,6 +85,20 @@ def backend_env(request, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def engine(backend_env):
+    """A SQLAlchemy engine on `backend_env`'s database (SQLite, then PostgreSQL), migrated to head."""
+    from cli.migrate import upgrade
+    from core.db.engine import make_engine
+    from tests.helpers import settings_from
+
+    url = settings_from(backend_env).resolved_database_url
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
 def _drop_database(name: str) -> None:
     import psycopg
 

@@ -6,26 +6,14 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import pytest
 from sqlmodel import Session
 
-from cli.migrate import upgrade
-from core.db.engine import make_engine
 from core.db.models import utcnow
 from core.db.models_integrations import Upload
 from core.services.uploads import data_path, sweep
-from tests.helpers import app_client, settings_from
+from tests.helpers import app_client
 
 TUS = {"Tus-Resumable": "1.0.0"}
-
-
-@pytest.fixture
-def engine(backend_env):
-    url = settings_from(backend_env).resolved_database_url
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def test_sweep_expires_rows_and_removes_only_dead_files(engine, tmp_path):

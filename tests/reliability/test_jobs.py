@@ -7,22 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session
 
-from cli.migrate import upgrade
-from core.db.engine import make_engine
 from core.db.models import Asset, Job, utcnow
 from core.services.jobs import JobPolicy, beat, claim, reconcile
-from tests.helpers import settings_from
 
 POLICY = JobPolicy(stale_after=30, resend_queued_after=300, max_attempts=3)
-
-
-@pytest.fixture
-def engine(backend_env):
-    url = settings_from(backend_env).resolved_database_url
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def _asset_with_job(engine, **job_fields) -> tuple[str, str]:

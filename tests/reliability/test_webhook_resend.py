@@ -4,26 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlmodel import Session
 
-from cli.migrate import upgrade
-from core.db.engine import make_engine
 from core.db.models import utcnow
 from core.db.models_integrations import WebhookDelivery, WebhookEndpoint
 from core.queues import TASK_WEBHOOK_DELIVER
 from core.services.jobs import JobPolicy, Reconciler
 from core.services.webhooks import resend_overdue
-from tests.helpers import settings_from
-
-
-@pytest.fixture
-def engine(backend_env):
-    url = settings_from(backend_env).resolved_database_url
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def _deliveries(engine, **rows: dict) -> dict[str, str]:
