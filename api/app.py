@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.add_middleware(metrics.OriginMetricsMiddleware)  # outermost of the two: counts CORS answers too
     if settings.origin_fast_path:
         # Outermost: it adds the CORS, request-id and metrics headers/counts itself.
-        app.add_middleware(OriginFastPath, origin_for=lambda scope: scope["app"].state.ctx.extra.get("origin"),
+        app.add_middleware(OriginFastPath, origin_for=lambda scope: playback.origin_service(scope["app"].state.ctx),
                            cors_origins=settings.cors_origins)
     app.include_router(assets.router)
     app.include_router(captions.router)

@@ -34,13 +34,11 @@ paths' answers to the same requests.
 from __future__ import annotations
 
 import logging
-import time
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
-from api.flights import revalidate
 from api.middleware import request_id
-from api.routers.playback import revalidate_manifest
+from api.routers.playback import authorize, manifest_from_memory, playback_from_memory
 from core import metrics
 from core.errors import AbrError
 from core.layout import media_key
@@ -51,7 +49,6 @@ from core.origin.conditional import strong_etag
 from core.origin.cors import parse_origins, raw_cors_headers
 from core.origin.files import open_local
 from core.origin.paths import PLAYBACK_ID, Kind, Target, classify, segment_content_type
-from core.services.playback import verify_token
 
 log = logging.getLogger(__name__)
 PREFIX = "/play/"
@@ -66,7 +63,7 @@ _MAX_MEMO = 64
 
 class OriginFastPath:
     def __init__(self, app, *, origin_for, cors_origins: str = "*") -> None:
-        """`origin_for(scope)`: the process's `OriginService`, or None before the routes made it."""
+        """`origin_for(scope)`: the process's `OriginService` (one per app: asked once)."""
         self.app = app
         self.origin_for = origin_for
         self.allowed = parse_origins(cors_origins)
@@ -99,26 +96,19 @@ class OriginFastPath:
         if not slash or not PLAYBACK_ID.match(playback_id):
             return None
         target = _classify(rest)
+        if target is None:
+            return None
         origin = self._origin or self._find_origin(scope)
-        if target is None or origin is None:
+        _, playback = playback_from_memory(origin, playback_id)
+        if playback is None:
             return None
-        known = origin.playback_known(playback_id)
-        if known is None or known[0] is None:
-            return None
-        playback, stale = known
-        if stale:
-            revalidate(("playback", playback_id), origin.load_playback, playback_id)
         headers = {name.decode("latin-1"): value.decode("latin-1")
                    for name, value in scope["headers"] if name in _WANTED}
         method = scope["method"]
         query_string = scope.get("query_string")
         try:
             query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {}
-            token_ttl, carried = None, ""
-            if playback.signed:
-                token = query.get("token")
-                token_ttl = max(0, verify_token(token, playback_id, keys=origin.keys) - int(time.time()))
-                carried = f"token={token}"
+            token_ttl, carried = authorize(query.get("token"), playback, origin.keys)
             if target.kind is Kind.SEGMENT:
                 found = _segment(origin, playback.asset_id, target, token_ttl, method, headers)
                 return None if found is None else (found[0].status, found[0].raw_headers(), found[1], headers)
@@ -128,12 +118,9 @@ class OriginFastPath:
                 else _NO_FILTER
         except AbrError:
             return None  # the routes answer it, in the API's error format
-        known = origin.manifest_known(playback.asset_id, target, selected, carried)
-        if known is None:
+        rendered = manifest_from_memory(origin, playback.asset_id, target, selected, carried)
+        if rendered is None:
             return None
-        rendered, stale = known
-        if stale:
-            revalidate_manifest(origin, playback.asset_id)
         cache = policy.cache_control(target.kind, complete=rendered.complete, token_ttl=token_ttl)
         plain = not any(name in headers for name in _CONDITIONAL)
         memo_key = (headers.get("accept-encoding"), cache, method)

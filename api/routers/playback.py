@@ -107,24 +107,40 @@ async def _serve(request: Request, playback_id: str, path: str) -> Response:
     return await _manifest(request, origin, playback, target, token_ttl, query)
 
 
+def playback_from_memory(origin: OriginService, playback_id: str) -> tuple[bool, PlaybackTarget | None]:
+    """(known, target or None for an unknown id) without I/O; a stale entry starts a background refresh."""
+    known = origin.playback_known(playback_id)
+    if known is None:
+        return False, None
+    playback, stale = known
+    if stale:
+        revalidate(("playback", playback_id), origin.load_playback, playback_id)
+    return True, playback
+
+
 async def resolve_playback(origin: OriginService, playback_id: str) -> PlaybackTarget:
     """The playback id's target: from memory (refreshed in the background once stale) or the database.
 
     NotFound for an unknown id.
     """
-    known = origin.playback_known(playback_id)
-    if known is None:
+    known, playback = playback_from_memory(origin, playback_id)
+    if not known:
         return await single_flight(("playback", playback_id), origin.playback, playback_id)
-    playback, stale = known
-    if stale:
-        revalidate(("playback", playback_id), origin.load_playback, playback_id)
     if playback is None:
         raise NotFound(f"no playback id {playback_id}")
     return playback
 
 
-def revalidate_manifest(origin: OriginService, asset_id: str) -> None:
-    revalidate(("presentation", asset_id), origin.presentation, asset_id)
+def manifest_from_memory(origin: OriginService, asset_id: str, target: Target, selected: ManifestFilter,
+                         query: str) -> RenderedManifest | None:
+    """The rendered manifest without I/O, or None; a stale presentation starts a background re-read."""
+    known = origin.manifest_known(asset_id, target, selected, query)
+    if known is None:
+        return None
+    rendered, stale = known
+    if stale:
+        revalidate(("presentation", asset_id), origin.presentation, asset_id)
+    return rendered
 
 
 def authorize(token: str | None, playback: PlaybackTarget, keys: SigningKeys) -> tuple[int | None, str]:
@@ -144,14 +160,10 @@ async def _manifest(request: Request, origin: OriginService, playback: PlaybackT
         else ManifestFilter()
     if playback.live:
         return await live_manifest(request, playback, target, selected, token_ttl, query)
-    known = origin.manifest_known(playback.asset_id, target, selected, query)
-    if known is None:
+    rendered = manifest_from_memory(origin, playback.asset_id, target, selected, query)
+    if rendered is None:
         rendered = await single_flight(("manifest", playback.asset_id, target, selected, query),
                                        origin.manifest, playback.asset_id, target, selected, query)
-    else:
-        rendered, stale = known
-        if stale:
-            revalidate_manifest(origin, playback.asset_id)
     return _manifest_response(request, rendered, target, token_ttl)
 
 
