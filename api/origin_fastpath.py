@@ -44,11 +44,10 @@ from core.errors import AbrError
 from core.layout import media_key
 from core.media.manifests import ManifestFilter
 from core.origin import policy
-from core.origin.answer import Answer, plan_manifest, plan_segment
-from core.origin.conditional import strong_etag
+from core.origin.answer import Answer, plan_manifest, segment_answer
 from core.origin.cors import parse_origins, raw_cors_headers
 from core.origin.files import open_local
-from core.origin.paths import PLAYBACK_ID, Kind, Target, classify, segment_content_type
+from core.origin.paths import PLAYBACK_ID, Kind, Target, classify
 
 log = logging.getLogger(__name__)
 PREFIX = "/play/"
@@ -165,7 +164,7 @@ def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, head
     hot = origin.hot.get(key) if origin.hot is not None else None
     if hot is not None:
         info, data = hot
-        answer = _plan_segment(info, target, token_ttl, method, headers)
+        answer = segment_answer(info, target, token_ttl=token_ttl, method=method, request_headers=headers)
         if answer.status == 416:
             return None
         return answer, data if answer.length == len(data) else data[answer.start : answer.start + answer.length]
@@ -175,7 +174,7 @@ def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, head
     local = open_local(path, key)  # NotFound (an AbrError) is answered by the routes
     try:
         info = local.info
-        answer = _plan_segment(info, target, token_ttl, method, headers)
+        answer = segment_answer(info, target, token_ttl=token_ttl, method=method, request_headers=headers)
         if answer.status == 416:
             return None
         body = b""
@@ -189,8 +188,3 @@ def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, head
     finally:
         local.close()
 
-
-def _plan_segment(info, target: Target, token_ttl, method: str, headers) -> Answer:
-    return plan_segment(info, etag=strong_etag(info.etag), content_type=segment_content_type(target),
-                        cache_control=policy.cache_control(Kind.SEGMENT, complete=True, token_ttl=token_ttl),
-                        method=method, request_headers=headers)

@@ -28,15 +28,13 @@ from core.errors import NotFound
 from core.layout import media_key
 from core.media.manifests import ManifestFilter
 from core.origin import policy
-from core.origin.answer import Answer, plan_manifest, plan_segment
-from core.origin.conditional import strong_etag
+from core.origin.answer import Answer, plan_manifest, segment_answer
 from core.origin.files import LocalFile, open_local
 from core.origin.paths import (
     Kind,
     Target,
     check_playback_id,
     classify,
-    segment_content_type,
 )
 from core.origin.service import OriginService, RenderedManifest
 from core.services.playback import PlaybackTarget, SigningKeys, verify_token
@@ -207,7 +205,6 @@ def _unsatisfiable(size: int) -> Response:
 async def _segment(request: Request, origin: OriginService, playback: PlaybackTarget, target: Target,
                    token_ttl: int | None) -> Response:
     key = media_key(playback.asset_id, target.relative or "")
-    cache_control = policy.cache_control(Kind.SEGMENT, complete=True, token_ttl=token_ttl)
     path = origin.storage.local_path(key)
     if path is None and origin.presign and request.method == "GET":
         url = origin.storage.presigned_url(key, policy.PRESIGN_EXPIRES)
@@ -217,9 +214,8 @@ async def _segment(request: Request, origin: OriginService, playback: PlaybackTa
     local: LocalFile | None = open_local(path, key) if path is not None else None
     try:
         info = local.info if local is not None else await run_in_threadpool(origin.storage.stat, key)
-        answer = plan_segment(info, etag=strong_etag(info.etag), content_type=segment_content_type(target),
-                              cache_control=cache_control, method=request.method,
-                              request_headers=request.headers)
+        answer = segment_answer(info, target, token_ttl=token_ttl, method=request.method,
+                                request_headers=request.headers)
         if answer.status == 416:
             return _unsatisfiable(info.size)
         if not answer.length:

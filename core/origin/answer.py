@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from core.origin.conditional import choose_encoding, http_date, plan_response
+from core.origin import policy
+from core.origin.conditional import choose_encoding, http_date, plan_response, strong_etag
+from core.origin.paths import Kind, Target, segment_content_type
 from core.storage import ObjectInfo
 
 Headers = list[tuple[str, str]]
@@ -81,3 +83,11 @@ def plan_segment(info: ObjectInfo, *, etag: str, content_type: str, cache_contro
                  request_headers: Mapping[str, str]) -> Answer:
     return plan_object(size=info.size, etag=etag, last_modified=info.mtime, content_type=content_type,
                        cache_control=cache_control, method=method, request_headers=request_headers)
+
+
+def segment_answer(info: ObjectInfo, target: Target, *, token_ttl: int | None, method: str,
+                   request_headers: Mapping[str, str]) -> Answer:
+    """`plan_segment` with the segment's strong ETag, content type and cache policy (both paths use it)."""
+    return plan_segment(info, etag=strong_etag(info.etag), content_type=segment_content_type(target),
+                        cache_control=policy.cache_control(Kind.SEGMENT, complete=True, token_ttl=token_ttl),
+                        method=method, request_headers=request_headers)
