@@ -45,3 +45,14 @@ def app_client(env: dict[str, str], **overrides) -> Iterator[TestClient]:
         client.headers["Authorization"] = f"Bearer {TEST_KEY}"
         yield client
     app.state.ctx.engine.dispose()
+
+
+def upload_asset(client, path, settings: dict | None = None) -> dict:
+    """`POST /v1/assets` with `path` as a multipart file (and `settings`); the created asset."""
+    import json
+
+    with open(path, "rb") as fh:
+        data = {"settings": json.dumps(settings)} if settings is not None else {}
+        r = client.post("/v1/assets", files={"file": (path.name, fh, "video/mp4")}, data=data)
+    assert r.status_code == 201, r.text
+    return r.json()

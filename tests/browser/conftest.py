@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO_ROOT, free_port
-from tests.helpers import TEST_KEY
+from tests.helpers import TEST_KEY, upload_asset
 from tests.media_fixtures import make_clip
 
 CHROMIUM = os.environ.get("ABR_CHROMIUM", "/usr/bin/chromium")
@@ -59,11 +59,7 @@ class Server:
 
     def upload(self, path: Path, settings: dict) -> dict:
         self.check_alive()
-        with open(path, "rb") as fh:
-            r = self.client.post("/v1/assets", files={"file": (path.name, fh, "video/mp4")},
-                                 data={"settings": json.dumps(settings)})
-        assert r.status_code == 201, r.text
-        return r.json()
+        return upload_asset(self.client, path, settings)
 
     def wait_ready(self, asset_id: str, timeout: float = 120) -> dict:
         deadline = time.monotonic() + timeout

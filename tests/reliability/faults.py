@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from core.db.models import Job
 from core.services.jobs import latest_job
-from tests.helpers import app_client
+from tests.helpers import app_client, upload_asset
 
 # Fast crash recovery for tests: a silent job is resent after 3 s, a lost queued message after 2 s.
 FAST_JOBS = {"ABR_JOB_STALE_AFTER": "3", "ABR_RECONCILE_INTERVAL": "1", "ABR_JOB_MAX_ATTEMPTS": "5",
@@ -117,11 +117,7 @@ class Stack:
     data_dir: Path
 
     def upload(self, path: Path, settings: dict | None = SETTINGS) -> dict:
-        with open(path, "rb") as fh:
-            r = self.client.post("/v1/assets", files={"file": (path.name, fh, "video/mp4")},
-                                 data={"settings": json.dumps(settings)} if settings is not None else {})
-        assert r.status_code == 201, r.text
-        return r.json()
+        return upload_asset(self.client, path, settings)
 
     def asset(self, asset_id: str) -> dict | None:
         """The asset, or None while the API cannot answer (a database restart)."""

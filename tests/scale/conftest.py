@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from core.media.model import Presentation
 from core.storage import Storage, open_storage
 from tests.conftest import PG_ADMIN_URL, free_port
-from tests.helpers import app_client, settings_from
+from tests.helpers import app_client, settings_from, upload_asset
 from tests.media_fixtures import clip_maker
 from tests.s3_server import s3_client, s3_endpoint  # noqa: F401
 from tests.workers.worker_proc import running_worker
@@ -35,11 +35,7 @@ class Cluster:
     metrics_ports: list[int] = field(default_factory=list)
 
     def upload(self, path: Path, settings: dict | None = None) -> dict:
-        with open(path, "rb") as fh:
-            data = {"settings": json.dumps(settings)} if settings is not None else {}
-            r = self.client.post("/v1/assets", files={"file": (path.name, fh, "video/mp4")}, data=data)
-        assert r.status_code == 201, r.text
-        return r.json()
+        return upload_asset(self.client, path, settings)
 
     def wait(self, asset_id: str, *, until=("ready", "errored"), timeout: float = 120) -> dict:
         deadline = time.monotonic() + timeout
