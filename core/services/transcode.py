@@ -151,6 +151,11 @@ class AssetTranscode:
 
     @_db_retry
     def _finish_job(self, status: str, error: str | None = None) -> None:
+        if status == "succeeded":
+            # Every attempt at this asset is over (a new one starts only once the last went
+            # silent): temp files left by a worker killed mid-write are garbage now.
+            if removed := self.storage.remove_partial_writes(layout.media_prefix(self.asset_id)):
+                log.info("asset %s: removed %d partial writes of earlier attempts", self.asset_id, removed)
         with Session(self.engine) as s:
             job = self._job(s)
             if job is not None:

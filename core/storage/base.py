@@ -175,6 +175,12 @@ class Storage(abc.ABC):
     def delete_prefix(self, prefix: str) -> int:
         """Remove everything under `prefix/`; return how many objects went."""
 
+    def remove_partial_writes(self, prefix: str) -> int:
+        """Remove the temp files of writes that never finished under `prefix/` (a writer killed
+        between its temp file and the rename); returns how many. Call it only when nothing writes
+        there any more. Stores whose writes are atomic by nature have none: the default."""
+        return 0
+
     @abc.abstractmethod
     def publish(self, staging_prefix: str, final_prefix: str) -> None:
         """Make everything under `staging_prefix/` visible under `final_prefix/`, then drop staging.

@@ -168,6 +168,15 @@ class LocalStorage(Storage):
         with _os_errors(key), contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
             os.unlink(path)
 
+    def remove_partial_writes(self, prefix: str) -> int:
+        base = self._dir(prefix)
+        removed = 0
+        for tmp in base.rglob(TEMP_MARKER + "*") if base.is_dir() else ():
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def delete_prefix(self, prefix: str) -> int:
         base = self._dir(prefix)
         if not base.is_dir():

@@ -46,6 +46,25 @@ def test_put_leaves_no_temp_files_visible(storage: Storage) -> None:
         assert sorted(os.listdir(root.parent)) == ["0", "1", "2", "3", "4", "stream"]
 
 
+def test_partial_writes_of_a_killed_writer_are_removed(storage: Storage) -> None:
+    """A writer SIGKILLed between its temp file and the rename leaves the temp file behind."""
+    storage.put_bytes("media/a1/v/00001.m4s", b"kept")
+    storage.put_bytes("media/a2/v/00001.m4s", b"other asset")
+    root = storage.local_path("media/a1/v/00001.m4s")
+    if root is None:  # object stores write whole objects: nothing is ever left half-written
+        assert storage.remove_partial_writes("media/a1") == 0
+        return
+    (root.parent / ".abr-tmp-x1y2z3").write_bytes(b"half a segm")
+    (root.parent.parent / ".abr-tmp-q9").write_bytes(b"half")
+    other = storage.local_path("media/a2/v/00001.m4s").parent / ".abr-tmp-keep"
+    other.write_bytes(b"another asset's writer, maybe alive")
+    assert storage.remove_partial_writes("media/a1") == 2
+    assert sorted(os.listdir(root.parent)) == ["00001.m4s"]
+    assert list(storage.list("media/a1")) == ["media/a1/v/00001.m4s"]
+    assert other.exists()
+    assert storage.remove_partial_writes("media/nothing-here") == 0
+
+
 def test_failed_stream_stores_nothing(storage: Storage) -> None:
     def chunks():
         for _ in range(7):  # past the first multipart part on S3
