@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.middleware import RequestIdMiddleware
+from api.origin import origin_service
 from api.origin_fastpath import OriginFastPath
 from api.queue import TaskQueue
 from api.ratelimit import RateLimiter
@@ -17,7 +18,8 @@ from api.routers import ingest, live_streams
 from api.routers import metrics
 from core.config import Settings
 from core.db.engine import make_engine
-from core.services.webhooks import register_sender
+from core import events
+from core.services import webhooks as webhook_service
 from core.origin.cors import PlaybackCORS
 from core.storage import open_storage
 
@@ -37,7 +39,8 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
                   description="Self-hostable video platform: assets, uploads, live streams and an HLS/DASH origin.",
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.ctx = ctx
-    register_sender(ctx.engine, ctx.queue.send)  # webhook events emitted by API requests go out on this queue
+    events.subscribe(webhook_service.emit)  # events emitted by API requests become webhook deliveries…
+    webhook_service.register_sender(ctx.engine, ctx.queue.send)  # …sent on this app's queue
     install_error_handlers(app)
 
     app.add_middleware(RequestIdMiddleware)
@@ -54,7 +57,7 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.add_middleware(metrics.OriginMetricsMiddleware)  # outermost of the two: counts CORS answers too
     if settings.origin_fast_path:
         # Outermost: it adds the CORS, request-id and metrics headers/counts itself.
-        app.add_middleware(OriginFastPath, origin_for=lambda scope: playback.origin_service(scope["app"].state.ctx),
+        app.add_middleware(OriginFastPath, origin_for=lambda scope: origin_service(scope["app"].state.ctx),
                            cors_origins=settings.cors_origins)
     app.include_router(assets.router)
     app.include_router(captions.router)

@@ -38,7 +38,7 @@ from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from api.middleware import request_id
-from api.routers.playback import authorize, manifest_from_memory, playback_from_memory
+from api.origin import authorize, manifest_from_memory, playback_from_memory
 from core import metrics
 from core.errors import AbrError
 from core.layout import media_key

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContextDep, SessionDep, require
-from api.routers.images import (
+from api.origin import (
     load_presentation,
     open_playback,
     serve_stored,

@@ -1,12 +1,13 @@
 """Images and the MP4 download under `/play/{playback_id}/…`, served by the origin's own machinery.
 
-- `thumbnail.jpg|webp?time=&width=&height=&fit_mode=` — one frame (default: the middle).
+- `thumbnail.jpg|webp?time=&width=&height=&fit_mode=` — one frame (default: the middle); for a live
+  playback id, `thumbnail.jpg` is the latest picture (`api.live_origin`).
 - `animated.webp?start=&end=&width=&fps=` — a short looping preview (≤ 10 s, ≤ 640 px, ≤ 30 fps).
 - `storyboard.vtt` + `storyboard.jpg` — a WebVTT index of `#xywh=` tiles in one sprite sheet.
 - `download.mp4` — the static MP4 rendition (asset setting `mp4_support`), Range-capable.
 
 Playback-id lookup, the token check, conditional requests, ranges and cache
-headers are the origin's (`api.routers.playback`): an image, once made, is
+headers are the origin's request layer's (`api.origin`): an image, once made, is
 stored under `media/{asset}/images/` by its normalised parameters and
 answered exactly like a segment (immutable, strong ETag, 304, 206). These
 routes must be included before the origin's catch-all route.
@@ -17,21 +18,18 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.routers import playback as origin_routes
+from api.live_origin import live_image
+from api.origin import PlaybackRequest, load_presentation, open_playback, serve_stored, serve_text
 from api.schemas import error_responses
 from core.errors import AbrError, NotFound
 from core.media import images, mp4
 from core.media.manifests import append_query
-from core.origin import policy
-from core.origin.paths import Kind, Target, check_playback_id
-from core.origin.service import LoadedPresentation, OriginService, RenderedManifest
+from core.origin.policy import live_cache_control
 from core.services import images as image_service
-from core.services.playback import PlaybackTarget
 
 router = APIRouter(tags=["playback"], responses=error_responses(403, 404))
 _FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -82,54 +80,6 @@ def get_gate(request: Request) -> ImageGate:
     return gate
 
 
-@dataclass
-class PlaybackRequest:
-    """A `/play/{playback_id}/…` request after the origin's lookup and token check."""
-
-    origin: OriginService
-    playback: PlaybackTarget
-    token_ttl: int | None  # None: public
-    query: str  # carried into URLs we write (`token=…`), "" for public ids
-
-
-async def open_playback(request: Request, playback_id: str) -> PlaybackRequest:
-    origin = origin_routes.get_origin(request)
-    check_playback_id(playback_id)
-    playback = await origin_routes.resolve_playback(origin, playback_id)
-    token_ttl, query = origin_routes.authorize(request.query_params.get("token"), playback, origin.keys)
-    return PlaybackRequest(origin, playback, token_ttl, query)
-
-
-async def load_presentation(pr: PlaybackRequest) -> LoadedPresentation:
-    return await run_in_threadpool(pr.origin.presentation, pr.playback.asset_id)
-
-
-async def serve_stored(request: Request, pr: PlaybackRequest, relative: str, media_type: str, *,
-                       final: bool = True, headers: dict[str, str] | None = None) -> Response:
-    """Answer with the stored object `media/{asset}/{relative}` (`dir/file`) the way the origin answers segments.
-
-    `final`: its bytes will never change under this URL (else cached like a publishing manifest).
-    """
-    directory, _, name = relative.partition("/")
-    target = Target(Kind.SEGMENT, rendition=directory, file=name)
-    response = await origin_routes._segment(request, pr.origin, pr.playback, target, pr.token_ttl)
-    if response.status_code in (200, 206, 304):
-        if response.status_code != 304:
-            response.headers["content-type"] = media_type
-        if not final:
-            response.headers["cache-control"] = policy.cache_control(Kind.MASTER, complete=False,
-                                                                     token_ttl=pr.token_ttl)
-        response.headers.update(headers or {})
-    return response
-
-
-def serve_text(request: Request, pr: PlaybackRequest, body: str, content_type: str, loaded: LoadedPresentation,
-               *, final: bool) -> Response:
-    """A document rendered per request (it may carry the token): cached like a manifest, gzip, ETag, 304."""
-    rendered = RenderedManifest(body.encode(), content_type, loaded.info.mtime, final)
-    return origin_routes._manifest_response(request, rendered, Target(Kind.MPD), pr.token_ttl)
-
-
 async def _image(request: Request, pr: PlaybackRequest, plan: image_service.Plan, media_type: str,
                  final: bool) -> Response:
     relative = image_service.image_relative(plan)
@@ -158,6 +108,17 @@ def ffmpeg_path(ctx) -> str:
 
 
 _IMAGE_RESPONSES = {400: {"description": "bad parameter"}, 403: {}, 404: {}, 503: {"description": "busy"}}
+
+
+@router.head("/play/{playback_id}/thumbnail.jpg", include_in_schema=False)
+@router.get("/play/{playback_id}/thumbnail.jpg",
+                       summary="A still image; for a live playback id the latest picture (refreshed every few seconds)")
+async def live_thumbnail(request: Request, playback_id: str) -> Response:
+    pr = await open_playback(request, playback_id)
+    if not pr.playback.live:
+        return await thumbnail(request, playback_id, "jpg")
+    return await live_image(request, pr.playback.asset_id, "thumbnail.jpg",
+                            live_cache_control(2, ended=False, token_ttl=pr.token_ttl))
 
 
 @router.head("/play/{playback_id}/thumbnail.{fmt}", include_in_schema=False)

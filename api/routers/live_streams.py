@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContextDep, SessionDep, require
+from api.live_origin import live_image
+from api.origin import open_playback, public_base_url
 from api.schemas import (
     ErrorInfo,
     PlaybackIdPublic,
@@ -23,7 +23,6 @@ from api.schemas import (
 )
 from core.db.models_live import LiveStream
 from core.errors import NotFound
-from core.live.origin import LiveManifests
 from core.queues import TASK_LIVE
 from core.services import live_streams as service
 
@@ -61,12 +60,8 @@ class LiveStreamsPublic(BaseModel):
     count: int
 
 
-def _base_url(request: Request, ctx) -> str:
-    return (ctx.settings.public_url or str(request.base_url)).rstrip("/")
-
-
 def _public(session: Session, stream: LiveStream, request: Request, ctx) -> LiveStreamPublic:
-    base = _base_url(request, ctx)
+    base = public_base_url(request, ctx)
     s = ctx.settings
     host = s.rtmp_host or urlsplit(base).hostname or s.host
     pids = service.playback_ids_of(session, stream)
@@ -131,71 +126,9 @@ def clock() -> Response:
     return Response(now, media_type="text/plain", headers={"Cache-Control": "no-store"})
 
 
-def live_manifests(request: Request) -> LiveManifests:
-    ctx = request.app.state.ctx
-    found = ctx.extra.get("live_manifests")
-    if found is None:
-        found = ctx.extra["live_manifests"] = LiveManifests(ctx.storage)
-    return found
-
-
-def time_url(request: Request) -> str:
-    ctx = request.app.state.ctx
-    return f"{_base_url(request, ctx)}/play/time"
-
-
-MJPEG_BOUNDARY = "abrframe"
-
-
-async def live_image(request: Request, stream_id: str, path: str, cache_control: str) -> Response:
-    """`thumbnail.jpg` (refreshed every few seconds) or `preview.mjpeg` (multipart/x-mixed-replace)."""
-    manifests = live_manifests(request)
-    if path == "thumbnail.jpg":
-        body, _ = await run_in_threadpool(manifests.thumbnail, stream_id)
-        return Response(body, media_type="image/jpeg", headers={"Cache-Control": cache_control})
-    if path != "preview.mjpeg":
-        raise NotFound(f"nothing to serve at {path!r}")
-    await run_in_threadpool(manifests.thumbnail, stream_id)  # 404 before the stream starts
-
-    async def frames():
-        last = None
-        while not await request.is_disconnected():
-            try:
-                body, info = await run_in_threadpool(manifests.thumbnail, stream_id)
-            except NotFound:
-                return
-            if info.etag != last:
-                last = info.etag
-                yield (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n\r\n"
-                       .encode() + body + b"\r\n")
-            await asyncio.sleep(0.5)
-
-    return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-@play_router.head("/play/{playback_id}/thumbnail.jpg", include_in_schema=False)
-@play_router.get("/play/{playback_id}/thumbnail.jpg",
-                       summary="A still image; for a live playback id the latest picture (refreshed every few seconds)")
-async def live_thumbnail(request: Request, playback_id: str) -> Response:
-    from api.routers import (
-        images,  # the VOD thumbnail (any ?time=) is the images router's
-    )
-
-    pr = await images.open_playback(request, playback_id)
-    if not pr.playback.live:
-        return await images.thumbnail(request, playback_id, "jpg")
-    from core.origin.policy import live_cache_control
-
-    return await live_image(request, pr.playback.asset_id, "thumbnail.jpg",
-                            live_cache_control(2, ended=False, token_ttl=pr.token_ttl))
-
-
 @play_router.get("/play/{playback_id}/preview.mjpeg", summary="Live preview as motion JPEG (camera dashboards)")
 async def live_preview(request: Request, playback_id: str) -> Response:
-    from api.routers import images
-
-    pr = await images.open_playback(request, playback_id)
+    pr = await open_playback(request, playback_id)
     if not pr.playback.live:
         raise NotFound("preview.mjpeg is for live streams")
     return await live_image(request, pr.playback.asset_id, "preview.mjpeg", "no-store")

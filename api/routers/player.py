@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import error_response
-from api.routers.playback import get_origin
+from api.origin import get_origin
 from core.errors import NotFound
 from core.origin.conditional import choose_encoding, etag_list
 from core.origin.paths import check_playback_id

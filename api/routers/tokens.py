@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, require
-from api.routers.playback import get_origin
+from api.origin import get_origin
 from api.schemas import UtcDateTime, error_responses
 from core.services.playback import MAX_EXPIRES_IN, create_playback_token
 

@@ -96,7 +96,7 @@ def cases(made, token, etags):
 def test_fast_path_answers_like_the_routes(pair, served, monkeypatch):
     fast, slow, made, token = pair
     # A signed answer's max-age is the token's remaining life: one clock for both paths.
-    monkeypatch.setattr("api.routers.playback.time", types.SimpleNamespace(time=lambda now=time.time(): now))
+    monkeypatch.setattr("api.origin.time", types.SimpleNamespace(time=lambda now=time.time(): now))
     etags = {"master": fast.get(f"/play/{made.public_id}/master.m3u8").headers["etag"],
              "segment": fast.get(f"/play/{made.public_id}/{SEGMENT}").headers["etag"]}
     table = cases(made, token, etags)
