@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import core.db.models  # noqa: F401  (registers the tables)
+import core.db.tables  # noqa: F401  (registers every table)
 from core.db.engine import make_engine
 
 config = context.config

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import core.db.models  # noqa: F401
+import core.db.tables  # noqa: F401  (registers every table)
 from cli.migrate import downgrade, upgrade
 from core.db.engine import make_engine
 from tests.helpers import settings_from

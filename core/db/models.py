@@ -1,4 +1,7 @@
-"""SQLModel tables: the database is the record of every asset and job.
+"""SQLModel tables of the core domain (keys, assets, renditions, jobs, playback ids).
+
+The database is the record of every asset and job. Other domains' tables
+live in `models_*.py`; `core.db.tables` is the registry that imports them all.
 
 The broker only carries ids; if a message is lost, the `jobs` row (with its
 heartbeat) is what a reconciler uses to requeue it.
@@ -6,21 +9,12 @@ heartbeat) is what a reconciler uses to requeue it.
 
 from __future__ import annotations
 
-import secrets
-import string
-from datetime import UTC, datetime
+from datetime import datetime
+
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-_ALPHABET = string.ascii_lowercase + string.digits
-
-
-def new_id(prefix: str = "", length: int = 20) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from core.db.base import new_id, utcnow
 
 
 class ApiKey(SQLModel, table=True):
@@ -91,9 +85,3 @@ class PlaybackId(SQLModel, table=True):
     policy: str = Field(default="public", max_length=10)  # public|signed
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
-
-# Tables of other domains live in their own modules; importing them here
-# registers them with SQLModel.metadata for Alembic and the app alike.
-from core.db import models_integrations  # noqa: E402,F401
-from core.db import models_media  # noqa: E402,F401
-from core.db import models_live  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """Tables of the integrations domain: direct (tus) uploads, webhook endpoints and their deliveries.
 
-Registered with SQLModel.metadata by the import at the bottom of `core.db.models`.
+Registered with SQLModel.metadata by `core.db.tables`, the registry of every table module.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, String, Text
 from sqlmodel import Field, SQLModel
 
-from core.db.models import new_id, utcnow
+from core.db import models  # noqa: F401  (the tables its foreign keys point at)
+from core.db.base import new_id, utcnow
 
 
 def _when(nullable: bool = True):

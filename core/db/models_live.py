@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
-from core.db.models import new_id, utcnow
+from core.db import models  # noqa: F401  (the tables its foreign keys point at)
+from core.db.base import new_id, utcnow
 
 
 class LiveStream(SQLModel, table=True):
