@@ -1,31 +1,27 @@
-"""Webhook events for live state changes (`live_stream.active`, `.idle`, `.ended`, …).
+"""Webhook-facing events of a live stream's state changes (`live_stream.active`, `.idle`, `.ended`, …).
 
-`core.services.webhooks.emit(engine, type, data=…)` is another domain's and
-never raises; live calls it only where it exists (imported lazily so core.live
-does not depend on it at import time).
+Live code never reaches for the webhooks service: `LiveRun` is handed an event
+sink (`core.events.EventSink`, the worker passes `core.events.emit`) and calls
+it with the stream's public state.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from sqlalchemy.engine import Engine
 
+from core.events import EventSink
+
 log = logging.getLogger(__name__)
 
 
-def emit_live_event(engine: Engine, row, status: str) -> None:
-    try:
-        webhooks = importlib.import_module("core.services.webhooks")
-    except ImportError:
-        return
-    emit = getattr(webhooks, "emit", None)
-    if emit is None:
+def emit_live_event(sink: EventSink | None, engine: Engine, row, status: str) -> None:
+    if sink is None:
         return
     data = {"id": row.id, "status": status, "recording_asset_id": row.recording_asset_id,
             "passthrough": row.passthrough}
     try:
-        emit(engine, f"live_stream.{status}", data=data)
+        sink(engine, f"live_stream.{status}", data=data)
     except Exception:
         log.warning("live %s: could not emit live_stream.%s", row.id, status, exc_info=True)

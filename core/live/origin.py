@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from core import layout
 from core.errors import NotFound
-from core.live.window import LIVE_PRESENTATION, THUMBNAIL, LivePresentation
+from core.media.live_model import LIVE_PRESENTATION, THUMBNAIL, LivePresentation
 from core.media.manifests import DASH_CONTENT_TYPE, HLS_CONTENT_TYPE, ManifestFilter
 from core.media.manifests.live import (
     render_live_media_playlist,

@@ -24,7 +24,7 @@ from pathlib import Path
 from core import layout
 from core.errors import AbrError
 from core.live.thumbnail import jpeg_from_segment
-from core.live.window import (
+from core.media.live_model import (
     LIVE_PRESENTATION,
     RECORDING_PRESENTATION,
     THUMBNAIL,

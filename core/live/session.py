@@ -28,6 +28,7 @@ from core import layout
 from core.db.models import utcnow
 from core.db.models_live import LiveStream
 from core.errors import AbrError, Cancelled
+from core.events import EventSink
 from core.live import state
 from core.live.encode import FIRST_OFFSET, build_live_argv
 from core.live.events import emit_live_event
@@ -60,8 +61,11 @@ class _Gone(Exception):
 
 
 class LiveRun:
-    def __init__(self, engine: Engine, storage: Storage, config: LiveConfig, stream_id: str) -> None:
+    def __init__(self, engine: Engine, storage: Storage, config: LiveConfig, stream_id: str, *,
+                 events: EventSink | None = None) -> None:
+        """`events`: where state changes are reported (`live_stream.active`, …); None: nowhere."""
         self.engine, self.storage, self.config, self.stream_id = engine, storage, config, stream_id
+        self.events = events
         self.run_id = uuid.uuid4().hex[:16]
         self.work = config.work_dir / "live" / stream_id / self.run_id
         self._last_check = self._last_beat = 0.0
@@ -87,7 +91,7 @@ class LiveRun:
             s.add(row)
             s.commit()
         if new is not None:
-            emit_live_event(self.engine, row, new)
+            emit_live_event(self.events, self.engine, row, new)
         return row
 
     def _claim(self) -> LiveStream | None:

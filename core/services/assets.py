@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, func, select
 
-from core import layout
+from core import events, layout
 from core.db.models import Asset, Job, PlaybackId, Rendition, utcnow
 from core.errors import NotFound, Unprocessable
 from core.media.ladder import plan_audio, plan_ladder
@@ -18,7 +18,6 @@ from core.media.model import Ladder
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import MediaInfo
 from core.storage import Storage
-from core.services.webhooks import ASSET_CREATED, ASSET_DELETED, emit
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ def create_asset(session: Session, storage: Storage, *, source: Path, info: Medi
     storage.put_file(asset.source_key, source, move=True)
     session.commit()
     session.refresh(asset)
-    emit(session.get_bind(), ASSET_CREATED, asset_id=asset.id)
+    events.emit(session.get_bind(), events.ASSET_CREATED, asset_id=asset.id)
     return asset
 
 
@@ -148,7 +147,7 @@ def delete_asset(session: Session, storage: Storage, asset_id: str) -> None:
     asset = get_asset(session, asset_id)
     session.delete(asset)  # renditions, jobs and playback ids go with it (ON DELETE CASCADE)
     session.commit()
-    emit(session.get_bind(), ASSET_DELETED, data={"id": asset_id, "passthrough": asset.passthrough})
+    events.emit(session.get_bind(), events.ASSET_DELETED, data={"id": asset_id, "passthrough": asset.passthrough})
     for prefix in layout.asset_prefixes(asset_id):
         storage.delete_prefix(prefix)
 

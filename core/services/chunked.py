@@ -36,22 +36,20 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlmodel import Session
 
-from core import layout, metrics
+from core import events, layout, metrics
 from core.db.models import Asset, utcnow
 from core.errors import Cancelled, FFmpegError
 from core.media.chunks import Chunk, chunk_length, chunkable, plan_chunks
 from core.media.encode import EncodeJob
 from core.media.family import contiguous, encode_family
-from core.media.model import Ladder, Presentation, Track
+from core.media.model import Ladder, Presentation, Segment, Track
 from core.media.model import Rendition as PlannedRendition
 from core.services.images import finish_extras
-from core.services.jobs import Heartbeat, latest_job
-from core.services.transcode import AssetTranscode
-from core.services.webhooks import ASSET_PLAYABLE, ASSET_READY, emit
 
 log = logging.getLogger(__name__)
 PIECE = re.compile(r"^f(?P<family>\d{1,2})c(?P<chunk>\d{1,5})$")
@@ -126,10 +124,33 @@ def plan_chunked(policy: ChunkPolicy | None, info, ladders: list[Ladder], audio,
     return ChunkPlan(segment_duration, chunks, ladders, audio, mp4_support)
 
 
-class Chunked:
-    """The chunked run of one asset; wraps an AssetTranscode for its database and storage helpers."""
+class PipelineRun(Protocol):
+    """What `Chunked` uses of the run that calls it (`core.services.transcode.AssetTranscode`).
 
-    def __init__(self, run: AssetTranscode) -> None:
+    The transcode orchestrates and calls into this module, never the other way
+    round: a chunk task's run is `transcode.ChunkRun`, which hands itself here.
+    """
+
+    engine: Any
+    storage: Any
+    config: Any
+    asset_id: str
+    work: Path
+    _playable: bool
+
+    def cancelled(self) -> bool: ...
+    def _update(self, **fields) -> Any: ...
+    def _set_renditions(self, names: list[str], status: str) -> None: ...
+    def _finish_job(self, status: str, error: str | None = None) -> None: ...
+    def _playable_now(self) -> bool: ...
+    def _write_presentation(self, presentation: Presentation) -> None: ...
+    def _source(self, asset: Asset, input_url: str | None) -> Path: ...
+
+
+class Chunked:
+    """The chunked run of one asset; uses the calling run's database and storage helpers."""
+
+    def __init__(self, run: PipelineRun) -> None:
         self.run, self.storage, self.asset_id = run, run.storage, run.asset_id
         self.root = layout.staging_prefix(run.asset_id, "chunks")
 
@@ -219,7 +240,7 @@ class Chunked:
             if playable and not self.run._playable:
                 self.run._playable = True
                 self.run._update(playable=True)
-                emit(self.run.engine, ASSET_PLAYABLE, asset_id=self.asset_id)
+                events.emit(self.run.engine, events.ASSET_PLAYABLE, asset_id=self.asset_id)
                 self.run._set_renditions([r.id for r in plan.ladders[0].renditions] +
                                          ([plan.audio.id] if plan.audio else []), "playable")
 
@@ -369,33 +390,10 @@ class Chunked:
             self._write(plan, presentation)
         self.run._set_renditions(plan.track_order, "ready")
         self.run._update(status="ready", progress=100.0, playable=True, progress_detail=None)
-        emit(self.run.engine, ASSET_READY, asset_id=self.asset_id)
+        events.emit(self.run.engine, events.ASSET_READY, asset_id=self.asset_id)
         self.run._finish_job("succeeded")
         self.storage.delete_prefix(self.root)
         log.info("asset %s ready (%d chunks x %d families)", self.asset_id, len(plan.chunks), len(plan.ladders))
-
-
-class ChunkRun(AssetTranscode):
-    """One `assets.encode_chunk` task: encode one piece, then take part in the fan-in."""
-
-    def __init__(self, engine, storage, config, asset_id: str, piece: str) -> None:
-        super().__init__(engine, storage, config, asset_id)
-        self.piece = piece
-        self.work = config.work_dir / f"{asset_id}.{piece}.{uuid.uuid4().hex[:6]}"  # pieces may share a host
-
-    def run(self) -> None:
-        with Session(self.engine, expire_on_commit=False) as s:
-            job, asset = latest_job(s, self.asset_id), s.get(Asset, self.asset_id)
-        if job is None or asset is None or job.status not in ("queued", "running") or asset.status != "processing":
-            log.info("asset %s: piece %s not needed (job finished, failed or gone)", self.asset_id, self.piece)
-            return
-        started = time.monotonic()
-        with Heartbeat(self.engine, job.id, self.config.jobs.heartbeat_interval):
-            self._run_claimed(asset)
-        metrics.observe_job("chunk", time.monotonic() - started)
-
-    def _pipeline(self, asset: Asset) -> None:
-        Chunked(self).encode_piece(self.piece)
 
 
 def _tracks(marker: dict) -> list[Track]:
@@ -408,8 +406,6 @@ def _extend(track: Track, part: Track) -> None:
 
 
 def _renumber(segment, chunk: Chunk):
-    from core.media.model import Segment
-
     return Segment(number=chunk.segment_number(segment.number), start=segment.start, duration=segment.duration,
                    size=segment.size)
 

@@ -1,5 +1,8 @@
 """The VOD pipeline for one asset: source → probe → plan → one ffmpeg per codec family → publish.
 
+This module orchestrates; long sources are split by `core.services.chunked` (the
+chunk planner and the fan-out/fan-in it calls), and a chunk task runs `ChunkRun`.
+
 Publishing rules (what makes progressive playback safe):
 - A segment is uploaded only once ffmpeg has closed it, and `presentation.json`
   (the model every manifest is rendered from) is rewritten only after the
@@ -20,15 +23,15 @@ import json
 import logging
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, select
 
-from core import layout, metrics
+from core import events, layout, metrics
 from core.db.models import Asset, Job, Rendition, utcnow
 from core.errors import AbrError, Cancelled, NotFound
 from core.media.encode import EncodeJob
@@ -38,14 +41,11 @@ from core.media.model import Rendition as PlannedRendition
 from core.media.probe import probe
 from core.media.runner import Progress
 from core.services.assets import AssetSettings, MediaLimits, check_limits, plan_asset
+from core.services.chunked import ChunkPolicy, Chunked, plan_chunked
 from core.services.images import finish_extras
 from core.services.jobs import Heartbeat, JobPolicy, claim, latest_job
 from core.services.url_import import fetch
-from core.services.webhooks import ASSET_ERRORED, ASSET_PLAYABLE, ASSET_READY, emit
 from core.storage import Storage
-
-if TYPE_CHECKING:
-    from core.services.chunked import ChunkPolicy
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.0
@@ -216,7 +216,7 @@ class AssetTranscode:
         except AbrError as exc:
             log.warning("asset %s errored: %s", self.asset_id, exc.message)
             self._update(status="errored", error_code=exc.code, error_message=exc.message, progress_detail=None)
-            emit(self.engine, ASSET_ERRORED, asset_id=self.asset_id)
+            events.emit(self.engine, events.ASSET_ERRORED, asset_id=self.asset_id)
             self._finish_job("failed", exc.message)
         except Exception as exc:
             if _transient(exc):
@@ -227,7 +227,7 @@ class AssetTranscode:
             log.exception("asset %s: unexpected failure", self.asset_id)
             self._update(status="errored", error_code="internal",
                          error_message="an internal error stopped processing; it has been logged")
-            emit(self.engine, ASSET_ERRORED, asset_id=self.asset_id)
+            events.emit(self.engine, events.ASSET_ERRORED, asset_id=self.asset_id)
             self._finish_job("failed", "internal error")
             raise
         finally:
@@ -246,8 +246,6 @@ class AssetTranscode:
             self._record_import(info, ladders, audio, source)
         families = families_for(ladders, audio)
         if self.config.chunking is not None:  # long CFR sources: chunks encoded by any worker in parallel
-            from core.services.chunked import Chunked, plan_chunked
-
             chunked = Chunked(self)
             plan = chunked.load_plan() or plan_chunked(self.config.chunking, info, ladders, audio,
                                                        asset_settings.segment_duration, asset_settings.mp4_support)
@@ -266,7 +264,7 @@ class AssetTranscode:
         presentation.complete = True
         self._write_presentation(presentation)
         self._update(status="ready", progress=100.0, playable=True, progress_detail=None)
-        emit(self.engine, ASSET_READY, asset_id=self.asset_id)
+        events.emit(self.engine, events.ASSET_READY, asset_id=self.asset_id)
         self._finish_job("succeeded")
         metrics.observe_job("transcode", time.monotonic() - self._started)
         log.info("asset %s ready", self.asset_id)
@@ -340,7 +338,7 @@ class AssetTranscode:
                 if len(family_tracks) == len(family.rendition_ids) and not self._playable:
                     self._playable = True
                     self._update(playable=True)
-                    emit(self.engine, ASSET_PLAYABLE, asset_id=self.asset_id)
+                    events.emit(self.engine, events.ASSET_PLAYABLE, asset_id=self.asset_id)
                     self._set_renditions(family.rendition_ids, "playable")
 
         def on_progress(p: Progress) -> None:
@@ -374,3 +372,26 @@ class AssetTranscode:
         with Session(self.engine) as s:
             asset = s.get(Asset, self.asset_id)
             return bool(asset and asset.playable)
+
+
+class ChunkRun(AssetTranscode):
+    """One `assets.encode_chunk` task: encode one piece, then take part in the fan-in."""
+
+    def __init__(self, engine, storage, config, asset_id: str, piece: str) -> None:
+        super().__init__(engine, storage, config, asset_id)
+        self.piece = piece
+        self.work = config.work_dir / f"{asset_id}.{piece}.{uuid.uuid4().hex[:6]}"  # pieces may share a host
+
+    def run(self) -> None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            job, asset = latest_job(s, self.asset_id), s.get(Asset, self.asset_id)
+        if job is None or asset is None or job.status not in ("queued", "running") or asset.status != "processing":
+            log.info("asset %s: piece %s not needed (job finished, failed or gone)", self.asset_id, self.piece)
+            return
+        started = time.monotonic()
+        with Heartbeat(self.engine, job.id, self.config.jobs.heartbeat_interval):
+            self._run_claimed(asset)
+        metrics.observe_job("chunk", time.monotonic() - started)
+
+    def _pipeline(self, asset: Asset) -> None:
+        Chunked(self).encode_piece(self.piece)

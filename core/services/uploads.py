@@ -23,12 +23,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from core import events
 from core.db.models import utcnow
 from core.db.models_integrations import Upload
 from core.errors import AbrError, BadRequest, Conflict, NotFound, TooLarge
 from core.media.probe import probe
 from core.services.assets import AssetSettings, MediaLimits, create_asset
-from core.services.webhooks import UPLOAD_COMPLETED, emit
 from core.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def finalize(engine: Engine, storage: Storage, upload_id: str, *, upload_dir: Pa
         s.add(row)
         s.commit()
     if row.status == "complete":
-        emit(engine, UPLOAD_COMPLETED, data=upload_data(row))
+        events.emit(engine, events.UPLOAD_COMPLETED, data=upload_data(row))
     return row
 
 

@@ -1,7 +1,8 @@
-"""Webhooks: endpoints, event emission and signed delivery attempts. Stateless; `session` first.
+"""Webhooks: endpoints, event recording and signed delivery attempts. Stateless; `session` first.
 
-Emission happens after the state change it reports has committed: `emit()`
-opens its own session, writes one `webhook_deliveries` row per subscribed
+Services report events through `core.events`; the API and the workers subscribe
+`emit` here as that module's sink. It runs after the state change it reports
+has committed: `emit()` opens its own session, writes one `webhook_deliveries` row per subscribed
 endpoint (the exact body that will be signed and sent, every attempt), commits,
 and only then sends a `webhooks.deliver` task per row. A lost message leaves a
 `pending` row with its `next_retry_at`, which is the record to resend from:
@@ -30,25 +31,15 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select, update
 
-from core.db.models import Asset, PlaybackId, new_id, utcnow
+from core.db.base import new_id, utcnow
+from core.db.models import Asset, PlaybackId
 from core.db.models_integrations import WebhookDelivery, WebhookEndpoint
 from core.errors import AbrError, NotFound, Unprocessable
+from core.events import EVENTS
+from core.net import pin, resolve_checked, safe_client
 from core.queues import TASK_WEBHOOK_DELIVER
 
 log = logging.getLogger(__name__)
-
-ASSET_CREATED = "asset.created"
-ASSET_PLAYABLE = "asset.playable"
-ASSET_READY = "asset.ready"
-ASSET_ERRORED = "asset.errored"
-ASSET_DELETED = "asset.deleted"
-UPLOAD_COMPLETED = "upload.completed"
-# For the live team: emit these at the stream's state changes.
-LIVE_STREAM_ACTIVE = "live_stream.active"
-LIVE_STREAM_IDLE = "live_stream.idle"
-LIVE_STREAM_ENDED = "live_stream.ended"
-EVENTS = (ASSET_CREATED, ASSET_PLAYABLE, ASSET_READY, ASSET_ERRORED, ASSET_DELETED, UPLOAD_COMPLETED,
-          LIVE_STREAM_ACTIVE, LIVE_STREAM_IDLE, LIVE_STREAM_ENDED)
 
 SIGNATURE_HEADER = "Abr-Signature"
 Sender = Callable[..., None]  # send(task_name, *args)
@@ -73,8 +64,6 @@ def create_webhook(session: Session, *, url: str, events: list[str] | None,
     unknown = sorted(set(events or ()) - set(EVENTS))
     if unknown:
         raise Unprocessable(f"unknown event types: {', '.join(unknown)}; known: {', '.join(EVENTS)}")
-    from core.services.url_import import resolve_checked  # here: url_import emits events, so not at the top
-
     resolve_checked(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
                     allow_private=allow_private, what="webhook url")
     row = WebhookEndpoint(url=url, events=sorted(set(events or ())), secret="whsec_" + secrets.token_urlsafe(32))
@@ -122,8 +111,8 @@ def asset_data(session: Session, asset: Asset) -> dict:
 
 
 def emit(engine: Engine, event_type: str, *, asset_id: str | None = None, data: dict | None = None) -> list[str]:
-    """Record and send `event_type` to every subscribed endpoint. Never raises: a webhook
-    problem must not fail the state change it reports (which has already committed)."""
+    """Record and send `event_type` to every subscribed endpoint (the `core.events` sink). Never raises:
+    a webhook problem must not fail the state change it reports (which has already committed)."""
     try:
         ids = _record(engine, event_type, asset_id=asset_id, data=data)
     except Exception:
@@ -227,8 +216,6 @@ def attempt_delivery(engine: Engine, delivery_id: str, *, backoff: list[float], 
 
 def _post(url: str, secret: str, body: bytes, *, timeout: float, allow_private: bool) -> tuple[int | None, str | None]:
     """(status code, error): error is None on a 2xx answer."""
-    from core.services.url_import import pin, safe_client  # here: url_import emits events, so not at the top
-
     try:
         pinned = pin(url, allow_private=allow_private, what="webhook url")
         headers = dict(pinned.headers, **{"Content-Type": "application/json", "User-Agent": "abr-origin-webhooks",

@@ -10,8 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from core.errors import BadRequest, Forbidden, TooLarge, Unprocessable
+from core import net
 from core.services import url_import
-from core.services.url_import import address_allowed, fetch
+from core.net import address_allowed
+from core.services.url_import import fetch
 
 LIMITS = {"max_bytes": 10_000_000, "timeout": 10}
 
@@ -96,12 +98,12 @@ def fake_dns(monkeypatch):
 @pytest.fixture
 def loopback_is_public(monkeypatch):
     """Let 127.0.0.1 (and only it) stand in for a public host, so a server on loopback can be the first hop."""
-    original = url_import.address_allowed
+    original = net.address_allowed
 
     def allowed(addr, *, allow_private):
         return str(addr) == "127.0.0.1" or original(addr, allow_private=allow_private)
 
-    monkeypatch.setattr(url_import, "address_allowed", allowed)
+    monkeypatch.setattr(net, "address_allowed", allowed)
 
 
 def test_a_name_resolving_to_loopback_is_refused(fake_dns, tmp_path):

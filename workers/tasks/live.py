@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from core import events
 from core.live.session import LiveConfig, LiveRun
 from core.queues import TASK_LIVE
 from workers.context import get_worker_context
@@ -16,4 +17,4 @@ def run_live_stream(stream_id: str) -> None:
     config = LiveConfig(ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work",
                         rtmp_pull_base=s.rtmp_pull_url or f"rtmp://127.0.0.1:{s.rtmp_port}/live",
                         reconnect_grace=s.live_reconnect_grace)
-    LiveRun(ctx.engine, ctx.storage, config, stream_id).run()
+    LiveRun(ctx.engine, ctx.storage, config, stream_id, events=events.emit).run()

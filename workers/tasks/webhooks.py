@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import current_app, shared_task
 
+from core import events
 from core.queues import TASK_ROUTES, TASK_WEBHOOK_DELIVER
 from core.services import webhooks
 from workers.context import get_worker_context
@@ -13,7 +14,9 @@ def _send(name: str, *args: object, countdown: float | None = None) -> None:
     current_app.send_task(name, args=list(args), queue=TASK_ROUTES.get(name, {}).get("queue"), countdown=countdown)
 
 
-# Events emitted inside a worker (asset.playable, asset.ready, asset.errored) are sent with this.
+# Events emitted inside a worker (asset.playable, asset.ready, asset.errored, live_stream.*) become
+# webhook deliveries, sent with this.
+events.subscribe(webhooks.emit)
 webhooks.set_default_sender(_send)
 
 
