@@ -1,7 +1,9 @@
 """The Celery application. `celery -A workers.celery_app` and `abr worker` both load this.
 
 Settings are read here, at the worker's entry point, and handed to tasks
-through `workers.context`.
+through `workers.context`. This module knows no task module: the worker loads
+the `workers.tasks` package (`autodiscover_tasks`), whose modules register
+their tasks (`shared_task`) and the reconciler (worker signals) themselves.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from celery import Celery
 
 from core.config import Settings, get_settings
 from core.queues import celery_config, result_backend_for
+from workers import context
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("abr", include=["workers.tasks.system", "workers.tasks.transcode", "workers.tasks.webhooks",
-                                   "workers.tasks.live", "workers.tasks.chunks"])
+    app = Celery("abr")
     broker = settings.resolved_broker_url
     if broker.startswith("sqla+sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -29,8 +31,8 @@ def make_celery(settings: Settings) -> Celery:
         kombu_sqla.Transport.polling_interval = 0.1
     app.conf.update(celery_config(broker, result_backend_for(broker)))
     app.abr_settings = settings  # type: ignore[attr-defined]
-    import workers.reconciler  # noqa: F401  (connects the worker_ready signal)
-
+    context.configure(settings)
+    app.autodiscover_tasks(["workers"])  # imports `workers.tasks` when the worker starts
     return app
 
 

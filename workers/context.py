@@ -1,4 +1,9 @@
-"""Per-process worker context (engine, storage, ffmpeg), built once from the app's settings."""
+"""Per-process worker context (engine, storage, ffmpeg), built once from the worker's settings.
+
+The Celery app module hands its settings over with `configure()`; tasks read
+the context with `get_worker_context()`. Neither side imports the other's module
+beyond this one.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from functools import lru_cache
 
 from sqlalchemy.engine import Engine
 
-from core.config import Settings
+from core.config import Settings, get_settings
 from core.db.engine import make_engine
 from core.media.ffmpeg import find_ffmpeg
 from core.storage import Storage, open_storage
@@ -21,11 +26,18 @@ class WorkerContext:
     ffmpeg: str
 
 
+_settings: list[Settings] = []
+
+
+def configure(settings: Settings) -> None:
+    """The settings this worker process runs with (called by `workers.celery_app.make_celery`)."""
+    _settings[:] = [settings]
+    get_worker_context.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def get_worker_context() -> WorkerContext:
-    from workers.celery_app import app
-
-    settings: Settings = app.abr_settings  # type: ignore[attr-defined]
+    settings = _settings[0] if _settings else get_settings()
     return WorkerContext(
         settings=settings,
         engine=make_engine(settings.resolved_database_url),

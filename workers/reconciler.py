@@ -1,28 +1,26 @@
 """Start the reconciler in every worker's main process: silent jobs (core.services.jobs) and
-webhook deliveries whose messages were lost (core.services.webhooks.resend_overdue)."""
+webhook deliveries whose messages were lost (core.services.webhooks.resend_overdue).
+
+It registers itself: importing this module connects it to the worker's start and
+stop signals (`workers.tasks` imports it; the Celery app module knows neither)."""
 
 from __future__ import annotations
 
+from celery import current_app
 from celery.signals import worker_ready, worker_shutdown
 
 from core.queues import TASK_ROUTES, TASK_TRANSCODE
 from core.services import webhooks
-from core.services.jobs import JobPolicy, Reconciler
+from core.services.jobs import Reconciler
+from workers.config import job_policy
+from workers.context import get_worker_context
 
 _running: list[Reconciler] = []
 
 
-def job_policy(settings) -> JobPolicy:
-    return JobPolicy(stale_after=settings.job_stale_after, max_attempts=settings.job_max_attempts,
-                     resend_queued_after=settings.job_resend_after,
-                     heartbeat_interval=max(1.0, min(10.0, settings.job_stale_after / 4)))
-
-
 @worker_ready.connect
 def _start(sender=None, **_) -> None:
-    from workers.celery_app import app
-    from workers.context import get_worker_context
-
+    app = current_app
     ctx = get_worker_context()
     policy = job_policy(ctx.settings)
 

@@ -26,7 +26,7 @@ from itertools import groupby
 from xml.etree import ElementTree as ET
 
 from core.errors import NotFound
-from core.live.window import LivePresentation
+from core.media.live_model import LivePresentation
 from core.media.manifests.dash import (
     MPD_NAMESPACE,
     PROFILE_LIVE,

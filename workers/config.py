@@ -1,0 +1,36 @@
+"""What the tasks and the reconciler build from settings: the pipeline's config and its policies."""
+
+from __future__ import annotations
+
+from celery import current_app
+
+from core.queues import PRIORITY_CHUNK, QUEUE_TRANSCODE, TASK_ENCODE_CHUNK
+from core.services.assets import MediaLimits
+from core.services.chunked import ChunkPolicy
+from core.services.jobs import JobPolicy
+from core.services.transcode import PipelineConfig
+from workers.context import WorkerContext
+
+
+def job_policy(settings) -> JobPolicy:
+    return JobPolicy(stale_after=settings.job_stale_after, max_attempts=settings.job_max_attempts,
+                     resend_queued_after=settings.job_resend_after,
+                     heartbeat_interval=max(1.0, min(10.0, settings.job_stale_after / 4)))
+
+
+def send_chunk(asset_id: str, piece: str) -> None:
+    # Above new whole-asset jobs (PRIORITY_TRANSCODE): started assets finish first.
+    current_app.send_task(TASK_ENCODE_CHUNK, args=[asset_id, piece], queue=QUEUE_TRANSCODE, priority=PRIORITY_CHUNK)
+
+
+def chunk_policy(settings) -> ChunkPolicy:
+    return ChunkPolicy(chunk_duration=settings.chunk_duration, min_source=settings.resolved_chunk_min_source,
+                       send=send_chunk)
+
+
+def pipeline_config(ctx: WorkerContext) -> PipelineConfig:
+    s = ctx.settings
+    return PipelineConfig(ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", ffmpeg_timeout=s.ffmpeg_timeout,
+                          max_source_bytes=s.max_upload_bytes, import_timeout=s.import_timeout,
+                          allow_private_urls=s.allow_private_urls, jobs=job_policy(s),
+                          limits=MediaLimits.from_settings(s), chunking=chunk_policy(s))
