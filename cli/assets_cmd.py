@@ -10,6 +10,8 @@ import functools
 import json
 import os
 import sys
+import time
+from dataclasses import dataclass
 
 import httpx
 
@@ -75,33 +77,118 @@ def cmd_assets_ls(args) -> int:
     return 0
 
 
+RECONNECT_FOR_S = 300.0  # keep reopening a dropped event stream this long (an API restart, a deploy)
+FIRST_CONNECT_FOR_S = 10.0  # …but give up sooner on an API this command never reached
+MAX_RETRY_DELAY_S = 10.0
+
+
+class _Dropped(Exception):
+    """The event stream could not be opened or ended without a final event: open it again."""
+
+
+@dataclass
+class _StreamState:
+    last_id: str | None = None  # sent back as Last-Event-ID
+    retry: float = 2.0  # the server's `retry:` (s)
+    connected: bool = False  # this attempt got a 200
+
+
 def watch_asset(api: ApiClient, asset_id: str, *, quiet: bool = False) -> int:
-    """Follow the asset's event stream until it is ready (0) or errored (1)."""
-    event = None
-    with api.http.stream("GET", f"{api.base}/v1/assets/{asset_id}/events",
+    """Follow the asset's event stream until it is ready (0) or errored (1).
+
+    A stream that drops (API restart, proxy timeout, a cut body) is opened again
+    with `Last-Event-ID`, so nothing is missed and nothing repeats; only an
+    authentication error, a deleted asset, or an API out of reach for
+    RECONNECT_FOR_S end the wait early.
+    """
+    state = _StreamState()
+    ever_connected, failures, down_since = False, 0, None
+    while True:
+        state.connected = False
+        try:
+            result = _follow(api, asset_id, state, quiet=quiet)
+            if result is not None:
+                return result
+            why = "the event stream ended before the asset was done"
+        except (httpx.TransportError, _Dropped) as exc:
+            why = str(exc) or type(exc).__name__
+        now = time.monotonic()
+        if state.connected:
+            ever_connected, failures, down_since = True, 0, None
+        failures += 1
+        down_since = down_since or now
+        if now - down_since > (RECONNECT_FOR_S if ever_connected else FIRST_CONNECT_FOR_S):
+            raise CliError(f"cannot reach the API to follow {asset_id}: {why}", EXIT_UNAVAILABLE)
+        if not quiet:
+            print(f"{asset_id}: {why}; reconnecting", file=sys.stderr, flush=True)
+        time.sleep(min(MAX_RETRY_DELAY_S, state.retry * 2 ** (failures - 1)))
+
+
+def _follow(api: ApiClient, asset_id: str, state: _StreamState, *, quiet: bool) -> int | None:
+    """Read one connection of the stream; the exit code once the asset is done, None if it ended early."""
+    headers = {"Accept": "text/event-stream"}
+    if state.last_id:
+        headers["Last-Event-ID"] = state.last_id
+    with api.http.stream("GET", f"{api.base}/v1/assets/{asset_id}/events", headers=headers,
                          timeout=httpx.Timeout(60.0, connect=10.0, read=120.0)) as r:
+        if r.status_code >= 500:
+            raise _Dropped(f"HTTP {r.status_code}")
         if r.status_code != 200:
             r.read()
-            api_error = {401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(r.status_code, EXIT_UNAVAILABLE)
+            api_error = {401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(r.status_code, EXIT_FAILED)
             raise CliError(f"watch {asset_id}: HTTP {r.status_code}", api_error)
+        state.connected = True
+        event, data, event_id = "message", [], None
         for line in r.iter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:") and event == "deleted":
-                raise CliError(f"asset {asset_id} was deleted", EXIT_NOT_FOUND)
-            elif line.startswith("data:") and event == "asset":
-                asset = json.loads(line[5:])
-                if not quiet:
-                    detail = asset.get("progress_detail") or {}
-                    extra = f" {detail.get('family', '')} {detail.get('fps') or ''}fps" if detail else ""
-                    print(f"{asset_id} {asset['status']:10} {asset['progress']:5.1f}%"
-                          f"{' playable' if asset['playable'] else ''}{extra}", file=sys.stderr, flush=True)
-                if asset["status"] == "ready":
-                    return 0
-                if asset["status"] == "errored":
-                    print(f"{asset_id} errored: {(asset.get('error') or {}).get('message')}", file=sys.stderr)
-                    return EXIT_FAILED
-    raise CliError(f"the event stream of {asset_id} ended early", EXIT_UNAVAILABLE)
+            if line:
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "event":
+                    event = value
+                elif name == "data":
+                    data.append(value)
+                elif name == "id":
+                    event_id = value
+                elif name == "retry" and value.isdigit():
+                    state.retry = int(value) / 1000
+                continue
+            # a blank line dispatches the event (comments and keep-alives carry no data)
+            if event_id is not None:
+                state.last_id = event_id
+            result = _on_event(api, asset_id, event, "\n".join(data), quiet=quiet) if data else None
+            if result is not None:
+                return result
+            event, data, event_id = "message", [], None
+    return None
+
+
+def _on_event(api: ApiClient, asset_id: str, event: str, data: str, *, quiet: bool) -> int | None:
+    if event == "deleted":
+        raise CliError(f"asset {asset_id} was deleted", EXIT_NOT_FOUND)
+    if event == "end":  # a stream resumed after the final state was seen: only `end` comes
+        status = json.loads(data).get("status")
+        if status == "deleted":
+            raise CliError(f"asset {asset_id} was deleted", EXIT_NOT_FOUND)
+        if status in ("ready", "errored"):
+            return _on_asset(api.request("GET", f"/v1/assets/{asset_id}"), asset_id, quiet=True)
+        return None
+    if event == "asset":
+        return _on_asset(json.loads(data), asset_id, quiet=quiet)
+    return None
+
+
+def _on_asset(asset: dict, asset_id: str, *, quiet: bool) -> int | None:
+    if not quiet:
+        detail = asset.get("progress_detail") or {}
+        extra = f" {detail.get('family', '')} {detail.get('fps') or ''}fps" if detail else ""
+        print(f"{asset_id} {asset['status']:10} {asset['progress']:5.1f}%"
+              f"{' playable' if asset['playable'] else ''}{extra}", file=sys.stderr, flush=True)
+    if asset["status"] == "ready":
+        return 0
+    if asset["status"] == "errored":
+        print(f"{asset_id} errored: {(asset.get('error') or {}).get('message')}", file=sys.stderr)
+        return EXIT_FAILED
+    return None
 
 
 @client_command

@@ -32,6 +32,7 @@ class ApiServer:
     port: int
     log: Path
     proc: subprocess.Popen | None = None
+    command: str = "uvicorn"  # or "abr": `abr api`, Granian, the way it is deployed
     client: httpx.Client = field(default_factory=lambda: httpx.Client(
         headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=30))
 
@@ -41,9 +42,11 @@ class ApiServer:
 
     def start(self) -> None:
         log = open(self.log, "ab")  # noqa: SIM115 - owned by the child
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "cli.main:app_factory", "--host", "127.0.0.1",
+                "--port", str(self.port), "--log-level", "warning"] if self.command == "uvicorn" else \
+            [sys.executable, "-m", "cli.main", "api", "--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "cli.main:app_factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+            argv,
             env=dict(os.environ, **self.env), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         deadline = time.monotonic() + 30
