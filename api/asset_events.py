@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 
-from sse_starlette import ServerSentEvent
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 RETRY_MS = 2000
 POLL_S = 0.5
@@ -35,6 +36,12 @@ def state_id(asset: dict) -> str:
 
 def keep_alive() -> ServerSentEvent:
     return ServerSentEvent(comment="keep-alive", sep=SEP)
+
+
+def response(events: AsyncIterator[ServerSentEvent], *, keepalive: float = KEEPALIVE_S) -> EventSourceResponse:
+    """The streaming response: `: keep-alive` every `keepalive` seconds, ends when `events` does."""
+    return EventSourceResponse(events, ping=keepalive, ping_message_factory=keep_alive, sep=SEP,
+                               headers={"Cache-Control": "no-store"})
 
 
 def opening() -> ServerSentEvent:

@@ -174,5 +174,4 @@ async def asset_events(asset_id: str, request: Request, ctx: ContextDep, session
                 return
             await asyncio.sleep(protocol.POLL_S)
 
-    return EventSourceResponse(stream(), ping=protocol.KEEPALIVE_S, ping_message_factory=protocol.keep_alive,
-                               sep=protocol.SEP, headers={"Cache-Control": "no-store"})
+    return protocol.response(stream())
