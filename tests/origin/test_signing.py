@@ -78,3 +78,16 @@ def test_rotation_accepts_previous_key_and_signs_with_the_new_one():
     # once the old key is dropped, its tokens stop working
     with pytest.raises(Forbidden, match="unknown key"):
         verify_token(old_token, "pid1", keys=SigningKeys.from_settings("next-secret"), now=NOW)
+
+
+def test_a_remembered_token_is_still_checked_for_expiry_playback_id_and_key():
+    token = sign_token("pid1", keys=KEYS, expires_at=NOW + 60)
+    assert verify_token(token, "pid1", keys=KEYS, now=NOW) == NOW + 60
+    assert verify_token(token, "pid1", keys=KEYS, now=NOW + 59) == NOW + 60  # from memory
+    with pytest.raises(Forbidden, match="expired"):
+        verify_token(token, "pid1", keys=KEYS, now=NOW + 60)
+    with pytest.raises(Forbidden, match="another playback id"):
+        verify_token(token, "pid2", keys=KEYS, now=NOW)
+    same_kid_other_secret = SigningKeys(current_kid=KEYS.current_kid, secrets={KEYS.current_kid: b"other"})
+    with pytest.raises(Forbidden, match="signature"):
+        verify_token(token, "pid1", keys=same_kid_other_secret, now=NOW)
