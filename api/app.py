@@ -10,7 +10,7 @@ from api.middleware import RequestIdMiddleware
 from api.origin import origin_service
 from api.origin_fastpath import OriginFastPath
 from api.queue import TaskQueue
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, shared_storage_url
 from api.routers import tus, uploads, webhooks
 from api.routers import assets, health, playback, player, tokens
 from api.routers import captions, images
@@ -31,7 +31,8 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
         storage=open_storage(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url,
                              presign=settings.s3_presign),
         queue=queue or TaskQueue(settings.resolved_broker_url),
-        rate_limiter=RateLimiter(settings.rate_limit, settings.rate_burst),
+        rate_limiter=RateLimiter(settings.rate_limit, settings.rate_burst,
+                                 storage_url=shared_storage_url(settings.broker_url)),
     )
     # Metrics are Prometheus (core/metrics.py); FastAPI's native OpenTelemetry hooks would
     # look for global providers on every request (~5 µs of a 16 µs cached-manifest answer).

@@ -51,6 +51,34 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path):
         assert client.get("/healthz").status_code == 200  # the origin and probes are not limited
 
 
+def test_rate_limits_hold_across_api_processes_through_redis(tmp_path, redis_url):
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data"), "ABR_BROKER_URL": redis_url}
+    with app_client(env, rate_limit=1, rate_burst=5) as a, app_client(env, rate_limit=1, rate_burst=5) as b:
+        assert a.app.state.ctx.rate_limiter.shared and b.app.state.ctx.rate_limiter.shared
+        codes = [client.get("/v1/assets").status_code for client in (a, b) * 4]
+        assert codes == [200] * 5 + [429] * 3  # one budget for the key, whichever process answers
+        assert int(b.get("/v1/assets").headers["retry-after"]) >= 1
+
+
+def test_rate_limits_count_per_process_on_the_embedded_defaults(tmp_path):
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}
+    with app_client(env, rate_limit=1, rate_burst=5) as a, app_client(env, rate_limit=1, rate_burst=5) as b:
+        assert not a.app.state.ctx.rate_limiter.shared
+        assert [client.get("/v1/assets").status_code for client in (a, b) * 4] == [200] * 8
+        assert [a.get("/v1/assets").status_code for _ in range(2)] == [200, 429]
+
+
+def test_an_unreachable_redis_never_fails_a_request(tmp_path):
+    from tests.conftest import free_port
+
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data"),
+           "ABR_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    with app_client(env, rate_limit=1, rate_burst=5) as client:
+        assert client.app.state.ctx.rate_limiter.shared
+        codes = [client.get("/v1/assets").status_code for _ in range(7)]
+        assert codes[:5] == [200] * 5 and codes[5:] == [429] * 2  # counted in this process meanwhile
+
+
 def test_scopes_and_revocation(tmp_path, clip):
     env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}
     with app_client(env) as client:
