@@ -12,5 +12,5 @@ Small modules, most of them pure functions with exact-output tests:
 - `manifests` — per-process caches (presentation by storage etag, rendered
   manifests by everything that changes their bytes).
 
-Nothing here imports FastAPI; `api/routers/playback.py` glues it to HTTP.
+Nothing here imports FastAPI; `api/origin.py` (the origin's request layer) glues it to HTTP.
 """

@@ -1,7 +1,7 @@
 """What the origin answers to a GET/HEAD, decided without I/O: status, headers and which bytes.
 
 Both ways into the origin use these planners, so a response is the same
-whichever served it: the FastAPI routes (`api/routers/playback.py`, which
+whichever served it: the FastAPI routes (`api/origin.py` under the routers, which
 do the I/O that fills the caches and map errors to the API's error body)
 and the plain-ASGI fast path (`api/origin_fastpath.py`, which answers from
 what is already cached). A planner never raises for a request it cannot
