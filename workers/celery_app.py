@@ -30,7 +30,6 @@ def make_celery(settings: Settings) -> Celery:
 
         kombu_sqla.Transport.polling_interval = 0.1
     app.conf.update(celery_config(broker, result_backend_for(broker)))
-    app.abr_settings = settings  # type: ignore[attr-defined]
     context.configure(settings)
     app.autodiscover_tasks(["workers"])  # imports `workers.tasks` when the worker starts
     return app
