@@ -10,12 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import AbrError, RateLimited
+from core.errors import AbrError, MissingObject, RateLimited, StorageError
 
 log = logging.getLogger("abr.api")
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                409: "conflict", 413: "too_large", 415: "invalid_media", 422: "unprocessable", 429: "rate_limited"}
+
+
+_PUBLIC_PREFIXES = ("/play/", "/player/")  # answered without an API key
 
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -27,11 +30,18 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AbrError)
-    async def _domain(_: Request, exc: AbrError) -> JSONResponse:
+    async def _domain(request: Request, exc: AbrError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(int(exc.retry_after))}
-        return error_response(exc.status, exc.code, exc.message, headers)
+        message = exc.message
+        if isinstance(exc, MissingObject):
+            log.info("%s %s: no object %r in storage", request.method, request.url.path, exc.key)
+        elif isinstance(exc, StorageError) and request.url.path.startswith(_PUBLIC_PREFIXES):
+            # Its text names storage keys, buckets and hosts: for the logs, not for anyone who asks.
+            log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+            message = "storage is unavailable; retry shortly"
+        return error_response(exc.status, exc.code, message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

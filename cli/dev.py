@@ -14,38 +14,12 @@ import sys
 import time
 
 import httpx
-from sqlmodel import Session
 
+from cli.local_secrets import ensure_api_key, prepare_secrets
 from cli.migrate import upgrade
 from core.config import Settings
-from core.db.engine import make_engine
-from core.errors import Unauthorized
-from core.services.keys import authenticate, create_key
 
 STOP_GRACE_S = 10.0
-
-
-def _dev_api_key(settings: Settings) -> str:
-    """The key to print: ABR_API_KEYS' first, else one generated once and kept in the data dir."""
-    if settings.static_api_keys:
-        return settings.static_api_keys[0]
-    key_file = settings.data_dir / "dev-api-key"
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with Session(engine) as session:
-            if key_file.exists():
-                key = key_file.read_text().strip()
-                try:
-                    authenticate(session, key, static_keys=[])
-                    return key
-                except Unauthorized:
-                    pass  # the database was reset: make a new one
-            _, key = create_key(session, name="abr dev")
-    finally:
-        engine.dispose()
-    key_file.write_text(key + "\n")
-    key_file.chmod(0o600)
-    return key
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -88,9 +62,9 @@ def _wait_ready(url: str, api: subprocess.Popen, timeout: float = 60.0) -> bool:
 
 
 def run_dev(settings: Settings) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings, _ = prepare_secrets(settings)  # strong signing key and ingest secret, kept in the data dir
     upgrade(settings.resolved_database_url)
-    key = _dev_api_key(settings)
+    key, _ = ensure_api_key(settings)
     env = dict(os.environ, ABR_DATA_DIR=str(settings.data_dir), ABR_HOST=settings.host, ABR_PORT=str(settings.port))
     stopping = False
 

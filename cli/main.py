@@ -31,7 +31,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.direction == "down":
         downgrade(settings.resolved_database_url, args.revision or "base")
     else:
+        from cli.local_secrets import ensure_api_key, prepare_secrets
+        from core.secrets_policy import API_KEY_FILE
+
+        # First run: strong secrets instead of development defaults (none for what the environment sets).
+        settings, made = prepare_secrets(settings)
         upgrade(settings.resolved_database_url, args.revision or "heads")
+        _, key_made = ensure_api_key(settings) if not args.revision else (None, False)  # keys need the head schema
+        for path in made + ([settings.data_dir / API_KEY_FILE] if key_made else []):
+            print(f"generated {path} (0600)", file=sys.stderr)
     print(f"database at {args.revision or ('base' if args.direction == 'down' else 'head')}")
     return 0
 
@@ -116,22 +124,32 @@ def _granian_level(level: str) -> str:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
+    from core.secrets_policy import refusal
+
     settings = _settings(args)
+    refused = refusal(settings)
+    if refused:  # before binding anything: a shipped or weak secret never guards a reachable API
+        print(refused, file=sys.stderr, flush=True)
+        return 2
+    access_log = settings.access_log if settings.access_log is not None else args.server == "uvicorn"
     if args.server == "granian":
         # Granian (the default): HTTP in Rust, the ASGI `pathsend` extension for segment
         # files the fast path could not take from the page cache, and the origin's
         # targets met on this machine where uvicorn misses them (bench/origin.py).
         from granian import Granian
 
+        from core.logging import granian_log_config
+
         Granian("cli.main:granian_app_factory", factory=True, address=settings.host, port=settings.port,
                 interface="asgi", workers=args.workers, runtime_threads=GRANIAN_RUNTIME_THREADS,
-                websockets=False, log_access=False, log_level=_granian_level(settings.log_level), backlog=2048,
-                workers_kill_timeout=10).serve()
+                websockets=False, log_access=access_log, log_level=_granian_level(settings.log_level), backlog=2048,
+                log_dictconfig=granian_log_config(json_lines=settings.log_json), workers_kill_timeout=10).serve()
         return 0
     import uvicorn
 
     uvicorn.run("cli.main:app_factory", factory=True, host=settings.host, port=settings.port,
-                workers=args.workers, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10)
+                workers=args.workers, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10,
+                access_log=access_log)
     return 0
 
 

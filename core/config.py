@@ -14,7 +14,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SIGNING_KEY = "dev-signing-key-change-me"
+from core.secrets_policy import DEV_SIGNING_KEY, INGEST_SECRET_FILE, SIGNING_KEY_FILE, read_secret_file
+
+DEFAULT_SIGNING_KEY = DEV_SIGNING_KEY  # refused wherever the API is reachable (core/secrets_policy.py)
 
 
 class Settings(BaseSettings):
@@ -29,13 +31,15 @@ class Settings(BaseSettings):
     s3_presign: bool = False  # origin redirects segment GETs to presigned URLs
     ffmpeg: str | None = None  # default: the binary shipped by imageio-ffmpeg
     api_keys: str = ""  # comma separated; accepted as admin keys in addition to stored ones
-    signing_key: str = DEFAULT_SIGNING_KEY  # HMAC key for playback tokens
+    signing_key: str = DEFAULT_SIGNING_KEY  # HMAC key for playback tokens; default: <data_dir>/signing-key, else dev value
     signing_key_id: str | None = None  # its `kid`; default: derived from the key (core/services/playback.py)
     signing_keys_previous: str = ""  # comma separated `kid:secret` (or bare secrets) still accepted
     public_url: str | None = None  # how clients reach the API/origin, e.g. https://video.example
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False
+    access_log: bool | None = None  # one line per request; default: on with uvicorn, off with Granian (its speed)
+    metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
     log_level: str = "INFO"
     max_upload_bytes: int = Field(default=20 * 1024**3, gt=0)
     max_duration: float = Field(default=12 * 3600, gt=0)  # seconds of source
@@ -66,7 +70,7 @@ class Settings(BaseSettings):
     rtmp_port: int = Field(default=1935, gt=0, lt=65536)
     rtmp_host: str | None = None  # host named in ingest URLs; default: public_url's host, else `host`
     rtmp_pull_url: str | None = None  # where live workers read pushed streams; default rtmp://127.0.0.1:{rtmp_port}/live
-    ingest_secret: str | None = None  # guards the nginx callbacks; default: derived from signing_key
+    ingest_secret: str | None = None  # guards the nginx callbacks; default: <data_dir>/ingest-secret, else derived
     live_reconnect_grace: float = Field(default=30.0, ge=1, le=3600)  # a source back within this continues
     live_dvr_window: float = Field(default=120.0, ge=6, le=86400)  # default DVR window, seconds
     image_concurrency: int = Field(default=2, ge=1, le=64)  # ffmpeg image jobs at once, per API process
@@ -79,6 +83,14 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _secrets_from_data_dir(self) -> Settings:
+        # `abr dev` / `abr migrate` keep generated secrets in the data dir; the environment wins.
+        for field, name in (("signing_key", SIGNING_KEY_FILE), ("ingest_secret", INGEST_SECRET_FILE)):
+            if field not in self.model_fields_set and (stored := read_secret_file(self.data_dir / name)):
+                setattr(self, field, stored)
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

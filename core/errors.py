@@ -40,6 +40,15 @@ class NotFound(AbrError):
     status = 404
 
 
+class MissingObject(NotFound):
+    """A storage object that is not there. Its key names asset ids and the storage
+    layout, so it stays in `key` (for logs) and out of the public message."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("no such file")
+        self.key = key
+
+
 class Conflict(AbrError):
     code = "conflict"
     status = 409

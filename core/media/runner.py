@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.errors import Cancelled, FFmpegError
+from core.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ def run_ffmpeg(
     poll: Callable[[], None] | None = None,
 ) -> None:
     """Run `argv` to completion; raise Cancelled, or FFmpegError with a reason, otherwise return."""
-    log.info("ffmpeg: %s", shlex.join(argv))
+    # Source URLs may carry credentials (rtsp://user:pass@…) or tokens: never log them.
+    log.info("ffmpeg: %s", redact(shlex.join(argv)))
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,
@@ -210,7 +212,9 @@ def _strip_context(line: str) -> str:
 
 
 def _tail(lines: deque[str]) -> str:
-    return "\n".join(lines)
+    # ffmpeg names its input in errors ("rtsp://user:pass@cam: Connection refused"); the tail
+    # becomes a logged, stored and shown reason.
+    return redact("\n".join(lines))
 
 
 def _reason(tail: str, returncode: int) -> str:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import NotFound
+from core.errors import MissingObject
 from core.storage import ObjectInfo
 
 READ_CHUNK = 4 * 1024 * 1024
@@ -94,15 +94,15 @@ def open_local(path: Path, key: str) -> LocalFile:
     text = str(path)
     root = text[: len(text) - len(key)]
     if not text.endswith(key) or os.path.realpath(text) != os.path.join(_real_root(root), key):
-        raise NotFound(f"no object {key!r} in storage")
+        raise MissingObject(key)
     try:
         fd = os.open(text, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        raise NotFound(f"no object {key!r} in storage") from None
+        raise MissingObject(key) from None
     st = os.fstat(fd)
     if not stat_mode.S_ISREG(st.st_mode):
         os.close(fd)
-        raise NotFound(f"no object {key!r} in storage")
+        raise MissingObject(key)
     info = ObjectInfo(
         size=st.st_size,
         mtime=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC),

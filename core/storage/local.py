@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from core.errors import NotFound, StorageError
+from core.errors import MissingObject, NotFound, StorageError
 from core.storage.base import (
     CHUNK_SIZE,
     TEMP_MARKER,
@@ -44,7 +44,7 @@ def _os_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        raise NotFound(f"no object {what!r} in storage") from None
+        raise MissingObject(what) from None
     except OSError as exc:
         raise StorageError(f"storage failed on {what!r}: {exc.strerror or exc}") from exc
 
@@ -134,7 +134,7 @@ class LocalStorage(Storage):
         with _os_errors(key):
             st = os.stat(path)
         if not stat_mode.S_ISREG(st.st_mode):
-            raise NotFound(f"no object {key!r} in storage")
+            raise MissingObject(key)
         return ObjectInfo(
             size=st.st_size,
             mtime=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC),

@@ -22,7 +22,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.errors import NotFound, StorageError
+from core.errors import MissingObject, NotFound, StorageError
 from core.storage.base import (
     CHUNK_SIZE,
     TEMP_MARKER,
@@ -51,7 +51,7 @@ def _error(exc: Exception, what: str) -> Exception:
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _NOT_FOUND_CODES:
-            return NotFound(f"no object {what!r} in storage")
+            return MissingObject(what)
         return StorageError(f"object storage refused {what!r}: {code or exc}")
     return StorageError(f"object storage failed on {what!r}: {exc}")
 

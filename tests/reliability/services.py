@@ -18,7 +18,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REDIS_SERVER = "/usr/bin/redis-server"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def find_pg_bin() -> Path:
+    """The installed PostgreSQL's binaries, version found as .ci/run does (`ls /etc/postgresql`)."""
+    versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".") if p.isdigit()],
+                      reverse=True) if os.path.isdir("/etc/postgresql") else []
+    versions += sorted((p.parent.parent.name for p in Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")), reverse=True)
+    for version in versions:
+        if (Path("/usr/lib/postgresql") / version / "bin" / "pg_ctl").exists():
+            return Path("/usr/lib/postgresql") / version / "bin"
+    return Path("/usr/lib/postgresql/15/bin")  # named in the reason when nothing is installed
+
+
+PG_BIN = find_pg_bin()
 
 
 def free_port() -> int:
@@ -87,7 +100,7 @@ class PrivateRedis:
 
 
 class PrivatePostgres:
-    """A throwaway PostgreSQL 15 cluster on a free port, trust auth, database `test`."""
+    """A throwaway PostgreSQL cluster (the installed version) on a free port, trust auth, database `test`."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir, self.port = workdir, free_port()

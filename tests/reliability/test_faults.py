@@ -30,7 +30,7 @@ from sqlmodel import Session, func, select
 from cli.migrate import upgrade
 from core.db.engine import make_engine
 from core.db.models import Asset
-from tests.conftest import free_port
+from tests.conftest import _unavailable, free_port
 from tests.helpers import TEST_KEY, settings_from
 from tests.media_fixtures import make_clip
 from tests.reliability.faults import (
@@ -44,6 +44,7 @@ from tests.reliability.services import (
     private_redis,
     redis_available,
 )
+from tests.reliability.smallfs import fill, small_filesystem
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -90,8 +91,13 @@ def test_more_kills_than_max_attempts_ends_errored_with_the_reason(tmp_path, cli
         assert (stack.data_dir / "storage" / "sources" / asset_id / "original").is_file()  # nothing lost
 
 
-@pytest.mark.skipif(redis_available() is not None, reason=redis_available() or "")
+def _need(why: str | None, what: str) -> None:
+    if why is not None:
+        _unavailable(what, RuntimeError(why))  # a failure in CI, a skip elsewhere
+
+
 def test_redis_restart_loses_the_queued_message_and_the_reconciler_resends_it(tmp_path, clip):
+    _need(redis_available(), "a private redis-server")
     with (private_redis(tmp_path / "redis") as redis_server,
           running_stack(tmp_path, {"ABR_BROKER_URL": redis_server.url}, start_worker=False) as stack):
         queued = stack.upload(clip)["id"]  # no worker yet: the message waits in Redis...
@@ -109,8 +115,8 @@ def test_redis_restart_loses_the_queued_message_and_the_reconciler_resends_it(tm
         assert stack.worker.alive
 
 
-@pytest.mark.skipif(redis_available() is not None, reason=redis_available() or "")
 def test_redis_restart_loses_a_webhook_delivery_and_the_reconciler_resends_it(tmp_path, clip):
+    _need(redis_available(), "a private redis-server")
     from tests.integrations.receiver import Receiver
 
     receiver = Receiver()
@@ -131,8 +137,8 @@ def test_redis_restart_loses_a_webhook_delivery_and_the_reconciler_resends_it(tm
     receiver.close()
 
 
-@pytest.mark.skipif(postgres_available() is not None, reason=postgres_available() or "")
 def test_postgres_restarted_mid_job_and_the_job_still_ends_ready(tmp_path, clip):
+    _need(postgres_available(), "a private PostgreSQL cluster")
     with (private_postgres(tmp_path / "pg") as pg,
           running_stack(tmp_path, {"ABR_DATABASE_URL": pg.url}) as stack):
         asset_id = stack.upload(clip)["id"]
@@ -223,35 +229,16 @@ def _wait_for_partial_upload(tmp_dir: Path, timeout: float = 20) -> Path:
 
 # -- storage full --------------------------------------------------------------------------------
 
-def _mount_tmpfs(path: Path, size: str) -> str | None:
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                                capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
-    return None if result.returncode == 0 else (result.stderr.strip() or f"mount exited {result.returncode}")
-
-
-def _fill(directory: Path, leave: int) -> None:
-    """Fill the filesystem of `directory` until only about `leave` bytes are free."""
-    st = os.statvfs(directory)
-    free = st.f_bavail * st.f_frsize
-    with open(directory / "filler", "wb") as fh:
-        fh.write(b"\0" * max(0, free - leave))
-
-
 def test_storage_full_during_a_transcode_ends_errored_with_a_reason(tmp_path, clip):
     storage = tmp_path / "data" / "storage"
-    why = _mount_tmpfs(storage, "3m")
-    if why is not None:
-        pytest.skip(f"cannot mount a small tmpfs as the storage directory: {why}")
-    try:
+    with small_filesystem(storage, 3 * 1024 * 1024) as why:
+        if why is not None:
+            _unavailable("a small filesystem to fill (fuse2fs or tmpfs)", RuntimeError(why))
         with running_stack(tmp_path, start_worker=False) as stack:
             asset_id = stack.upload(clip, {**SETTINGS, "codecs": ["h264"]})["id"]
             source = storage / "sources" / asset_id / "original"
             assert source.is_file()
-            _fill(storage, leave=16 * 1024)
+            fill(storage, leave=16 * 1024)
             stack.worker.start()
             asset = stack.wait(asset_id)
             assert asset["status"] == "errored"
@@ -260,5 +247,3 @@ def test_storage_full_during_a_transcode_ends_errored_with_a_reason(tmp_path, cl
             assert source.is_file() and source.read_bytes() == clip.read_bytes()  # the original is kept
             assert stack.worker.alive
             assert not list((stack.data_dir / "work").glob("*/*"))  # scratch cleaned up
-    finally:
-        subprocess.run(["umount", "-l", str(storage)], capture_output=True, timeout=20, check=False)

@@ -1,9 +1,10 @@
 """Validate an MPD against the ISO/IEC 23009-1 schema (for any test that writes one).
 
-The schema is not ours to commit (ISO terms): it is read from the shared
-folder beside the checkout, `<repo>/../shared/dash-schema/DASH-MPD.xsd`, which
-imports `xlink.xsd` from the same folder (an offline copy, no network).
-Tests skip with the reason when that folder is absent.
+The schema is vendored in `tests/dash_schema/` (provenance and checksums in
+its PROVENANCE.md): `DASH-MPD.xsd` imports `xlink.xsd` from the same folder
+(an offline copy, no network), so a fresh clone validates. A missing schema
+is a failure, never a skip: a skip here would silently cut off the rest of
+every end-to-end test that checks an MPD on its way.
 
 lxml (libxml2) is used rather than xmlschema: both compile this schema and
 reject the same broken MPDs (missing @bandwidth, bad @codecs / @frameRate /
@@ -18,11 +19,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import pytest
 from lxml import etree
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
-SCHEMA_DIR = REPO_ROOT.parent / "shared" / "dash-schema"
+SCHEMA_DIR = REPO_ROOT / "tests" / "dash_schema"
 SCHEMA_PATH = SCHEMA_DIR / "DASH-MPD.xsd"
 
 
@@ -34,9 +34,8 @@ def _schema() -> etree.XMLSchema:
 
 
 def validate_mpd(xml_text: str) -> None:
-    """Fail the calling test with every schema error; skip if the schema is not here."""
-    if not SCHEMA_PATH.is_file():
-        pytest.skip(f"DASH MPD schema not found at {SCHEMA_PATH} (the shared folder beside the repo)")
+    """Fail the calling test with every schema error (or when the vendored schema is missing)."""
+    assert SCHEMA_PATH.is_file(), f"the vendored DASH MPD schema is missing: {SCHEMA_PATH}"
     schema = _schema()
     document = etree.fromstring(xml_text.encode("utf-8"), etree.XMLParser(no_network=True))
     if not schema.validate(document):
