@@ -57,6 +57,11 @@ def test_dev_serves_ready_and_sigterm_stops_everything(tmp_path):
         text = log.read_text()
         assert "API key:" in text, text[-3000:]
         key = text.split("API key:", 1)[1].split()[0]
+        data = tmp_path / "data"  # first run: strong secrets, kept for the next run, owner-only
+        assert (data / "api-key").read_text().strip() == key
+        for name in ("signing-key", "ingest-secret", "api-key"):
+            assert (data / name).stat().st_mode & 0o777 == 0o600, name
+            assert len((data / name).read_text().strip()) >= 32, name
         base = f"http://127.0.0.1:{port}"
         ready = httpx.get(f"{base}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text

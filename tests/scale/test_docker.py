@@ -71,3 +71,34 @@ def test_prometheus_and_dashboard_use_metrics_that_exist():
             for name in re.findall(r"\babr_[a-z_]+", target["expr"]):
                 base = re.sub(r"_(total|bucket|sum|count)$", "", name)
                 assert base in known, f"{panel['title']}: unknown metric {name}"
+
+
+SECRETS = {"api": ["ABR_SIGNING_KEY", "ABR_API_KEYS", "ABR_INGEST_SECRET", "ABR_METRICS_TOKEN", "AWS_SECRET_ACCESS_KEY"],
+           "postgres": ["POSTGRES_PASSWORD"], "minio": ["MINIO_ROOT_PASSWORD"], "ingest": ["ABR_INGEST_SECRET"]}
+
+
+def test_secrets_come_from_the_environment_with_no_default(compose):
+    text = (DOCKER / "compose.yaml").read_text()
+    assert "change-me" not in text.replace("change-me-ingest-secret|", "")  # only the template's placeholder, replaced
+    for service, names in SECRETS.items():
+        environment = compose["services"][service]["environment"]
+        for name in names:
+            assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", environment[name]), f"{service}: {name}={environment[name]}"
+    # Anything named like a secret is required (`:?`), never defaulted (`:-`, `-`).
+    for var, operator in re.findall(r"\$\{([A-Z0-9_]+)(:?[-?=+]?)", text):
+        if re.search(r"SECRET|PASSWORD|TOKEN|_KEY", var):
+            assert operator == ":?", f"${{{var}{operator}…}} has a default"
+    assert "${ABR_POSTGRES_PASSWORD:?" in compose["services"]["api"]["environment"]["ABR_DATABASE_URL"]
+
+
+def test_ingest_and_prometheus_get_the_real_secrets(compose):
+    from core.live.ingest import _TEMPLATE_SECRET
+
+    ingest = " ".join(compose["services"]["ingest"]["command"])
+    assert f"s|{_TEMPLATE_SECRET}|$$ABR_INGEST_SECRET|g" in ingest  # the template's placeholder never goes live
+    assert _TEMPLATE_SECRET in (DOCKER / "nginx-rtmp.conf").read_text()
+    assert compose["secrets"]["metrics_token"] == {"environment": "ABR_METRICS_TOKEN"}
+    assert "metrics_token" in compose["services"]["prometheus"]["secrets"]
+    config = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
+    api_job = next(job for job in config["scrape_configs"] if job["job_name"] == "abr-api")
+    assert api_job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_token"}
