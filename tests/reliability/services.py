@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,6 +100,11 @@ class PrivateRedis:
         self.start()
 
 
+class PostgresCommandFailed(subprocess.CalledProcessError):
+    def __str__(self) -> str:  # what PostgreSQL printed, not only its exit status
+        return f"{super().__str__()}\n{(self.stderr or self.output or '')[-2000:]}"
+
+
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster (the installed version) on a free port, trust auth, database `test`."""
 
@@ -111,16 +117,15 @@ class PrivatePostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/test"
 
     def _as_postgres(self, *argv: str, timeout: float = 60) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, timeout=timeout)
+        done = subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True,
+                              timeout=timeout)
+        if done.returncode != 0:  # say why: a bare exit status hides what PostgreSQL printed
+            raise PostgresCommandFailed(done.returncode, argv, done.stdout, done.stderr)
 
     def init(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.workdir, "postgres", "postgres")
         os.chmod(self.workdir, 0o700)
-        # tmp_path's parents are root-only: the postgres user must be able to reach the directory.
-        for parent in list(self.workdir.parents)[:-1]:
-            if parent.stat().st_uid == 0 and parent.stat().st_mode & 0o001 == 0 and str(parent).startswith("/tmp"):
-                os.chmod(parent, parent.stat().st_mode | 0o001)
         self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
                           "--no-sync", "-E", "UTF8")
         with open(self.data / "postgresql.conf", "a") as conf:
@@ -159,8 +164,12 @@ def private_redis(workdir: Path) -> Iterator[PrivateRedis]:
 
 
 @contextmanager
-def private_postgres(workdir: Path) -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres(workdir)
+def private_postgres() -> Iterator[PrivatePostgres]:
+    # Not under pytest's tmp_path: its root-only parents are reset to 0700 by every pytest
+    # session that starts meanwhile, and the postgres user then loses its way to the cluster.
+    workdir = Path(tempfile.mkdtemp(prefix="abr-pg-"))
+    os.chmod(workdir, 0o755)
+    server = PrivatePostgres(workdir / "pg")
     server.init()
     server.start()
     try:
@@ -171,3 +180,4 @@ def private_postgres(workdir: Path) -> Iterator[PrivatePostgres]:
             server.stop()
         except subprocess.CalledProcessError:
             pass
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -139,7 +139,7 @@ def test_redis_restart_loses_a_webhook_delivery_and_the_reconciler_resends_it(tm
 
 def test_postgres_restarted_mid_job_and_the_job_still_ends_ready(tmp_path, clip):
     _need(postgres_available(), "a private PostgreSQL cluster")
-    with (private_postgres(tmp_path / "pg") as pg,
+    with (private_postgres() as pg,
           running_stack(tmp_path, {"ABR_DATABASE_URL": pg.url}) as stack):
         asset_id = stack.upload(clip)["id"]
         stack.worker.wait_for_ffmpeg("libx264")
