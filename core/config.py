@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     s3_presign: bool = False  # origin redirects segment GETs to presigned URLs
     ffmpeg: str | None = None  # default: the binary shipped by imageio-ffmpeg
     api_keys: str = ""  # comma separated; accepted as admin keys in addition to stored ones
-    signing_key: str = DEFAULT_SIGNING_KEY  # HMAC key for playback tokens; default: <data_dir>/signing-key, else dev value
+    # HMAC key for playback tokens; default: <data_dir>/signing-key (abr dev / abr migrate), else the dev value
+    signing_key: str = DEFAULT_SIGNING_KEY
     signing_key_id: str | None = None  # its `kid`; default: derived from the key (core/services/playback.py)
     signing_keys_previous: str = ""  # comma separated `kid:secret` (or bare secrets) still accepted
     public_url: str | None = None  # how clients reach the API/origin, e.g. https://video.example

@@ -73,7 +73,8 @@ def test_prometheus_and_dashboard_use_metrics_that_exist():
                 assert base in known, f"{panel['title']}: unknown metric {name}"
 
 
-SECRETS = {"api": ["ABR_SIGNING_KEY", "ABR_API_KEYS", "ABR_INGEST_SECRET", "ABR_METRICS_TOKEN", "AWS_SECRET_ACCESS_KEY"],
+SECRETS = {"api": ["ABR_SIGNING_KEY", "ABR_API_KEYS", "ABR_INGEST_SECRET", "ABR_METRICS_TOKEN",
+                   "AWS_SECRET_ACCESS_KEY"],
            "postgres": ["POSTGRES_PASSWORD"], "minio": ["MINIO_ROOT_PASSWORD"], "ingest": ["ABR_INGEST_SECRET"]}
 
 
@@ -83,12 +84,14 @@ def test_secrets_come_from_the_environment_with_no_default(compose):
     for service, names in SECRETS.items():
         environment = compose["services"][service]["environment"]
         for name in names:
-            assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", environment[name]), f"{service}: {name}={environment[name]}"
+            value = environment[name]
+            assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", value), f"{service}: {name}={value}"
     # Anything named like a secret is required (`:?`), never defaulted (`:-`, `-`).
     for var, operator in re.findall(r"\$\{([A-Z0-9_]+)(:?[-?=+]?)", text):
         if re.search(r"SECRET|PASSWORD|TOKEN|_KEY", var):
             assert operator == ":?", f"${{{var}{operator}…}} has a default"
-    assert "${ABR_POSTGRES_PASSWORD:?" in compose["services"]["api"]["environment"]["ABR_DATABASE_URL"]
+    database_url = compose["services"]["api"]["environment"]["ABR_DATABASE_URL"]
+    assert "${ABR_POSTGRES_PASSWORD:?" in database_url
 
 
 def test_ingest_and_prometheus_get_the_real_secrets(compose):

@@ -80,8 +80,8 @@ def test_loopback_binds_keep_development_values_and_strong_values_bind_anywhere(
     assert refusal(Settings(host="0.0.0.0", signing_key=STRONG, api_keys="a" * 32, ingest_secret="i" * 32,
                             data_dir="/nonexistent")) is None
     # ABR_ENV=production refuses placeholders on loopback too (behind a local reverse proxy).
-    prod = Settings(env="production", host="127.0.0.1", signing_key=STRONG, api_keys="change-me-api-key-0123456789abcdef",
-                    data_dir="/nonexistent")
+    prod = Settings(env="production", host="127.0.0.1", signing_key=STRONG,
+                    api_keys="change-me-api-key-0123456789abcdef", data_dir="/nonexistent")
     assert "ABR_API_KEYS" in (refusal(prod) or "")
 
 
