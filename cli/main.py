@@ -165,6 +165,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from workers.celery_app import app
 
     serve_worker_metrics(metrics_port)
+    # Keep our root handler (redacted lines, request/job ids, ABR_LOG_JSON) instead of Celery's own.
+    app.conf.worker_hijack_root_logger = False
     # Queues are listed in priority order ("priority" queue_order_strategy on Redis):
     # a worker on `live,transcode` takes live work first. Recommended layout: live
     # workers on their own (`--queues live`), transcode workers `--queues transcode,default`.

@@ -9,6 +9,7 @@ from fractions import Fraction
 import av
 
 from core.errors import InvalidMedia
+from core.redact import redact
 from core.live.encode import READ_TIMEOUT_US, input_args
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def probe_live(url: str, *, timeout: float = 8.0) -> LiveSourceInfo:
             channels = audio.codec_context.channels if audio is not None else 0
             sample_rate = audio.codec_context.sample_rate if audio is not None else 0
     except av.FFmpegError as exc:
-        raise InvalidMedia(f"the live source cannot be read: {exc}") from exc
+        # PyAV names the URL, credentials included: the message is logged and stored on the stream.
+        raise InvalidMedia(f"the live source cannot be read: {redact(str(exc))}") from exc
     except StopIteration:
         raise InvalidMedia("the live source sent no picture") from None
     return LiveSourceInfo(width, height, rate, channels, sample_rate)

@@ -138,3 +138,13 @@ def test_logs_of_a_signed_playback_session_carry_no_secret(tmp_path, signed_asse
     # ...and no secret is in it.
     for secret in (token, token.split(".")[-1], INGEST_SECRET, SIGNING_KEY, TEST_KEY):
         assert secret not in text, f"{secret[:12]}… is in the {server} log"
+
+
+def test_a_live_pull_that_cannot_connect_reports_no_password():
+    from core.errors import InvalidMedia
+    from core.live.probe import probe_live
+
+    with pytest.raises(InvalidMedia) as failed:
+        probe_live(f"rtsp://viewer:hunter2-camera-pass@127.0.0.1:{free_port()}/stream1", timeout=3)
+    assert "hunter2-camera-pass" not in failed.value.message
+    assert "rtsp://viewer:[redacted]@127.0.0.1" in failed.value.message
