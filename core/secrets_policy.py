@@ -119,7 +119,7 @@ def unsafe_secrets(settings) -> list[str]:
     named += [("ABR_API_KEYS", k) for k in settings.static_api_keys]
     if settings.ingest_secret:  # unset: derived from the signing key, as strong as it
         named.append(("ABR_INGEST_SECRET", settings.ingest_secret))
-    if getattr(settings, "metrics_token", None):
+    if settings.metrics_token:
         named.append(("ABR_METRICS_TOKEN", settings.metrics_token))
     problems = []
     for variable, value in named:
