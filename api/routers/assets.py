@@ -102,10 +102,10 @@ async def create_asset(request: Request, ctx: ContextDep, session: SessionDep) -
             if form.file_size == 0:
                 raise Unprocessable("the uploaded file is empty")
             settings = _parse_settings(form.fields.get("settings"))
-            info = await run_in_threadpool(probe, form.file_path)
+            limits = service.MediaLimits.from_settings(ctx.settings)
+            info = await run_in_threadpool(probe, form.file_path, limits)  # limits from headers, before decoding
             asset = await run_in_threadpool(service.create_asset, session, ctx.storage, source=form.file_path,
-                                            info=info, settings=settings,
-                                            limits=service.MediaLimits.from_settings(ctx.settings))
+                                            info=info, settings=settings, limits=limits)
         finally:
             form.discard()  # no-op once storage has moved it
     try:

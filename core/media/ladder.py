@@ -1,7 +1,8 @@
 """Plan the adaptive bitrate ladder: a pure function of the source's display size and frame rate.
 
 A rung is named by its SHORT side ("720p" is 1280x720 landscape and 720x1280
-portrait), so a phone's portrait video gets the same quality as landscape.
+portrait), so a phone's portrait video gets the same quality as landscape;
+players and the dashboard label rungs the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ MAX_FRAME_RATE = 60
 # A source this much above a table size gets its own top rung instead of
 # being scaled down to the table size (e.g. 2.39:1 at 1920x804).
 SOURCE_RUNG_MARGIN = 1.10
+# A planned rung whose short side is within 15 % of the rung above it is skipped:
+# a 272p source rung over the 240p table rung is two nearly identical renditions
+# (twice the encode and storage for no choice a player could use).
+RUNG_MIN_STEP_PERCENT = 85
+# Wider (or taller) than this after the sample aspect ratio is a broken header or
+# a file made to hurt, not a picture: a 320x240 source with SAR 64:1 would
+# otherwise plan a 20480x240 rung. 32:9 monitors are 3.6:1; 360-degree video 2:1.
+MAX_ASPECT_RATIO = 8.0
 
 
 def plan_ladder(
@@ -40,21 +49,45 @@ def plan_ladder(
     explicit: list[dict] | None = None,
     max_rungs: int = 4,
 ) -> Ladder:
-    """The renditions to encode for `codec`, highest first, never above the source size."""
+    """The renditions to encode for `codec`, highest first, never above the source size.
+
+    Planned rungs within 15 % of the one above are skipped (`skip_close_rungs`);
+    an explicit ladder is taken as given (minus rungs above the source).
+    """
     if codec not in VIDEO_CODECS:
         raise Unprocessable(f"unknown video codec {codec!r}; use one of {', '.join(VIDEO_CODECS)}")
     if display_width <= 0 or display_height <= 0:
         raise Unprocessable("the source has no picture size")
+    check_aspect(display_width, display_height)
     rate = output_frame_rate(frame_rate)
     short = min(display_width, display_height)
     if explicit is not None:
         rungs = _explicit_rungs(explicit, short)
     else:
-        rungs = _table_rungs(codec, short, rate)[: max(1, max_rungs)]
+        rungs = skip_close_rungs(_table_rungs(codec, short, rate))[: max(1, max_rungs)]
     renditions = tuple(
         _rendition(codec, nominal, bitrate, display_width, display_height, rate) for nominal, bitrate in rungs
     )
     return Ladder(codec=codec, renditions=renditions)
+
+
+def check_aspect(display_width: int, display_height: int) -> None:
+    """Refuse a display aspect ratio beyond `MAX_ASPECT_RATIO` (either way round)."""
+    long, short = max(display_width, display_height), min(display_width, display_height)
+    if long > short * MAX_ASPECT_RATIO:
+        raise Unprocessable(
+            f"the picture displays at {display_width}x{display_height} (aspect ratio {long / short:.1f}:1, "
+            f"after its sample aspect ratio); at most {MAX_ASPECT_RATIO:g}:1 is encoded")
+
+
+def skip_close_rungs(rungs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Drop each (short side, bitrate) rung within 15 % of the last kept one above it (highest first)."""
+    kept: list[tuple[int, int]] = []
+    for nominal, bitrate in rungs:
+        if kept and nominal * 100 > kept[-1][0] * RUNG_MIN_STEP_PERCENT:  # integers: 255 of 300 is kept
+            continue
+        kept.append((nominal, bitrate))
+    return kept
 
 
 def plan_audio(channels: int, sample_rate: int) -> Rendition:

@@ -3,7 +3,11 @@
 There is no ffprobe in the imageio-ffmpeg wheel; PyAV links the same
 libavformat. Probing demuxes only the first ~60 video packets and decodes one
 frame (to read the display matrix and prove the stream decodes), so it is
-cheap enough to run before anything is queued.
+cheap enough to run before anything is queued. Given `limits`, the sizes,
+stream count, duration and frame rate the headers declare are checked
+(`core.media.limits.check_header`) before that frame is decoded, and the
+decoders libavformat opens while reading the headers refuse pictures above
+the pixel limit: a header claiming 16384x16384 costs nothing.
 
 Everything unusable raises `InvalidMedia` with a message for the uploader;
 no PyAV exception escapes.
@@ -19,7 +23,8 @@ from pathlib import Path
 
 import av
 
-from core.errors import InvalidMedia
+from core.errors import InvalidMedia, Unprocessable
+from core.media.limits import HeaderFacts, MediaLimits, check_header
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,7 @@ _STILL_OR_TEXT_FORMATS = {"image2", "image2pipe", "tty", "lavfi", "gif_pipe"}
 _REFERENCE_FORMATS = {"hls", "concat", "dash", "ffmetadata"}
 _VFR_PACKETS = 60
 _FALLBACK_RATE = Fraction(30)
+DECODER_PIXEL_MARGIN = 4
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,11 @@ class MediaInfo:
         return plain(asdict(self))
 
 
-def probe(path: str | os.PathLike) -> MediaInfo:
-    """Describe the media at `path`, or raise `InvalidMedia` saying why it cannot be used."""
+def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> MediaInfo:
+    """Describe the media at `path`, or raise `InvalidMedia` saying why it cannot be used.
+
+    With `limits`, a source beyond them is refused (`Unprocessable`) from its headers, before any decode.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -88,16 +97,21 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         raise InvalidMedia("the file is empty")
     try:
         # Only the file itself: a crafted playlist must not make the API open URLs or other files.
-        with av.open(str(path), metadata_errors="ignore", container_options={"protocol_whitelist": "file"}) as container:
-            return _describe(container, size)
-    except InvalidMedia:
+        # `options` reach the decoders avformat_find_stream_info opens (it decodes a few H.264/HEVC frames):
+        # none allocates a picture far above the limit. The margin keeps sizes just above the limit
+        # readable, so `check_header` can name them; beyond it the size reads as 0x0.
+        options = {"max_pixels": str(limits.max_pixels * DECODER_PIXEL_MARGIN)} if limits is not None else None
+        with av.open(str(path), metadata_errors="ignore", container_options={"protocol_whitelist": "file"},
+                     options=options) as container:
+            return _describe(container, size, limits)
+    except (InvalidMedia, Unprocessable):
         raise
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         log.info("probe of %s failed: %s", path, exc)
         raise InvalidMedia("the file is not a video or audio file we can read, or it is truncated or damaged") from exc
 
 
-def _describe(container, size: int) -> MediaInfo:
+def _describe(container, size: int, limits: MediaLimits | None) -> MediaInfo:
     format_name = container.format.name
     if format_name in _STILL_OR_TEXT_FORMATS or format_name.endswith("_pipe"):
         raise InvalidMedia(f"the file is a still image or text ({format_name}), not a video")
@@ -110,6 +124,12 @@ def _describe(container, size: int) -> MediaInfo:
     duration = _duration(container, video_stream or audio_stream)
     if duration <= 0:
         raise InvalidMedia("the file has no duration (empty, or not a recording)")
+    if limits is not None:
+        check_header(header_facts(container, video_stream, duration), limits)
+    if limits is not None and video_stream is not None and video_stream.codec_context is not None \
+            and not (video_stream.codec_context.width and video_stream.codec_context.height):
+        raise Unprocessable(f"the video's picture size is missing or far above the limit of {limits.max_pixels} "
+                            "pixels")
     video = _video_info(container, video_stream) if video_stream is not None else None
     audio = _audio_info(audio_stream) if audio_stream is not None else None
     return MediaInfo(
@@ -121,6 +141,21 @@ def _describe(container, size: int) -> MediaInfo:
         audio=audio,
         stream_count=len(container.streams),
     )
+
+
+def header_facts(container, video_stream, duration: float) -> HeaderFacts:
+    """What the headers declare (nothing decoded by us yet)."""
+    if video_stream is None or video_stream.codec_context is None:
+        return HeaderFacts(duration=duration, stream_count=len(container.streams))
+    ctx = video_stream.codec_context
+    return HeaderFacts(duration=duration, stream_count=len(container.streams), width=ctx.width or None,
+                       height=ctx.height or None, sample_aspect_ratio=_sample_aspect_ratio(video_stream),
+                       frame_rate=_frame_rate(video_stream))
+
+
+def _sample_aspect_ratio(stream) -> Fraction:
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return Fraction(sar) if sar and sar > 0 else Fraction(1)
 
 
 def _is_cover_art(stream) -> bool:
@@ -144,8 +179,7 @@ def _video_info(container, stream) -> VideoInfo:
     if container.format.name == "gif" and len(pts) < 2:
         # An animated GIF is a (silent) video; a one-frame GIF is a still image.
         raise InvalidMedia("the file is a still image (gif), not a video")
-    sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
-    sar = Fraction(sar) if sar and sar > 0 else Fraction(1)
+    sar = _sample_aspect_ratio(stream)
     # Non-square pixels stretch the width (ffmpeg's convention), then rotation swaps.
     display_width, display_height = round(ctx.width * sar), ctx.height
     if rotation in (90, 270):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +14,7 @@ from core import events, layout
 from core.db.models import Asset, Job, PlaybackId, Rendition, utcnow
 from core.errors import NotFound, Unprocessable
 from core.media.ladder import plan_audio, plan_ladder
+from core.media.limits import HeaderFacts, MediaLimits, check_header  # MediaLimits: also imported from here
 from core.media.model import Ladder
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import MediaInfo
@@ -47,34 +48,13 @@ class AssetSettings(BaseModel):
         return v
 
 
-@dataclass(frozen=True)
-class MediaLimits:
-    """What a source may be (settings `ABR_MAX_*`); checked before anything is queued."""
-
-    max_duration: float = 12 * 3600
-    max_pixels: int = 8192 * 4320
-    max_frame_rate: float = 240
-    max_streams: int = 32
-
-    @classmethod
-    def from_settings(cls, settings) -> MediaLimits:
-        return cls(max_duration=settings.max_duration, max_pixels=settings.max_pixels,
-                   max_frame_rate=settings.max_frame_rate, max_streams=settings.max_streams)
-
-
 def check_limits(info: MediaInfo, limits: MediaLimits) -> None:
-    if info.duration > limits.max_duration:
-        raise Unprocessable(f"the source lasts {info.duration:.0f} s; the limit is {limits.max_duration:.0f} s")
-    if info.stream_count > limits.max_streams:
-        raise Unprocessable(f"the source has {info.stream_count} streams; the limit is {limits.max_streams}")
-    if info.video is not None:
-        pixels = info.video.width * info.video.height
-        if pixels > limits.max_pixels:
-            raise Unprocessable(f"the source picture is {info.video.width}x{info.video.height}; "
-                                f"the limit is {limits.max_pixels} pixels")
-        if float(info.video.frame_rate) > limits.max_frame_rate:
-            raise Unprocessable(f"the source runs at {float(info.video.frame_rate):.1f} fps; "
-                                f"the limit is {limits.max_frame_rate:g}")
+    """The probe's header check (`core.media.limits`), again on what the probe found (URL imports, old callers)."""
+    v = info.video
+    check_header(HeaderFacts(duration=info.duration, stream_count=info.stream_count,
+                             width=v.width if v else None, height=v.height if v else None,
+                             sample_aspect_ratio=v.sample_aspect_ratio if v else Fraction(1),
+                             frame_rate=v.frame_rate if v else None), limits)
 
 
 def plan_asset(info: MediaInfo, settings: AssetSettings) -> tuple[list[Ladder], PlannedRendition | None]:

@@ -237,8 +237,9 @@ class AssetTranscode:
         settings = dict(asset.settings)
         input_url = settings.pop("input_url", None)
         source = self._source(asset, input_url)
-        info = probe(source)
-        if input_url:  # uploads were checked by the API before queueing
+        # Uploads were checked by the API before queueing; imports are checked here, from the headers first.
+        info = probe(source, self.config.limits if input_url else None)
+        if input_url:
             check_limits(info, self.config.limits)
         asset_settings = AssetSettings(**settings)
         ladders, audio = plan_asset(info, asset_settings)

@@ -240,7 +240,7 @@ def finalize(engine: Engine, storage: Storage, upload_id: str, *, upload_dir: Pa
         row = s.get(Upload, upload_id)
         try:
             settings = AssetSettings.model_validate(row.settings)
-            asset = create_asset(s, storage, source=path, info=probe(path), settings=settings, limits=limits)
+            asset = create_asset(s, storage, source=path, info=probe(path, limits), settings=settings, limits=limits)
             row.status, row.asset_id = "complete", asset.id
         except AbrError as exc:
             log.info("upload %s is not usable: %s", upload_id, exc.message)

@@ -110,3 +110,31 @@ def test_missing_or_wrong_keys_are_401_with_the_error_body(tmp_path, header):
             r = client.request(method, path, headers=headers)
             assert r.status_code == 401, (method, path, r.status_code)
             assert r.json()["error"]["code"] == "unauthorized"
+
+
+def test_sar_64_source_is_refused_with_a_clear_422(tmp_path):
+    # A 320x240 picture with 64:1 pixels would plan a 20480x240 rung.
+    sar = make_clip(tmp_path / "sar.mp4", duration=1, width=320, height=240, sar="64:1")
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}
+    with app_client(env) as client:
+        r = _post(client, sar)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["message"] == (
+            "the source's sample aspect ratio is 64:1, so its 320x240 picture displays at 20480x240 "
+            "(aspect ratio 85.3:1, after its sample aspect ratio); at most 8:1 is encoded")
+        assert client.get("/v1/assets").json()["count"] == 0
+
+
+def test_huge_header_upload_is_refused_before_any_decode(tmp_path, monkeypatch):
+    from core.media import probe as probe_module
+    from tests.core.media.test_limits import huge_avi
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the probe decoded a frame")
+
+    monkeypatch.setattr(probe_module, "_scan_video", refuse)  # the API probes in this process
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}
+    with app_client(env) as client:
+        r = _post(client, huge_avi(tmp_path))
+        assert r.status_code == 422, r.text
+        assert "9000x9000" in r.json()["error"]["message"]

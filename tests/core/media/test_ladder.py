@@ -58,10 +58,26 @@ def rung(rid: str, width: int, height: int, bitrate: int, rate) -> Rendition:
         ], id="tiny-160x120"),
         pytest.param("h264", 1920, 804, 24, None, [
             rung("h264-804p", 1920, 804, 3_346_000, 24),  # > 10 % above 720: own top rung
-            rung("h264-720p", 1720, 720, 2_683_000, 24),
+            # 720p is within 15 % of 804p (0.90): skipped, so the ladder reaches down to 240p
             rung("h264-480p", 1146, 480, 1_342_000, 24),
             rung("h264-360p", 860, 360, 716_000, 24),
+            rung("h264-240p", 574, 240, 358_000, 24),
         ], id="scope-2.39"),
+        pytest.param("h264", 272, 640, 30, None, [
+            rung("h264-272p", 272, 640, 514_000, 30),  # 240p would be within 15 % (0.88): one rung
+        ], id="rotated-640x272"),
+        pytest.param("h264", 1920, 1200, 30, None, [
+            rung("h264-1200p", 1920, 1200, 6_173_000, 30),  # 16:10; 1080 is 0.90 of 1200: skipped
+            rung("h264-720p", 1152, 720, 3_000_000, 30),
+            rung("h264-480p", 768, 480, 1_500_000, 30),
+            rung("h264-360p", 576, 360, 800_000, 30),
+        ], id="16:10-skips-1080p"),
+        pytest.param("h264", 1280, 800, 30, None, [
+            rung("h264-800p", 1280, 800, 3_704_000, 30),  # 720 is 0.90 of 800: skipped
+            rung("h264-480p", 768, 480, 1_500_000, 30),
+            rung("h264-360p", 576, 360, 800_000, 30),
+            rung("h264-240p", 384, 240, 400_000, 30),
+        ], id="1280x800"),
         pytest.param("h265", 1920, 1080, 30, None, [
             rung("h265-1080p", 1920, 1080, 3_000_000, 30),
             rung("h265-720p", 1280, 720, 1_800_000, 30),
@@ -150,3 +166,36 @@ def test_frame_rate_rules():
 )
 def test_plan_audio(channels, rate, expected):
     assert plan_audio(channels, rate) == expected
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [
+        pytest.param(20480, 240, id="320x240-with-SAR-64:1"),
+        pytest.param(240, 20480, id="tall"),
+        pytest.param(1930, 240, id="just-over-8:1"),
+    ],
+)
+def test_absurd_aspect_ratios_are_refused(width, height):
+    with pytest.raises(Unprocessable, match=r"aspect ratio .*at most 8:1"):
+        plan_ladder(codec="h264", display_width=width, display_height=height, frame_rate=Fraction(30))
+
+
+def test_wide_but_sane_aspect_is_planned():
+    ladder = plan_ladder(codec="h264", display_width=1920, display_height=240, frame_rate=Fraction(30))
+    assert [(r.id, r.width, r.height) for r in ladder.renditions] == [("h264-240p", 1920, 240)]
+
+
+@pytest.mark.parametrize(
+    ("rungs", "kept"),
+    [
+        pytest.param([(272, 1), (240, 2)], [(272, 1)], id="272-over-240"),
+        pytest.param([(1080, 1), (720, 2), (480, 3)], [(1080, 1), (720, 2), (480, 3)], id="table-steps-kept"),
+        pytest.param([(300, 1), (256, 2), (240, 3)], [(300, 1), (240, 3)], id="compares-with-the-kept-rung"),
+        pytest.param([(300, 1), (255, 2)], [(300, 1), (255, 2)], id="exactly-15-percent-kept"),
+    ],
+)
+def test_skip_close_rungs(rungs, kept):
+    from core.media.ladder import skip_close_rungs
+
+    assert skip_close_rungs(rungs) == kept
