@@ -223,7 +223,8 @@
   function summary(asset) {
     const v = videoRenditions(asset);
     if (!v.length) return asset.source && asset.source.video ? 'video' : 'audio only';
-    const top = Math.max(...v.map((r) => r.height));
+    // Named like the renditions (`h264-272p`): by the short side, so a portrait 272x640 rung is 272p, not 640p.
+    const top = Math.max(...v.map((r) => Math.min(r.width || r.height, r.height)));
     const codecs = [...new Set(v.map((r) => codecName(r.codec)))].join(', ');
     return `${top}p · ${codecs}`;
   }

@@ -330,7 +330,7 @@
   };
   const fmtRate = (bps) => (!Number.isFinite(bps) || bps <= 0 ? '–'
     : bps >= 1e6 ? `${(bps / 1e6).toFixed(bps >= 1e7 ? 0 : 1)} Mbps` : `${Math.round(bps / 1e3)} kbps`);
-  const levelName = (l) => (l.height ? `${l.height}p` : fmtRate(l.bitrate));
+  const levelName = (l) => (l.height ? `${Math.min(l.width || l.height, l.height)}p` : fmtRate(l.bitrate)); // short side, as rendition ids
   const codecName = (c) => (/^avc1/.test(c) ? 'H.264' : /^(hvc1|hev1)/.test(c) ? 'H.265' : /^vp0?8/.test(c) ? 'VP8' : /^vp0?9/.test(c) ? 'VP9' : c);
 
   function bufferAhead() {
