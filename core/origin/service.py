@@ -9,7 +9,8 @@ front of the database and the storage:
   re-`stat`ed at most every `publishing_ttl` s while the presentation is
   still publishing, every `complete_ttl` s once it is complete;
 - rendered manifests, keyed by everything that changes their bytes: asset,
-  presentation etag, kind, rendition, filter and the query carried into
+  presentation etag, kind, rendition, the renditions a filter keeps (not the
+  filter's numbers: `ManifestFilter.selection`) and the query carried into
   URIs (the token). Compressed variants are memoised beside them.
 
 `*_known` methods never block (no I/O): the web layer tries them on the
@@ -183,17 +184,24 @@ class OriginService:
         # few seconds, and a CDN would keep a stale answer for its whole max-age on top.
         if overdue > (STALE_GRACE if loaded.presentation.complete else 0):
             return None
-        rendered = self._manifests.get((asset_id, loaded.info.etag, target, selected, query))
+        rendered = self._manifests.get(_manifest_key(asset_id, loaded, target, selected, query))
         return None if rendered is None else (rendered, overdue > 0)
 
     def manifest(self, asset_id: str, target: Target, selected: ManifestFilter, query: str) -> RenderedManifest:
         loaded = self._fresh_presentation(asset_id) or self.presentation(asset_id)
-        key = (asset_id, loaded.info.etag, target, selected, query)
+        key = _manifest_key(asset_id, loaded, target, selected, query)
         rendered = self._manifests.get(key)
         if rendered is None:
             rendered = render_manifest(loaded.presentation, target, selected, query, loaded.info.mtime)
             self._manifests.put(key, rendered)
         return rendered
+
+
+def _manifest_key(asset_id: str, loaded: LoadedPresentation, target: Target, selected: ManifestFilter,
+                  query: str) -> tuple:
+    """What a rendered manifest is cached under: the renditions a filter keeps, not its numbers (bounded keys)."""
+    kept = selected.selection(loaded.presentation) if target.kind in (Kind.MASTER, Kind.MPD) else None
+    return asset_id, loaded.info.etag, target, kept, query
 
 
 def render_manifest(presentation: Presentation, target: Target, selected: ManifestFilter, query: str,

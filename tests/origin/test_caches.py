@@ -145,3 +145,26 @@ def test_revalidate_does_not_wait_and_swallows_failures(caplog):
         asyncio.run(main())
     assert calls == [1]
     assert "database down" in caplog.text
+
+
+def test_filter_numbers_do_not_grow_the_manifest_cache(origin_client):
+    """Over a thousand distinct ?max_height=/min_height=/max_bitrate= values: one cache entry per rendition subset."""
+    ctx = origin_client.app.state.ctx
+    made = fabricate(ctx.engine, ctx.storage)
+    presentation = build_presentation()
+    queries = ([{"max_height": str(v)} for v in range(360, 2000, 3)]
+               + [{"min_height": str(v)} for v in range(0, 721, 3)]
+               + [{"max_bitrate": str(v)} for v in range(800_000, 5_000_000, 9_973)])
+    for query in queries:
+        for name in ("master.m3u8", "manifest.mpd"):
+            r = origin_client.get(f"/play/{made.public_id}/{name}", params=query)
+            assert r.status_code == 200, (query, r.text)
+    origin = ctx.extra["origin"]
+    entries = [key for key in origin._manifests if key[0] == made.asset_id]
+    # The subsets these filters can keep of 720p/360p H.264, 720p H.265 and 360p VP8, worked out by hand:
+    # all; 360p (H.264 + VP8); 720p (H.264 + H.265); H.264 360p alone; all but H.264 720p;
+    # H.264 360p + VP8 360p + H.265 720p ... at most 6 here, whatever the numbers.
+    subsets = {frozenset(t.id for t in presentation.video_tracks if ManifestFilter.from_query(q).matches(t))
+               for q in queries}
+    assert len(queries) > 1000 and len(subsets) <= 6
+    assert len(entries) <= 2 * len(subsets)  # a master playlist and an MPD per subset

@@ -17,6 +17,7 @@ from core.media.model import VIDEO_CODECS, Presentation, Track
 # Characters that would break out of a quoted HLS attribute, a playlist line,
 # an XML attribute's meaning or a URI (fragment). A token never needs them.
 _UNSAFE_QUERY = re.compile(r'[\s"#<>\\\x00-\x1f\x7f]')
+_MAX_DIGITS = 12
 
 
 def _parse_int(mapping: Mapping[str, str], key: str) -> int | None:
@@ -24,8 +25,9 @@ def _parse_int(mapping: Mapping[str, str], key: str) -> int | None:
     if not raw:
         return None  # `?max_height=` means "no limit", as a form would send it
     if not raw.isascii() or not raw.isdigit():
-        raise BadRequest(f"{key} must be a whole number ≥ 0, got {raw!r}")
-    return int(raw)
+        raise BadRequest(f"{key} must be a whole number ≥ 0, got {raw[:40]!r}")
+    # No ladder value has more digits; int() of thousands of digits is slow, then refused by Python.
+    return int(raw) if len(raw) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 def _parse_codecs(mapping: Mapping[str, str]) -> frozenset[str] | None:
@@ -92,6 +94,21 @@ class ManifestFilter:
             and (self.max_height is None or r.height <= self.max_height)
             and (self.max_bitrate is None or r.bitrate <= self.max_bitrate)
         )
+
+    def selection(self, presentation: Presentation) -> frozenset[str] | None:
+        """The ids of the video tracks this filter keeps, None when it keeps them all.
+
+        This, not the numbers in the query, identifies the manifest a filter
+        selects: `?max_height=700` and `?max_height=719` over a 720/480/360
+        ladder both keep 480 and 360, so they are one cached manifest, and
+        the variants of one presentation are bounded by its subsets of
+        renditions whatever integers viewers send.
+        """
+        if self.is_empty:
+            return None
+        video = presentation.video_tracks
+        kept = frozenset(t.id for t in video if self.matches(t))
+        return None if len(kept) == len(video) else kept
 
     def apply(self, presentation: Presentation) -> Presentation:
         """A copy of `presentation` with audio and the matching video tracks only."""

@@ -90,3 +90,24 @@ def test_audio_only_presentation_passes_any_filter(presentation):
 )
 def test_append_query(uri, query, expected):
     assert append_query(uri, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        pytest.param({}, None, id="no-filter"),
+        pytest.param({"max_height": "5000"}, None, id="keeps-all"),
+        pytest.param({"max_height": "700"}, frozenset({"h264-360p", "vp8-360p"}), id="max-height-700"),
+        pytest.param({"max_height": "360"}, frozenset({"h264-360p", "vp8-360p"}), id="max-height-360-same-subset"),
+        pytest.param({"min_height": "361"}, frozenset({"h264-720p", "h265-720p"}), id="min-height"),
+        pytest.param({"max_bitrate": "999999"}, frozenset({"h264-360p"}), id="max-bitrate"),
+        pytest.param({"codecs": "vp8,h264,h265"}, None, id="every-codec"),
+        pytest.param({"max_height": "100"}, frozenset(), id="nothing"),
+    ],
+)
+def test_selection_is_the_set_of_kept_renditions(presentation, query, kept):
+    assert ManifestFilter.from_query(query).selection(presentation) == kept
+
+
+def test_absurdly_long_numbers_are_clamped_not_parsed():
+    assert ManifestFilter.from_query({"max_height": "9" * 5000}).max_height == 10**12
