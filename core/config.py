@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     live_dvr_window: float = Field(default=120.0, ge=6, le=86400)  # default DVR window, seconds
     image_concurrency: int = Field(default=2, ge=1, le=64)  # ffmpeg image jobs at once, per API process
     image_queue_timeout: float = Field(default=20, gt=0)  # s a request waits for a slot before 503
+    max_image_variants: int = Field(default=500, ge=1)  # stored thumbnails/animated previews per asset (then 422)
     upload_expiry: float = Field(default=24 * 3600, gt=0)  # s a direct-upload URL stays usable
     webhook_backoff: str = "10,30,120,600,3600"  # s between webhook attempts (comma separated); attempts = n + 1
     webhook_timeout: float = Field(default=10, gt=0)

@@ -3,7 +3,12 @@
 - `thumbnail.jpg|webp?time=&width=&height=&fit_mode=` — one frame (default: the middle); for a live
   playback id, `thumbnail.jpg` is the latest picture (`api.live_origin`).
 - `animated.webp?start=&end=&width=&fps=` — a short looping preview (≤ 10 s, ≤ 640 px, ≤ 30 fps).
-- `storyboard.vtt` + `storyboard.jpg` — a WebVTT index of `#xywh=` tiles in one sprite sheet.
+- `storyboard.vtt` + `storyboard.jpg` — a WebVTT index of `#xywh=` tiles in one sprite sheet,
+  made once by the transcode (never here).
+
+Sizes and times are snapped to a small grid and each asset stores at most
+`ABR_MAX_IMAGE_VARIANTS` images (`core.media.image_sizes`), so viewers cannot
+make unbounded work or storage.
 - `download.mp4` — the static MP4 rendition (asset setting `mp4_support`), Range-capable.
 
 Playback-id lookup, the token check, conditional requests, ranges and cache
@@ -26,6 +31,7 @@ from api.live_origin import live_image
 from api.origin import PlaybackRequest, load_presentation, open_playback, serve_stored, serve_text
 from api.schemas import error_responses
 from core.errors import AbrError, NotFound
+from core.layout import media_key
 from core.media import images, mp4
 from core.media.manifests import append_query
 from core.origin.policy import live_cache_control
@@ -92,7 +98,7 @@ async def _image(request: Request, pr: PlaybackRequest, plan: image_service.Plan
 
     def work() -> None:
         image_service.make_image(ctx.storage, ffmpeg=ffmpeg_path(ctx), work_dir=ctx.settings.data_dir / "tmp",
-                                 asset_id=asset_id, plan=plan)
+                                 asset_id=asset_id, plan=plan, max_variants=ctx.settings.max_image_variants)
 
     await get_gate(request).run(f"{asset_id}/{relative}", work)
     return await serve_stored(request, pr, relative, media_type, final=final)
@@ -107,7 +113,10 @@ def ffmpeg_path(ctx) -> str:
     return found
 
 
-_IMAGE_RESPONSES = {400: {"description": "bad parameter"}, 403: {}, 404: {}, 503: {"description": "busy"}}
+_IMAGE_RESPONSES = {400: {"description": "bad parameter"}, 403: {}, 404: {},
+                    422: {"description": "the asset's stored images are at ABR_MAX_IMAGE_VARIANTS"},
+                    503: {"description": "busy"}}
+NO_STORYBOARD = "this asset has no storyboard (it is made by the transcode, before the asset is ready)"
 
 
 @router.head("/play/{playback_id}/thumbnail.jpg", include_in_schema=False)
@@ -152,8 +161,11 @@ async def animated(request: Request, playback_id: str) -> Response:
 async def storyboard_sheet(request: Request, playback_id: str) -> Response:
     pr = await open_playback(request, playback_id)
     loaded = await load_presentation(pr)
-    plan = images.plan_storyboard(loaded.presentation)
-    return await _image(request, pr, plan, "image/jpeg", loaded.presentation.complete)
+    relative = image_service.image_relative(images.plan_storyboard(loaded.presentation))
+    try:
+        return await serve_stored(request, pr, relative, "image/jpeg")
+    except NotFound:
+        raise NotFound(NO_STORYBOARD) from None
 
 
 @router.head("/play/{playback_id}/storyboard.vtt", include_in_schema=False)
@@ -163,8 +175,10 @@ async def storyboard_index(request: Request, playback_id: str) -> Response:
     pr = await open_playback(request, playback_id)
     loaded = await load_presentation(pr)
     plan = images.plan_storyboard(loaded.presentation)
-    # Make the sheet now: a player fetches it right after the index, and a failure belongs here.
-    await _image(request, pr, plan, "image/jpeg", loaded.presentation.complete)
+    # The worker made the sheet with the transcode; no index points at a sheet that is not there.
+    key = media_key(pr.playback.asset_id, image_service.image_relative(plan))
+    if not await run_in_threadpool(pr.origin.storage.exists, key):
+        raise NotFound(NO_STORYBOARD)
     sheet = append_query("storyboard.jpg", pr.query)
     body = images.render_storyboard_vtt(plan, sheet)
     return serve_text(request, pr, body, "text/vtt; charset=utf-8", loaded, final=loaded.presentation.complete)

@@ -8,9 +8,11 @@ seek (`-ss` before `-i`) decodes at most one segment's worth of frames.
 Thumbnails come from the largest complete rung (H.264 preferred: the fastest
 to decode), storyboards from the smallest (they are 160 px wide tiles).
 
-Every request is normalised (time to 1/100 s, defaults filled in) and the
-result is named by that normalised plan: the same plan, the same key, so a
-repeated request is a storage hit and never runs ffmpeg again.
+Every request is snapped to the grid of `core.media.image_sizes` (sizes to a
+documented set, times to whole seconds, defaults filled in) and the result is
+named by that normalised plan: the same plan, the same key, so a repeated
+request is a storage hit and never runs ffmpeg again, and the URLs of one
+asset map to a bounded set of files.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from core.errors import BadRequest, NotFound
+from core.media.image_sizes import ANIMATED_FRAME_RATES, ANIMATED_WIDTHS, IMAGE_SIZES, snap_time, snap_up
 from core.media.model import VIDEO_CODECS, Presentation, Segment, Track
 
 MAX_DIMENSION = 1920
@@ -207,8 +210,9 @@ def plan_thumbnail(presentation: Presentation, request: ThumbnailRequest, fmt: I
     track = source_track(presentation)
     r = track.rendition
     wanted = request.time if request.time is not None else track.duration_seconds / 2
-    t = _clamp_time(wanted, track)
-    width, height = output_size(r.width, r.height, request.width, request.height, request.fit_mode)
+    t = _clamp_time(snap_time(wanted), track)
+    box_w, box_h = snap_up(request.width, IMAGE_SIZES), snap_up(request.height, IMAGE_SIZES)
+    width, height = output_size(r.width, r.height, box_w, box_h, request.fit_mode)
     both = request.width is not None and request.height is not None
     return ThumbnailPlan(_decode_plan(track, t, t), t, width, height, request.fit_mode if both else "preserve", fmt)
 
@@ -247,14 +251,15 @@ class AnimatedPlan:
 def plan_animated(presentation: Presentation, request: AnimatedRequest) -> AnimatedPlan:
     track = source_track(presentation)
     r = track.rendition
-    start = _clamp_time(request.start or 0.0, track)
-    end = request.end if request.end is not None else start + ANIMATED_DEFAULT_SECONDS
+    start = _clamp_time(snap_time(request.start or 0.0), track)
+    end = snap_time(request.end) if request.end is not None else start + ANIMATED_DEFAULT_SECONDS
     end = round(min(end, start + ANIMATED_MAX_SECONDS, track.duration_seconds), 2)
     if end <= start:
         end = round(min(track.duration_seconds, start + 0.5), 2)
-    width = request.width or min(ANIMATED_DEFAULT_WIDTH, r.width)
+    width = snap_up(request.width, ANIMATED_WIDTHS) or min(ANIMATED_DEFAULT_WIDTH, r.width)
     height = max(2, round(width * r.height / r.width / 2) * 2)
-    return AnimatedPlan(_decode_plan(track, start, end), start, end, width, height, request.fps or ANIMATED_DEFAULT_FPS)
+    fps = snap_up(request.fps, ANIMATED_FRAME_RATES) or ANIMATED_DEFAULT_FPS
+    return AnimatedPlan(_decode_plan(track, start, end), start, end, width, height, fps)
 
 
 def build_animated_argv(ffmpeg: str, plan: AnimatedPlan, source: Path, out: Path) -> list[str]:

@@ -3,7 +3,10 @@
 Images (`make_image`) are made from the produced segments (see
 `core.media.images`) into `media/{asset}/images/{normalised name}` and then
 served like segments. Callers bound how many run at once (the web layer's
-`ImageGate`); this module only does the work, blocking.
+`ImageGate`) and how many an asset may store (`max_variants`, see
+`core.media.image_sizes`); this module only does the work, blocking. The
+storyboard is made once, by the transcode (`finish_extras`), never on a
+viewer's request.
 
 The MP4 download (`publish_static_mp4`) remuxes the top H.264 rung with the
 audio into `media/{asset}/static/download.mp4`.
@@ -21,6 +24,7 @@ from sqlalchemy.engine import Engine
 from core import layout
 from core.errors import AbrError
 from core.media import images, mp4
+from core.media.image_sizes import check_variant_budget
 from core.media.model import Presentation
 from core.media.runner import run_ffmpeg
 from core.services.captions import sync_text_tracks
@@ -52,11 +56,17 @@ def _concatenate(storage: Storage, asset_id: str, relatives: list[str], dest: Pa
     return dest
 
 
-def make_image(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str, plan: Plan) -> str:
-    """Run ffmpeg for `plan` unless its image is already stored; return the storage key."""
+def make_image(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str, plan: Plan,
+               max_variants: int | None = None) -> str:
+    """Run ffmpeg for `plan` unless its image is already stored; return the storage key.
+
+    `max_variants`: refuse (`TooManyImages`) when the asset already stores that many images.
+    """
     key = layout.media_key(asset_id, image_relative(plan))
     if storage.exists(key):
         return key
+    if max_variants is not None:
+        check_variant_budget(storage.list(layout.media_key(asset_id, images.IMAGES_DIR)), max_variants)
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="image-") as tmp:
         tmp_path = Path(tmp)
@@ -102,14 +112,27 @@ def finish_extras(engine: Engine, storage: Storage, *, asset_id: str, presentati
                   work_dir: Path, mp4_support: bool) -> None:
     """Called by the transcode after its last family, before the final `presentation.json` write.
 
-    Text tracks uploaded while it ran are taken into the presentation; the MP4
-    download is made when asked for. A failed remux is logged, not fatal: the
-    stream is what the asset is for, and the download 404s until a re-run.
+    Text tracks uploaded while it ran are taken into the presentation; the
+    storyboard is made (every segment is published by now); the MP4 download
+    is made when asked for. A failed storyboard or remux is logged, not fatal:
+    the stream is what the asset is for, and they 404 until a re-run.
     """
     sync_text_tracks(engine, asset_id, presentation)
+    publish_storyboard(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id, presentation=presentation)
     if not mp4_support:
         return
     try:
         publish_static_mp4(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id, presentation=presentation)
     except AbrError as exc:
         log.warning("asset %s: the MP4 download could not be made: %s", asset_id, exc.message)
+
+
+def publish_storyboard(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str,
+                       presentation: Presentation) -> str | None:
+    """Make the storyboard sheet the origin's `storyboard.vtt` points into; None when it could not be made."""
+    try:
+        return make_image(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id,
+                          plan=images.plan_storyboard(presentation))
+    except AbrError as exc:  # NotFound: no complete video rung (audio only); FFmpegError
+        log.info("asset %s: no storyboard: %s", asset_id, exc.message)
+        return None

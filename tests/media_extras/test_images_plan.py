@@ -17,12 +17,13 @@ from tests.core.media.manifests.conftest import build_presentation
 
 def test_thumbnail_plan_and_argv():
     p = build_presentation()  # h264-720p is the top H.264 rung; segments 0-4, 4-8, 8-10.5 s
-    plan = images.plan_thumbnail(p, images.ThumbnailRequest(time=5.256, width=320), "jpg")
-    assert (plan.decode.track.id, [s.number for s in plan.decode.segments], plan.decode.seek) == ("h264-720p", [2], 1.26)
-    assert plan.name == "thumb-h264-720p-t526-320x180-preserve.jpg"
+    # time snaps to whole seconds (5.256 -> 5), width up to the size set (300 -> 320)
+    plan = images.plan_thumbnail(p, images.ThumbnailRequest(time=5.256, width=300), "jpg")
+    assert (plan.decode.track.id, [s.number for s in plan.decode.segments], plan.decode.seek) == ("h264-720p", [2], 1.0)
+    assert plan.name == "thumb-h264-720p-t500-320x180-preserve.jpg"
     assert images.build_thumbnail_argv("ffmpeg", plan, Path("in.mp4"), Path("out.jpg")) == [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-protocol_whitelist", "file,pipe",
-        "-ss", "1.26", "-i", "in.mp4", "-map", "0:v:0", "-an", "-sn", "-map_metadata", "-1", "-frames:v", "1",
+        "-ss", "1", "-i", "in.mp4", "-map", "0:v:0", "-an", "-sn", "-map_metadata", "-1", "-frames:v", "1",
         "-vf", "scale=320:180:flags=bicubic,setsar=1",
         "-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p", "-f", "image2", "-update", "1", "out.jpg",
     ]  # fmt: skip
@@ -44,8 +45,15 @@ def test_fit_filters(mode, expected):
 
 def test_time_defaults_to_the_middle_and_clamps_to_the_last_frame():
     p = build_presentation()
-    assert images.plan_thumbnail(p, images.ThumbnailRequest(), "webp").time == 5.25
+    assert images.plan_thumbnail(p, images.ThumbnailRequest(), "webp").time == 5.0  # 5.25, snapped
     assert images.plan_thumbnail(p, images.ThumbnailRequest(time=1e6), "jpg").time == 10.45
+    assert images.plan_thumbnail(p, images.ThumbnailRequest(time=10.6), "jpg").time == 10.45  # 11 is past the end
+
+
+def test_animated_plan_snaps_times_width_and_frame_rate():
+    plan = images.plan_animated(build_presentation(), images.AnimatedRequest(start=1.4, end=3.6, width=200, fps=7))
+    assert (plan.start, plan.end, plan.width, plan.height, plan.fps) == (1.0, 4.0, 240, 136, 10)
+    assert plan.name == "anim-h264-720p-s100-e400-w240-f10.webp"
 
 
 def test_query_parsing():

@@ -53,12 +53,13 @@ def _get(ready, path: str, **params):
     [
         pytest.param({}, (640, 360), id="source-size"),
         pytest.param({"width": "320"}, (320, 180), id="width-keeps-aspect"),
+        pytest.param({"width": "300"}, (320, 180), id="width-snaps-up-to-320"),
         pytest.param({"height": "90"}, (160, 90), id="height-keeps-aspect"),
-        pytest.param({"width": "200", "height": "200"}, (200, 112), id="preserve-fits-inside"),
-        pytest.param({"width": "200", "height": "200", "fit_mode": "stretch"}, (200, 200), id="stretch"),
-        pytest.param({"width": "200", "height": "200", "fit_mode": "crop"}, (200, 200), id="crop"),
-        pytest.param({"width": "200", "height": "200", "fit_mode": "smartcrop"}, (200, 200), id="smartcrop"),
-        pytest.param({"width": "200", "height": "200", "fit_mode": "pad"}, (200, 200), id="pad"),
+        pytest.param({"width": "200", "height": "200"}, (240, 135), id="preserve-fits-inside-240"),
+        pytest.param({"width": "200", "height": "200", "fit_mode": "stretch"}, (240, 240), id="stretch"),
+        pytest.param({"width": "240", "height": "240", "fit_mode": "crop"}, (240, 240), id="crop"),
+        pytest.param({"width": "240", "height": "240", "fit_mode": "smartcrop"}, (240, 240), id="smartcrop"),
+        pytest.param({"width": "240", "height": "240", "fit_mode": "pad"}, (240, 240), id="pad"),
     ],
 )
 def test_thumbnail_size(ready, params, size):
@@ -70,11 +71,11 @@ def test_thumbnail_size(ready, params, size):
 
 
 def test_pad_puts_black_bars_above_and_below(ready):
-    r = _get(ready, "thumbnail.jpg", time="1", width="200", height="200", fit_mode="pad")
+    r = _get(ready, "thumbnail.jpg", time="1", width="240", height="240", fit_mode="pad")
     (frame,) = _decode(r.content)
-    # a 200x112 picture centred in 200x200: black above and below
-    assert frame.crop(0, 0, 200, 40).mean() < 25 and frame.crop(0, 160, 200, 40).mean() < 25
-    assert frame.crop(0, 60, 200, 80).mean() > 40
+    # a 240x135 picture centred in 240x240: black above and below
+    assert frame.crop(0, 0, 240, 45).mean() < 25 and frame.crop(0, 195, 240, 45).mean() < 25
+    assert frame.crop(0, 70, 240, 100).mean() > 40
 
 
 def test_different_times_give_different_images(ready):
@@ -83,6 +84,8 @@ def test_different_times_give_different_images(ready):
     assert frames[1].diff(frames[2]) > 3
     again = _decode(_get(ready, "thumbnail.jpg", time="2.5", width="320").content)[0]
     assert again.diff(frames[1]) == 0  # same request, same stored picture
+    snapped = _get(ready, "thumbnail.jpg", time="3.2", width="300")  # 3 s and 320 px, like time=2.5 (→ 3)
+    assert snapped.headers["etag"] == _get(ready, "thumbnail.jpg", time="2.5", width="320").headers["etag"]
 
 
 def test_time_past_the_end_is_clamped_to_the_last_frame(ready):
@@ -114,11 +117,11 @@ def test_images_are_cached_and_served_like_segments(ready):
     assert first.headers["cache-control"] == "public, max-age=31536000, immutable"
     etag = first.headers["etag"]
     assert etag.startswith('"') and "last-modified" in first.headers
-    stored = [k for k in storage.list(f"media/{ready.id}/images") if "-t200-100x56-" in k]
+    stored = [k for k in storage.list(f"media/{ready.id}/images") if "-t200-120x68-" in k]  # 100 px → 120
     assert len(stored) == 1
     mtime = storage.stat(stored[0]).mtime
     # Equal parameters, written differently, are one image: no second ffmpeg run.
-    second = _get(ready, "thumbnail.jpg", time="2.000", width="100", fit_mode="preserve")
+    second = _get(ready, "thumbnail.jpg", time="2.000", width="110", fit_mode="preserve")
     assert second.headers["etag"] == etag and storage.stat(stored[0]).mtime == mtime
     assert ready.client.get(f"/play/{ready.public_id}/thumbnail.jpg?time=2&width=100",
                             headers={"If-None-Match": etag}).status_code == 304
@@ -205,3 +208,20 @@ def test_storyboard_covers_the_whole_duration_and_matches_its_sheet(ready):
     assert image.crop(x0, y0, w, h).diff(image.crop(x1, y1, w, h)) > 3
     plan = plan_storyboard(ready.presentation())
     assert (width, height) == plan.sheet_size
+
+
+def test_storyboard_is_made_by_the_worker_not_on_request(ready):
+    storage = ready.pipeline.storage
+    plan = plan_storyboard(ready.presentation())
+    key = f"media/{ready.id}/images/{plan.name}"
+    assert storage.exists(key)  # made by the transcode, before the asset was ready
+    sheet = storage.get_bytes(key)
+    storage.delete(key)
+    try:
+        for path in ("storyboard.vtt", "storyboard.jpg"):
+            r = _get(ready, path)
+            assert r.status_code == 404 and "made by the transcode" in r.json()["error"]["message"], path
+        assert not storage.exists(key)  # a request never makes it
+    finally:
+        storage.put_bytes(key, sheet)
+    assert _get(ready, "storyboard.vtt").status_code == 200
