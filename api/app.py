@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.bodylimit import BodyLimitMiddleware
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.middleware import RequestIdMiddleware
@@ -44,6 +45,8 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     webhook_service.register_sender(ctx.engine, ctx.queue.send)  # …sent on this app's queue
     install_error_handlers(app)
 
+    # Inside the request ids, so a 413 carries one; media routes have their own bounds (api/bodylimit.py).
+    app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)

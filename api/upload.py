@@ -28,6 +28,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from core.errors import BadRequest, TooLarge
 
 MAX_FIELD_BYTES = 64 * 1024  # the `settings` JSON and other small fields
+MAX_FORM_FIELDS = 16  # parts besides the file: a form has a handful, a flood of them is held in memory
+MAX_PART_HEADER_BYTES = 16 * 1024  # all header lines of one part together
 UPLOAD_PREFIX = "upload-"
 log = logging.getLogger(__name__)
 
@@ -62,12 +64,19 @@ async def receive_multipart(request: Request, *, tmp_dir: Path, max_bytes: int) 
     state: dict = {"headers": {}, "name": None, "field": None, "fh": None, "header_field": b"", "header_value": b""}
 
     def on_part_begin() -> None:
-        state.update(headers={}, name=None, field=None, fh=None)
+        state.update(headers={}, name=None, field=None, fh=None, header_bytes=0)
+
+    def count_header(size: int) -> None:
+        state["header_bytes"] += size
+        if state["header_bytes"] > MAX_PART_HEADER_BYTES:
+            raise TooLarge(f"a form part's headers are larger than {MAX_PART_HEADER_BYTES} bytes")
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
+        count_header(end - start)
         state["header_field"] += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
+        count_header(end - start)
         state["header_value"] += data[start:end]
 
     def on_header_end() -> None:
@@ -87,6 +96,9 @@ async def receive_multipart(request: Request, *, tmp_dir: Path, max_bytes: int) 
             form.lock_fd = os.open(form.file_path, os.O_RDONLY)
             fcntl.flock(form.lock_fd, fcntl.LOCK_SH)
         else:
+            state["fields"] = state.get("fields", 0) + 1
+            if state["fields"] > MAX_FORM_FIELDS:
+                raise TooLarge(f"the form has more than {MAX_FORM_FIELDS} fields besides the file")
             state["field"] = bytearray()
 
     def on_part_data(data: bytes, start: int, end: int) -> None:

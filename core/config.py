@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
     log_level: str = "INFO"
     max_upload_bytes: int = Field(default=20 * 1024**3, gt=0)
+    max_body_bytes: int = Field(default=1024**2, gt=0)  # any other request body (JSON, forms): larger is 413
     max_duration: float = Field(default=12 * 3600, gt=0)  # seconds of source
     max_pixels: int = Field(default=8192 * 4320, gt=0)  # width x height of the source picture
     max_frame_rate: float = Field(default=240, gt=0)
