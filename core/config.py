@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     live_dvr_window: float = Field(default=120.0, ge=6, le=86400)  # default DVR window, seconds
     image_concurrency: int = Field(default=2, ge=1, le=64)  # ffmpeg image jobs at once, per API process
     image_queue_timeout: float = Field(default=20, gt=0)  # s a request waits for a slot before 503
+    preview_per_playback_id: int = Field(default=8, ge=1)  # live preview.mjpeg streams open at once, per process
+    preview_per_process: int = Field(default=64, ge=1)
     max_image_variants: int = Field(default=500, ge=1)  # stored thumbnails/animated previews per asset (then 422)
     upload_expiry: float = Field(default=24 * 3600, gt=0)  # s a direct-upload URL stays usable
     webhook_backoff: str = "10,30,120,600,3600"  # s between webhook attempts (comma separated); attempts = n + 1

@@ -126,9 +126,11 @@ def clock() -> Response:
     return Response(now, media_type="text/plain", headers={"Cache-Control": "no-store"})
 
 
-@play_router.get("/play/{playback_id}/preview.mjpeg", summary="Live preview as motion JPEG (camera dashboards)")
+@play_router.get("/play/{playback_id}/preview.mjpeg", responses={429: {"description": "too many previews open"}},
+                 summary="Live preview as motion JPEG (camera dashboards); ends when its token expires")
 async def live_preview(request: Request, playback_id: str) -> Response:
     pr = await open_playback(request, playback_id)
     if not pr.playback.live:
         raise NotFound("preview.mjpeg is for live streams")
-    return await live_image(request, pr.playback.asset_id, "preview.mjpeg", "no-store")
+    return await live_image(request, pr.playback.asset_id, "preview.mjpeg", "no-store", preview_of=playback_id,
+                            token_ttl=pr.token_ttl)
