@@ -17,6 +17,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -54,6 +55,9 @@ class LiveConfig:
     rtmp_pull_base: str  # rtmp://127.0.0.1:1935/live
     reconnect_grace: float = 30.0
     probe_timeout: float = 8.0
+    # Called with the recording's asset id once it exists (the worker makes its storyboard there:
+    # core/live knows no services).
+    after_recording: Callable[[str], None] | None = None
 
 
 class _Gone(Exception):
@@ -253,6 +257,11 @@ class LiveRun:
             record = self._row(s).settings.get("record", True)
         if record and publisher.segment_count:
             recording_id = create_recording(self.engine, self.storage, self.stream_id, publisher)
+            if self.config.after_recording is not None:
+                try:
+                    self.config.after_recording(recording_id)
+                except Exception:  # noqa: BLE001 - the stream ends and records whatever this hook does
+                    log.exception("live %s: after the recording %s", self.stream_id, recording_id)
         self._update(status=state.ENDED, ended_at=utcnow(), recording_asset_id=recording_id, stop_requested=False)
         log.info("live %s ended (%s); recording %s", self.stream_id, reason, recording_id)
 

@@ -14,6 +14,7 @@ audio into `media/{asset}/static/download.mp4`.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -136,3 +137,14 @@ def publish_storyboard(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_i
     except AbrError as exc:  # NotFound: no complete video rung (audio only); FFmpegError
         log.info("asset %s: no storyboard: %s", asset_id, exc.message)
         return None
+
+
+def storyboard_of_recording(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str) -> str | None:
+    """A live recording's storyboard: it becomes an asset without a transcode, so without `finish_extras`."""
+    try:
+        data = storage.get_bytes(layout.presentation_key(asset_id))
+    except AbrError as exc:
+        log.warning("recording %s: no presentation for a storyboard: %s", asset_id, exc.message)
+        return None
+    return publish_storyboard(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id,
+                              presentation=Presentation.from_dict(json.loads(data)))

@@ -62,6 +62,10 @@ def test_push_live_stop_and_recording(live_stack):
     stopped = live_stack.client.post(f"/v1/live-streams/{created['id']}/stop")
     assert stopped.status_code == 200
     ended = live_stack.wait(created["id"], ("ended",), timeout=20)
+    recording = live_stack.client.get(f"/v1/assets/{ended['recording_asset_id']}").json()
+    # The recording's storyboard was made by the live worker before the stream was marked ended.
+    board = recording["playback"]["hls"].rsplit("/", 1)[0] + "/storyboard.vtt"
+    assert live_stack.play(board).text.startswith("WEBVTT")
     media = live_stack.play(media_url).text
     assert media.rstrip().endswith("#EXT-X-ENDLIST")
     mpd = live_stack.play(play["dash"]).text

@@ -7,6 +7,7 @@ from celery import shared_task
 from core import events
 from core.live.session import LiveConfig, LiveRun
 from core.queues import TASK_LIVE
+from core.services.images import storyboard_of_recording
 from workers.context import get_worker_context
 
 
@@ -16,5 +17,7 @@ def run_live_stream(stream_id: str) -> None:
     s = ctx.settings
     config = LiveConfig(ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work",
                         rtmp_pull_base=s.rtmp_pull_url or f"rtmp://127.0.0.1:{s.rtmp_port}/live",
-                        reconnect_grace=s.live_reconnect_grace)
+                        reconnect_grace=s.live_reconnect_grace,
+                        after_recording=lambda asset_id: storyboard_of_recording(
+                            ctx.storage, ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", asset_id=asset_id))
     LiveRun(ctx.engine, ctx.storage, config, stream_id, events=events.emit).run()
