@@ -5,11 +5,11 @@
 - `animated.webp?start=&end=&width=&fps=` — a short looping preview (≤ 10 s, ≤ 640 px, ≤ 30 fps).
 - `storyboard.vtt` + `storyboard.jpg` — a WebVTT index of `#xywh=` tiles in one sprite sheet,
   made once by the transcode (never here).
+- `download.mp4` — the static MP4 rendition (asset setting `mp4_support`), Range-capable.
 
 Sizes and times are snapped to a small grid and each asset stores at most
 `ABR_MAX_IMAGE_VARIANTS` images (`core.media.image_sizes`), so viewers cannot
 make unbounded work or storage.
-- `download.mp4` — the static MP4 rendition (asset setting `mp4_support`), Range-capable.
 
 Playback-id lookup, the token check, conditional requests, ranges and cache
 headers are the origin's request layer's (`api.origin`): an image, once made, is
