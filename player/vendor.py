@@ -8,6 +8,7 @@ sha256 before it serves a file, and the player page loads each file with a
 Subresource Integrity `integrity="sha384-…"` so the browser checks it too.
 
     cd player && npm ci --ignore-scripts && python3 vendor.py sync   # after bumping package.json
+    python3 player/vendor.py sync-docs                                # after bumping PACKED (docs pages)
     python3 player/vendor.py verify                                   # CI: files match the lock
 
 Standard library only: it runs before the project is installed.
@@ -35,6 +36,16 @@ SOURCES: dict[str, tuple[str, str]] = {
     "shaka-player.compiled.js": ("shaka-player", "dist/shaka-player.compiled-es2021.js"),
 }
 ENGINE_FILES = {"hls": "hls.min.js", "dash": "dash.mediaplayer.min.js", "shaka": "shaka-player.compiled.js"}
+
+# The API docs pages (/docs, /redoc): self-contained bundles taken from one npm tarball each
+# (`npm pack`), exact versions pinned here. Installing them like the player libraries would
+# pull redoc's whole dependency tree (hundreds of packages) for one prebuilt file.
+PACKED: dict[str, str] = {"swagger-ui-dist": "5.35.0", "redoc": "2.5.4"}  # redoc 3 is an ES module; FastAPI's page loads v2
+PACKED_SOURCES: dict[str, tuple[str, str]] = {
+    "swagger-ui-bundle.js": ("swagger-ui-dist", "swagger-ui-bundle.js"),
+    "swagger-ui.css": ("swagger-ui-dist", "swagger-ui.css"),
+    "redoc.standalone.js": ("redoc", "bundles/redoc.standalone.js"),
+}
 
 
 class VendorError(Exception):
@@ -89,6 +100,13 @@ def verify(lock_file: Path = LOCK_FILE, npm_lock_file: Path = NPM_LOCK_FILE) -> 
             raise VendorError(f"{name}: vendor.lock.json says {package} {entries[name].version}, "
                               f"package-lock.json says {pinned.get('version')}")
         check_file(entries[name])
+    for name, (package, _) in PACKED_SOURCES.items():
+        if name not in entries:
+            raise VendorError(f"vendor.lock.json has no entry for {name}")
+        if entries[name].version != PACKED[package]:
+            raise VendorError(f"{name}: vendor.lock.json says {package} {entries[name].version}, "
+                              f"vendor.PACKED says {PACKED[package]}")
+        check_file(entries[name])
     return entries
 
 
@@ -111,9 +129,60 @@ def sync(node_modules: Path = ROOT / "node_modules") -> None:
         files[name] = {"package": package, "version": version, "source": source,
                        "npm_integrity": locked["integrity"], "license": locked.get("license"),
                        "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "sha384": sri_sha384(data)}
-    lock = {"comment": "Written by `python3 player/vendor.py sync`; checked by the server and `vendor.py verify`.",
-            "files": files}
+    _write_lock(files)
+
+
+def _write_lock(files: dict) -> None:
+    old = json.loads(LOCK_FILE.read_text())["files"] if LOCK_FILE.exists() else {}
+    merged = {**old, **files}  # `sync` and `sync-docs` each rewrite their own entries
+    lock = {"comment": "Written by `python3 player/vendor.py sync` / `sync-docs`; checked by the server and "
+                       "`vendor.py verify`.", "files": merged}
     LOCK_FILE.write_text(json.dumps(lock, indent=2) + "\n")
+
+
+def sync_docs(work: Path | None = None) -> None:
+    """`npm pack` each PACKED tarball, check it against the registry's integrity, copy its files out.
+
+    The tarball's sha512 must equal what `npm view <pkg>@<version> dist.integrity` says
+    (npm pack checks it too); an entry already in the lock must keep its integrity, so a
+    republished tarball is noticed rather than silently taken.
+    """
+    import subprocess
+    import tarfile
+    import tempfile
+
+    old = json.loads(LOCK_FILE.read_text())["files"]
+    files = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = work or Path(tmp)
+        for package, version in PACKED.items():
+            spec = f"{package}@{version}"
+            packed = json.loads(subprocess.run(["npm", "pack", spec, "--json", "--pack-destination", str(work)],
+                                               check=True, capture_output=True, text=True).stdout)[0]
+            tarball = work / packed["filename"]
+            integrity = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+            registry = subprocess.run(["npm", "view", spec, "dist.integrity"], check=True, capture_output=True,
+                                      text=True).stdout.strip()
+            if integrity != registry or integrity != packed["integrity"]:
+                raise VendorError(f"{spec}: tarball integrity {integrity} does not match the registry's {registry}")
+            with tarfile.open(tarball) as tar:
+                meta = json.loads(tar.extractfile("package/package.json").read())
+                license_data = tar.extractfile("package/LICENSE").read()
+                if "package/NOTICE" in tar.getnames():  # Apache-2.0: the NOTICE travels with the files
+                    license_data += b"\n\n" + tar.extractfile("package/NOTICE").read()
+                for name, (pkg, source) in PACKED_SOURCES.items():
+                    if pkg != package:
+                        continue
+                    previous = old.get(name, {})
+                    if previous.get("version") == version and previous.get("npm_integrity") != integrity:
+                        raise VendorError(f"{spec} changed on the registry since it was locked")
+                    data = tar.extractfile(f"package/{source}").read()
+                    (VENDOR_DIR / name).write_bytes(data)
+                    files[name] = {"package": package, "version": version, "source": source,
+                                   "npm_integrity": integrity, "license": meta.get("license"), "bytes": len(data),
+                                   "sha256": hashlib.sha256(data).hexdigest(), "sha384": sri_sha384(data)}
+            (VENDOR_DIR / f"{package}.LICENSE.txt").write_bytes(license_data)
+    _write_lock(files)
 
 
 def main(argv: list[str]) -> int:
@@ -122,11 +191,14 @@ def main(argv: list[str]) -> int:
         if command == "sync":
             sync()
             print(f"wrote {LOCK_FILE.name}")
+        elif command == "sync-docs":
+            sync_docs()
+            print(f"wrote {LOCK_FILE.name}")
         elif command == "verify":
             for entry in verify().values():
                 print(f"ok  {entry.name:28} {entry.package} {entry.version}  {entry.integrity}")
         else:
-            print("usage: vendor.py [sync|verify]", file=sys.stderr)
+            print("usage: vendor.py [sync|sync-docs|verify]", file=sys.stderr)
             return 2
     except VendorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -30,7 +30,21 @@ def test_vendored_files_match_the_lock():
 def test_versions_are_pinned_exactly():
     deps = json.loads((PLAYER_DIR / "package.json").read_text())["dependencies"]
     lock = json.loads((PLAYER_DIR / "vendor.lock.json").read_text())["files"]
-    assert {e["package"]: e["version"] for e in lock.values()} == deps  # no ranges: "1.7.4", not "^1.7.4"
+    # no ranges: "1.7.4", not "^1.7.4"; the docs bundles are pinned in vendor.PACKED (fetched with `npm pack`)
+    assert {e["package"]: e["version"] for e in lock.values()} == {**deps, **vendor.PACKED}
+    assert all(v[0].isdigit() for v in vendor.PACKED.values())
+
+
+def test_docs_bundles_are_locked_and_served_checked(tmp_path):
+    entries = vendor.verify()
+    assert set(vendor.PACKED_SOURCES) <= set(entries)
+    root = copy_player(tmp_path)
+    target = root / "vendor" / "redoc.standalone.js"
+    data = bytearray(target.read_bytes())
+    data[-10] ^= 1
+    target.write_bytes(bytes(data))
+    with pytest.raises(vendor.VendorError, match="does not match its checksum"):
+        Site(root).get("vendor/redoc.standalone.js")
 
 
 def test_a_changed_byte_is_refused(tmp_path):
