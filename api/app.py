@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api.bodylimit import BodyLimitMiddleware
 from api.context import AppContext
 from api.errors import install_error_handlers
+from api import openapi
 from api.middleware import RequestIdMiddleware
 from api.origin import origin_service
 from api.origin_fastpath import OriginFastPath
@@ -39,8 +40,10 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     # look for global providers on every request (~5 µs of a 16 µs cached-manifest answer).
     app = FastAPI(title="abr-origin", version="0.1.0",
                   description="Self-hostable video platform: assets, uploads, live streams and an HLS/DASH origin.",
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
+                  docs_url=None, redoc_url=None)  # FastAPI's pages load from a CDN: api/openapi.py serves pinned copies
     app.state.ctx = ctx
+    openapi.install(app)  # the documented error bodies, examples and bearer scheme; offline /docs and /redoc
     events.subscribe(webhook_service.emit)  # events emitted by API requests become webhook deliveries…
     webhook_service.register_sender(ctx.engine, ctx.queue.send)  # …sent on this app's queue
     install_error_handlers(app)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.context import AppContext
@@ -44,14 +45,17 @@ def get_storage(ctx: ContextDep) -> Storage:
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+# FastAPI's HTTPBearer only reads the header (auto_error=False: `authenticate` words the 401);
+# declaring it makes OpenAPI carry the bearer scheme on every route that needs a key, so the
+# docs' Authorize button works.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="apiKey",
+                           description="An API key: `ABR_API_KEYS`, `abr keys create`, or the one `abr dev` prints.")
 
 
-def get_principal(request: Request, ctx: ContextDep, session: SessionDep) -> Principal:
-    principal = authenticate(session, _bearer(request), static_keys=ctx.settings.static_api_keys)
+def get_principal(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+                  ctx: ContextDep, session: SessionDep) -> Principal:
+    token = credentials.credentials.strip() if credentials is not None else None
+    principal = authenticate(session, token or None, static_keys=ctx.settings.static_api_keys)
     ctx.rate_limiter.hit(principal.key_id)
     return principal
 
