@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel
 
 from core.db.models import Asset, PlaybackId, Rendition
+from core.services.assets import AssetMeta, meta_of
 
 
 def _aware(value: datetime) -> datetime:
@@ -57,6 +58,8 @@ class PlaybackUrls(BaseModel):
 
 class AssetPublic(BaseModel):
     id: str
+    name: str | None = None  # given, else the uploaded file's name (or the import URL's last segment)
+    meta: AssetMeta = AssetMeta()
     status: str
     playable: bool
     progress: float
@@ -84,7 +87,7 @@ def asset_public(asset: Asset, renditions: list[Rendition], playback_ids: list[P
         root = f"{base_url}/play/{playback_ids[0].id}"
         playback = PlaybackUrls(hls=f"{root}/master.m3u8", dash=f"{root}/manifest.mpd")
     return AssetPublic(
-        id=asset.id, status=asset.status, playable=asset.playable, progress=round(asset.progress, 1),
+        id=asset.id, name=asset.name, meta=AssetMeta(**meta_of(asset)), status=asset.status, playable=asset.playable, progress=round(asset.progress, 1),
         progress_detail=asset.progress_detail, duration=asset.duration, source=asset.source,
         settings=asset.settings,
         renditions=[RenditionPublic(id=r.name, codec=r.codec, width=r.width, height=r.height, bitrate=r.bitrate,

@@ -50,7 +50,9 @@ _REQUEST_BODY = {
                 "input_url": {"type": "string", "format": "uri"},
                 "codecs": {"type": "array", "items": {"type": "string", "enum": ["h264", "h265", "vp8"]}},
                 "segment_duration": {"type": "number"}, "playback_policy": {"type": "string"},
-                "passthrough": {"type": "string"}, "ladder": {"type": "array"}}}},
+                "passthrough": {"type": "string"}, "ladder": {"type": "array"},
+                "name": {"type": "string", "maxLength": 255},
+                "meta": {"$ref": "#/components/schemas/AssetMeta"}}}},
         },
     }
 }
@@ -105,7 +107,7 @@ async def create_asset(request: Request, ctx: ContextDep, session: SessionDep) -
             limits = service.MediaLimits.from_settings(ctx.settings)
             info = await run_in_threadpool(probe, form.file_path, limits)  # limits from headers, before decoding
             asset = await run_in_threadpool(service.create_asset, session, ctx.storage, source=form.file_path,
-                                            info=info, settings=settings, limits=limits)
+                                            info=info, settings=settings, limits=limits, filename=form.filename)
         finally:
             form.discard()  # no-op once storage has moved it
     try:
@@ -122,8 +124,10 @@ async def create_asset(request: Request, ctx: ContextDep, session: SessionDep) -
 @router.get("", response_model=AssetsPublic, dependencies=[require("read")])
 def list_assets(request: Request, ctx: ContextDep, session: SessionDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 25,
-                offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> AssetsPublic:
-    rows, count = service.list_assets(session, limit=limit, offset=offset)
+                offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+                q: Annotated[str | None, Query(max_length=200, description="only assets whose name, meta.title or "
+                                               "meta.external_id contains this (any case)")] = None) -> AssetsPublic:
+    rows, count = service.list_assets(session, limit=limit, offset=offset, q=q)
     url = base_url(request, ctx)
     return AssetsPublic(data=[_public(session, a, url) for a in rows], count=count)
 
@@ -131,6 +135,13 @@ def list_assets(request: Request, ctx: ContextDep, session: SessionDep,
 @router.get("/{asset_id}", response_model=AssetPublic, dependencies=[require("read")], responses={404: {}})
 def get_asset(asset_id: str, request: Request, ctx: ContextDep, session: SessionDep) -> AssetPublic:
     return _public(session, service.get_asset(session, asset_id), base_url(request, ctx))
+
+
+@router.patch("/{asset_id}", response_model=AssetPublic, dependencies=[require("write")], responses={404: {}})
+def update_asset(asset_id: str, body: service.AssetUpdate, request: Request, ctx: ContextDep,
+                 session: SessionDep) -> AssetPublic:
+    """Change `name`, `passthrough` or `meta` (title, creator_id, external_id); fields left out stay as they are."""
+    return _public(session, service.update_asset(session, asset_id, body), base_url(request, ctx))
 
 
 @router.delete("/{asset_id}", status_code=204, dependencies=[require("write")], responses={404: {}})

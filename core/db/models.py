@@ -42,6 +42,12 @@ class Asset(SQLModel, table=True):
     settings: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     source_key: str | None = Field(default=None, max_length=1024)  # storage key of the original
     passthrough: str | None = Field(default=None, max_length=2000)
+    # What people call it (default: the uploaded file's name) and their own metadata; `?q=` searches
+    # name, title and external id. Plain columns, not JSON: a substring match works alike on SQLite and PostgreSQL.
+    name: str | None = Field(default=None, max_length=255)
+    meta_title: str | None = Field(default=None, max_length=512)
+    meta_creator_id: str | None = Field(default=None, max_length=128)
+    meta_external_id: str | None = Field(default=None, max_length=128)
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = Field(default=None, max_length=4000)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

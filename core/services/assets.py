@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import or_, true
 from sqlmodel import Session, func, select
 
 from core import events, layout
@@ -29,6 +30,18 @@ class LadderRung(BaseModel):
     bitrate: int = Field(ge=50_000, le=100_000_000)
 
 
+NAME_MAX = 255
+
+
+class AssetMeta(BaseModel):
+    """People's own metadata of an asset: shown, searched (`title`, `external_id`), never interpreted."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, max_length=512)
+    creator_id: str | None = Field(default=None, max_length=128)
+    external_id: str | None = Field(default=None, max_length=128)
+
+
 class AssetSettings(BaseModel):
     """The `settings` of POST /v1/assets (see API.md)."""
 
@@ -39,6 +52,8 @@ class AssetSettings(BaseModel):
     playback_policy: Literal["public", "signed"] = "public"
     passthrough: str | None = Field(default=None, max_length=2000)
     mp4_support: bool = False  # also publish a progressive MP4 download (remuxed top H.264 rung + audio)
+    name: str | None = Field(default=None, max_length=NAME_MAX)  # default: the uploaded file's name
+    meta: AssetMeta | None = None
 
     @field_validator("codecs")
     @classmethod
@@ -46,6 +61,52 @@ class AssetSettings(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError("codecs must not repeat")
         return v
+
+
+# Stored in their own columns, not in `settings` (which says how to encode).
+DESCRIPTIVE = {"passthrough", "name", "meta"}
+
+
+class AssetUpdate(BaseModel):
+    """The body of PATCH /v1/assets/{id}: fields left out stay as they are, `null` clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=NAME_MAX)
+    passthrough: str | None = Field(default=None, max_length=2000)
+    meta: AssetMeta | None = None
+
+
+def describe(asset: Asset, *, name: str | None = None, passthrough: str | None = None,
+             meta: AssetMeta | None = None, fields: set[str] | None = None) -> None:
+    """Set the descriptive fields named in `fields` (default: all three); within `meta`, only the keys given."""
+    fields = {"name", "passthrough", "meta"} if fields is None else fields
+    if "name" in fields:
+        asset.name = clean_name(name)
+    if "passthrough" in fields:
+        asset.passthrough = passthrough
+    if "meta" in fields:
+        given = meta.model_fields_set if meta is not None else {"title", "creator_id", "external_id"}
+        for key in given:
+            setattr(asset, f"meta_{key}", getattr(meta, key) if meta is not None else None)
+
+
+def clean_name(name: str | None) -> str | None:
+    """A display name: control characters gone, whitespace trimmed, at most NAME_MAX characters."""
+    if name is None:
+        return None
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:NAME_MAX] or None
+
+
+def name_from_url(url: str) -> str | None:
+    """The last path segment of an import URL (`…/talks/intro.mp4?sig=…` → `intro.mp4`)."""
+    from urllib.parse import unquote, urlsplit
+
+    return clean_name(unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2]) or None)
+
+
+def meta_of(asset: Asset) -> dict[str, str | None]:
+    return {"title": asset.meta_title, "creator_id": asset.meta_creator_id, "external_id": asset.meta_external_id}
 
 
 def check_limits(info: MediaInfo, limits: MediaLimits) -> None:
@@ -73,7 +134,7 @@ def plan_asset(info: MediaInfo, settings: AssetSettings) -> tuple[list[Ladder], 
 
 
 def create_asset(session: Session, storage: Storage, *, source: Path, info: MediaInfo,
-                 settings: AssetSettings, limits: MediaLimits | None = None) -> Asset:
+                 settings: AssetSettings, limits: MediaLimits | None = None, filename: str | None = None) -> Asset:
     """Record a probed upload as a queued asset and move the file into storage.
 
     The caller enqueues the transcode only after this has committed, so a
@@ -82,7 +143,8 @@ def create_asset(session: Session, storage: Storage, *, source: Path, info: Medi
     check_limits(info, limits or MediaLimits())
     ladders, audio = plan_asset(info, settings)
     asset = Asset(status="queued", duration=info.duration, source=info.to_dict(),
-                  settings=settings.model_dump(exclude={"passthrough"}), passthrough=settings.passthrough)
+                  settings=settings.model_dump(exclude=DESCRIPTIVE))
+    describe(asset, name=settings.name or filename, passthrough=settings.passthrough, meta=settings.meta)
     asset.source_key = layout.source_key(asset.id)
     session.add(asset)
     for planned in [r for ladder in ladders for r in ladder.renditions] + ([audio] if audio else []):
@@ -107,10 +169,33 @@ def get_asset(session: Session, asset_id: str) -> Asset:
     return asset
 
 
-def list_assets(session: Session, *, limit: int, offset: int) -> tuple[list[Asset], int]:
-    rows = session.exec(select(Asset).order_by(Asset.created_at.desc(), Asset.id).offset(offset).limit(limit)).all()
-    count = session.exec(select(func.count()).select_from(Asset)).one()
+def list_assets(session: Session, *, limit: int, offset: int, q: str | None = None) -> tuple[list[Asset], int]:
+    """Newest first; `q` keeps assets whose name, title or external id contains it (any case)."""
+    where = search_filter(q)
+    rows = session.exec(select(Asset).where(where).order_by(Asset.created_at.desc(), Asset.id)
+                        .offset(offset).limit(limit)).all()
+    count = session.exec(select(func.count()).select_from(Asset).where(where)).one()
     return list(rows), int(count)
+
+
+def search_filter(q: str | None):
+    """A case-insensitive substring match over the searchable columns; `%`, `_` and `\\` in `q` are literal."""
+    if not q or not q.strip():
+        return true()
+    escaped = q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(*(column.ilike(pattern, escape="\\") for column in
+                 (Asset.name, Asset.meta_title, Asset.meta_external_id)))
+
+
+def update_asset(session: Session, asset_id: str, body: AssetUpdate) -> Asset:
+    asset = get_asset(session, asset_id)
+    describe(asset, name=body.name, passthrough=body.passthrough, meta=body.meta, fields=body.model_fields_set)
+    touch(asset)
+    session.add(asset)
+    session.commit()
+    session.refresh(asset)
+    return asset
 
 
 def renditions_of(session: Session, asset_id: str) -> list[Rendition]:

@@ -139,7 +139,9 @@ def list_uploads(session: Session, *, limit: int, offset: int) -> tuple[list[Upl
 
 
 def as_utc(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)  # SQLite hands back naive datetimes
+    # SQLite hands back naive datetimes; psycopg aware ones in ZoneInfo("Etc/UTC"), which
+    # email.utils.format_datetime(usegmt=True) refuses (it wants datetime.UTC itself).
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 # -- the tus side ------------------------------------------------------------------------------------
@@ -240,7 +242,8 @@ def finalize(engine: Engine, storage: Storage, upload_id: str, *, upload_dir: Pa
         row = s.get(Upload, upload_id)
         try:
             settings = AssetSettings.model_validate(row.settings)
-            asset = create_asset(s, storage, source=path, info=probe(path, limits), settings=settings, limits=limits)
+            asset = create_asset(s, storage, source=path, info=probe(path, limits), settings=settings, limits=limits,
+                                 filename=row.filename)
             row.status, row.asset_id = "complete", asset.id
         except AbrError as exc:
             log.info("upload %s is not usable: %s", upload_id, exc.message)

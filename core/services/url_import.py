@@ -21,7 +21,7 @@ from core import events
 from core.db.models import Asset, Job, PlaybackId
 from core.errors import BadRequest, TooLarge, Unprocessable
 from core.net import PinnedRequest, check_url_shape, pin, safe_client
-from core.services.assets import AssetSettings
+from core.services.assets import DESCRIPTIVE, AssetSettings, describe, name_from_url
 
 MAX_REDIRECTS = 5
 
@@ -34,9 +34,11 @@ class ImportRequest:
 
 def create_import(session: Session, request: ImportRequest) -> Asset:
     check_url_shape(request.url)
-    settings = request.settings.model_dump(exclude={"passthrough"})
+    settings = request.settings.model_dump(exclude=DESCRIPTIVE)
     settings["input_url"] = request.url
-    asset = Asset(status="queued", settings=settings, passthrough=request.settings.passthrough)
+    asset = Asset(status="queued", settings=settings)
+    describe(asset, name=request.settings.name or name_from_url(request.url),
+             passthrough=request.settings.passthrough, meta=request.settings.meta)
     session.add(asset)
     session.add(PlaybackId(asset_id=asset.id, policy=request.settings.playback_policy))
     session.add(Job(asset_id=asset.id, kind="transcode"))

@@ -104,7 +104,9 @@ def deliveries_of(session: Session, webhook_id: str, *, limit: int, offset: int)
 def asset_data(session: Session, asset: Asset) -> dict:
     ids = session.exec(select(PlaybackId).where(PlaybackId.asset_id == asset.id)).all()
     return {"id": asset.id, "status": asset.status, "playable": asset.playable, "progress": asset.progress,
-            "duration": asset.duration, "passthrough": asset.passthrough,
+            "duration": asset.duration, "passthrough": asset.passthrough, "name": asset.name,
+            "meta": {"title": asset.meta_title, "creator_id": asset.meta_creator_id,
+                     "external_id": asset.meta_external_id},
             "error": {"code": asset.error_code, "message": asset.error_message} if asset.error_code else None,
             "playback_ids": [{"id": p.id, "policy": p.policy} for p in ids],
             "created_at": asset.created_at.isoformat(), "updated_at": asset.updated_at.isoformat()}
