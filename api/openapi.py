@@ -44,6 +44,10 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("delete", "/tus/{upload_id}"): (409, 412),
     ("get", "/play/{playback_id}/thumbnail.jpg"): (400, 503),
 }
+# Pages answer their errors as pages: (method, path) -> {status: (media type, example)}.
+PAGE_ERRORS: dict[tuple[str, str], dict[int, tuple[str, str]]] = {
+    ("get", "/player/{playback_id}"): {404: ("text/html", "<!doctype html>… Video not found …")},
+}
 _TEXT = {"type": "string"}
 _BINARY = {"type": "string", "format": "binary"}
 
@@ -152,10 +156,10 @@ def _errors(op: dict, method: str, path: str) -> None:
         description = old.get("description") or HTTPStatus(status).phrase
         if description in ("Validation Error", "Unprocessable Entity"):
             description = "Unprocessable: a parameter or the body is not valid"
-        responses[str(status)] = {
-            "description": description,
-            "content": {"application/json": {"schema": ERROR_REF, "example": error_example(status, method, path)}},
-        }
+        page = PAGE_ERRORS.get((method, path), {}).get(status)
+        content = {page[0]: {"schema": _TEXT, "example": page[1]}} if page else {
+            "application/json": {"schema": ERROR_REF, "example": error_example(status, method, path)}}
+        responses[str(status)] = {"description": description, "content": content}
 
 
 def _examples(op: dict, method: str, path: str) -> None:

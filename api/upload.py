@@ -87,6 +87,10 @@ async def receive_multipart(request: Request, *, tmp_dir: Path, max_bytes: int) 
         _, disp = parse_options_header(state["headers"].get(b"content-disposition", b""))
         name = disp.get(b"name", b"").decode(errors="replace")
         state["name"] = name
+        if name != "file" and b"filename" in disp:
+            # `-F video=@clip.mp4`: a file under another name would otherwise be read as a small
+            # text field and refused as "too large", which says nothing about the real mistake.
+            raise BadRequest(f"the media goes in the form field 'file', not {name!r} (curl: -F file=@{_shown(disp)})")
         if name == "file":
             if form.file_path is not None:
                 raise BadRequest("only one 'file' part is accepted")
@@ -143,6 +147,11 @@ async def receive_multipart(request: Request, *, tmp_dir: Path, max_bytes: int) 
         form.discard()
         raise BadRequest("the upload ended before the 'file' part was complete")
     return form
+
+
+def _shown(disp: dict) -> str:
+    name = disp.get(b"filename", b"").decode(errors="replace")
+    return "".join(ch for ch in name if ch.isprintable() and ch not in "'\"")[:80] or "FILE"
 
 
 def sweep_stale_uploads(data_dir: Path, *, before: float | None = None) -> int:

@@ -114,6 +114,12 @@ def _codec_rank(track: Track) -> int:
 def source_track(presentation: Presentation, *, largest: bool = True) -> Track:
     """The complete video rung images are cut from: H.264 first, then the largest (or smallest)."""
     done = [t for t in presentation.video_tracks if t.complete and t.segments and t.rendition.width]
+    if not done and not presentation.video_tracks and (
+            presentation.complete or any(t.complete for t in presentation.tracks if t.rendition.is_audio)):
+        # The audio is encoded with the first family, which holds the video if there is any:
+        # finished audio and no video track at all means there never will be a picture.
+        raise NotFound("this asset has no video (audio only), so it has no thumbnails, storyboards "
+                       "or animated images", code="no_video")
     if not done:
         raise NotFound("images are not ready yet: no video rendition is complete")
     sign = -1 if largest else 1
