@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_UNAVAILABLE = 1, 2, 3, 4, 5
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class CliError(Exception):
@@ -32,7 +33,8 @@ class ApiClient:
 
     @classmethod
     def from_args(cls, args) -> ApiClient:
-        base = getattr(args, "url", None) or os.environ.get("ABR_API_URL") or "http://127.0.0.1:8000"
+        base = getattr(args, "url", None) or os.environ.get("ABR_URL") or os.environ.get("ABR_API_URL") \
+            or DEFAULT_URL
         return cls(base, getattr(args, "key", None) or os.environ.get("ABR_API_KEY"))
 
     def request(self, method: str, path: str, *, expect: int = 200, **kwargs) -> dict:
@@ -45,11 +47,12 @@ class ApiClient:
             message = r.text[:200]
         code = {401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(r.status_code, EXIT_UNAVAILABLE
                                                                           if r.status_code >= 500 else EXIT_FAILED)
-        raise CliError(f"{method} {path}: HTTP {r.status_code}: {message}", code)
+        hint = " (pass --key or set ABR_API_KEY; `abr dev` prints one)" if r.status_code == 401 else ""
+        raise CliError(f"{method} {path}: HTTP {r.status_code}: {message}{hint}", code)
 
 
 def client_command(fn):
-    """Turn CliError and connection failures into a message on stderr and an exit code."""
+    """Turn CliError and connection failures into one line on stderr and an exit code."""
     @functools.wraps(fn)
     def run(args) -> int:
         try:
@@ -58,7 +61,9 @@ def client_command(fn):
             print(f"abr: {exc}", file=sys.stderr)
             return exc.code
         except httpx.HTTPError as exc:
-            print(f"abr: cannot reach the API: {exc}", file=sys.stderr)
+            url = ApiClient.from_args(args).base
+            print(f"abr: cannot reach the API at {url}: {exc or type(exc).__name__} "
+                  "(pass --url or set ABR_URL to where `abr dev`/`abr api` listens)", file=sys.stderr)
             return EXIT_UNAVAILABLE
     return run
 
@@ -66,15 +71,31 @@ def client_command(fn):
 @client_command
 def cmd_assets_ls(args) -> int:
     api = ApiClient.from_args(args)
-    page = api.request("GET", "/v1/assets", params={"limit": args.limit, "offset": args.offset})
+    params = {"limit": args.limit, "offset": args.offset}
+    if args.search:
+        params["q"] = args.search
+    page = api.request("GET", "/v1/assets", params=params)
     if args.json:
         print(json.dumps(page, indent=1))
         return 0
-    print(f"{'ID':24} {'STATUS':10} {'PROGRESS':>8} {'DURATION':>9}  CREATED")
-    for a in page["data"]:
-        duration = f"{a['duration']:.1f}s" if a.get("duration") is not None else "-"
-        print(f"{a['id']:24} {a['status']:10} {a['progress']:7.1f}% {duration:>9}  {a['created_at']}")
+    print(format_assets(page["data"]), end="")
     return 0
+
+
+NAME_WIDTH = 32
+
+
+def format_assets(assets: list[dict]) -> str:
+    """The `abr assets ls` table: one line per asset, the name cut to NAME_WIDTH ("-" when it has none)."""
+    lines = [f"{'ID':24} {'NAME':{NAME_WIDTH}} {'STATUS':10} {'PROGRESS':>8} {'DURATION':>9}  CREATED"]
+    for a in assets:
+        duration = f"{a['duration']:.1f}s" if a.get("duration") is not None else "-"
+        name = a.get("name") or (a.get("meta") or {}).get("title") or "-"
+        if len(name) > NAME_WIDTH:
+            name = name[:NAME_WIDTH - 1] + "…"
+        lines.append(f"{a['id']:24} {name:{NAME_WIDTH}} {a['status']:10} {a['progress']:7.1f}% {duration:>9}  "
+                     f"{a['created_at']}")
+    return "\n".join(lines) + "\n"
 
 
 RECONNECT_FOR_S = 300.0  # keep reopening a dropped event stream this long (an API restart, a deploy)
@@ -196,22 +217,23 @@ def cmd_watch(args) -> int:
     return watch_asset(ApiClient.from_args(args), args.asset_id, quiet=args.quiet)
 
 
-def _client_options(p) -> None:
-    p.add_argument("--url", help="API base URL (default $ABR_API_URL or http://127.0.0.1:8000)")
+def client_options(p) -> None:
+    p.add_argument("--url", help=f"API base URL (default $ABR_URL, $ABR_API_URL or {DEFAULT_URL})")
     p.add_argument("--key", help="API key (default $ABR_API_KEY)")
 
 
 def add_parsers(sub) -> None:
     assets = sub.add_parser("assets", help="list assets").add_subparsers(dest="assets_command", required=True)
     p = assets.add_parser("ls", help="list assets, newest first")
-    _client_options(p)
+    client_options(p)
     p.add_argument("--limit", type=int, default=25)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--search", metavar="TEXT", help="only assets whose name, title or external id contains TEXT")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_assets_ls)
 
     p = sub.add_parser("watch", help="follow an asset until ready (exit 0) or errored (exit 1)")
-    _client_options(p)
+    client_options(p)
     p.add_argument("asset_id", metavar="ID")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_watch)

@@ -236,15 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key_id")
     p.set_defaults(func=cmd_keys_revoke)
 
-    from cli.token import cmd_token
+    from cli import assets_cmd, token, upload  # client commands: HTTP only, no server imports
 
-    p = sub.add_parser("token", help="print a playback token for a signed playback id")
-    p.add_argument("playback_id")
-    p.add_argument("--expires-in", type=int, default=3600, help="seconds (default 3600)")
-    p.set_defaults(func=cmd_token)
-
-    from cli import assets_cmd, upload  # client commands: HTTP only, no server imports
-
+    token.add_parser(sub)
     upload.add_parser(sub)
     assets_cmd.add_parsers(sub)
     return parser

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import httpx
 
-from cli.assets_cmd import EXIT_FAILED, EXIT_USAGE, ApiClient, CliError, client_command, watch_asset
+from cli.assets_cmd import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    ApiClient,
+    CliError,
+    client_command,
+    client_options,
+    watch_asset,
+)
 
 TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = 8 * 1024 * 1024
@@ -144,15 +152,35 @@ def cmd_upload(args) -> int:
             continue
         print(upload["asset_id"], flush=True)
         if args.wait:
-            worst = max(worst, watch_asset(api, upload["asset_id"], quiet=args.quiet))
+            result = watch_asset(api, upload["asset_id"], quiet=args.quiet)
+            worst = max(worst, result)
+            if result == 0:
+                print(playback_lines(api.base, api.request("GET", f"/v1/assets/{upload['asset_id']}")),
+                      file=sys.stderr, flush=True)
     return worst
+
+
+def playback_lines(base: str, asset: dict) -> str:
+    """Where a finished asset plays: the player page, HLS and DASH (stderr, so stdout stays the asset id)."""
+    name = asset.get("name") or asset["id"]
+    if not asset.get("playback_ids"):
+        return f"{name}: ready (no playback id)"
+    pid = asset["playback_ids"][0]
+    root = f"{base}/play/{pid['id']}"
+    playback = asset.get("playback") or {}
+    lines = [f"{name} is ready:",
+             f"  player  {base}/player/{pid['id']}",
+             f"  HLS     {playback.get('hls') or root + '/master.m3u8'}",
+             f"  DASH    {playback.get('dash') or root + '/manifest.mpd'}"]
+    if pid.get("policy") == "signed":
+        lines.append(f"  signed: add ?token=… from `abr token {pid['id']}`")
+    return "\n".join(lines)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("upload", help="upload files as assets (tus, resumable)")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--url", help="API base URL (default $ABR_API_URL or http://127.0.0.1:8000)")
-    p.add_argument("--key", help="API key (default $ABR_API_KEY)")
+    client_options(p)
     p.add_argument("--codecs", help="comma separated: h264,h265,vp8")
     p.add_argument("--wait", action="store_true", help="wait until each asset is ready (exit 1 if one errored)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from cli.upload import _state_key
 from tests.conftest import REPO_ROOT
@@ -26,11 +27,20 @@ def _abr(server, *args: str, key: str = TEST_KEY, state_dir=None) -> subprocess.
 def test_upload_wait_ls_and_watch(server, clip, tmp_path):
     r = _abr(server, "upload", str(clip), "--wait", "--codecs", "h264", state_dir=tmp_path)
     assert r.returncode == 0, r.stderr
-    asset_id = r.stdout.strip()
+    asset_id = r.stdout.strip()  # stdout stays the asset id alone: scripts read it
     assert "100.0%" in r.stderr and "ready" in r.stderr
-    assert server.client.get(f"{server.url}/v1/assets/{asset_id}").json()["status"] == "ready"
+    asset = server.client.get(f"{server.url}/v1/assets/{asset_id}").json()
+    assert asset["status"] == "ready" and asset["name"] == clip.name
+    pid = asset["playback_ids"][0]["id"]
+    # where it plays, printed when it is done
+    assert f"player  {server.url}/player/{pid}" in r.stderr
+    assert f"HLS     {asset['playback']['hls']}" in r.stderr and f"DASH    {asset['playback']['dash']}" in r.stderr
     ls = _abr(server, "assets", "ls")
-    assert ls.returncode == 0 and asset_id in ls.stdout
+    line = next(x for x in ls.stdout.splitlines() if x.startswith(asset_id))
+    assert ls.returncode == 0 and clip.name in line and ls.stdout.splitlines()[0].split()[:3] == ["ID", "NAME", "STATUS"]
+    found = _abr(server, "assets", "ls", "--search", clip.stem.upper())
+    assert asset_id in found.stdout
+    assert asset_id not in _abr(server, "assets", "ls", "--search", "no-such-name").stdout
     assert _abr(server, "watch", asset_id).returncode == 0
     assert json.loads((tmp_path / "uploads.json").read_text()) == {}  # finished uploads are forgotten
 
@@ -65,3 +75,40 @@ def test_exit_codes(server, tmp_path):
     r = subprocess.run([sys.executable, "-m", "cli.main", "assets", "ls"], env=env_url, cwd=REPO_ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 5
+
+
+def _client_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABR_")}
+    env.update(extra)
+    return env
+
+
+def test_token_asks_the_api_it_is_pointed_at(server, tmp_path):
+    pid = server.client.post(f"{server.url}/v1/live-streams", json={"playback_policy": "signed"}).json()[
+        "playback_ids"][0]["id"]
+    # ABR_URL (or --url) and ABR_API_KEY: no data dir, no signing key, any port
+    r = subprocess.run([sys.executable, "-m", "cli.main", "token", pid, "--expires-in", "600"],
+                       env=_client_env(ABR_URL=server.url, ABR_API_KEY=TEST_KEY, PYTHONPATH=str(REPO_ROOT)),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    assert f"{server.url}/play/{pid}/master.m3u8?token={token}" in r.stderr
+    assert httpx.get(f"{server.url}/play/{pid}/master.m3u8", params={"token": token}).status_code != 403
+    assert httpx.get(f"{server.url}/play/{pid}/master.m3u8").status_code == 403
+    assert not (tmp_path / "data").exists()  # it used to create ./data/abr.sqlite wherever it ran
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    pytest.param(["--url", "http://127.0.0.1:9"], 5, "cannot reach the API at http://127.0.0.1:9", id="no-server"),
+    pytest.param(["--key", "wrong"], 3, "ABR_API_KEY", id="wrong-key"),
+    pytest.param([], 4, "no playback id", id="unknown-id"),
+])
+def test_token_fails_in_one_line(server, tmp_path, args, code, words):
+    url = [] if "--url" in args else ["--url", server.url]
+    key = [] if "--key" in args else ["--key", TEST_KEY]
+    r = subprocess.run([sys.executable, "-m", "cli.main", "token", "pb_missing", *url, *key, *args],
+                       env=_client_env(PYTHONPATH=str(REPO_ROOT)), cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == code
+    assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
+    assert r.stdout == "" and not (tmp_path / "data").exists()
