@@ -37,7 +37,8 @@ ASSET = {
         {"id": "audio-aac", "codec": "aac", "width": 0, "height": 0, "bitrate": 128000, "frame_rate": None,
          "status": "ready"}],
     "playback_ids": [{"id": PLAYBACK_ID, "policy": "public"}],
-    "playback": {"hls": f"{PLAY}/master.m3u8", "dash": f"{PLAY}/manifest.mpd"},
+    "playback": {"hls": f"{PLAY}/master.m3u8", "dash": f"{PLAY}/manifest.mpd",
+                 "player": f"{BASE}/player/{PLAYBACK_ID}"},
     "error": None, "passthrough": "order-1234", "created_at": CREATED, "updated_at": UPDATED,
 }
 UPLOAD = {"id": UPLOAD_ID, "url": f"{BASE}/tus/{UPLOAD_ID}", "status": "waiting", "asset_id": None, "error": None,
@@ -55,7 +56,8 @@ LIVE_STREAM = {
     "settings": {"codecs": ["h264"], "ladder": None, "segment_duration": 2.0, "dvr_window": 120.0,
                  "record": True},
     "plan": None, "playback_ids": [{"id": PLAYBACK_ID, "policy": "public"}],
-    "playback": {"hls": f"{PLAY}/master.m3u8", "dash": f"{PLAY}/manifest.mpd"},
+    "playback": {"hls": f"{PLAY}/master.m3u8", "dash": f"{PLAY}/manifest.mpd",
+                 "player": f"{BASE}/player/{PLAYBACK_ID}"},
     "recording_asset_id": None, "reconnects": 0, "error": None, "passthrough": None, "connected_at": None,
     "ended_at": None, "created_at": CREATED, "updated_at": CREATED,
 }

@@ -54,6 +54,13 @@ class PlaybackIdPublic(BaseModel):
 class PlaybackUrls(BaseModel):
     hls: str
     dash: str
+    player: str | None = None  # the embeddable player page (/player/{playback_id})
+
+
+def playback_urls(base_url: str, playback_id: str) -> PlaybackUrls:
+    root = f"{base_url}/play/{playback_id}"
+    return PlaybackUrls(hls=f"{root}/master.m3u8", dash=f"{root}/manifest.mpd",
+                        player=f"{base_url}/player/{playback_id}")
 
 
 class AssetPublic(BaseModel):
@@ -84,8 +91,7 @@ class AssetsPublic(BaseModel):
 def asset_public(asset: Asset, renditions: list[Rendition], playback_ids: list[PlaybackId], base_url: str) -> AssetPublic:
     playback = None
     if playback_ids:
-        root = f"{base_url}/play/{playback_ids[0].id}"
-        playback = PlaybackUrls(hls=f"{root}/master.m3u8", dash=f"{root}/manifest.mpd")
+        playback = playback_urls(base_url, playback_ids[0].id)
     return AssetPublic(
         id=asset.id, name=asset.name, meta=AssetMeta(**meta_of(asset)), status=asset.status, playable=asset.playable, progress=round(asset.progress, 1),
         progress_detail=asset.progress_detail, duration=asset.duration, source=asset.source,

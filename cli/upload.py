@@ -169,7 +169,7 @@ def playback_lines(base: str, asset: dict) -> str:
     root = f"{base}/play/{pid['id']}"
     playback = asset.get("playback") or {}
     lines = [f"{name} is ready:",
-             f"  player  {base}/player/{pid['id']}",
+             f"  player  {playback.get('player') or base + '/player/' + pid['id']}",
              f"  HLS     {playback.get('hls') or root + '/master.m3u8'}",
              f"  DASH    {playback.get('dash') or root + '/manifest.mpd'}"]
     if pid.get("policy") == "signed":

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     import_timeout: float = Field(default=3600, gt=0)
     # Live (core/live): RTMP ingest by nginx's RTMP module, started by `abr ingest` / `abr dev`.
     rtmp_port: int = Field(default=1935, gt=0, lt=65536)
+    nginx: str | None = None  # the nginx binary `abr ingest`/`abr dev` run; default: nginx on PATH, /usr/sbin/nginx
+    rtmp_module: str | None = None  # ngx_rtmp_module.so; default: where Debian's libnginx-mod-rtmp puts it
     rtmp_host: str | None = None  # host named in ingest URLs; default: public_url's host, else `host`
     rtmp_pull_url: str | None = None  # where live workers read pushed streams; default rtmp://127.0.0.1:{rtmp_port}/live
     ingest_secret: str | None = None  # guards the nginx callbacks; default: <data_dir>/ingest-secret, else derived

@@ -20,9 +20,11 @@ from api.schemas import (
     PlaybackUrls,
     UtcDateTime,
     error_responses,
+    playback_urls,
 )
 from core.db.models_live import LiveStream
 from core.errors import NotFound
+from core.live.ingest import RtmpStatusProbe
 from core.queues import TASK_LIVE
 from core.services import live_streams as service
 
@@ -30,9 +32,25 @@ router = APIRouter(prefix="/v1/live-streams", tags=["live streams"])
 play_router = APIRouter(tags=["playback"], responses=error_responses(403, 404))
 
 
+class IngestStatusPublic(BaseModel):
+    available: bool  # something accepts RTMP where this API's live workers read pushed streams
+    reason: str | None = None  # why not, and what to do (e.g. the apt line that installs the RTMP module)
+
+
 class IngestUrls(BaseModel):
     rtmp: str | None
     srt: str | None = None  # no multi-stream SRT listener yet (see README)
+    rtmp_status: IngestStatusPublic | None = None  # push streams: whether `rtmp` has a listener now
+
+
+def rtmp_status(ctx) -> IngestStatusPublic:
+    probe = ctx.extra.get("rtmp_status")
+    if probe is None:
+        s = ctx.settings
+        probe = ctx.extra["rtmp_status"] = RtmpStatusProbe(pull_url=s.rtmp_pull_url, rtmp_port=s.rtmp_port,
+                                                           nginx=s.nginx, module=s.rtmp_module)
+    found = probe.status()
+    return IngestStatusPublic(available=found.available, reason=found.reason)
 
 
 class LiveStreamPublic(BaseModel):
@@ -67,11 +85,11 @@ def _public(session: Session, stream: LiveStream, request: Request, ctx) -> Live
     pids = service.playback_ids_of(session, stream)
     playback = None
     if pids:
-        root = f"{base}/play/{pids[0].id}"
-        playback = PlaybackUrls(hls=f"{root}/master.m3u8", dash=f"{root}/manifest.mpd")
+        playback = playback_urls(base, pids[0].id)
     return LiveStreamPublic(
         id=stream.id, stream_key=stream.stream_key, status=stream.status, source_url=stream.source_url,
-        ingest=IngestUrls(rtmp=None if stream.source_url else f"rtmp://{host}:{s.rtmp_port}/live/{stream.stream_key}"),
+        ingest=IngestUrls(rtmp=None, rtmp_status=None) if stream.source_url else IngestUrls(
+            rtmp=f"rtmp://{host}:{s.rtmp_port}/live/{stream.stream_key}", rtmp_status=rtmp_status(ctx)),
         settings=stream.settings, plan=stream.plan,
         playback_ids=[PlaybackIdPublic(id=p.id, policy=p.policy) for p in pids], playback=playback,
         recording_asset_id=stream.recording_asset_id, reconnects=stream.reconnects,

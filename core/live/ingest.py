@@ -17,8 +17,12 @@ import hashlib
 import hmac
 import os
 import re
+import shutil
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 RTMP_APP = "live"
 MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_rtmp_module.so", "/usr/share/nginx/modules/ngx_rtmp_module.so")
@@ -41,8 +45,75 @@ def check_ingest_secret(given: str | None, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def find_rtmp_module() -> str | None:
+INSTALL_LINE = "sudo apt-get install nginx libnginx-mod-rtmp"  # Debian/Ubuntu: what turns live push on
+
+
+def find_rtmp_module(configured: str | None = None) -> str | None:
+    """The RTMP module: `configured` (ABR_RTMP_MODULE) if it exists, else Debian's paths; None if absent."""
+    if configured:
+        return configured if os.path.isfile(configured) else None
     return next((p for p in MODULE_PATHS if os.path.isfile(p)), None)
+
+
+def find_nginx(configured: str | None = None) -> str | None:
+    """The nginx binary: `configured` (ABR_NGINX) if executable, else on PATH or in sbin; None if absent."""
+    if configured:
+        return configured if os.access(configured, os.X_OK) and os.path.isfile(configured) else None
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+                                          if os.access(p, os.X_OK)), None)
+
+
+@dataclass(frozen=True)
+class IngestStatus:
+    """Whether RTMP push works now, and if not, what to do about it (shown by `abr dev` and the API)."""
+
+    available: bool
+    reason: str | None = None
+
+
+def plan_rtmp_status(*, listening: bool, address: str, nginx: str | None, module: str | None) -> IngestStatus:
+    """Pure: the status from what was found. `listening` is whether `address` accepts TCP."""
+    if listening:
+        return IngestStatus(True)
+    if nginx is None or module is None:
+        missing = "nginx is" if nginx is None else "nginx's RTMP module is"
+        return IngestStatus(False, f"{missing} not installed; to turn live push on: {INSTALL_LINE}")
+    return IngestStatus(False, f"nothing accepts RTMP at {address}; start it with `abr ingest` "
+                               "(`abr dev` starts it when the port is free)")
+
+
+def pull_address(pull_url: str | None, rtmp_port: int) -> tuple[str, int]:
+    """(host, port) where the ingest server is reached: ABR_RTMP_PULL_URL's, else 127.0.0.1:ABR_RTMP_PORT."""
+    if not pull_url:
+        return "127.0.0.1", rtmp_port
+    parts = urlsplit(pull_url)
+    return parts.hostname or "127.0.0.1", parts.port or 1935
+
+
+def accepts_tcp(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class RtmpStatusProbe:
+    """The RTMP ingest status, probed at most every `ttl` s (list pages ask for it once per stream)."""
+
+    def __init__(self, *, pull_url: str | None, rtmp_port: int, nginx: str | None, module: str | None,
+                 ttl: float = 5.0) -> None:
+        self.address = pull_address(pull_url, rtmp_port)
+        self.nginx, self.module, self.ttl = nginx, module, ttl
+        self._cached: tuple[float, IngestStatus] | None = None
+
+    def status(self) -> IngestStatus:
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > self.ttl:
+            host, port = self.address
+            self._cached = (now, plan_rtmp_status(listening=accepts_tcp(host, port), address=f"{host}:{port}",
+                                                  nginx=find_nginx(self.nginx), module=find_rtmp_module(self.module)))
+        return self._cached[1]
 
 
 @dataclass(frozen=True)
