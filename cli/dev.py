@@ -1,12 +1,20 @@
 """`abr dev`: migrate, then run the API and one worker as children until told to stop.
 
-Each child gets its own process group so that on SIGINT/SIGTERM the whole
-tree it started (Celery's pool processes, ffmpeg) is signalled at once and
+Quiet by default: the components log at WARNING (errors still show), their
+stdout (Celery's banners) goes to `<data dir>/dev.log`, and a short banner
+with the URL, the key and whether live push works comes last. `-v` shows
+everything as it happens.
+
+Each child gets its own process group. Stopping asks each child's leader
+first (Celery then stops its pool itself, a task finishing cleanly, rather
+than every pool process being killed under it and logged as an error); after
+STOP_GRACE_S whatever is left in the groups (a stuck ffmpeg) is killed, so
 nothing outlives `abr dev`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -22,18 +30,16 @@ from core.config import Settings
 STOP_GRACE_S = 10.0
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, start_new_session=True)
+def _spawn(args: list[str], env: dict[str, str], stdout=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, start_new_session=True,
+                            stdout=stdout)
 
 
 def stop_groups(children: list[subprocess.Popen], grace: float = STOP_GRACE_S) -> None:
-    """SIGTERM each child's process group, wait up to `grace` s, then SIGKILL whatever is left."""
+    """SIGTERM each child (its group's leader), wait up to `grace` s, then SIGKILL whatever is left in the groups."""
     for child in children:
         if child.poll() is None:
-            try:
-                os.killpg(child.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
     for child in children:
         try:
@@ -61,11 +67,17 @@ def _wait_ready(url: str, api: subprocess.Popen, timeout: float = 60.0) -> bool:
     return False
 
 
-def run_dev(settings: Settings) -> int:
+def run_dev(settings: Settings, *, verbose: bool = False) -> int:
+    if not verbose:
+        logging.getLogger().setLevel(logging.WARNING)  # no migration or HTTP chatter before the banner
     settings, _ = prepare_secrets(settings)  # strong signing key and ingest secret, kept in the data dir
     upgrade(settings.resolved_database_url)
     key, _ = ensure_api_key(settings)
     env = dict(os.environ, ABR_DATA_DIR=str(settings.data_dir), ABR_HOST=settings.host, ABR_PORT=str(settings.port))
+    log_path = settings.data_dir / "dev.log"
+    quiet = [] if verbose else ["--quiet"]
+    if not verbose and "ABR_LOG_LEVEL" not in os.environ:
+        env["ABR_LOG_LEVEL"] = "WARNING"  # an explicit ABR_LOG_LEVEL still wins
     stopping = False
 
     def _on_signal(signum, _frame) -> None:
@@ -74,17 +86,18 @@ def run_dev(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    children = [_spawn(["api"], env), _spawn(["worker", "--queues", "transcode,default", "--concurrency", "1"], env),
-                _spawn(["worker", "--queues", "live", "--concurrency", "2"], env)]  # live jobs run for hours
-    ingest = _start_ingest(settings)  # not watched: live push is optional in dev
+    with open(log_path, "ab") as log:  # the children hold their own copies of the descriptor
+        out = None if verbose else log
+        children = [_spawn(["api"], env, out),
+                    _spawn(["worker", *quiet, "--queues", "transcode,default", "--concurrency", "1"], env, out),
+                    _spawn(["worker", *quiet, "--queues", "live", "--concurrency", "2"], env, out)]  # live: hours
+        ingest, ingest_note = _start_ingest(settings, stdout=out)  # not watched: live push is optional in dev
     url = f"http://{settings.host}:{settings.port}"
     try:
         if _wait_ready(url, children[0]):
-            print(f"abr dev is up: {url}  (dashboard {url}/, API docs {url}/docs)", flush=True)
-            if ingest is not None:
-                print(f"RTMP ingest: rtmp://{settings.host}:{settings.rtmp_port}/live/<stream_key>", flush=True)
-            print(f"API key: {key}", flush=True)
-            print(f"data dir: {settings.data_dir}", flush=True)
+            ingest_line = _ingest_line(settings, ingest, ingest_note)
+            print(banner(url=url, key=key, ingest=ingest_line, data_dir=str(settings.data_dir),
+                         log=None if verbose else str(log_path)), flush=True)
         while not stopping:
             if any(c.poll() is not None for c in children):
                 print("a child process exited; stopping", file=sys.stderr, flush=True)
@@ -95,14 +108,43 @@ def run_dev(settings: Settings) -> int:
         stop_groups(children + ([ingest] if ingest is not None else []))
 
 
-def _start_ingest(settings: Settings) -> subprocess.Popen | None:
-    """nginx + RTMP module for live push, when installed and the RTMP port is free."""
-    import socket
+def banner(*, url: str, key: str, ingest: str, data_dir: str, log: str | None) -> str:
+    """What `abr dev` prints once it is up: the last thing on the screen, short enough to read."""
+    lines = [f"abr dev is up: {url}",
+             f"  dashboard:    {url}/",
+             f"  API docs:     {url}/docs",
+             f"  API key: {key}",
+             f"  RTMP ingest:  {ingest}",
+             f"  data dir:     {data_dir}" + (f"  (component output: {log})" if log else ""),
+             f"  CLI:          export ABR_URL={url} ABR_API_KEY={key}",
+             "Ctrl-C stops everything."]
+    return "\n".join(lines)
 
-    from cli.ingest import start_ingest
 
-    with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", settings.rtmp_port)) == 0:
-            print(f"RTMP port {settings.rtmp_port} is taken; live push ingest not started", file=sys.stderr)
-            return None
-    return start_ingest(settings, start_new_session=True)
+def _start_ingest(settings: Settings, *, stdout=None) -> tuple[subprocess.Popen | None, str | None]:
+    """nginx + RTMP module for live push when installed and the RTMP port is free; else (None, why not)."""
+    from cli.ingest import missing, start_ingest
+    from core.live.ingest import accepts_tcp
+
+    why = missing(settings)
+    if why:
+        return None, why
+    if accepts_tcp("127.0.0.1", settings.rtmp_port, timeout=0.3):
+        return None, (f"port {settings.rtmp_port} is taken by another program; "
+                      "set ABR_RTMP_PORT to run the ingest on another one")
+    return start_ingest(settings, start_new_session=True, stdout=stdout, stderr=stdout), None
+
+
+def _ingest_line(settings: Settings, ingest: subprocess.Popen | None, note: str | None,
+                 timeout: float = 5.0) -> str:
+    """`up (rtmp://…)` once nginx accepts on the RTMP port, else `off (why)`."""
+    from core.live.ingest import accepts_tcp
+
+    if ingest is None:
+        return f"off ({note})"
+    deadline = time.monotonic() + timeout
+    while ingest.poll() is None and time.monotonic() < deadline:
+        if accepts_tcp("127.0.0.1", settings.rtmp_port, timeout=0.3):
+            return f"up (push to rtmp://{settings.host}:{settings.rtmp_port}/live/<stream_key>)"
+        time.sleep(0.1)
+    return f"off (nginx did not start; see {settings.data_dir / 'ingest' / 'error.log'})"

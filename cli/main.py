@@ -170,8 +170,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Queues are listed in priority order ("priority" queue_order_strategy on Redis):
     # a worker on `live,transcode` takes live work first. Recommended layout: live
     # workers on their own (`--queues live`), transcode workers `--queues transcode,default`.
-    argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency or settings.worker_concurrency),
-            "-n", f"{args.name or 'abr'}-{os.getpid()}@%h", "--loglevel", settings.log_level]
+    if args.quiet:  # `abr dev`: no banner, no root warning; the worker's log level says the rest
+        import warnings
+
+        warnings.filterwarnings("ignore", message="You're running the worker with superuser privileges")
+    argv = ["--quiet"] if args.quiet else []
+    argv += ["worker", "-Q", args.queues, "-c", str(args.concurrency or settings.worker_concurrency),
+             "-n", f"{args.name or 'abr'}-{os.getpid()}@%h", "--loglevel", settings.log_level]
     if settings.resolved_broker_url.startswith("sqla+"):
         # The SQLAlchemy transport has no broadcast: gossip/mingle would only poll in vain.
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -182,7 +187,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from cli.dev import run_dev
 
-    return run_dev(_settings(args))
+    return run_dev(_settings(args), verbose=args.verbose)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -198,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dev", help="API + one worker on embedded defaults (SQLite, local disk)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show every component's output and INFO logs (default: warnings, then a short banner)")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("api", help="serve the API and origin")
@@ -214,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, help="tasks at once in this worker (default ABR_WORKER_CONCURRENCY)")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics here (default ABR_WORKER_METRICS_PORT; 0 off)")
     p.add_argument("--name", help="worker name prefix shown in logs and `celery inspect` (e.g. live, transcode)")
+    p.add_argument("--quiet", action="store_true", help="no start-up banner")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("ingest", help="run the RTMP ingest (nginx + RTMP module) for live push streams")

@@ -1,4 +1,5 @@
-"""`abr dev` serves on embedded defaults, and SIGTERM leaves no process it started running."""
+"""`abr dev` serves on embedded defaults, quietly, says whether live push works, and SIGTERM leaves no
+process it started running and no error line behind."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from cli.dev import banner
 from tests.conftest import free_port
 
 
@@ -42,18 +44,40 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_dev_serves_ready_and_sigterm_stops_everything(tmp_path):
+def _start_dev(tmp_path, **env_extra: str) -> tuple[subprocess.Popen, Path, int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABR_")}
-    env.update(ABR_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
+    # A free RTMP port: another test's ingest on 1935 would read as "taken", not as this one's.
+    env.update(ABR_DATA_DIR=str(tmp_path / "data"), ABR_RTMP_PORT=str(free_port()), PYTHONUNBUFFERED="1",
+               **env_extra)
     log = tmp_path / "dev.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cli.main", "dev", "--port", str(port)], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while "Ctrl-C stops everything" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    return proc, log, port
+
+
+def _push_stream(base: str, key: str) -> dict:
+    r = httpx.post(f"{base}/v1/live-streams", json={}, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()["ingest"]
+
+
+def _stop_cleanly(proc: subprocess.Popen, log: Path) -> str:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    text = log.read_text()
+    for bad in ("ERROR", "Traceback", "signal 15", "Warning"):
+        assert bad not in text, text[-3000:]
+    return text
+
+
+def test_dev_serves_ready_and_sigterm_stops_everything(tmp_path):
+    proc, log, port = _start_dev(tmp_path)
     try:
-        deadline = time.monotonic() + 90
-        while "API key:" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
         text = log.read_text()
         assert "API key:" in text, text[-3000:]
         key = text.split("API key:", 1)[1].split()[0]
@@ -63,6 +87,12 @@ def test_dev_serves_ready_and_sigterm_stops_everything(tmp_path):
             assert (data / name).stat().st_mode & 0o777 == 0o600, name
             assert len((data / name).read_text().strip()) >= 32, name
         base = f"http://127.0.0.1:{port}"
+        # Quiet: the banner is all there is (no Celery banners, migrations, ffmpeg or HTTP logs before it).
+        assert text.startswith(f"abr dev is up: {base}\n"), text[:3000]
+        assert len(text.splitlines()) <= 10
+        assert "RTMP ingest:  up (push to rtmp://127.0.0.1:" in text  # nginx + libnginx-mod-rtmp are installed
+        assert f"export ABR_URL={base} ABR_API_KEY={key}" in text
+        assert _push_stream(base, key)["rtmp_status"] == {"available": True, "reason": None}
         ready = httpx.get(f"{base}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
         assert all(c["ok"] for c in ready.json()["checks"].values())
@@ -74,11 +104,42 @@ def test_dev_serves_ready_and_sigterm_stops_everything(tmp_path):
             time.sleep(0.2)
         started = _descendants(proc.pid)
         assert len(started) >= 3, "api, worker and its pool process"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        text = _stop_cleanly(proc, log)
+        assert text.rstrip().endswith("Ctrl-C stops everything."), text[-2000:]  # nothing printed on the way out
         time.sleep(0.5)
         assert [p for p in started if _alive(p)] == []
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_dev_without_the_rtmp_module_says_how_to_turn_live_push_on(tmp_path):
+    # Debian without libnginx-mod-rtmp, simulated: the module path points at nothing.
+    proc, log, port = _start_dev(tmp_path, ABR_RTMP_MODULE=str(tmp_path / "missing" / "ngx_rtmp_module.so"))
+    try:
+        text = log.read_text()
+        install = "sudo apt-get install nginx libnginx-mod-rtmp"
+        assert f"RTMP ingest:  off (nginx's RTMP module is not installed; to turn live push on: {install})" in text, \
+            text[-3000:]
+        key = text.split("API key:", 1)[1].split()[0]
+        ingest = _push_stream(f"http://127.0.0.1:{port}", key)
+        assert ingest["rtmp"].startswith("rtmp://127.0.0.1:")  # the URL stays: it works once the module is there
+        assert ingest["rtmp_status"]["available"] is False and install in ingest["rtmp_status"]["reason"]
+        _stop_cleanly(proc, log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_banner_exact():
+    assert banner(url="http://127.0.0.1:8000", key="abr_k", ingest="off (why)", data_dir="/d", log="/d/dev.log") == (
+        "abr dev is up: http://127.0.0.1:8000\n"
+        "  dashboard:    http://127.0.0.1:8000/\n"
+        "  API docs:     http://127.0.0.1:8000/docs\n"
+        "  API key: abr_k\n"
+        "  RTMP ingest:  off (why)\n"
+        "  data dir:     /d  (component output: /d/dev.log)\n"
+        "  CLI:          export ABR_URL=http://127.0.0.1:8000 ABR_API_KEY=abr_k\n"
+        "Ctrl-C stops everything.")
