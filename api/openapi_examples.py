@@ -112,8 +112,13 @@ RESPONSES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("get", "/v1/assets"): ("200", {"application/json": {"data": [ASSET], "count": 1}}),
     ("get", "/v1/assets/{asset_id}"): ("200", {"application/json": ASSET}),
     ("patch", "/v1/assets/{asset_id}"): ("200", {"application/json": {**ASSET, "name": "Intro (final cut)"}}),
-    ("get", "/v1/assets/{asset_id}/events"): ("200", {"text/event-stream": (
-        f'retry: 2000\n\nevent: asset\ndata: {{"id": "{ASSET_ID}", "status": "processing", "progress": 41.5, …}}\n\n')}),
+    ("get", "/v1/assets/{asset_id}/events"): ("200", {"text/event-stream": (  # api/asset_events.py
+        f'retry: 2000\n\n'
+        f'id: 3f9c0e6b1a2d4c5e7f80\nevent: asset\ndata: {{"id": "{ASSET_ID}", "status": "processing", '
+        f'"progress": 41.5, …}}\n\n'
+        f'id: 9a8b7c6d5e4f3a2b1c0d\nevent: asset\ndata: {{"id": "{ASSET_ID}", "status": "ready", '
+        f'"progress": 100.0, …}}\n\n'
+        f'id: 9a8b7c6d5e4f3a2b1c0d\nevent: end\ndata: {{"id": "{ASSET_ID}", "status": "ready"}}\n\n')}),
     ("post", "/v1/assets/{asset_id}/text-tracks"): ("201", {"application/json": TEXT_TRACK}),
     ("get", "/v1/assets/{asset_id}/text-tracks"): ("200", {"application/json": {"data": [TEXT_TRACK], "count": 1}}),
     ("get", "/v1/assets/{asset_id}/text-tracks/{track_id}"): ("200", {"application/json": TEXT_TRACK}),
@@ -167,7 +172,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     415: ("invalid_media", "the file is not a video or audio file we can read, or it is truncated or damaged"),
     416: ("range_not_satisfiable", "the range starts past the end (731494 bytes)"),
     422: ("unprocessable", "limit: Input should be less than or equal to 100"),
-    429: ("rate_limited", "too many requests for this API key; retry in 0.4 s"),
+    429: ("rate_limited", "too many requests for this API key; retry in 1 s"),
     503: ("unavailable", "the database is unavailable; retry shortly"),
 }
 
