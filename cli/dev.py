@@ -100,7 +100,8 @@ def run_dev(settings: Settings, *, verbose: bool = False) -> int:
                          log=None if verbose else str(log_path)), flush=True)
         while not stopping:
             if any(c.poll() is not None for c in children):
-                print("a child process exited; stopping", file=sys.stderr, flush=True)
+                where = "" if verbose else f" (its output: {log_path})"
+                print(f"a child process exited; stopping{where}", file=sys.stderr, flush=True)
                 return 1
             time.sleep(0.2)
         return 0
