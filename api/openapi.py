@@ -28,7 +28,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
-from api.openapi_examples import ERROR_OVERRIDES, ERRORS, PARAMETERS, REQUESTS, RESPONSES
+from api.openapi_examples import ERROR_OVERRIDES, ERRORS, PARAMETERS, PUBLIC_ERRORS, REQUESTS, RESPONSES
 from player.site import Site
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
@@ -44,11 +44,17 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("delete", "/tus/{upload_id}"): (409, 412),
     ("get", "/play/{playback_id}/thumbnail.jpg"): (400, 503),
 }
-# Pages answer their errors as pages: (method, path) -> {status: (media type, example)}.
-PAGE_ERRORS: dict[tuple[str, str], dict[int, tuple[str, str]]] = {
-    ("get", "/player/{playback_id}"): {404: ("text/html", "<!doctype html>… Video not found …")},
-}
 _TEXT = {"type": "string"}
+# Answers of their own shape instead of the error body: (method, path) -> {status: (media type, schema, example)}.
+OWN_ERRORS: dict[tuple[str, str], dict[int, tuple[str, dict, object]]] = {
+    # the embed shows a page
+    ("get", "/player/{playback_id}"): {404: ("text/html", _TEXT, "<!doctype html>… Video not found …")},
+    # the same body as 200, with "failing" (checks only for an admin key or a loopback client)
+    ("get", "/readyz"): {503: ("application/json", {
+        "type": "object", "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["failing"]}, "checks": {"type": "object"}}},
+        {"status": "failing"})},
+}
 _BINARY = {"type": "string", "format": "binary"}
 
 
@@ -144,7 +150,8 @@ def error_statuses(op: dict, method: str, path: str) -> list[int]:
 
 
 def error_example(status: int, method: str, path: str) -> dict:
-    code, message = ERROR_OVERRIDES.get((method, path), {}).get(status) or ERRORS.get(
+    public = PUBLIC_ERRORS if path.startswith(("/play/", "/player/", "/tus/")) else {}
+    code, message = ERROR_OVERRIDES.get((method, path), {}).get(status) or public.get(status) or ERRORS.get(
         status, ("error", HTTPStatus(status).phrase.lower()))
     return {"error": {"code": code, "message": message}}
 
@@ -156,8 +163,8 @@ def _errors(op: dict, method: str, path: str) -> None:
         description = old.get("description") or HTTPStatus(status).phrase
         if description in ("Validation Error", "Unprocessable Entity"):
             description = "Unprocessable: a parameter or the body is not valid"
-        page = PAGE_ERRORS.get((method, path), {}).get(status)
-        content = {page[0]: {"schema": _TEXT, "example": page[1]}} if page else {
+        own = OWN_ERRORS.get((method, path), {}).get(status)
+        content = {own[0]: {"schema": own[1], "example": own[2]}} if own else {
             "application/json": {"schema": ERROR_REF, "example": error_example(status, method, path)}}
         responses[str(status)] = {"description": description, "content": content}
 

@@ -176,6 +176,13 @@ ERRORS: dict[int, tuple[str, str]] = {
     503: ("unavailable", "the database is unavailable; retry shortly"),
 }
 
+# Routes without a key (the origin, the player, tus) name no asset or storage key in their errors.
+PUBLIC_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "max_height must be a whole number ≥ 0, got '720p'"),
+    403: ("forbidden", "this playback id is signed: add ?token=<playback token>"),
+    404: ("not_found", f"no playback id {PLAYBACK_ID}"),
+}
+
 # Messages of one operation where the generic one would mislead.
 ERROR_OVERRIDES: dict[tuple[str, str], dict[int, tuple[str, str]]] = {
     ("post", "/v1/assets"): {
@@ -183,6 +190,8 @@ ERROR_OVERRIDES: dict[tuple[str, str], dict[int, tuple[str, str]]] = {
         422: ("unprocessable", "the source lasts 50000 s; the limit is 43200 s"),
     },
     ("get", "/v1/uploads/{upload_id}"): {404: ("not_found", f"no upload {UPLOAD_ID}")},
+    ("patch", "/tus/{upload_id}"): {404: ("not_found", "no upload has been created at this URL yet; POST to create it")},
+    ("head", "/tus/{upload_id}"): {404: ("not_found", "no upload has been created at this URL yet; POST to create it")},
     ("get", "/v1/webhooks/{webhook_id}"): {404: ("not_found", f"no webhook {WEBHOOK_ID}")},
     ("get", "/v1/live-streams/{stream_id}"): {404: ("not_found", f"no live stream {LIVE_ID}")},
     ("post", "/v1/playback-tokens"): {404: ("not_found", f"no playback id {PLAYBACK_ID}")},
