@@ -87,7 +87,9 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
     if job.audio is not None and _windowed(job):
         if job.output_ts_offset:
             raise ValueError("audio is encoded whole: it cannot take an output timestamp offset")
-        argv += ["-i", str(job.source)]
+        # Options are per input: the audio input needs its own whitelist, or a
+        # crafted source could make this second open reach the network.
+        argv += ["-protocol_whitelist", "file,pipe", "-i", str(job.source)]
         audio_input = 1
     # Drop the source's metadata and chapters (phone GPS tags stay private).
     argv += ["-map_metadata", "-1", "-map_chapters", "-1"]

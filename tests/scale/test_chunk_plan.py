@@ -70,9 +70,10 @@ def whole(job: EncodeJob) -> list[str]:
 
 
 def windowed(base: list[str], window: list[str], *, output: list[str] = (), audio_input: bool = False) -> list[str]:
-    """`base` with the window before `-i`, output options before `-f dash`, audio from a second input."""
+    """`base` with the window before `-i`, output options before `-f dash`, audio from a second (whitelisted) input."""
     at = base.index("-i")
-    argv = base[:at] + window + base[at:at + 2] + (["-i", base[at + 1]] if audio_input else []) + base[at + 2:]
+    second = ["-protocol_whitelist", "file,pipe", "-i", base[at + 1]] if audio_input else []
+    argv = base[:at] + window + base[at:at + 2] + second + base[at + 2:]
     if audio_input:
         argv[argv.index("0:a:0")] = "1:a:0"
     f = argv.index("-fflags") if "-fflags" in argv else argv.index("-f")  # muxer flags stay beside the muxer

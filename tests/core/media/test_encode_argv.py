@@ -121,3 +121,15 @@ def test_build_encode_argv(job, argv, streams):
 def test_job_needs_something_to_encode():
     with pytest.raises(ValueError):
         build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, None, None, 4.0, None))
+
+
+def test_every_input_of_a_windowed_encode_is_whitelisted():
+    """Chunked audio reads the source a second time; that open gets the same `file,pipe` whitelist."""
+    job = EncodeJob(SRC, OUT, video("h264", (320, 240, 400_000)), AUDIO, 2.0, Fraction(30), start=0.0, length=8.0)
+    argv = build_encode_argv("ffmpeg", job)
+    inputs = [i for i, a in enumerate(argv) if a == "-i"]
+    assert len(inputs) == 2
+    for at in inputs:
+        opts = argv[:at]
+        since_last_input = opts[max((j for j, a in enumerate(opts) if a == "-i"), default=-1) + 1:]
+        assert since_last_input[since_last_input.index("-protocol_whitelist") + 1] == "file,pipe"
