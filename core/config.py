@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     ingest_secret: str | None = None  # guards the nginx callbacks; default: <data_dir>/ingest-secret, else derived
     live_reconnect_grace: float = Field(default=30.0, ge=1, le=3600)  # a source back within this continues
     live_dvr_window: float = Field(default=120.0, ge=6, le=86400)  # default DVR window, seconds
+    # Networks (comma separated CIDRs) a live pull may reach besides public addresses: the camera LAN.
+    # Cloud metadata addresses stay refused inside them (core/live/pull_guard.py).
+    live_pull_allow_networks: str = ""
     image_concurrency: int = Field(default=2, ge=1, le=64)  # ffmpeg image jobs at once, per API process
     image_queue_timeout: float = Field(default=20, gt=0)  # s a request waits for a slot before 503
     preview_per_playback_id: int = Field(default=8, ge=1)  # live preview.mjpeg streams open at once, per process
@@ -90,6 +93,19 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("live_pull_allow_networks")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        import ipaddress
+
+        for item in (p.strip() for p in v.split(",")):
+            if item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"not a network (CIDR): {item!r}") from exc
+        return v
 
     @model_validator(mode="after")
     def _secrets_from_data_dir(self) -> Settings:

@@ -25,6 +25,7 @@ from api.schemas import (
 from core.db.models_live import LiveStream
 from core.errors import NotFound
 from core.live.ingest import RtmpStatusProbe
+from core.live.pull_guard import PullPolicy
 from core.queues import TASK_LIVE
 from core.services import live_streams as service
 
@@ -100,10 +101,12 @@ def _public(session: Session, stream: LiveStream, request: Request, ctx) -> Live
 
 
 @router.post("", status_code=201, response_model=LiveStreamPublic, dependencies=[require("write")],
-             responses={401: {}, 422: {}})
+             responses={401: {}, 403: {}, 422: {}})
 def create_live_stream(body: service.LiveStreamCreate, request: Request, ctx: ContextDep,
                        session: SessionDep) -> LiveStreamPublic:
-    stream = service.create_live_stream(session, body, default_dvr_window=ctx.settings.live_dvr_window)
+    policy = PullPolicy.from_setting(ctx.settings.live_pull_allow_networks)
+    stream = service.create_live_stream(session, body, default_dvr_window=ctx.settings.live_dvr_window,
+                                        pull_policy=policy)
     if stream.source_url:
         ctx.queue.send(TASK_LIVE, stream.id)  # after commit: the worker finds the row
     return _public(session, stream, request, ctx)

@@ -64,13 +64,20 @@ def input_args(url: str) -> list[str]:
         args += ["-rtsp_transport", "tcp", "-timeout", str(READ_TIMEOUT_US)]
     elif scheme == "srt":
         args += ["-rw_timeout", str(READ_TIMEOUT_US)]
-    else:  # HLS over HTTP(S): start at the live edge
+    elif urlsplit(url).path.lower().endswith((".m3u8", ".m3u")):  # HLS: start at the live edge
         args += ["-live_start_index", "-1", "-rw_timeout", str(READ_TIMEOUT_US)]
+    else:  # anything else over HTTP(S) (MPEG-TS, FLV): an HLS-only option would fail the open
+        args += ["-rw_timeout", str(READ_TIMEOUT_US)]
     return args + ["-i", url]
 
 
-def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: float) -> list[str]:
-    """The live ffmpeg argument list (pure): `job.source` is ignored, `source_url` is read instead."""
+def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: float,
+                    input_options: list[str] | None = None) -> list[str]:
+    """The live ffmpeg argument list (pure): `job.source` is ignored, `source_url` is read instead.
+
+    `input_options` (ending in `-i …`) replace the source's input options: the
+    worker encodes from its reader's pipe (core/live/reader.py).
+    """
     base = build_encode_argv(ffmpeg, job)
     at = base.index("-protocol_whitelist")
     if base[at + 2] != "-i":
@@ -100,4 +107,4 @@ def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: flo
         "-window_size", str(MUXER_WINDOW), "-extra_window_size", str(MUXER_EXTRA_WINDOW),
         manifest,
     ]
-    return head + input_args(source_url) + out
+    return head + (input_options if input_options is not None else input_args(source_url)) + out

@@ -13,14 +13,16 @@ marks which task run owns the stream (a redelivered task leaves it alone).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -30,12 +32,13 @@ from core.db.models import utcnow
 from core.db.models_live import LiveStream
 from core.errors import AbrError, Cancelled
 from core.events import EventSink
-from core.live import state
+from core.live import hls_proxy, state
 from core.live.encode import FIRST_OFFSET, build_live_argv
 from core.live.events import emit_live_event
 from core.live.plan import LivePlan, plan_live
-from core.live.probe import probe_live
 from core.live.publisher import LivePublisher
+from core.live.pull_guard import AddressNotAllowed, PullPolicy, pin_source
+from core.live.reader import NO_MEDIA, PIPE_INPUT, SourceError, SourceReader, classify, reader_argv
 from core.live.recording import create_recording
 from core.media.encode import EncodeJob, stream_map
 from core.media.runner import Progress, run_ffmpeg
@@ -58,6 +61,7 @@ class LiveConfig:
     # Called with the recording's asset id once it exists (the worker makes its storyboard there:
     # core/live knows no services).
     after_recording: Callable[[str], None] | None = None
+    pull_policy: PullPolicy = field(default_factory=PullPolicy)  # which hosts a pull source may reach
 
 
 class _Gone(Exception):
@@ -75,6 +79,8 @@ class LiveRun:
         self._last_check = self._last_beat = 0.0
         self._stop = False
         self.speed: float | None = None  # ffmpeg's x-real-time, for monitoring and benchmarks
+        self.plan: LivePlan | None = None  # planned from the first session's reader, kept across reconnects
+        self._proxy: hls_proxy.PullProxy | None = None  # the current session's, for an http(s) pull
 
     # -- the row ----------------------------------------------------------------------------
     def _row(self, s: Session) -> LiveStream:
@@ -167,7 +173,6 @@ class LiveRun:
 
     def _loop(self, source: str, settings: dict, publisher: LivePublisher, *, pull: bool) -> str:
         """Run sessions until the stream ends; returns why ('stopped', 'timeout', 'never_connected')."""
-        plan: LivePlan | None = None
         lost_at = time.monotonic()  # the grace period also bounds the first connection
         attempt = 0
         last_error = ""
@@ -182,12 +187,11 @@ class LiveRun:
                                    code="source_unreachable")
                 return "never_connected"
             try:
-                if plan is None:
-                    plan = plan_live(probe_live(source, timeout=self.config.probe_timeout), settings)
-                    self._update(plan=plan.to_dict())
-                produced = self._session(source, plan, publisher, attempt)
+                produced = self._session(source, settings, publisher, attempt, pull=pull)
             except Cancelled:
                 return "stopped"
+            except AddressNotAllowed:
+                raise  # the policy will not change by retrying: the stream errors with the reason
             except AbrError as exc:
                 produced, last_error = 0, exc.message
                 log.info("live %s: source not available (%s)", self.stream_id, exc.message)
@@ -201,8 +205,44 @@ class LiveRun:
                 continue
             time.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)] if pull else BACKOFF[0])
 
-    def _session(self, source: str, plan: LivePlan, publisher: LivePublisher, attempt: int) -> int:
-        """One ffmpeg run; returns how many segments it produced."""
+    def _open(self, stack: contextlib.ExitStack, source: str, *, pull: bool) -> SourceReader:
+        """Start the reader: a pull source checked now (DNS may have changed since creation) and pinned,
+        or, over http(s), fetched through the checked proxy; our own RTMP ingest as it is."""
+        url, extra, whitelist = source, (), None
+        if pull and urlsplit(source).scheme.lower() in ("http", "https"):
+            proxy = stack.enter_context(hls_proxy.PullProxy(source, self.config.pull_policy))
+            url, whitelist = proxy.entry_url, hls_proxy.WHITELIST
+            self._proxy = proxy
+        elif pull:
+            pinned = pin_source(source, self.config.pull_policy)
+            url, extra = pinned.url, pinned.input_options
+        reader = SourceReader.start(reader_argv(self.config.ffmpeg, url, extra, whitelist=whitelist))
+        stack.callback(reader.stop)
+        return reader
+
+    def _check_refusal(self) -> None:
+        if self._proxy is not None and self._proxy.refusal is not None:
+            raise self._proxy.refusal
+
+    def _session(self, source: str, settings: dict, publisher: LivePublisher, attempt: int, *, pull: bool) -> int:
+        """One opening of the source (reader ffmpeg -> encoder ffmpeg); returns how many segments it produced."""
+        self._proxy = None
+        with contextlib.ExitStack() as stack:
+            reader = self._open(stack, source, pull=pull)
+            try:
+                info = reader.wait_info(timeout=self.config.probe_timeout, cancel=self._should_stop,
+                                        check=self._check_refusal)
+            except SourceError:
+                if self._proxy is not None and self._proxy.failure:  # it knows better than ffmpeg (which saw a 502)
+                    raise SourceError(self._proxy.failure) from None
+                raise
+            if self.plan is None:
+                self.plan = plan_live(info, settings)
+                self._update(plan=self.plan.to_dict())
+            return self._encode(reader, self.plan, publisher, attempt)
+
+    def _encode(self, reader: SourceReader, plan: LivePlan, publisher: LivePublisher, attempt: int) -> int:
+        """The encoder ffmpeg over the reader's pipe; returns how many segments it produced."""
         out_dir = self.work / f"session-{len(publisher.periods)}-{attempt}"
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
@@ -217,6 +257,7 @@ class LiveRun:
 
         def poll() -> None:
             nonlocal produced
+            self._check_refusal()  # an HLS playlist that turns to a refused address ends the stream
             added = publisher.collect()
             if added and not produced:
                 now = utcnow()
@@ -231,16 +272,27 @@ class LiveRun:
         def progress(p: Progress) -> None:
             self.speed = p.speed
 
-        argv = build_live_argv(self.config.ffmpeg, job, source_url=source, offset=offset)
+        argv = build_live_argv(self.config.ffmpeg, job, source_url="pipe:0", offset=offset, input_options=PIPE_INPUT)
         try:
-            run_ffmpeg(argv, duration=None, on_progress=progress, cancel=self._should_stop, poll=poll)
+            run_ffmpeg(argv, duration=None, on_progress=progress, cancel=self._should_stop, poll=poll,
+                       stdin=reader.proc.stdout)
         except Cancelled:
             poll()  # ffmpeg finished its last segment on SIGTERM
+            raise
+        except AddressNotAllowed:
+            publisher.collect()
             raise
         except AbrError as exc:
             poll()
             if not produced:
-                raise
+                self._check_refusal()
+                reader.stop()
+                # What the user sees is the class of the source's failure; both texts go to the log.
+                log.info("live %s: encoder failed: %s; reader: %s", self.stream_id, exc.message,
+                         reader.stderr_tail[-2000:])
+                if self._proxy is not None and self._proxy.failure:
+                    raise SourceError(self._proxy.failure) from exc
+                raise SourceError(classify(reader.stderr_tail) if reader.proc.returncode else NO_MEDIA) from exc
             log.info("live %s: ffmpeg ended: %s", self.stream_id, exc.message)
         poll()
         shutil.rmtree(out_dir, ignore_errors=True)

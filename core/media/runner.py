@@ -79,14 +79,18 @@ def run_ffmpeg(
     cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
     poll: Callable[[], None] | None = None,
+    stdin=None,
 ) -> None:
-    """Run `argv` to completion; raise Cancelled, or FFmpegError with a reason, otherwise return."""
+    """Run `argv` to completion; raise Cancelled, or FFmpegError with a reason, otherwise return.
+
+    `stdin`: a file (descriptor) ffmpeg reads as `pipe:0`, e.g. a live reader's output; default none.
+    """
     # Source URLs may carry credentials (rtsp://user:pass@…) or tokens: never log them.
     log.info("ffmpeg: %s", redact(shlex.join(argv)))
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

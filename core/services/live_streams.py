@@ -17,6 +17,7 @@ from core.db.models_live import LiveStream
 from core.errors import Conflict, Forbidden, NotFound
 from core.live import state
 from core.live.encode import SCHEMES
+from core.live.pull_guard import PullPolicy, check_source
 from core.services.assets import LadderRung
 from core.storage import Storage
 
@@ -52,8 +53,15 @@ def new_stream_key() -> str:
     return "sk_" + secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
 
 
-def create_live_stream(session: Session, body: LiveStreamCreate, *, default_dvr_window: float) -> LiveStream:
-    """A push stream starts `idle` (waiting for a publisher); a pull stream `connecting` (enqueue it after commit)."""
+def create_live_stream(session: Session, body: LiveStreamCreate, *, default_dvr_window: float,
+                       pull_policy: PullPolicy | None = None) -> LiveStream:
+    """A push stream starts `idle` (waiting for a publisher); a pull stream `connecting` (enqueue it after commit).
+
+    A pull source's host is checked now (403 `address_not_allowed`, 422 when it
+    does not resolve) and again by the worker before every open.
+    """
+    if body.source_url:
+        check_source(body.source_url, pull_policy or PullPolicy())
     playback = PlaybackId(asset_id=None, policy=body.playback_policy)
     session.add(playback)
     settings = body.model_dump(exclude={"source_url", "passthrough", "playback_policy"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from core import events
+from core.live.pull_guard import PullPolicy
 from core.live.session import LiveConfig, LiveRun
 from core.queues import TASK_LIVE
 from core.services.images import storyboard_of_recording
@@ -19,5 +20,6 @@ def run_live_stream(stream_id: str) -> None:
                         rtmp_pull_base=s.rtmp_pull_url or f"rtmp://127.0.0.1:{s.rtmp_port}/live",
                         reconnect_grace=s.live_reconnect_grace,
                         after_recording=lambda asset_id: storyboard_of_recording(
-                            ctx.storage, ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", asset_id=asset_id))
+                            ctx.storage, ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", asset_id=asset_id),
+                        pull_policy=PullPolicy.from_setting(s.live_pull_allow_networks))
     LiveRun(ctx.engine, ctx.storage, config, stream_id, events=events.emit).run()

@@ -1,0 +1,95 @@
+"""Live pulls end to end: confined to allowed addresses (HLS segments included), errors by class, one connection.
+
+The stack (tests/live/conftest.py) allows exactly 127.0.0.1/32 for pulls, the
+operator path for cameras on a private network.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+
+from core.media.ffmpeg import find_ffmpeg
+from tests.conftest import free_port
+from tests.live.conftest import kill
+
+
+@pytest.fixture
+def hls_pointing_elsewhere(tmp_path):
+    """A live playlist served on 127.0.0.1 whose real, servable segments are named on 127.0.0.2."""
+    root = tmp_path / "hls"
+    root.mkdir()
+    subprocess.run([find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=15", "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "15",
+                    "-f", "hls", "-hls_time", "2", "-hls_list_size", "0", str(root / "seg.m3u8")], check=True)
+    port = free_port()
+    segments = sorted(p.name for p in root.glob("*.ts"))
+    (root / "live.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                                    + "".join(f"#EXTINF:2.0,\nhttp://127.0.0.2:{port}/{s}\n" for s in segments))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    httpd = http.server.ThreadingHTTPServer(("0.0.0.0", port), handler)  # 127.0.0.2 reaches it too
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        assert httpx.get(f"http://127.0.0.2:{port}/{segments[0]}", timeout=5).status_code == 200  # servable
+        yield f"http://127.0.0.1:{port}/live.m3u8"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_hls_segment_on_a_non_allowed_address_is_refused(live_stack, hls_pointing_elsewhere):
+    stream = live_stack.create(source_url=hls_pointing_elsewhere, record=False)  # the playlist host is allowed
+    failed = live_stack.wait(stream["id"], ("errored",), timeout=40)
+    assert failed["error"]["code"] == "address_not_allowed", failed
+    assert "127.0.0.2" not in failed["error"]["message"]
+    assert failed["plan"] is None  # nothing was read from the refused address
+
+
+def test_refused_connection_is_reported_by_class(live_stack):
+    stream = live_stack.create(source_url=f"rtmp://127.0.0.1:{free_port()}/live/cam", record=False)
+    failed = live_stack.wait(stream["id"], ("errored",), timeout=30)
+    assert failed["error"]["code"] == "source_unreachable"
+    assert "the source refused the connection" in failed["error"]["message"]
+    assert "127.0.0.1" not in failed["error"]["message"] and "tcp://" not in failed["error"]["message"]
+
+
+def _one_connection_source(kind: str, port: int, seconds: int) -> tuple[subprocess.Popen, str]:
+    """ffmpeg serving a generated camera to exactly one client (`-listen 1`), then exiting."""
+    if kind == "rtmp":
+        out, url = ["-f", "flv", "-listen", "1"], f"rtmp://127.0.0.1:{port}/live/cam"
+    else:
+        out, url = ["-f", "mpegts", "-listen", "1"], f"http://127.0.0.1:{port}/cam.ts"
+    argv = [find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15", "-f", "lavfi", "-i", "sine=f=440:sample_rate=48000",
+            "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", *out, url]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True), url
+
+
+@pytest.mark.parametrize("kind", ["rtmp", "http-mpegts"])
+def test_pull_from_a_one_connection_source(live_stack, kind):
+    port = free_port()
+    source, url = _one_connection_source(kind, port, seconds=12)
+    try:
+        deadline = time.monotonic() + 10
+        while source.poll() is None and time.monotonic() < deadline:  # listening (nothing to connect-test: one try)
+            if any(f":{port:04X} " in line and " 0A " in line for line in open("/proc/net/tcp")):
+                break
+            time.sleep(0.1)
+        stream = live_stack.create(source_url=url, record=False)
+        live = live_stack.wait(stream["id"], ("active", "errored"), timeout=30)
+        assert live["status"] == "active", live  # the one connection served both the stream info and the encode
+        assert live["plan"]["renditions"][0]["height"] == 180
+        media = live_stack.play(stream["playback"]["hls"])
+        assert media.status_code == 200 and "#EXT-X-STREAM-INF" in media.text
+        live_stack.client.post(f"/v1/live-streams/{stream['id']}/stop")
+        assert live_stack.wait(stream["id"], ("ended",), timeout=20)["status"] == "ended"
+    finally:
+        kill(source)
