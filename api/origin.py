@@ -176,7 +176,7 @@ async def segment_response(request: Request, origin: OriginService, playback: Pl
     key = media_key(playback.asset_id, target.relative or "")
     path = origin.storage.local_path(key)
     if path is None and origin.presign and request.method == "GET":
-        url = origin.storage.presigned_url(key, policy.PRESIGN_EXPIRES)
+        url = origin.storage.presigned_url(key, policy.presign_expires(token_ttl))
         if url:
             return RedirectResponse(url, status_code=307, headers={
                 "Cache-Control": policy.redirect_cache_control(token_ttl=token_ttl)})

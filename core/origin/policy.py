@@ -6,7 +6,7 @@
 | manifest, presentation complete (VOD, final)   | `public, max-age=86400, stale-while-revalidate=3600` |
 | manifest, presentation still publishing        | `public, max-age=2`                               |
 | live manifest (`live_cache_control`)           | `public, max-age=<half a segment, ≥ 1>`           |
-| presigned redirect (S3 with `s3_presign`)      | `public, max-age=600` (URL valid 3600 s)          |
+| presigned redirect (S3 with `s3_presign`)      | `public, max-age=600` (URL valid 3600 s, or the token's rest) |
 | any error                                      | `no-store` (see `api/errors.py`)                  |
 
 Why: a segment's bytes never change under its name, so it is immutable. A
@@ -62,6 +62,15 @@ def live_cache_control(max_age: int, *, ended: bool, token_ttl: int | None = Non
         return cache_control(Kind.MPD, complete=True, token_ttl=token_ttl)
     value = _capped(max_age, token_ttl)
     return f"public, max-age={value}" if value else NO_STORE
+
+
+def presign_expires(token_ttl: int | None) -> int:
+    """Seconds a presigned URL stays valid: never past the playback token it was handed out for.
+
+    Otherwise a redirect for a signed playback id would be a way to keep
+    fetching segments for an hour after the token expired.
+    """
+    return PRESIGN_EXPIRES if token_ttl is None else max(1, min(PRESIGN_EXPIRES, token_ttl))
 
 
 def redirect_cache_control(*, token_ttl: int | None = None) -> str:

@@ -115,3 +115,22 @@ def test_bad_allow_list_is_a_startup_error(tmp_path):
 
     with pytest.raises(ValueError, match="CIDR"):
         Settings(data_dir=tmp_path, live_pull_allow_networks="10.0.0.0/8,cameras")
+
+
+def test_worker_checks_again_right_before_opening(tmp_path, monkeypatch):
+    """DNS may change between creation and the worker's open: the worker resolves and checks again."""
+    import contextlib
+    import socket
+
+    from core.live.session import LiveConfig, LiveRun
+
+    def answer(ip):
+        return lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr("core.live.pull_guard.socket.getaddrinfo", answer("93.184.216.34"))
+    assert check_source("rtsp://cam.example/live", NONE) == "93.184.216.34"  # what the API saw
+    monkeypatch.setattr("core.live.pull_guard.socket.getaddrinfo", answer("169.254.169.254"))  # rebound
+    run = LiveRun(None, None, LiveConfig(ffmpeg="/nonexistent/ffmpeg", work_dir=tmp_path,
+                                         rtmp_pull_base="rtmp://127.0.0.1:1935/live"), "ls_test")
+    with contextlib.ExitStack() as stack, pytest.raises(AddressNotAllowed):
+        run._open(stack, "rtsp://cam.example/live", pull=True)  # refused before any ffmpeg starts

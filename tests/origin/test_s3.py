@@ -60,3 +60,37 @@ def test_s3_presign_redirects_gets_but_answers_heads(s3_env):
         assert head.status_code == 200 and head.headers["content-length"] == "3000"
         # manifests are always rendered by the origin
         assert client.get(f"/play/{made.public_id}/master.m3u8", follow_redirects=False).status_code == 200
+
+
+def valid_for(url: str) -> int:
+    """Seconds a presigned URL stays valid (SigV4 `X-Amz-Expires`, or SigV2's absolute `Expires`)."""
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    query = parse_qs(urlsplit(url).query)
+    if "X-Amz-Expires" in query:
+        return int(query["X-Amz-Expires"][0])
+    return int(query["Expires"][0]) - int(time.time())
+
+
+def test_s3_presigned_url_lives_no_longer_than_the_token(s3_env):
+    import time
+
+    from core.services.playback import SigningKeys, sign_token
+
+    with app_client(s3_env, s3_presign=True) as client:
+        ctx = client.app.state.ctx
+        made = fabricate(ctx.engine, ctx.storage)
+        keys = SigningKeys.from_settings(ctx.settings.signing_key, "", ctx.settings.signing_key_id)
+        token = sign_token(made.signed_id, keys=keys, expires_at=int(time.time()) + 120)
+        r = client.get(f"/play/{made.signed_id}/{SEGMENT}?token={token}", follow_redirects=False)
+        assert r.status_code == 307
+        assert 100 <= valid_for(r.headers["location"]) <= 121  # the token's rest, not the default hour
+        public = client.get(f"/play/{made.public_id}/{SEGMENT}", follow_redirects=False)
+        assert 3590 <= valid_for(public.headers["location"]) <= 3601
+
+
+def test_presign_expires_policy():
+    from core.origin.policy import presign_expires
+
+    assert [presign_expires(t) for t in (None, 7200, 3600, 120, 0)] == [3600, 3600, 3600, 120, 1]
