@@ -164,3 +164,71 @@ def test_real_import_from_a_local_server(server, clip):
         assert asset["source"]["video"] and origin.paths == ["/redirect?to=/file", "/file"]
     finally:
         origin.close()
+
+
+def test_a_trickling_server_is_cut_off_at_the_total_timeout(tmp_path):
+    """One byte every 0.3 s keeps every read alive; the total deadline still ends the download in time."""
+    import time
+
+    stop = threading.Event()
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(30):  # ~9 s in all, well past the 2 s limit
+                if stop.is_set():
+                    return
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unprocessable, match="took longer than 2 s"):
+            fetch(f"http://127.0.0.1:{server.server_port}/slow", tmp_path / "out", max_bytes=10_000, timeout=2,
+                  allow_private=True)
+        assert time.monotonic() - started < 4
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_silent_server_is_cut_off_by_the_read_timeout(tmp_path):
+    """Headers, then nothing: the read timeout (never above the total) ends it with the same message."""
+    import time
+
+    stop = threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.flush()
+            stop.wait(10)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unprocessable, match="took longer than 1 s"):
+            fetch(f"http://127.0.0.1:{server.server_port}/silent", tmp_path / "out", max_bytes=10_000, timeout=1,
+                  allow_private=True)
+        assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
