@@ -41,6 +41,7 @@ from core.queues import TASK_WEBHOOK_DELIVER
 
 log = logging.getLogger(__name__)
 
+MAX_RESPONSE_BYTES = 64 * 1024  # of a receiver's answer body we read (and drop)
 SIGNATURE_HEADER = "Abr-Signature"
 Sender = Callable[..., None]  # send(task_name, *args)
 _senders: weakref.WeakKeyDictionary[Engine, Sender] = weakref.WeakKeyDictionary()
@@ -222,8 +223,17 @@ def _post(url: str, secret: str, body: bytes, *, timeout: float, allow_private: 
         pinned = pin(url, allow_private=allow_private, what="webhook url")
         headers = dict(pinned.headers, **{"Content-Type": "application/json", "User-Agent": "abr-origin-webhooks",
                                           SIGNATURE_HEADER: sign(secret, int(time.time()), body)})
+        deadline = time.monotonic() + timeout
         with safe_client(httpx.Timeout(timeout)) as client:
-            response = client.post(pinned.url, content=body, headers=headers, extensions=pinned.extensions)
+            with client.stream("POST", pinned.url, content=body, headers=headers,
+                               extensions=pinned.extensions) as response:
+                # Only the status counts; the body is read (so the connection ends cleanly) up to a
+                # cap and a deadline, never whole: a receiver must not fill our memory or hold the worker.
+                read = 0
+                for chunk in response.iter_raw():
+                    read += len(chunk)
+                    if read >= MAX_RESPONSE_BYTES or time.monotonic() > deadline:
+                        break
     except AbrError as exc:
         return None, exc.message
     except httpx.HTTPError as exc:
