@@ -224,32 +224,39 @@ async def _write(request: Request, ctx, upload: Upload) -> Upload:
     if lock.locked():
         raise Conflict("another request is writing this upload; retry after it finished")
     async with lock:
-        upload = await run_in_threadpool(_load, ctx, upload.id)  # the offset as committed now
-        sink = service.ChunkSink(service.data_path(_upload_dir(ctx), upload.id), offset=upload.offset,
-                                 length=upload.length, checksum=checksum)
-        try:
-            try:
-                async for chunk in request.stream():
-                    # A plain write: the page cache takes it in microseconds, and a thread hop per
-                    # 64 KiB chunk would cost more than it saves.
-                    sink.write(chunk)
-                    if checksum is None and sink.offset - sink.committed >= COMMIT_EVERY:
-                        await _commit(ctx, upload.id, sink)
-            except ClientDisconnect:
-                # Keep what arrived (the client resumes from there) unless it cannot be verified.
-                log.info("upload %s: client went away at %d bytes", upload.id, sink.offset)
-                if checksum is not None:
-                    sink.discard()
-            except AbrError:
-                sink.discard()
-                raise
-            sink.verify()
-            await _commit(ctx, upload.id, sink)
-        finally:
-            sink.close()
-        upload.offset = sink.offset
+        path = service.data_path(_upload_dir(ctx), upload.id)
+        with service.writer_lock(path):  # and no other API process (the asyncio lock covers only this one)
+            upload = await _write_locked(request, ctx, upload, path, checksum)
     if upload.offset == upload.length:
         upload = await _complete(ctx, upload)
+    return upload
+
+
+async def _write_locked(request: Request, ctx, upload: Upload, path: Path, checksum) -> Upload:
+    """The write itself, under both locks: from the committed offset, committing as it goes."""
+    upload = await run_in_threadpool(_load, ctx, upload.id)  # the offset as committed now
+    sink = service.ChunkSink(path, offset=upload.offset, length=upload.length, checksum=checksum)
+    try:
+        try:
+            async for chunk in request.stream():
+                # A plain write: the page cache takes it in microseconds, and a thread hop per
+                # 64 KiB chunk would cost more than it saves.
+                sink.write(chunk)
+                if checksum is None and sink.offset - sink.committed >= COMMIT_EVERY:
+                    await _commit(ctx, upload.id, sink)
+        except ClientDisconnect:
+            # Keep what arrived (the client resumes from there) unless it cannot be verified.
+            log.info("upload %s: client went away at %d bytes", upload.id, sink.offset)
+            if checksum is not None:
+                sink.discard()
+        except AbrError:
+            sink.discard()
+            raise
+        sink.verify()
+        await _commit(ctx, upload.id, sink)
+    finally:
+        sink.close()
+    upload.offset = sink.offset
     return upload
 
 

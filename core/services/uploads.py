@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import hmac
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,6 +86,26 @@ def parse_metadata(header: str | None) -> dict[str, str | None]:
 
 def data_path(upload_dir: Path, upload_id: str) -> Path:
     return upload_dir / upload_id
+
+
+@contextmanager
+def writer_lock(path: Path) -> Iterator[None]:
+    """One writer per upload file across API processes (an in-process lock is not enough behind
+    several workers): an exclusive `flock` on the file itself, held while a PATCH writes.
+    Conflict at once if another request holds it; released by the kernel if that process dies."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield  # no file (terminated, expired): the writer's own open reports it
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict("another request is writing this upload; retry after it finished") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 # -- the management side (/v1/uploads) --------------------------------------------------------------
