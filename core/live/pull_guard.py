@@ -11,10 +11,13 @@ again in the worker right before every open (DNS may have changed):
   (IP cameras live on private networks: name them, and only they open);
 - cloud metadata and instance-service addresses are refused always, even
   inside an allowed network;
-- where the protocol allows, the worker connects to the address it checked
-  (`pin_source`), so a second DNS answer never counts. ffmpeg cannot be told
-  "connect to this IP but say this name" for TLS, so rtmps/rtsps are checked
-  right before opening but not pinned.
+- where the protocol allows, the worker connects to the address it checked,
+  so a second DNS answer never counts: rtmp/srt by IP in the URL
+  (`pin_source`), rtsp through a relay that also refuses redirects
+  (core/live/rtsp_relay.py), http(s) through a proxy that checks every
+  playlist, segment, key and redirect (core/live/hls_proxy.py). ffmpeg cannot
+  be told "connect to this IP but say this name" for TLS, so rtmps/rtsps are
+  checked right before opening but not pinned.
 
 `ABR_ALLOW_PRIVATE_URLS` (imports, webhooks) does not open live pulls: it is
 a broad switch for tests and trusted LANs, and a pull keeps a connection into
@@ -51,7 +54,8 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
 ))
 
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443, "rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
-_PINNED = ("rtmp", "rtsp", "srt")  # plain TCP/UDP: the URL may carry the IP (http(s) goes through hls_proxy)
+# Plain TCP/UDP: the URL may carry the IP. rtsp goes through rtsp_relay (redirects), http(s) through hls_proxy.
+_PINNED = ("rtmp", "srt")
 
 
 class AddressNotAllowed(Forbidden):

@@ -37,8 +37,9 @@ from core.live.encode import FIRST_OFFSET, build_live_argv
 from core.live.events import emit_live_event
 from core.live.plan import LivePlan, plan_live
 from core.live.publisher import LivePublisher
-from core.live.pull_guard import AddressNotAllowed, PullPolicy, pin_source
+from core.live.pull_guard import AddressNotAllowed, PullPolicy, check_source, pin_source, source_port
 from core.live.reader import NO_MEDIA, PIPE_INPUT, SourceError, SourceReader, classify, reader_argv
+from core.live.rtsp_relay import RtspRelay
 from core.live.recording import create_recording
 from core.media.encode import EncodeJob, stream_map
 from core.media.runner import Progress, run_ffmpeg
@@ -80,7 +81,8 @@ class LiveRun:
         self._stop = False
         self.speed: float | None = None  # ffmpeg's x-real-time, for monitoring and benchmarks
         self.plan: LivePlan | None = None  # planned from the first session's reader, kept across reconnects
-        self._proxy: hls_proxy.PullProxy | None = None  # the current session's, for an http(s) pull
+        # The current session's proxy (http(s)) or relay (rtsp): what it refused, how upstream failed.
+        self._guard: hls_proxy.PullProxy | RtspRelay | None = None
 
     # -- the row ----------------------------------------------------------------------------
     def _row(self, s: Session) -> LiveStream:
@@ -207,12 +209,18 @@ class LiveRun:
 
     def _open(self, stack: contextlib.ExitStack, source: str, *, pull: bool) -> SourceReader:
         """Start the reader: a pull source checked now (DNS may have changed since creation) and pinned,
-        or, over http(s), fetched through the checked proxy; our own RTMP ingest as it is."""
+        over rtsp through the redirect-refusing relay, over http(s) through the checked proxy; our own
+        RTMP ingest as it is."""
         url, extra, whitelist = source, (), None
         if pull and urlsplit(source).scheme.lower() in ("http", "https"):
             proxy = stack.enter_context(hls_proxy.PullProxy(source, self.config.pull_policy))
             url, whitelist = proxy.entry_url, hls_proxy.WHITELIST
-            self._proxy = proxy
+            self._guard = proxy
+        elif pull and urlsplit(source).scheme.lower() == "rtsp":
+            ip = check_source(source, self.config.pull_policy)
+            relay = stack.enter_context(RtspRelay(ip, source_port(source)))
+            url = relay.url_for(source)
+            self._guard = relay
         elif pull:
             pinned = pin_source(source, self.config.pull_policy)
             url, extra = pinned.url, pinned.input_options
@@ -221,20 +229,20 @@ class LiveRun:
         return reader
 
     def _check_refusal(self) -> None:
-        if self._proxy is not None and self._proxy.refusal is not None:
-            raise self._proxy.refusal
+        if self._guard is not None and self._guard.refusal is not None:
+            raise self._guard.refusal
 
     def _session(self, source: str, settings: dict, publisher: LivePublisher, attempt: int, *, pull: bool) -> int:
         """One opening of the source (reader ffmpeg -> encoder ffmpeg); returns how many segments it produced."""
-        self._proxy = None
+        self._guard = None
         with contextlib.ExitStack() as stack:
             reader = self._open(stack, source, pull=pull)
             try:
                 info = reader.wait_info(timeout=self.config.probe_timeout, cancel=self._should_stop,
                                         check=self._check_refusal)
             except SourceError:
-                if self._proxy is not None and self._proxy.failure:  # it knows better than ffmpeg (which saw a 502)
-                    raise SourceError(self._proxy.failure) from None
+                if self._guard is not None and self._guard.failure:  # it knows better than ffmpeg (a 502, a hang-up)
+                    raise SourceError(self._guard.failure) from None
                 raise
             if self.plan is None:
                 self.plan = plan_live(info, settings)
@@ -290,8 +298,8 @@ class LiveRun:
                 # What the user sees is the class of the source's failure; both texts go to the log.
                 log.info("live %s: encoder failed: %s; reader: %s", self.stream_id, exc.message,
                          reader.stderr_tail[-2000:])
-                if self._proxy is not None and self._proxy.failure:
-                    raise SourceError(self._proxy.failure) from exc
+                if self._guard is not None and self._guard.failure:
+                    raise SourceError(self._guard.failure) from exc
                 raise SourceError(classify(reader.stderr_tail) if reader.proc.returncode else NO_MEDIA) from exc
             log.info("live %s: ffmpeg ended: %s", self.stream_id, exc.message)
         poll()

@@ -93,3 +93,50 @@ def test_pull_from_a_one_connection_source(live_stack, kind):
         assert live_stack.wait(stream["id"], ("ended",), timeout=20)["status"] == "ended"
     finally:
         kill(source)
+
+
+def test_rtsp_redirect_is_not_followed(live_stack):
+    """ffmpeg alone would follow an RTSP 302 anywhere; the relay hangs up and the target is never contacted."""
+    import socket
+
+    target = socket.create_server(("0.0.0.0", 0))  # reachable as 127.0.0.2 too
+    target.settimeout(0.2)
+    contacted = []
+
+    def watch():
+        while True:
+            try:
+                conn, _ = target.accept()
+                contacted.append(conn.recv(1024))
+                conn.close()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    camera = socket.create_server(("127.0.0.1", 0))
+
+    def redirect():
+        while True:
+            try:
+                conn, _ = camera.accept()
+            except OSError:
+                return
+            request = conn.recv(4096).decode(errors="replace")
+            cseq = next((line.split(":", 1)[1].strip() for line in request.splitlines()
+                         if line.lower().startswith("cseq")), "1")
+            conn.sendall(f"RTSP/1.0 302 Moved\r\nCSeq: {cseq}\r\n"
+                         f"Location: rtsp://127.0.0.2:{target.getsockname()[1]}/secret\r\n\r\n".encode())
+            conn.close()
+
+    threading.Thread(target=watch, daemon=True).start()
+    threading.Thread(target=redirect, daemon=True).start()
+    try:
+        stream = live_stack.create(source_url=f"rtsp://127.0.0.1:{camera.getsockname()[1]}/cam", record=False)
+        failed = live_stack.wait(stream["id"], ("errored",), timeout=30)
+        assert failed["error"]["code"] == "address_not_allowed", failed
+        assert "redirect" in failed["error"]["message"]
+        assert contacted == []
+    finally:
+        camera.close()
+        target.close()

@@ -81,7 +81,7 @@ def test_check_source_needs_a_port_for_srt():
      ("-rtmp_tcurl", "rtmp://localhost:1936/live")),
     ("rtmp://u:p@localhost/app/inst/key", "rtmp://u:p@127.0.0.1:1935/app/inst/key",
      ("-rtmp_tcurl", "rtmp://localhost/app/inst")),
-    ("rtsp://admin:secret@localhost/Streaming/101?tcp", "rtsp://admin:secret@127.0.0.1:554/Streaming/101?tcp", ()),
+    ("rtsp://admin:secret@localhost/Streaming/101", "rtsp://admin:secret@localhost/Streaming/101", ()),  # relayed
     ("srt://localhost:9000?streamid=cam", "srt://127.0.0.1:9000?streamid=cam", ()),
     ("rtsps://localhost/cam", "rtsps://localhost/cam", ()),  # TLS: checked, not pinned (SNI needs the name)
 ])  # fmt: skip
