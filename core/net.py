@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.errors import Forbidden, Unprocessable
+from core.net_policy import is_metadata
 
 
 def check_url_shape(url: str, *, what: str = "input_url") -> None:
@@ -37,6 +38,8 @@ def address_allowed(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allo
     """True for a public unicast address. Refused: loopback, private, link-local, CGNAT (100.64/10),
     multicast, reserved, unspecified, IPv6 ULA/link-local/site-local, and IPv6 forms that embed
     a refused IPv4 address (IPv4-mapped, NAT64, 6to4, Teredo)."""
+    if is_metadata(addr):
+        return False  # cloud credentials: refused even where private ranges are allowed (core/net_policy.py)
     if allow_private:
         return True
     if isinstance(addr, ipaddress.IPv6Address):

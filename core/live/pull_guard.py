@@ -34,24 +34,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import Forbidden, Unprocessable
 from core.net import address_allowed
+from core.net_policy import is_metadata
 
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-# Instance metadata / instance services of the clouds: credentials live there.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle
-    "169.254.170.2",  # AWS ECS task metadata and credentials
-    "169.254.170.23",  # AWS EKS pod identity agent
-    "169.254.169.253",  # AWS VPC DNS resolver
-    "169.254.0.23",  # Tencent Cloud
-    "100.100.100.200",  # Alibaba Cloud
-    "192.0.0.192",  # Oracle Cloud (legacy)
-    "fd00:ec2::254",  # AWS IMDS over IPv6
-    "fd00:ec2::23",  # AWS EKS pod identity agent over IPv6
-))
 
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443, "rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 # Plain TCP/UDP: the URL may carry the IP. rtsp goes through rtsp_relay (redirects), http(s) through hls_proxy.
@@ -89,18 +77,6 @@ def _plain(addr: IPAddress) -> IPAddress:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
-
-
-def is_metadata(addr: IPAddress) -> bool:
-    addr = _plain(addr)
-    if addr in METADATA_ADDRESSES:
-        return True
-    if isinstance(addr, ipaddress.IPv6Address):  # NAT64, 6to4, Teredo forms of a metadata address
-        embedded = addr.sixtofour or (addr.teredo[1] if addr.teredo else None)
-        if embedded is None and addr in ipaddress.ip_network("64:ff9b::/96"):
-            embedded = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
-        return embedded in METADATA_ADDRESSES
-    return False
 
 
 def pull_address_allowed(addr: IPAddress, policy: PullPolicy) -> bool:
