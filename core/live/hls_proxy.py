@@ -15,7 +15,8 @@ from this proxy, which
   is not an open proxy for other local processes.
 
 ffmpeg's protocol whitelist for a proxied source is `http,tcp,hls,crypto`
-(no https, no file): with every URI rewritten, the only host it reaches is
+(no https, no file) and its format whitelist `FORMATS` (HLS and media, no
+DASH or concat lists): with every URI rewritten, the only host it reaches is
 this proxy. A refused address is remembered (`refusal`) so the stream can
 end with "address not allowed" instead of waiting for media.
 """
@@ -43,10 +44,13 @@ from core.net import safe_client
 log = logging.getLogger(__name__)
 
 WHITELIST = "http,tcp,hls,crypto"
+# Demuxers ffmpeg may use on what the proxy serves (copied by the HLS demuxer to its segments). Only
+# HLS is rewritten: another format that names URLs (a DASH MPD, a concat list) would make ffmpeg
+# reach hosts the proxy never saw, so it is not demuxed at all.
+FORMATS = "hls,mpegts,mov,flv,live_flv,aac,mp3,ac3,eac3,webvtt,matroska"
 MAX_REDIRECTS = 5
 MAX_PLAYLIST_BYTES = 2 * 1024 * 1024
 _URI_ATTR = re.compile(r'URI="([^"]*)"')
-_PLAYLIST_TYPES = ("mpegurl", "x-mpegurl")
 
 
 def rewrite_playlist(text: str, base_url: str, proxied) -> str:
@@ -63,9 +67,10 @@ def rewrite_playlist(text: str, base_url: str, proxied) -> str:
     return "\n".join(out) + "\n"
 
 
-def is_playlist(url: str, content_type: str, head: bytes) -> bool:
-    return (head.lstrip().startswith(b"#EXTM3U") or any(t in content_type.lower() for t in _PLAYLIST_TYPES)
-            or urlsplit(url).path.lower().endswith((".m3u8", ".m3u")))
+def is_playlist(head: bytes) -> bool:
+    """A playlist starts with #EXTM3U (RFC 8216), whatever its name or type says: anything ffmpeg would
+    read as HLS is rewritten, and media (passed through) is never mistaken for text."""
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"#EXTM3U")
 
 
 class PullProxy:
@@ -186,14 +191,17 @@ class PullProxy:
         return target, {"Host": host}, extensions
 
     def _relay(self, handler: BaseHTTPRequestHandler, url: str, response: httpx.Response) -> None:
-        content_type = response.headers.get("content-type", "")
         if response.status_code not in (200, 206):
             self.failure = f"the source answered {response.status_code} {response.reason_phrase}".rstrip()
             _answer(handler, response.status_code if 400 <= response.status_code < 600 else 502)
             return
-        chunks = response.iter_bytes(64 * 1024)
-        first = next(chunks, b"")
-        if is_playlist(url, content_type, first[:64]):
+        chunks = response.iter_bytes()  # as it arrives: a live MPEG-TS stream is not held back
+        first = b""
+        for chunk in chunks:  # enough to decide (a playlist split after "#EX" must not pass unrewritten)
+            first += chunk
+            if len(first) >= 64:
+                break
+        if is_playlist(first[:64]):
             body = bytearray(first)
             for chunk in chunks:
                 body += chunk

@@ -11,13 +11,12 @@ again in the worker right before every open (DNS may have changed):
   (IP cameras live on private networks: name them, and only they open);
 - cloud metadata and instance-service addresses are refused always, even
   inside an allowed network;
-- where the protocol allows, the worker connects to the address it checked,
-  so a second DNS answer never counts: rtmp/srt by IP in the URL
-  (`pin_source`), rtsp through a relay that also refuses redirects
-  (core/live/rtsp_relay.py), http(s) through a proxy that checks every
-  playlist, segment, key and redirect (core/live/hls_proxy.py). ffmpeg cannot
-  be told "connect to this IP but say this name" for TLS, so rtmps/rtsps are
-  checked right before opening but not pinned.
+- the worker connects to the address it checked, so a second DNS answer
+  never counts: rtmp/srt by IP in the URL (`pin_source`), rtsp/rtsps/rtmps
+  through a loopback relay (core/live/rtsp_relay.py: it speaks TLS upstream
+  with the real name, and refuses RTSP redirects, which ffmpeg would follow
+  anywhere), http(s) through a proxy that checks every playlist, segment,
+  key and redirect (core/live/hls_proxy.py).
 
 `ABR_ALLOW_PRIVATE_URLS` (imports, webhooks) does not open live pulls: it is
 a broad switch for tests and trusted LANs, and a pull keeps a connection into
@@ -146,8 +145,14 @@ def pin_source(url: str, policy: PullPolicy) -> PinnedSource:
     pinned = urlunsplit(parts._replace(netloc=netloc))
     options: tuple[str, ...] = ()
     if scheme == "rtmp":
-        # The server sees the name it was given (tcUrl: vhosts, auth) while we connect to the checked IP.
-        app = parts.path.lstrip("/").rpartition("/")[0] or parts.path.lstrip("/")
-        named = parts.netloc.rpartition("@")[2]  # never the credentials
-        options = ("-rtmp_tcurl", urlunsplit((parts.scheme, named, f"/{app}", "", "")))
+        options = ("-rtmp_tcurl", rtmp_tcurl(url))
     return PinnedSource(pinned, options)
+
+
+def rtmp_tcurl(url: str) -> str:
+    """The tcUrl ffmpeg would send for `url`: the server sees the name it was given (vhosts, auth)
+    while we connect to the checked IP."""
+    parts = urlsplit(url)
+    app = parts.path.lstrip("/").rpartition("/")[0] or parts.path.lstrip("/")
+    named = parts.netloc.rpartition("@")[2]  # never the credentials
+    return urlunsplit((parts.scheme, named, f"/{app}", "", ""))

@@ -49,12 +49,16 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub("***@", text)
 
 
-def reader_argv(ffmpeg: str, url: str, extra_input: tuple[str, ...] = (), *, whitelist: str | None = None) -> list[str]:
-    """The reader ffmpeg (pure): `extra_input` are options before `-i` (e.g. `-rtmp_tcurl` of a pinned URL),
-    `whitelist` replaces the scheme's protocol whitelist (a proxied HLS source: core/live/hls_proxy.py)."""
+def reader_argv(ffmpeg: str, url: str, extra_input: tuple[str, ...] = (), *, whitelist: str | None = None,
+                formats: str | None = None) -> list[str]:
+    """The reader ffmpeg (pure): `extra_input` are options before `-i` (e.g. `-rtmp_tcurl` of a pinned URL);
+    `whitelist` replaces the scheme's protocol whitelist and `formats` limits the demuxers (a proxied
+    http(s) source: core/live/hls_proxy.py)."""
     args = input_args(url)
     if whitelist is not None:
         args[args.index("-protocol_whitelist") + 1] = whitelist
+    if formats is not None:
+        extra_input = ("-format_whitelist", formats, *extra_input)
     args = args[:-2] + list(extra_input) + args[-2:]
     return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "info", "-nostats", *args,
             "-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-flush_packets", "1",

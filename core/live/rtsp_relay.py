@@ -1,4 +1,4 @@
-"""An RTSP pull source reached through a loopback relay that refuses redirects.
+"""An RTSP (and rtsps, rtmps) pull source reached through a loopback relay that refuses redirects.
 
 ffmpeg follows an RTSP `3xx` to wherever its `Location` points, with no
 address check: a camera URL that passes the policy could still send the
@@ -8,7 +8,9 @@ relay on 127.0.0.1, the relay connects to the address `pull_guard` checked
 server's side message by message (`RtspScanner`: interleaved `$` frames,
 responses and requests with their bodies). A redirect is never passed on:
 the relay hangs up and remembers the refusal, and the stream ends with
-"address not allowed". Live pulls use RTSP over TCP (interleaved), so the
+"address not allowed". For rtsps and rtmps the relay speaks TLS upstream
+(SNI with the source's name) and ffmpeg speaks plain to it, so TLS sources
+are pinned to the checked address too (and rtsps scanned). Live pulls use RTSP over TCP (interleaved), so the
 control connection is the only one; the URL options that would add UDP,
 multicast or HTTP tunnelling are dropped.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
@@ -85,8 +88,10 @@ def _head_end(buf: bytearray) -> tuple[int, int]:
 
 
 def relay_url(source_url: str, port: int) -> str:
-    """`source_url` aimed at the relay on 127.0.0.1:`port`: credentials and path kept, transport switches dropped."""
+    """`source_url` aimed at the relay on 127.0.0.1:`port`: credentials and path kept, transport switches
+    dropped, rtsps/rtmps spoken plain to the relay (it speaks TLS upstream)."""
     parts = urlsplit(source_url)
+    parts = parts._replace(scheme={"rtsps": "rtsp", "rtmps": "rtmp"}.get(parts.scheme.lower(), parts.scheme))
     userinfo = parts.netloc.rpartition("@")[0]
     netloc = (userinfo + "@" if userinfo else "") + f"127.0.0.1:{port}"
     query = "&".join(q for q in parts.query.split("&") if q and q.lower() not in _TRANSPORT_OPTIONS)
@@ -94,8 +99,13 @@ def relay_url(source_url: str, port: int) -> str:
 
 
 class RtspRelay:
-    def __init__(self, ip: str, port: int) -> None:
+    """The relay; `tls_host`: speak TLS upstream (rtsps, rtmps) with that name for SNI while ffmpeg speaks
+    plain to us, so a TLS source is pinned and, for RTSP, scanned too. `scan`: follow RTSP messages
+    (off for RTMP, which has no redirects to refuse)."""
+
+    def __init__(self, ip: str, port: int, *, tls_host: str | None = None, scan: bool = True) -> None:
         self.target = (ip, port)
+        self.tls_host, self.scan = tls_host, scan
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.refusal: AbrError | None = None
@@ -132,14 +142,23 @@ class RtspRelay:
             log.info("live rtsp relay: %s:%d: %s", *self.target, exc)
             _close(client)
             return
+        if self.tls_host:
+            try:
+                upstream = _tls_context().wrap_socket(upstream, server_hostname=self.tls_host)
+            except (OSError, ssl.SSLError) as exc:
+                self.failure = UNREACHABLE
+                log.info("live relay: TLS to %s:%d: %s", *self.target, exc)
+                _close(upstream)
+                _close(client)
+                return
         upstream.settimeout(None)
         self._sockets.append(upstream)
         threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
-        scanner = RtspScanner()
+        scanner = RtspScanner() if self.scan else None
         try:
             while data := upstream.recv(65536):
                 try:
-                    statuses = scanner.feed(data)
+                    statuses = scanner.feed(data) if scanner is not None else []
                 except ValueError as exc:
                     log.info("live rtsp relay: %s; closing", exc)
                     self.failure = self.failure or "the source does not speak RTSP"
@@ -156,6 +175,15 @@ class RtspRelay:
         finally:
             _close(upstream)
             _close(client)
+
+
+def _tls_context() -> ssl.SSLContext:
+    # ffmpeg's own TLS does not verify certificates by default (tls_verify=0), and cameras mostly carry
+    # self-signed ones: the same here. The address was checked and pinned; the name goes in SNI.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:

@@ -37,7 +37,14 @@ from core.live.encode import FIRST_OFFSET, build_live_argv
 from core.live.events import emit_live_event
 from core.live.plan import LivePlan, plan_live
 from core.live.publisher import LivePublisher
-from core.live.pull_guard import AddressNotAllowed, PullPolicy, check_source, pin_source, source_port
+from core.live.pull_guard import (
+    AddressNotAllowed,
+    PullPolicy,
+    check_source,
+    pin_source,
+    rtmp_tcurl,
+    source_port,
+)
 from core.live.reader import NO_MEDIA, PIPE_INPUT, SourceError, SourceReader, classify, reader_argv
 from core.live.rtsp_relay import RtspRelay
 from core.live.recording import create_recording
@@ -208,23 +215,26 @@ class LiveRun:
             time.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)] if pull else BACKOFF[0])
 
     def _open(self, stack: contextlib.ExitStack, source: str, *, pull: bool) -> SourceReader:
-        """Start the reader: a pull source checked now (DNS may have changed since creation) and pinned,
-        over rtsp through the redirect-refusing relay, over http(s) through the checked proxy; our own
-        RTMP ingest as it is."""
-        url, extra, whitelist = source, (), None
+        """Start the reader: a pull source checked now (DNS may have changed since creation) and pinned:
+        rtmp/srt by IP, rtsp(s)/rtmps through the relay (TLS upstream, RTSP redirects refused), http(s)
+        through the checked proxy. Our own RTMP ingest as it is."""
+        url, extra, whitelist, formats = source, (), None, None
         if pull and urlsplit(source).scheme.lower() in ("http", "https"):
             proxy = stack.enter_context(hls_proxy.PullProxy(source, self.config.pull_policy))
-            url, whitelist = proxy.entry_url, hls_proxy.WHITELIST
+            url, whitelist, formats = proxy.entry_url, hls_proxy.WHITELIST, hls_proxy.FORMATS
             self._guard = proxy
-        elif pull and urlsplit(source).scheme.lower() == "rtsp":
+        elif pull and (scheme := urlsplit(source).scheme.lower()) in ("rtsp", "rtsps", "rtmps"):
             ip = check_source(source, self.config.pull_policy)
-            relay = stack.enter_context(RtspRelay(ip, source_port(source)))
+            tls_host = urlsplit(source).hostname if scheme in ("rtsps", "rtmps") else None
+            relay = stack.enter_context(RtspRelay(ip, source_port(source), tls_host=tls_host,
+                                                  scan=scheme != "rtmps"))
             url = relay.url_for(source)
+            extra = ("-rtmp_tcurl", rtmp_tcurl(source)) if scheme == "rtmps" else ()
             self._guard = relay
         elif pull:
             pinned = pin_source(source, self.config.pull_policy)
             url, extra = pinned.url, pinned.input_options
-        reader = SourceReader.start(reader_argv(self.config.ffmpeg, url, extra, whitelist=whitelist))
+        reader = SourceReader.start(reader_argv(self.config.ffmpeg, url, extra, whitelist=whitelist, formats=formats))
         stack.callback(reader.stop)
         return reader
 

@@ -140,3 +140,53 @@ def test_rtsp_redirect_is_not_followed(live_stack):
     finally:
         camera.close()
         target.close()
+
+
+MPD = """<?xml version="1.0" encoding="utf-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT6S" minBufferTime="PT2S"
+     profiles="urn:mpeg:dash:profile:isoff-live:2011">
+  <BaseURL>http://127.0.0.2:{port}/</BaseURL>
+  <Period><AdaptationSet mimeType="video/mp4"><Representation id="v" bandwidth="100000" width="320" height="180"
+      codecs="avc1.42c00d"><SegmentTemplate timescale="1000" duration="2000" initialization="init.mp4"
+      media="seg-$Number$.m4s" startNumber="1"/></Representation></AdaptationSet></Period>
+</MPD>
+"""
+
+
+def test_http_source_that_is_not_hls_cannot_name_other_hosts(live_stack, tmp_path):
+    """The proxy rewrites HLS only; another URL-naming format (a DASH MPD) must not be demuxed at all."""
+    import socket
+
+    target = socket.create_server(("0.0.0.0", 0))
+    target.settimeout(0.2)
+    contacted = []
+
+    def watch():
+        while True:
+            try:
+                conn, _ = target.accept()
+                contacted.append(conn.recv(1024))
+                conn.close()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    root = tmp_path / "dash"
+    root.mkdir()
+    (root / "live.mpd").write_text(MPD.format(port=target.getsockname()[1]))
+    port = free_port()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        stream = live_stack.create(source_url=f"http://127.0.0.1:{port}/live.mpd", record=False)
+        failed = live_stack.wait(stream["id"], ("errored",), timeout=40)
+        assert failed["error"]["code"] == "source_unreachable", failed
+        assert contacted == []
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        target.close()

@@ -83,7 +83,7 @@ def test_check_source_needs_a_port_for_srt():
      ("-rtmp_tcurl", "rtmp://localhost/app/inst")),
     ("rtsp://admin:secret@localhost/Streaming/101", "rtsp://admin:secret@localhost/Streaming/101", ()),  # relayed
     ("srt://localhost:9000?streamid=cam", "srt://127.0.0.1:9000?streamid=cam", ()),
-    ("rtsps://localhost/cam", "rtsps://localhost/cam", ()),  # TLS: checked, not pinned (SNI needs the name)
+    ("rtsps://localhost/cam", "rtsps://localhost/cam", ()),  # relayed (TLS upstream): core/live/rtsp_relay.py
 ])  # fmt: skip
 def test_pin_source(url, pinned, options):
     got = pin_source(url, PullPolicy.from_setting("127.0.0.1/32"))

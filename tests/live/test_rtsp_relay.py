@@ -74,3 +74,46 @@ def test_relay_passes_answers_but_not_redirects():
     finally:
         ok.close()
         moved.close()
+
+
+def test_relay_speaks_tls_upstream_and_plain_to_ffmpeg(tmp_path):
+    """rtsps/rtmps: ffmpeg talks plain to the relay, the relay TLS (with the source's name) to the checked address."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cam.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))  # self-signed, like a camera's
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    names = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = server.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(4096)
+            tls.sendall(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with RtspRelay("127.0.0.1", server.getsockname()[1], tls_host="cam.test") as relay:
+            assert relay.url_for("rtsps://u:p@cam.test/live") == f"rtsp://u:p@127.0.0.1:{relay.port}/live"
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as c:
+                c.sendall(b"OPTIONS rtsp://127.0.0.1/live RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+                assert c.recv(4096).startswith(b"RTSP/1.0 200 OK")
+        assert names == ["cam.test"]
+    finally:
+        server.close()
