@@ -41,7 +41,7 @@ PIPE_INPUT = ["-f", "nut", "-fflags", "nobuffer", "-probesize", "65536", "-analy
               "-protocol_whitelist", "pipe", "-i", "pipe:0"]  # fmt: skip
 
 _STDERR_LINES = 60
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s'\"]+@")
+_CREDENTIALS = re.compile(r"(?<=://)[^/\s'\"]+@")  # up to the last @ of the authority (a password may hold @)
 
 
 def redact(text: str) -> str:

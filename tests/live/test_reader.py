@@ -69,8 +69,9 @@ def test_classify_says_the_class_not_the_address(stderr, words):
 
 
 def test_redact_credentials():
-    line = "Input #0, rtsp, from 'rtsp://admin:s3cret@10.0.0.7:554/Streaming' and rtmp://k@h/live"
-    assert redact(line) == "Input #0, rtsp, from 'rtsp://***@10.0.0.7:554/Streaming' and rtmp://***@h/live"
+    line = "Input #0, rtsp, from 'rtsp://admin:s3cret@10.0.0.7:554/Streaming' and rtmp://k@h/live, srt://h:1"
+    assert redact(line) == "Input #0, rtsp, from 'rtsp://***@10.0.0.7:554/Streaming' and rtmp://***@h/live, srt://h:1"
+    assert redact("rtsp://u:p@ss@cam/x") == "rtsp://***@cam/x"
 
 
 def test_reader_argv():
