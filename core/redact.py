@@ -20,7 +20,8 @@ SECRET_PARAMS = ("token", "secret", "password", "passwd", "api_key", "apikey", "
 _PARAM = re.compile(r"(?i)(?<![A-Za-z0-9_])(" + "|".join(re.escape(p) for p in SECRET_PARAMS)
                     + r")=([^&\s\"'#;,]+)")
 # scheme://user:password@host: the password goes; the user name stays (it helps debugging).
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@\"']*):([^/\s@\"']*)@")
+# The password runs to the authority's last @ (a camera password may itself contain @).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@\"']*):([^/\s\"']*)@")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]+")
 
 

@@ -32,6 +32,7 @@ from core.errors import AbrError, Cancelled
 from core.live.encode import input_args
 from core.live.probe import FALLBACK_RATE, LiveSourceInfo
 from core.media.runner import _die_with_parent
+from core.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,6 @@ PIPE_INPUT = ["-f", "nut", "-fflags", "nobuffer", "-probesize", "65536", "-analy
               "-protocol_whitelist", "pipe", "-i", "pipe:0"]  # fmt: skip
 
 _STDERR_LINES = 60
-_CREDENTIALS = re.compile(r"(?<=://)[^/\s'\"]+@")  # up to the last @ of the authority (a password may hold @)
-
-
-def redact(text: str) -> str:
-    """`rtsp://user:pass@cam/…` -> `rtsp://***@cam/…` (ffmpeg prints the input URL)."""
-    return _CREDENTIALS.sub("***@", text)
-
-
 def reader_argv(ffmpeg: str, url: str, extra_input: tuple[str, ...] = (), *, whitelist: str | None = None,
                 formats: str | None = None) -> list[str]:
     """The reader ffmpeg (pure): `extra_input` are options before `-i` (e.g. `-rtmp_tcurl` of a pinned URL);

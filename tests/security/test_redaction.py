@@ -141,10 +141,19 @@ def test_logs_of_a_signed_playback_session_carry_no_secret(tmp_path, signed_asse
 
 
 def test_a_live_pull_that_cannot_connect_reports_no_password():
-    from core.errors import InvalidMedia
-    from core.live.probe import probe_live
+    """The live reader (core/live/reader.py, which replaced the PyAV probe) opens the source: neither
+    the stream's error nor the reader's output kept for the log carries the password."""
+    from core.live.reader import SourceError, SourceReader, reader_argv
+    from core.media.ffmpeg import find_ffmpeg
 
-    with pytest.raises(InvalidMedia) as failed:
-        probe_live(f"rtsp://viewer:hunter2-camera-pass@127.0.0.1:{free_port()}/stream1", timeout=3)
+    url = f"rtsp://viewer:hunter2-camera-pass@127.0.0.1:{free_port()}/stream1"
+    reader = SourceReader.start(reader_argv(find_ffmpeg(), url))
+    try:
+        with pytest.raises(SourceError) as failed:
+            reader.wait_info(timeout=10, cancel=lambda: False)
+    finally:
+        reader.stop()
     assert "hunter2-camera-pass" not in failed.value.message
-    assert "rtsp://viewer:[redacted]@127.0.0.1" in failed.value.message
+    assert failed.value.message == "the source refused the connection"
+    assert "hunter2-camera-pass" not in reader.stderr_tail
+    assert "rtsp://viewer:[redacted]@127.0.0.1" in reader.stderr_tail
