@@ -194,6 +194,9 @@ ERROR_OVERRIDES: dict[tuple[str, str], dict[int, tuple[str, str]]] = {
     ("head", "/tus/{upload_id}"): {404: ("not_found", "no upload has been created at this URL yet; POST to create it")},
     ("get", "/v1/webhooks/{webhook_id}"): {404: ("not_found", f"no webhook {WEBHOOK_ID}")},
     ("get", "/v1/live-streams/{stream_id}"): {404: ("not_found", f"no live stream {LIVE_ID}")},
+    ("post", "/v1/live-streams"): {403: ("address_not_allowed", (
+        "source_url's address is not allowed (loopback, private, link-local, reserved or cloud metadata); "
+        "an operator can allow camera networks with ABR_LIVE_PULL_ALLOW_NETWORKS"))},
     ("post", "/v1/playback-tokens"): {404: ("not_found", f"no playback id {PLAYBACK_ID}")},
     ("get", "/play/{playback_id}/thumbnail.{fmt}"): {
         404: ("no_video", "this asset has no video (audio only), so it has no thumbnails, storyboards "

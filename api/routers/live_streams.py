@@ -101,7 +101,7 @@ def _public(session: Session, stream: LiveStream, request: Request, ctx) -> Live
 
 
 @router.post("", status_code=201, response_model=LiveStreamPublic, dependencies=[require("write")],
-             responses={401: {}, 403: {}, 422: {}})
+             responses={401: {}, 422: {}})
 def create_live_stream(body: service.LiveStreamCreate, request: Request, ctx: ContextDep,
                        session: SessionDep) -> LiveStreamPublic:
     policy = PullPolicy.from_setting(ctx.settings.live_pull_allow_networks)
