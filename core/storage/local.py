@@ -18,6 +18,7 @@ import os
 import shutil
 import stat as stat_mode
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,7 +184,7 @@ class LocalStorage(Storage):
             return 0
         count = sum(1 for _ in _walk_sorted(base, ""))
         with _os_errors(prefix):
-            shutil.rmtree(base)
+            _remove_tree(base)
         return count
 
     def publish(self, staging_prefix: str, final_prefix: str) -> None:
@@ -235,6 +236,36 @@ def _read_range(fh: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
             if remaining is not None:
                 remaining -= len(chunk)
             yield chunk
+
+
+def _remove_tree(base: Path, attempts: int = 5) -> None:
+    """Remove `base` even while a writer is still at work under it.
+
+    An asset deleted while its worker encodes: files vanish under the walk (the
+    worker renames its temp files) and new ones appear (a segment just closed),
+    so a plain rmtree failed with ENOENT or ENOTEMPTY at random (a 404 or 503
+    for the user's DELETE). The tree is first renamed out of the way in one
+    step, under a temp name that listings skip; a writer that goes on makes a
+    fresh directory at the old place, which the worker removes itself once it
+    notices the deleted row (within a second).
+    """
+
+    def _missing_is_fine(_func, _path, exc_info) -> None:
+        if not isinstance(exc_info[1], FileNotFoundError):
+            raise exc_info[1]
+
+    doomed = base.with_name(f"{TEMP_MARKER}deleting-{uuid.uuid4().hex[:12]}")
+    try:
+        os.rename(base, doomed)
+    except FileNotFoundError:
+        return
+    for attempt in range(attempts):
+        try:
+            shutil.rmtree(doomed, onerror=_missing_is_fine)
+            return
+        except OSError as exc:  # a write that had resolved its path before the rename
+            if exc.errno != errno.ENOTEMPTY or attempt == attempts - 1:
+                raise
 
 
 def _walk_sorted(base: Path, key_prefix: str) -> Iterator[str]:

@@ -330,3 +330,37 @@ def test_presigned_url(storage: Storage) -> None:
 def test_check(storage: Storage) -> None:
     storage.check()
     assert list(storage.list("")) == []  # the probe leaves nothing behind
+
+
+def test_local_delete_prefix_while_a_writer_is_still_at_work(tmp_path: Path) -> None:
+    """Deleting an asset while its worker still writes must not fail with ENOENT/ENOTEMPTY.
+
+    A real race, not a mock: a thread keeps putting objects (temp file, then
+    rename) under the prefix while it is deleted, as a worker does until it
+    notices the deleted row. Before `_remove_tree`, `delete_prefix` answered a
+    MissingObject (404) or a StorageError (503) here at random.
+    """
+    import threading
+
+    storage = LocalStorage(tmp_path / "store")
+    for round_ in range(30):
+        for i in range(40):
+            storage.put_bytes(f"media/a{round_}/r/{i:05d}.m4s", b"x" * 256)
+        stop = threading.Event()
+
+        def writer(round_: int = round_) -> None:
+            i = 1000
+            while not stop.is_set():
+                i += 1
+                try:
+                    storage.put_bytes(f"media/a{round_}/r/{i:05d}.m4s", b"y" * 256)
+                except Exception:  # the directory may vanish under the writer: that is its problem, not ours
+                    pass
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            storage.delete_prefix(f"media/a{round_}")
+        finally:
+            stop.set()
+            thread.join()
