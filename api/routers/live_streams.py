@@ -26,6 +26,7 @@ from core.db.models_live import LiveStream
 from core.errors import NotFound
 from core.live.ingest import RtmpStatusProbe
 from core.live.pull_guard import PullPolicy
+from core.live.srt_ingest import ingest_url as srt_ingest_url
 from core.queues import TASK_LIVE
 from core.services import live_streams as service
 
@@ -40,7 +41,7 @@ class IngestStatusPublic(BaseModel):
 
 class IngestUrls(BaseModel):
     rtmp: str | None
-    srt: str | None = None  # no multi-stream SRT listener yet (see README)
+    srt: str | None = None  # srt://host:8890?streamid=#!::r=<key>,m=publish (core/live/srt_ingest.py)
     rtmp_status: IngestStatusPublic | None = None  # push streams: whether `rtmp` has a listener now
 
 
@@ -90,7 +91,8 @@ def _public(session: Session, stream: LiveStream, request: Request, ctx) -> Live
     return LiveStreamPublic(
         id=stream.id, stream_key=stream.stream_key, status=stream.status, source_url=stream.source_url,
         ingest=IngestUrls(rtmp=None, rtmp_status=None) if stream.source_url else IngestUrls(
-            rtmp=f"rtmp://{host}:{s.rtmp_port}/live/{stream.stream_key}", rtmp_status=rtmp_status(ctx)),
+            rtmp=f"rtmp://{host}:{s.rtmp_port}/live/{stream.stream_key}", rtmp_status=rtmp_status(ctx),
+            srt=srt_ingest_url(host, s.srt_port, stream.stream_key) if s.srt_port else None),
         settings=stream.settings, plan=stream.plan,
         playback_ids=[PlaybackIdPublic(id=p.id, policy=p.policy) for p in pids], playback=playback,
         recording_asset_id=stream.recording_asset_id, reconnects=stream.reconnects,

@@ -37,6 +37,8 @@ class LiveStreamCreate(BaseModel):
     record: bool = True
     playback_policy: Literal["public", "signed"] = "public"
     passthrough: str | None = Field(default=None, max_length=2000)
+    # SRT push only: the encoder must use this passphrase (AES; SRT takes 10 to 79 characters).
+    srt_passphrase: str | None = Field(default=None, min_length=10, max_length=79)
 
     @field_validator("source_url")
     @classmethod
@@ -143,7 +145,8 @@ def _aware(value):
 # -- RTMP ingest callbacks (nginx on_publish / on_publish_done) -------------------------------
 
 
-def on_publish(session: Session, *, app: str, stream_key: str, addr: str) -> tuple[LiveStream, bool]:
+def on_publish(session: Session, *, app: str, stream_key: str, addr: str,
+               protocol: str = "rtmp") -> tuple[LiveStream, bool]:
     """Let a publisher in (return (stream, whether to enqueue a worker)) or refuse it (NotFound, Forbidden, Conflict)."""
     if app != "live":
         raise NotFound(f"no RTMP application {app!r}; publish to rtmp://host/live/<stream_key>")
@@ -167,7 +170,7 @@ def on_publish(session: Session, *, app: str, stream_key: str, addr: str) -> tup
     session.add(stream)
     session.commit()
     session.refresh(stream)
-    log.info("rtmp publish to live %s from %s (%s)", stream.id, addr, "new worker" if enqueue else "continues")
+    log.info("%s publish to live %s from %s (%s)", protocol, stream.id, addr, "new worker" if enqueue else "continues")
     return stream, enqueue
 
 
