@@ -46,6 +46,7 @@ class LiveStack:
     data_dir: Path
     log: Path
     srt_port: int = 0  # the SRT listener's UDP port
+    srt_relay_port: int = 0  # where it re-serves each publisher's MPEG-TS (what live workers read)
 
     def create(self, **body) -> dict:
         r = self.client.post("/v1/live-streams", json=body)
@@ -98,7 +99,7 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
             wait_for_port(relay_port, proc=srt)  # the relay opens right after the SRT port is bound
             client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=10)
             yield LiveStack(api=api, rtmp=f"rtmp://127.0.0.1:{rtmp_port}/live", client=client,
-                            data_dir=root / "data", log=log, srt_port=srt_port)
+                            data_dir=root / "data", log=log, srt_port=srt_port, srt_relay_port=relay_port)
             client.close()
         finally:
             nginx.terminate()
