@@ -93,8 +93,13 @@ def run_ingest(settings: Settings, api_url: str | None = None, *, rtmp: bool = T
                   flush=True)
         if use_srt:
             gate = ApiGate(api_url, ingest_secret(settings.signing_key, settings.ingest_secret))
-            listener = SrtIngest(gate, port=settings.srt_port, relay_host=settings.srt_relay_host,
-                                 relay_port=settings.srt_relay_port, latency_ms=settings.srt_latency_ms).start()
+            try:
+                listener = SrtIngest(gate, port=settings.srt_port, relay_host=settings.srt_relay_host,
+                                     relay_port=settings.srt_relay_port, latency_ms=settings.srt_latency_ms).start()
+            except OSError as exc:  # SrtError too: a taken UDP port, a taken relay port
+                print(f"SRT ingest not started on udp {settings.srt_port} / relay tcp {settings.srt_relay_port}: "
+                      f"{exc}", file=sys.stderr, flush=True)
+                return 1
             print(f"SRT ingest on srt://0.0.0.0:{settings.srt_port}?streamid=#!::r=<stream_key>,m=publish "
                   f"(relay for live workers on {settings.srt_relay_host}:{settings.srt_relay_port})", flush=True)
         while not stop.wait(0.5):

@@ -151,6 +151,27 @@ def test_passphrase_and_stop_disconnects_the_publisher(live_stack):
     assert live_stack.wait(created["id"], ("ended",), timeout=20)["status"] == "ended"
 
 
+def test_reconnect_continues_the_same_stream(live_stack):
+    created = live_stack.create(**SMALL)
+    first = srt_push(live_stack.srt_port, created["stream_key"], "red", seconds=60)
+    try:
+        live_stack.wait(created["id"], ("active",), timeout=40)
+        time.sleep(2)
+    finally:
+        kill(first)  # the encoder dies mid-stream
+    live_stack.wait(created["id"], ("reconnecting",), timeout=15)
+    second = srt_push(live_stack.srt_port, created["stream_key"], "lime", seconds=60)
+    try:
+        again = live_stack.wait(created["id"], ("active",), timeout=20)
+        assert again["reconnects"] == 1 and again["playback_ids"] == created["playback_ids"]
+        time.sleep(2)
+        assert {_colour_of(f) for f in _decoded_frames(live_stack, created, last=1)} == {"lime"}
+        assert "#EXT-X-DISCONTINUITY" in live_stack.play(_media_url(live_stack, created)).text
+    finally:
+        kill(second)
+        live_stack.client.post(f"/v1/live-streams/{created['id']}/stop")
+
+
 class LossyUdpRelay:
     """A UDP hop on loopback that drops `loss` of the packets in each direction (seeded, reproducible)."""
 
@@ -250,3 +271,12 @@ def test_five_percent_loss_still_gives_a_clean_stream(live_stack):
 
 def _near(rgb, want, tolerance: int = 60) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(rgb, want, strict=True))
+
+
+def test_continuity_errors_finds_a_lost_packet():
+    def packet(pid: int, cc: int) -> bytes:
+        return bytes([0x47, pid >> 8, pid & 0xFF, 0x10 | cc]) + b"\xff" * 184
+
+    stream = [packet(256, i % 16) for i in range(40)] + [packet(257, i % 16) for i in range(3)]
+    assert continuity_errors(b"".join(stream)) == 0
+    assert continuity_errors(b"".join(stream[:10] + stream[11:])) == 1  # one packet of PID 256 lost
