@@ -206,9 +206,13 @@ class SrtIngest:
 
     # -- the handshake ------------------------------------------------------------------------------
     def _on_handshake(self, _opaque, ns: int, _hsversion: int, peer, streamid: bytes | None) -> int:
-        """libsrt's listen callback: 0 admits the caller, -1 refuses it (with the reason set on `ns`)."""
-        addr = srtlib.peer_address(peer)
+        """libsrt's listen callback: 0 admits the caller, -1 refuses it (with the reason set on `ns`).
+
+        Nothing may escape it: an exception in a ctypes callback returns 0, which would admit the caller.
+        """
+        addr = ""
         try:
+            addr = srtlib.peer_address(peer)
             key = parse_streamid((streamid or b"").decode(errors="replace"))
             self._reserve(key, addr, ns)
             try:
@@ -223,7 +227,7 @@ class SrtIngest:
             log.info("srt publisher from %s refused: %s", addr, exc)
             srtlib.reject(ns, exc.reason)
             return -1
-        except Exception:
+        except BaseException:
             log.exception("srt handshake from %s failed", addr)
             srtlib.reject(ns, srtlib.SRT_REJX_INTERNAL)
             return -1

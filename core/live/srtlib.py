@@ -19,7 +19,6 @@ import ctypes.util
 import socket
 import struct
 import threading
-from collections.abc import Callable
 
 LIBRARY_NAMES = ("libsrt.so.1.5", "libsrt-gnutls.so.1.5", "srt")
 
@@ -207,5 +206,3 @@ def state(sock: int) -> int:
 def close(sock: int) -> None:
     lib().srt_close(sock)
 
-
-CallbackFn = Callable[[int, int, str, str], int]

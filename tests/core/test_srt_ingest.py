@@ -96,6 +96,8 @@ class _Gate(Gate):
     def admit(self, key, addr):
         if key == "sk_unknown":
             raise Refused(srtlib.SRT_REJX_NOTFOUND, "unknown stream key")
+        if key == "sk_boom":
+            raise RuntimeError("the gate itself failed")  # must refuse, never admit by accident
         self.admitted.append(key)
         return Admission(passphrase="correct-horse-battery" if key == "sk_secret" else None)
 
@@ -131,10 +133,10 @@ def ingest():
 
 
 def test_refusals_happen_at_the_handshake(ingest):
-    first = _caller(ingest.port, f"#!::r={KEY},m=publish", seconds=6)
+    first = _caller(ingest.port, f"#!::r={KEY},m=publish", seconds=30)
     try:
         _wait(lambda: KEY in ingest.publishers)
-        for streamid, extra in (("sk_unknown", ""), (KEY, ""), (f"#!::r={KEY},m=request", ""), ("", ""),
+        for streamid, extra in (("sk_unknown", ""), ("sk_boom", ""), (KEY, ""), (f"#!::r={KEY},m=request", ""), ("", ""),
                                 ("sk_secret", "&passphrase=wrong-passphrase")):
             refused = _caller(ingest.port, streamid, seconds=2, extra=extra)
             assert refused.wait(20) != 0, streamid  # the caller's connect fails
