@@ -103,6 +103,59 @@ def srt_publishing(base: str, stream_key: str, timeout: float = 1.0) -> bool:
         return False
 
 
+INSTALL_LINE = "sudo apt-get install libsrt1.5-openssl"  # Debian/Ubuntu: what turns SRT push on
+STATUS_TTL = 5.0  # seconds a status probe's answer is reused (the resource is read often)
+
+
+@dataclass(frozen=True)
+class SrtStatus:
+    """Whether SRT push works now, and if not, what to do about it (the resource's `ingest.srt_status`)."""
+
+    available: bool
+    reason: str | None = None
+
+
+def plan_srt_status(*, srt_port: int, libsrt: bool, listening: bool, relay: str) -> SrtStatus:
+    """Pure: the status from what was found. `listening`: the relay accepts TCP (it opens after the UDP bind)."""
+    if not srt_port:
+        return SrtStatus(False, "SRT push is turned off (ABR_SRT_PORT=0)")
+    if listening:
+        return SrtStatus(True)
+    if not libsrt:
+        return SrtStatus(False, f"libsrt is not installed; to turn SRT push on: {INSTALL_LINE}")
+    return SrtStatus(False, f"no SRT listener answers at {relay}; start it with `abr ingest` "
+                            "(`abr dev` starts it when the port is free)")
+
+
+class SrtStatusProbe:
+    """`plan_srt_status` over a real look (a TCP connect to the relay), cached for STATUS_TTL."""
+
+    def __init__(self, *, srt_port: int, pull_url: str) -> None:
+        self.srt_port, self.pull_url = srt_port, pull_url
+        self._cached: tuple[float, SrtStatus] | None = None
+
+    def status(self) -> SrtStatus:
+        import socket
+        from urllib.parse import urlsplit
+
+        now = time.monotonic()
+        if self._cached is not None and now - self._cached[0] < STATUS_TTL:
+            return self._cached[1]
+        parts = urlsplit(self.pull_url)
+        address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        listening = False
+        if self.srt_port:
+            try:
+                socket.create_connection(address, timeout=0.5).close()
+                listening = True
+            except OSError:
+                pass
+        found = plan_srt_status(srt_port=self.srt_port, libsrt=srtlib.find_library() is not None,
+                                listening=listening, relay=f"{address[0]}:{address[1]}")
+        self._cached = (now, found)
+        return found
+
+
 class Gate:
     """Decides who may publish; the default lets everyone in (tests). See ApiGate for the real one."""
 

@@ -18,9 +18,12 @@ from core.live.srt_ingest import (
     Gate,
     Refused,
     SrtIngest,
+    SrtStatus,
+    SrtStatusProbe,
     _Reader,
     ingest_url,
     parse_streamid,
+    plan_srt_status,
     relay_url,
     srt_publishing,
 )
@@ -67,6 +70,24 @@ def test_urls():
     assert "-live_start_index" not in args and args[args.index("-rw_timeout") + 1] == "5000000"
     hls = input_args("http://cam.example/live/index.m3u8")
     assert "-live_start_index" in hls
+
+
+def test_plan_srt_status():
+    assert plan_srt_status(srt_port=8890, libsrt=True, listening=True, relay="127.0.0.1:8891") == SrtStatus(True)
+    off = plan_srt_status(srt_port=0, libsrt=True, listening=False, relay="127.0.0.1:8891")
+    assert not off.available and "ABR_SRT_PORT=0" in off.reason
+    missing = plan_srt_status(srt_port=8890, libsrt=False, listening=False, relay="127.0.0.1:8891")
+    assert missing == SrtStatus(False, "libsrt is not installed; to turn SRT push on: "
+                                       "sudo apt-get install libsrt1.5-openssl")
+    down = plan_srt_status(srt_port=8890, libsrt=True, listening=False, relay="ingest:8891")
+    assert not down.available and "ingest:8891" in down.reason and "abr ingest" in down.reason
+
+
+def test_status_probe_looks_at_the_relay(ingest):
+    relay = f"http://127.0.0.1:{ingest.relay_port}"
+    assert SrtStatusProbe(srt_port=ingest.port, pull_url=relay).status() == SrtStatus(True)
+    gone = SrtStatusProbe(srt_port=ingest.port, pull_url=f"http://127.0.0.1:{free_port()}").status()
+    assert not gone.available and "abr ingest" in gone.reason
 
 
 def test_slow_reader_drops_whole_messages():

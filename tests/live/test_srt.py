@@ -79,6 +79,7 @@ def test_four_publishers_on_one_port(live_stack, playwright_instance):
     for s in streams.values():
         assert s["ingest"]["srt"] == (f"srt://127.0.0.1:{live_stack.srt_port}"
                                       f"?streamid=#!::r={s['stream_key']},m=publish")
+        assert s["ingest"]["srt_status"] == {"available": True, "reason": None}
     pushers = [srt_push(live_stack.srt_port, s["stream_key"], colour, seconds=60, tone=440 + 220 * i)
                for i, (colour, s) in enumerate(streams.items())]
     try:
@@ -128,7 +129,7 @@ def test_unknown_and_ended_keys_are_refused_at_the_handshake(live_stack):
     assert after["status"] == "ended" and after["plan"] is None  # no encoder ever started
     # A pull stream takes no publisher either.
     pull = live_stack.create(source_url="rtsp://127.0.0.1:9/none", **SMALL)
-    assert pull["ingest"]["srt"] is None
+    assert pull["ingest"]["srt"] is None and pull["ingest"]["srt_status"] is None
     _refused(srt_push(live_stack.srt_port, pull["stream_key"], "red", seconds=3))
     live_stack.client.delete(f"/v1/live-streams/{pull['id']}")
 
