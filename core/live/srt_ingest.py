@@ -186,7 +186,7 @@ class Publisher:
     key: str
     sock: int
     addr: str
-    readers: set[_Reader] = field(default_factory=set)
+    readers: frozenset[_Reader] = frozenset()  # replaced, never changed in place: the receive loop reads it unlocked
     closed: threading.Event = field(default_factory=threading.Event)
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -331,7 +331,7 @@ class SrtIngest:
                 if n:
                     data = buf.raw[:n]
                     pub.bytes += n
-                    for reader in tuple(pub.readers):
+                    for reader in pub.readers:
                         reader.offer(data)
         finally:
             self._drop(pub)
@@ -381,7 +381,7 @@ class SrtIngest:
                 pub = self.publishers.get(key)
                 if pub is not None and not pub.closed.is_set():
                     reader = _Reader()
-                    pub.readers.add(reader)
+                    pub.readers = pub.readers | {reader}
                     return pub, reader
                 pending = self._is_pending(key)
             if not pending or time.monotonic() > deadline:
@@ -430,7 +430,8 @@ class _RelayHandler(socketserver.StreamRequestHandler):
         except OSError:
             pass  # the reader went away
         finally:
-            pub.readers.discard(reader)
+            with ingest._lock:
+                pub.readers = pub.readers - {reader}
             if reader.dropped:
                 log.warning("srt relay reader of %s… lagged: %d messages dropped", key[:8], reader.dropped)
 
