@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ContextDep, SessionDep
 from core.errors import Forbidden
 from core.live.ingest import check_ingest_secret, ingest_secret
+from core.live.srt_ingest import INGEST_SECRET_HEADER
 from core.queues import TASK_LIVE
 from core.services import live_streams as service
 
@@ -30,7 +31,9 @@ srt_router = APIRouter(prefix="/v1/ingest/srt", tags=["ingest"], include_in_sche
 
 async def _form(request: Request, ctx) -> dict[str, str]:
     s = ctx.settings
-    if not check_ingest_secret(request.query_params.get("secret"), ingest_secret(s.signing_key, s.ingest_secret)):
+    # nginx can only put the secret in the callback URL; the SRT listener sends it as a header.
+    given = request.headers.get(INGEST_SECRET_HEADER) or request.query_params.get("secret")
+    if not check_ingest_secret(given, ingest_secret(s.signing_key, s.ingest_secret)):
         raise Forbidden("bad ingest secret")
     form = await request.form()
     return {k: str(v) for k, v in form.items()}

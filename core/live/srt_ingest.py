@@ -42,6 +42,7 @@ READER_QUEUE = 4096  # SRT messages (1316 B each: ~5 MB, ~8 s of 5 Mbit/s) a rel
 READER_WAIT = 5.0  # a reader that arrives between handshake and accept waits this long for the publisher
 RECV_TIMEOUT_MS = 1000
 RELAY_PATH = "/srt/"
+INGEST_SECRET_HEADER = "X-Abr-Ingest-Secret"  # how the listener proves itself to the API's SRT callbacks
 
 
 class Refused(Exception):
@@ -94,13 +95,22 @@ def relay_url(base: str, stream_key: str) -> str:
 
 
 def srt_publishing(base: str, stream_key: str, timeout: float = 1.0) -> bool:
-    """Whether the relay at `base` holds an SRT publisher for `stream_key` (HEAD → 200); False when unreachable."""
-    import httpx
+    """Whether the relay at `base` holds an SRT publisher for `stream_key` (HEAD → 200); False when unreachable.
 
+    http.client, not httpx: httpx logs every request URL at INFO, and this one carries the stream key.
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(relay_url(base, stream_key))
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=timeout)
     try:
-        return httpx.head(relay_url(base, stream_key), timeout=timeout).status_code == 200
-    except httpx.HTTPError:
+        conn.request("HEAD", url.path)
+        return conn.getresponse().status == 200
+    except OSError:
         return False
+    finally:
+        conn.close()
 
 
 INSTALL_LINE = "sudo apt-get install libsrt1.5-openssl"  # Debian/Ubuntu: what turns SRT push on
@@ -453,12 +463,13 @@ class ApiGate(Gate):
         import httpx
 
         self.base = f"{api_url.rstrip('/')}/v1/ingest/srt"
-        self.params = {"secret": secret}
+        # In a header, not the query string like nginx's callbacks: request URLs get logged (httpx at INFO).
+        self.headers = {INGEST_SECRET_HEADER: secret}
         # The admit call runs on libsrt's receive thread: bounded, so a slow API cannot stall the port for long.
         self.client = (client_factory or httpx.Client)(timeout=timeout)
 
     def _post(self, call: str, **form: str):
-        return self.client.post(f"{self.base}/{call}", params=self.params, data=form)
+        return self.client.post(f"{self.base}/{call}", headers=self.headers, data=form)
 
     def admit(self, key: str, addr: str) -> Admission:
         try:

@@ -15,6 +15,7 @@ from core.live import srtlib
 from core.live.encode import input_args
 from core.live.srt_ingest import (
     Admission,
+    ApiGate,
     Gate,
     Refused,
     SrtIngest,
@@ -213,3 +214,28 @@ def test_a_stopped_stream_is_disconnected(ingest):
     finally:
         caller.kill()
         caller.wait()
+
+
+def test_api_gate_maps_answers_and_keeps_the_secret_out_of_urls():
+    seen: list[httpx.Request] = []
+    answers = {"sk_ok": httpx.Response(200, json={"passphrase": "p" * 12}), "sk_none": httpx.Response(404),
+               "sk_ended": httpx.Response(403), "sk_busy": httpx.Response(409), "sk_err": httpx.Response(500)}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        key = dict(pair.split("=") for pair in request.content.decode().split("&"))["name"]
+        if request.url.path.endswith("/update"):
+            return httpx.Response(204 if key == "sk_ok" else 403)
+        return answers[key]
+
+    gate = ApiGate("http://api.test/", "s3cret",
+                   client_factory=lambda timeout: httpx.Client(transport=httpx.MockTransport(handler), timeout=timeout))
+    assert gate.admit("sk_ok", "192.0.2.1:5000") == Admission(passphrase="p" * 12)
+    for key, reason in (("sk_none", srtlib.SRT_REJX_NOTFOUND), ("sk_ended", srtlib.SRT_REJX_FORBIDDEN),
+                        ("sk_busy", srtlib.SRT_REJX_CONFLICT), ("sk_err", srtlib.SRT_REJX_INTERNAL)):
+        with pytest.raises(Refused) as err:
+            gate.admit(key, "192.0.2.1:5000")
+        assert err.value.reason == reason, key
+    assert gate.may_continue("sk_ok") and not gate.may_continue("sk_none")
+    assert {str(r.url) for r in seen} == {"http://api.test/v1/ingest/srt/publish", "http://api.test/v1/ingest/srt/update"}
+    assert all(r.headers["x-abr-ingest-secret"] == "s3cret" for r in seen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.live.ingest import ingest_secret
+from core.live.srt_ingest import INGEST_SECRET_HEADER
 from tests.helpers import app_client
 
 
@@ -44,7 +45,8 @@ def test_a_deleted_streams_publisher_is_dropped(client):
 
 
 def _srt(client, path: str, secret: str, **form):
-    return client.post(f"/v1/ingest/srt/{path}", params={"secret": secret}, data={"addr": "203.0.113.5", **form})
+    return client.post(f"/v1/ingest/srt/{path}", headers={INGEST_SECRET_HEADER: secret},
+                       data={"addr": "203.0.113.5", **form})
 
 
 def test_srt_callbacks_admit_hand_out_the_passphrase_and_refuse(client):
@@ -55,6 +57,7 @@ def test_srt_callbacks_admit_hand_out_the_passphrase_and_refuse(client):
     locked = client.post("/v1/live-streams", json={"srt_passphrase": "ten-chars-or-more"}).json()
     assert client.post("/v1/live-streams", json={"srt_passphrase": "short"}).status_code == 422
     assert _srt(client, "publish", "wrong", name=plain["stream_key"]).status_code == 403
+    assert client.post("/v1/ingest/srt/publish", data={"name": plain["stream_key"]}).status_code == 403
     assert _srt(client, "publish", secret, name="sk_unknown").status_code == 404
     r = _srt(client, "publish", secret, name=plain["stream_key"])
     assert r.status_code == 200 and r.json() == {"passphrase": None}
