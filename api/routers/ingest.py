@@ -68,9 +68,18 @@ async def on_update(request: Request, ctx: ContextDep, session: SessionDep) -> R
     return Response(status_code=204)
 
 
+@srt_router.post("/check")
+async def on_srt_check(request: Request, ctx: ContextDep, session: SessionDep) -> dict:
+    """The SRT listener's handshake check (changes nothing): 200 with the passphrase the caller must use
+    (null: none), or 4xx. `publish` follows once the connection (and its encryption) is established."""
+    form = await _form(request, ctx)
+    stream = await run_in_threadpool(service.check_publish, session, app="live", stream_key=form.get("name", ""))
+    return {"passphrase": stream.settings.get("srt_passphrase")}
+
+
 @srt_router.post("/publish")
 async def on_srt_publish(request: Request, ctx: ContextDep, session: SessionDep) -> dict:
-    """The SRT listener's handshake check: 200 with the passphrase the caller must use (null: none), or 4xx."""
+    """The SRT publisher is connected: like nginx's on_publish (a worker is enqueued when none runs), or 4xx."""
     form = await _form(request, ctx)
     stream, enqueue = await run_in_threadpool(service.on_publish, session, app="live",
                                               stream_key=form.get("name", ""), addr=form.get("addr", ""),

@@ -1,9 +1,9 @@
 """SRT push ingest: many publishers on one UDP port, routed by `streamid`, refused at the handshake.
 
     encoder ──SRT (libsrt, ARQ, AES)──▶ SrtIngest (one UDP port)
-                                          │ listen callback: streamid → key → gate.admit (the API's
-                                          │ ingest callback, like nginx-rtmp's on_publish) → accept/reject
-                                          ▼
+                                          │ listen callback: streamid → key → gate.check (the API,
+                                          │ read-only) → accept/reject; once connected: gate.admit
+                                          ▼ (the API's on_publish, like nginx-rtmp's)
                         per publisher: receive thread ──▶ relay readers (bounded queues)
                                                              ▲
     live worker ──HTTP GET /srt/<key>.ts (loopback relay)───┘
@@ -11,12 +11,16 @@
 The listen callback runs on libsrt's receive thread before any media flows:
 an unknown, ended or deleted key, a key that is already publishing here, or
 a malformed streamid is refused with an SRT reject reason (the caller's
-connect fails). Accepted publishers' MPEG-TS goes to the relay, where the
-live worker reads it like a pull source; the live state machine, webhooks,
-DVR and recording are the RTMP path's. A reader that falls behind loses
-whole SRT messages (7 TS packets each) rather than stalling the receive
-loop. Every UPDATE_INTERVAL the gate is asked whether each publisher may go
-on; a stopped or deleted stream's publisher is disconnected.
+connect fails). `gate.check` changes nothing, because libsrt settles the
+encryption (a wrong passphrase) only after the callback; once the
+connection is up, `gate.admit` (the stream goes `connecting`, a worker is
+enqueued) lets it in or has it closed. An admitted publisher's MPEG-TS goes
+to the relay, where the live worker reads it like a pull source; the live
+state machine, webhooks, DVR and recording are the RTMP path's. A reader
+that falls behind loses whole SRT messages (7 TS packets each) rather than
+stalling the receive loop. Every UPDATE_INTERVAL the gate is asked whether
+each publisher may go on; a stopped or deleted stream's publisher is
+disconnected.
 """
 
 from __future__ import annotations
@@ -169,8 +173,12 @@ class SrtStatusProbe:
 class Gate:
     """Decides who may publish; the default lets everyone in (tests). See ApiGate for the real one."""
 
-    def admit(self, key: str, addr: str) -> Admission:
+    def check(self, key: str, addr: str) -> Admission:
+        """At the handshake, changing nothing: Refused, or what the connection needs (its passphrase)."""
         return Admission()
+
+    def admit(self, key: str, addr: str) -> None:
+        """The connection is up (encryption settled): Refused, or the stream starts (on_publish)."""
 
     def may_continue(self, key: str) -> bool:
         return True
@@ -200,6 +208,7 @@ class Publisher:
     closed: threading.Event = field(default_factory=threading.Event)
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
+    admitted: bool = True  # False: gate.admit refused it after the handshake (no publish-done then)
 
 
 class SrtIngest:
@@ -279,7 +288,7 @@ class SrtIngest:
             key = parse_streamid((streamid or b"").decode(errors="replace"))
             self._reserve(key, addr, ns)
             try:
-                admission = self.gate.admit(key, addr)
+                admission = self.gate.check(key, addr)
                 if admission.passphrase:
                     srtlib.set_str(ns, srtlib.SRTO_PASSPHRASE, admission.passphrase)  # AES; a wrong one fails
             except BaseException:
@@ -294,7 +303,7 @@ class SrtIngest:
             log.exception("srt handshake from %s failed", addr)
             srtlib.reject(ns, srtlib.SRT_REJX_INTERNAL)
             return -1
-        log.info("srt publisher for %s… from %s admitted", key[:8], addr)
+        log.info("srt caller for %s… from %s passed the handshake check", key[:8], addr)
         return 0
 
     def _reserve(self, key: str, addr: str, ns: int) -> None:
@@ -333,6 +342,13 @@ class SrtIngest:
     def _receive(self, pub: Publisher) -> None:
         buf = ctypes.create_string_buffer(srtlib.SRT_LIVE_MAX_PAYLOAD)
         try:
+            try:
+                self.gate.admit(pub.key, pub.addr)
+            except Exception as exc:  # Refused, or the API is gone: nothing would read this stream
+                log.info("srt publisher of %s… from %s not admitted: %s", pub.key[:8], pub.addr, exc)
+                pub.admitted = False
+                return
+            log.info("srt publisher of %s… from %s admitted", pub.key[:8], pub.addr)
             while not pub.closed.is_set():
                 try:
                     n = srtlib.recvmsg(pub.sock, buf)
@@ -354,6 +370,8 @@ class SrtIngest:
                 del self.publishers[pub.key]
             else:
                 return
+        if not pub.admitted:
+            return
         log.info("srt publisher of %s… left after %.0f s, %d bytes", pub.key[:8], time.monotonic() - pub.started,
                  pub.bytes)
         try:
@@ -471,9 +489,16 @@ class ApiGate(Gate):
     def _post(self, call: str, **form: str):
         return self.client.post(f"{self.base}/{call}", headers=self.headers, data=form)
 
-    def admit(self, key: str, addr: str) -> Admission:
+    def check(self, key: str, addr: str) -> Admission:
+        body = self._ask("check", key, addr)
+        return Admission(passphrase=body.get("passphrase"))
+
+    def admit(self, key: str, addr: str) -> None:
+        self._ask("publish", key, addr)
+
+    def _ask(self, call: str, key: str, addr: str) -> dict:
         try:
-            r = self._post("publish", name=key, addr=addr)
+            r = self._post(call, name=key, addr=addr)
         except Exception as exc:
             raise Refused(srtlib.SRT_REJX_INTERNAL, f"the API did not answer: {exc}") from exc
         if r.status_code >= 400:
@@ -481,8 +506,7 @@ class ApiGate(Gate):
                       404: srtlib.SRT_REJX_NOTFOUND, 409: srtlib.SRT_REJX_CONFLICT}.get(
                 r.status_code, srtlib.SRT_REJX_INTERNAL if r.status_code >= 500 else srtlib.SRT_REJX_BAD_REQUEST)
             raise Refused(reason, f"the API refused: {r.status_code} {r.text[:200]}")
-        body = r.json() if r.content else {}
-        return Admission(passphrase=body.get("passphrase"))
+        return r.json() if r.content else {}
 
     def may_continue(self, key: str) -> bool:
         r = self._post("update", name=key)

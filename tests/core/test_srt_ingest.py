@@ -115,13 +115,17 @@ class _Gate(Gate):
         self.left_keys: queue.Queue[str] = queue.Queue()
         self.stopped: set[str] = set()
 
-    def admit(self, key, addr):
+    def check(self, key, addr):
         if key == "sk_unknown":
             raise Refused(srtlib.SRT_REJX_NOTFOUND, "unknown stream key")
         if key == "sk_boom":
             raise RuntimeError("the gate itself failed")  # must refuse, never admit by accident
-        self.admitted.append(key)
         return Admission(passphrase="correct-horse-battery" if key == "sk_secret" else None)
+
+    def admit(self, key, addr):
+        if key == "sk_late":
+            raise Refused(srtlib.SRT_REJX_CONFLICT, "another ingest took it meanwhile")
+        self.admitted.append(key)
 
     def may_continue(self, key):
         return key not in self.stopped
@@ -163,12 +167,17 @@ def test_refusals_happen_at_the_handshake(ingest):
             refused = _caller(ingest.port, streamid, seconds=2, extra=extra)
             assert refused.wait(20) != 0, streamid  # the caller's connect fails
             assert b"Error opening output" in refused.stderr.read()
-        assert ingest.test_gate.admitted == [KEY, "sk_secret"]  # the busy key never reached the gate
+        # Only connections reach admit: not the busy key, not the wrong passphrase.
+        assert ingest.test_gate.admitted == [KEY]
         assert list(ingest.publishers) == [KEY]
         # The right passphrase gets in straight after a wrong one (the refused socket frees the key).
         secret = _caller(ingest.port, "sk_secret", seconds=1, extra="&passphrase=correct-horse-battery")
         _wait(lambda: "sk_secret" in ingest.publishers)
         assert secret.wait(20) == 0
+        assert ingest.test_gate.admitted == [KEY, "sk_secret"]
+        # Refused after the connection was made (admit): closed at once, no publish-done for it.
+        late = _caller(ingest.port, "sk_late", seconds=30)
+        late.wait(15)
     finally:
         first.kill()
         first.wait()
@@ -230,12 +239,15 @@ def test_api_gate_maps_answers_and_keeps_the_secret_out_of_urls():
 
     gate = ApiGate("http://api.test/", "s3cret",
                    client_factory=lambda timeout: httpx.Client(transport=httpx.MockTransport(handler), timeout=timeout))
-    assert gate.admit("sk_ok", "192.0.2.1:5000") == Admission(passphrase="p" * 12)
+    assert gate.check("sk_ok", "192.0.2.1:5000") == Admission(passphrase="p" * 12)
+    gate.admit("sk_ok", "192.0.2.1:5000")
     for key, reason in (("sk_none", srtlib.SRT_REJX_NOTFOUND), ("sk_ended", srtlib.SRT_REJX_FORBIDDEN),
                         ("sk_busy", srtlib.SRT_REJX_CONFLICT), ("sk_err", srtlib.SRT_REJX_INTERNAL)):
-        with pytest.raises(Refused) as err:
-            gate.admit(key, "192.0.2.1:5000")
-        assert err.value.reason == reason, key
+        for call in (gate.check, gate.admit):
+            with pytest.raises(Refused) as err:
+                call(key, "192.0.2.1:5000")
+            assert err.value.reason == reason, key
     assert gate.may_continue("sk_ok") and not gate.may_continue("sk_none")
-    assert {str(r.url) for r in seen} == {"http://api.test/v1/ingest/srt/publish", "http://api.test/v1/ingest/srt/update"}
+    assert {str(r.url) for r in seen} == {f"http://api.test/v1/ingest/srt/{call}"
+                                          for call in ("check", "publish", "update")}
     assert all(r.headers["x-abr-ingest-secret"] == "s3cret" for r in seen)

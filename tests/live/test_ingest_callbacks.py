@@ -59,6 +59,11 @@ def test_srt_callbacks_admit_hand_out_the_passphrase_and_refuse(client):
     assert _srt(client, "publish", "wrong", name=plain["stream_key"]).status_code == 403
     assert client.post("/v1/ingest/srt/publish", data={"name": plain["stream_key"]}).status_code == 403
     assert _srt(client, "publish", secret, name="sk_unknown").status_code == 404
+    assert _srt(client, "check", secret, name="sk_unknown").status_code == 404
+    # The handshake check changes nothing (a caller with a wrong passphrase fails after it).
+    checked = _srt(client, "check", secret, name=locked["stream_key"])
+    assert checked.status_code == 200 and checked.json() == {"passphrase": "ten-chars-or-more"}
+    assert client.get(f"/v1/live-streams/{locked['id']}").json()["status"] == "idle"
     r = _srt(client, "publish", secret, name=plain["stream_key"])
     assert r.status_code == 200 and r.json() == {"passphrase": None}
     assert client.get(f"/v1/live-streams/{plain['id']}").json()["status"] == "connecting"
@@ -70,3 +75,4 @@ def test_srt_callbacks_admit_hand_out_the_passphrase_and_refuse(client):
     ended = client.post("/v1/live-streams", json={}).json()
     client.post(f"/v1/live-streams/{ended['id']}/stop")
     assert _srt(client, "publish", secret, name=ended["stream_key"]).status_code == 403
+    assert _srt(client, "check", secret, name=ended["stream_key"]).status_code == 403

@@ -140,6 +140,7 @@ def test_passphrase_and_stop_disconnects_the_publisher(live_stack):
     _refused(srt_push(live_stack.srt_port, created["stream_key"], "red", seconds=3))  # none given
     _refused(srt_push(live_stack.srt_port, created["stream_key"], "red", seconds=3,
                       extra="&passphrase=the-wrong-phrase"))
+    assert live_stack.get(created["id"])["status"] == "idle"  # no worker was started for them
     publisher = srt_push(live_stack.srt_port, created["stream_key"], "red", seconds=120,
                          extra="&passphrase=a-long-passphrase")
     try:
