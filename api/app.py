@@ -73,5 +73,6 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.include_router(webhooks.router)
     app.include_router(live_streams.router)
     app.include_router(ingest.router)
+    app.include_router(ingest.srt_router)
     app.include_router(player.router)  # dashboard at /, /player/{playback_id}, /static/…
     return app

@@ -51,10 +51,12 @@ DELIVERY = {"id": DELIVERY_ID, "event_id": EVENT_ID, "event_type": "asset.ready"
             "delivered_at": UPDATED, "created_at": CREATED}
 LIVE_STREAM = {
     "id": LIVE_ID, "stream_key": "sk_Zx81qPmW3kq9yTf0bV2nLs7cR4hJd6eA", "status": "idle", "source_url": None,
-    "ingest": {"rtmp": "rtmp://video.example:1935/live/sk_Zx81qPmW3kq9yTf0bV2nLs7cR4hJd6eA", "srt": None,
-               "rtmp_status": {"available": True, "reason": None}},
+    "ingest": {"rtmp": "rtmp://video.example:1935/live/sk_Zx81qPmW3kq9yTf0bV2nLs7cR4hJd6eA",
+               "srt": "srt://video.example:8890?streamid=#!::r=sk_Zx81qPmW3kq9yTf0bV2nLs7cR4hJd6eA,m=publish",
+               "rtmp_status": {"available": True, "reason": None},
+               "srt_status": {"available": True, "reason": None}},
     "settings": {"codecs": ["h264"], "ladder": None, "segment_duration": 2.0, "dvr_window": 120.0,
-                 "record": True},
+                 "record": True, "srt_passphrase": None},
     "plan": None, "playback_ids": [{"id": PLAYBACK_ID, "policy": "public"}],
     "playback": {"hls": f"{PLAY}/master.m3u8", "dash": f"{PLAY}/manifest.mpd",
                  "player": f"{BASE}/player/{PLAYBACK_ID}"},

@@ -92,12 +92,13 @@ def run_dev(settings: Settings, *, verbose: bool = False) -> int:
                     _spawn(["worker", *quiet, "--queues", "transcode,default", "--concurrency", "1"], env, out),
                     _spawn(["worker", *quiet, "--queues", "live", "--concurrency", "2"], env, out)]  # live: hours
         ingest, ingest_note = _start_ingest(settings, stdout=out)  # not watched: live push is optional in dev
+        srt = _start_srt_ingest(settings, env, stdout=out)
     url = f"http://{settings.host}:{settings.port}"
     try:
         if _wait_ready(url, children[0]):
             ingest_line = _ingest_line(settings, ingest, ingest_note)
             print(banner(url=url, key=key, ingest=ingest_line, data_dir=str(settings.data_dir),
-                         log=None if verbose else str(log_path)), flush=True)
+                         log=None if verbose else str(log_path), srt=_srt_line(settings, srt)), flush=True)
         while not stopping:
             if any(c.poll() is not None for c in children):
                 where = "" if verbose else f" (its output: {log_path})"
@@ -106,16 +107,17 @@ def run_dev(settings: Settings, *, verbose: bool = False) -> int:
             time.sleep(0.2)
         return 0
     finally:
-        stop_groups(children + ([ingest] if ingest is not None else []))
+        stop_groups(children + [p for p in (ingest, srt) if p is not None])
 
 
-def banner(*, url: str, key: str, ingest: str, data_dir: str, log: str | None) -> str:
+def banner(*, url: str, key: str, ingest: str, data_dir: str, log: str | None, srt: str | None = None) -> str:
     """What `abr dev` prints once it is up: the last thing on the screen, short enough to read."""
     lines = [f"abr dev is up: {url}",
              f"  dashboard:    {url}/",
              f"  API docs:     {url}/docs",
              f"  API key: {key}",
              f"  RTMP ingest:  {ingest}",
+             *([f"  SRT ingest:   {srt}"] if srt else []),
              f"  data dir:     {data_dir}" + (f"  (component output: {log})" if log else ""),
              f"  CLI:          export ABR_URL={url} ABR_API_KEY={key}",
              "Ctrl-C stops everything."]
@@ -149,3 +151,26 @@ def _ingest_line(settings: Settings, ingest: subprocess.Popen | None, note: str 
             return f"up (push to rtmp://{settings.host}:{settings.rtmp_port}/live/<stream_key>)"
         time.sleep(0.1)
     return f"off (nginx did not start; see {settings.data_dir / 'ingest' / 'error.log'})"
+
+
+def _start_srt_ingest(settings: Settings, env: dict[str, str], *, stdout=None) -> subprocess.Popen | None:
+    """The SRT listener (`abr ingest --no-rtmp`) when libsrt is installed and SRT is on."""
+    from cli.ingest import start_srt_ingest
+
+    return start_srt_ingest(settings, env=env, start_new_session=True, stdout=stdout, stderr=stdout)
+
+
+def _srt_line(settings: Settings, srt: subprocess.Popen | None, timeout: float = 5.0) -> str:
+    """`up (srt://…)` once the listener's relay accepts (it opens after the UDP port is bound), else `off (why)`."""
+    from core.live.ingest import accepts_tcp
+
+    if srt is None:
+        return ("off (ABR_SRT_PORT=0)" if not settings.srt_port
+                else "off (libsrt is not installed: sudo apt-get install libsrt1.5-openssl)")
+    deadline = time.monotonic() + timeout
+    while srt.poll() is None and time.monotonic() < deadline:
+        if accepts_tcp("127.0.0.1", settings.srt_relay_port, timeout=0.3):
+            return f"up (push to srt://{settings.host}:{settings.srt_port}?streamid=#!::r=<stream_key>,m=publish)"
+        time.sleep(0.1)
+    return (f"off (the SRT listener did not start: is udp {settings.srt_port} or tcp {settings.srt_relay_port} "
+            "taken? set ABR_SRT_PORT / ABR_SRT_RELAY_PORT)")

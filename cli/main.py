@@ -193,7 +193,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from cli.ingest import run_ingest
 
-    return run_ingest(_settings(args), api_url=args.api_url)
+    return run_ingest(_settings(args), api_url=args.api_url, rtmp=not args.no_rtmp, srt=not args.no_srt)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,8 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no start-up banner")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("ingest", help="run the RTMP ingest (nginx + RTMP module) for live push streams")
-    p.add_argument("--api-url", help="where nginx reaches the API for its callbacks (default http://127.0.0.1:PORT)")
+    p = sub.add_parser("ingest", help="run the live push ingest: RTMP (nginx + RTMP module) and SRT (libsrt)")
+    p.add_argument("--api-url", help="where the ingest reaches the API for its callbacks (default http://127.0.0.1:PORT)")
+    p.add_argument("--no-rtmp", action="store_true", help="do not start nginx-rtmp")
+    p.add_argument("--no-srt", action="store_true", help="do not start the SRT listener")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("migrate", help="upgrade (default) or downgrade the database schema")

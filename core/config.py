@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     rtmp_host: str | None = None  # host named in ingest URLs; default: public_url's host, else `host`
     rtmp_pull_url: str | None = None  # where live workers read pushed streams; default rtmp://127.0.0.1:{rtmp_port}/live
     ingest_secret: str | None = None  # guards the nginx callbacks; default: <data_dir>/ingest-secret, else derived
+    # SRT push (core/live/srt_ingest.py): one UDP port for every publisher, routed by streamid; `abr ingest`.
+    srt_port: int = Field(default=8890, ge=0, lt=65536)  # 0: no SRT listener
+    srt_latency_ms: int = Field(default=200, ge=20, le=8000)  # receiver buffer for retransmissions (SRTO_LATENCY)
+    srt_relay_host: str = "127.0.0.1"  # where the listener re-serves each publisher's MPEG-TS to live workers
+    srt_relay_port: int = Field(default=8891, gt=0, lt=65536)
+    srt_pull_url: str | None = None  # where live workers read that; default http://127.0.0.1:{srt_relay_port}
     live_reconnect_grace: float = Field(default=30.0, ge=1, le=3600)  # a source back within this continues
     live_dvr_window: float = Field(default=120.0, ge=6, le=86400)  # default DVR window, seconds
     # Networks (comma separated CIDRs) a live pull may reach besides public addresses: the camera LAN.

@@ -26,6 +26,8 @@ from core.db.models_live import LiveStream
 from core.errors import NotFound
 from core.live.ingest import RtmpStatusProbe
 from core.live.pull_guard import PullPolicy
+from core.live.srt_ingest import SrtStatusProbe
+from core.live.srt_ingest import ingest_url as srt_ingest_url
 from core.queues import TASK_LIVE
 from core.services import live_streams as service
 
@@ -34,14 +36,25 @@ play_router = APIRouter(tags=["playback"], responses=error_responses(403, 404))
 
 
 class IngestStatusPublic(BaseModel):
-    available: bool  # something accepts RTMP where this API's live workers read pushed streams
-    reason: str | None = None  # why not, and what to do (e.g. the apt line that installs the RTMP module)
+    available: bool  # something accepts pushes where this API's live workers read them
+    reason: str | None = None  # why not, and what to do (e.g. the apt line that installs what is missing)
 
 
 class IngestUrls(BaseModel):
     rtmp: str | None
-    srt: str | None = None  # no multi-stream SRT listener yet (see README)
+    srt: str | None = None  # srt://host:8890?streamid=#!::r=<key>,m=publish (core/live/srt_ingest.py)
     rtmp_status: IngestStatusPublic | None = None  # push streams: whether `rtmp` has a listener now
+    srt_status: IngestStatusPublic | None = None  # push streams: whether `srt` has a listener now
+
+
+def srt_status(ctx) -> IngestStatusPublic:
+    probe = ctx.extra.get("srt_status")
+    if probe is None:
+        s = ctx.settings
+        probe = ctx.extra["srt_status"] = SrtStatusProbe(
+            srt_port=s.srt_port, pull_url=s.srt_pull_url or f"http://127.0.0.1:{s.srt_relay_port}")
+    found = probe.status()
+    return IngestStatusPublic(available=found.available, reason=found.reason)
 
 
 def rtmp_status(ctx) -> IngestStatusPublic:
@@ -90,7 +103,9 @@ def _public(session: Session, stream: LiveStream, request: Request, ctx) -> Live
     return LiveStreamPublic(
         id=stream.id, stream_key=stream.stream_key, status=stream.status, source_url=stream.source_url,
         ingest=IngestUrls(rtmp=None, rtmp_status=None) if stream.source_url else IngestUrls(
-            rtmp=f"rtmp://{host}:{s.rtmp_port}/live/{stream.stream_key}", rtmp_status=rtmp_status(ctx)),
+            rtmp=f"rtmp://{host}:{s.rtmp_port}/live/{stream.stream_key}", rtmp_status=rtmp_status(ctx),
+            srt=srt_ingest_url(host, s.srt_port, stream.stream_key) if s.srt_port else None,
+            srt_status=srt_status(ctx)),
         settings=stream.settings, plan=stream.plan,
         playback_ids=[PlaybackIdPublic(id=p.id, policy=p.policy) for p in pids], playback=playback,
         recording_asset_id=stream.recording_asset_id, reconnects=stream.reconnects,

@@ -55,14 +55,16 @@ def input_args(url: str) -> list[str]:
         raise ValueError(f"unsupported live source scheme {scheme!r}")
     # FLV (RTMP) announces every stream and its parameters up front; others may need longer.
     analyze = ANALYZE_RTMP_US if scheme in ("rtmp", "rtmps") else ANALYZE_US
+    # MPEG-TS over HTTP: the SRT listener's relay of a pushed stream (core/live/srt_ingest.py), not HLS.
+    ts_over_http = scheme in ("http", "https") and urlsplit(url).path.endswith(".ts")
     args = ["-fflags", "nobuffer", "-flags", "low_delay",
             "-probesize", str(PROBE_SIZE), "-analyzeduration", str(analyze),
-            "-protocol_whitelist", _WHITELISTS[scheme]]
+            "-protocol_whitelist", "http,tcp" if ts_over_http else _WHITELISTS[scheme]]
     if scheme in ("rtmp", "rtmps"):
         args += ["-rtmp_live", "live", "-rw_timeout", str(READ_TIMEOUT_US)]
     elif scheme in ("rtsp", "rtsps"):
         args += ["-rtsp_transport", "tcp", "-timeout", str(READ_TIMEOUT_US)]
-    elif scheme == "srt":
+    elif scheme == "srt" or ts_over_http:
         args += ["-rw_timeout", str(READ_TIMEOUT_US)]
     elif urlsplit(url).path.lower().endswith((".m3u8", ".m3u")):  # HLS: start at the live edge
         args += ["-live_start_index", "-1", "-rw_timeout", str(READ_TIMEOUT_US)]

@@ -48,6 +48,8 @@ from core.live.pull_guard import (
 from core.live.reader import NO_MEDIA, PIPE_INPUT, SourceError, SourceReader, classify, reader_argv
 from core.live.rtsp_relay import RtspRelay
 from core.live.recording import create_recording
+from core.live.srt_ingest import relay_url as srt_relay_url
+from core.live.srt_ingest import srt_publishing
 from core.media.encode import EncodeJob, stream_map
 from core.media.runner import Progress, run_ffmpeg
 from core.storage import Storage
@@ -64,6 +66,7 @@ class LiveConfig:
     ffmpeg: str
     work_dir: Path
     rtmp_pull_base: str  # rtmp://127.0.0.1:1935/live
+    srt_pull_base: str | None = None  # the SRT listener's relay, http://127.0.0.1:8891 (None: no SRT push)
     reconnect_grace: float = 30.0
     probe_timeout: float = 8.0
     # Called with the recording's asset id once it exists (the worker makes its storyboard there:
@@ -150,6 +153,7 @@ class LiveRun:
         if row is None:
             return
         source = row.source_url or f"{self.config.rtmp_pull_base.rstrip('/')}/{row.stream_key}"
+        self._stream_key = row.stream_key
         settings = dict(row.settings)
         publisher = LivePublisher(self.storage, self.stream_id, segment_duration=settings["segment_duration"],
                                   dvr_window=settings["dvr_window"], record=settings["record"])
@@ -196,7 +200,8 @@ class LiveRun:
                                    code="source_unreachable")
                 return "never_connected"
             try:
-                produced = self._session(source, settings, publisher, attempt, pull=pull)
+                src = source if pull else self._push_source(source)
+                produced = self._session(src, settings, publisher, attempt, pull=pull)
             except Cancelled:
                 return "stopped"
             except AddressNotAllowed:
@@ -213,6 +218,16 @@ class LiveRun:
                              self.config.reconnect_grace)
                 continue
             time.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)] if pull else BACKOFF[0])
+
+    def _push_source(self, rtmp_source: str) -> str:
+        """Where a pushed stream is read now: the SRT relay when an SRT publisher holds the key, else nginx-rtmp.
+
+        Asked again on every (re)connect, so a publisher may come back over the other protocol.
+        """
+        base = self.config.srt_pull_base
+        if base and srt_publishing(base, self._stream_key):
+            return srt_relay_url(base, self._stream_key)
+        return rtmp_source
 
     def _open(self, stack: contextlib.ExitStack, source: str, *, pull: bool) -> SourceReader:
         """Start the reader: a pull source checked now (DNS may have changed since creation) and pinned:

@@ -37,6 +37,8 @@ class LiveStreamCreate(BaseModel):
     record: bool = True
     playback_policy: Literal["public", "signed"] = "public"
     passthrough: str | None = Field(default=None, max_length=2000)
+    # SRT push only: the encoder must use this passphrase (AES; SRT takes 10 to 79 characters).
+    srt_passphrase: str | None = Field(default=None, min_length=10, max_length=79)
 
     @field_validator("source_url")
     @classmethod
@@ -143,8 +145,12 @@ def _aware(value):
 # -- RTMP ingest callbacks (nginx on_publish / on_publish_done) -------------------------------
 
 
-def on_publish(session: Session, *, app: str, stream_key: str, addr: str) -> tuple[LiveStream, bool]:
-    """Let a publisher in (return (stream, whether to enqueue a worker)) or refuse it (NotFound, Forbidden, Conflict)."""
+def check_publish(session: Session, *, app: str, stream_key: str) -> LiveStream:
+    """The stream a publisher may push to, or NotFound/Forbidden/Conflict; changes nothing.
+
+    The SRT handshake asks this first: its encryption is settled after our
+    callback, so a caller with a wrong passphrase must not start anything.
+    """
     if app != "live":
         raise NotFound(f"no RTMP application {app!r}; publish to rtmp://host/live/<stream_key>")
     stream = session.exec(select(LiveStream).where(LiveStream.stream_key == stream_key)).first()
@@ -156,18 +162,25 @@ def on_publish(session: Session, *, app: str, stream_key: str, addr: str) -> tup
         raise Forbidden(f"this live stream has {stream.status}; create a new one")
     if stream.stop_requested:
         raise Forbidden("this live stream is being stopped")
+    if stream.status == state.ACTIVE and _worker_alive(stream):
+        raise Conflict("this stream key is already publishing")
+    return stream
+
+
+def on_publish(session: Session, *, app: str, stream_key: str, addr: str,
+               protocol: str = "rtmp") -> tuple[LiveStream, bool]:
+    """Let a publisher in (return (stream, whether to enqueue a worker)) or refuse it (NotFound, Forbidden, Conflict)."""
+    stream = check_publish(session, app=app, stream_key=stream_key)
     enqueue = False
     if stream.status == state.IDLE:
         stream.status, enqueue = state.CONNECTING, True
-    elif stream.status == state.ACTIVE and _worker_alive(stream):
-        raise Conflict("this stream key is already publishing")
     elif not _worker_alive(stream):
         enqueue = True  # reconnecting/connecting, but the worker that owned it is gone
     stream.updated_at = utcnow()
     session.add(stream)
     session.commit()
     session.refresh(stream)
-    log.info("rtmp publish to live %s from %s (%s)", stream.id, addr, "new worker" if enqueue else "continues")
+    log.info("%s publish to live %s from %s (%s)", protocol, stream.id, addr, "new worker" if enqueue else "continues")
     return stream, enqueue
 
 

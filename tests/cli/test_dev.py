@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from cli.dev import banner
+from core.live import srtlib
 from core.live.ingest import find_nginx, find_rtmp_module
 from tests.conftest import free_port
 
@@ -50,7 +51,7 @@ def _start_dev(tmp_path, **env_extra: str) -> tuple[subprocess.Popen, Path, int]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABR_")}
     # A free RTMP port: another test's ingest on 1935 would read as "taken", not as this one's.
     env.update(ABR_DATA_DIR=str(tmp_path / "data"), ABR_RTMP_PORT=str(free_port()), PYTHONUNBUFFERED="1",
-               **env_extra)
+               ABR_SRT_PORT=str(free_port()), ABR_SRT_RELAY_PORT=str(free_port()), **env_extra)
     log = tmp_path / "dev.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cli.main", "dev", "--port", str(port)], env=env,
@@ -98,6 +99,12 @@ def test_dev_serves_ready_and_sigterm_stops_everything(tmp_path):
         else:
             assert not os.environ.get("CI"), "CI machines have nginx and its RTMP module"
             assert "RTMP ingest:  off (" in text and "sudo apt-get install nginx libnginx-mod-rtmp" in text
+        if srtlib.find_library():  # .ci/run installs libsrt1.5-openssl
+            assert "SRT ingest:   up (push to srt://127.0.0.1:" in text, text
+            assert _push_stream(base, key)["srt_status"] == {"available": True, "reason": None}
+        else:
+            assert not os.environ.get("CI"), "CI machines have libsrt"
+            assert "SRT ingest:   off (libsrt is not installed" in text
         ready = httpx.get(f"{base}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
         assert all(c["ok"] for c in ready.json()["checks"].values())
@@ -148,3 +155,8 @@ def test_banner_exact():
         "  data dir:     /d  (component output: /d/dev.log)\n"
         "  CLI:          export ABR_URL=http://127.0.0.1:8000 ABR_API_KEY=abr_k\n"
         "Ctrl-C stops everything.")
+
+
+def test_banner_names_the_srt_ingest_when_given():
+    text = banner(url="http://h", key="k", ingest="off (why)", data_dir="/d", log=None, srt="up (push to srt://h:1)")
+    assert text.splitlines()[4:6] == ["  RTMP ingest:  off (why)", "  SRT ingest:   up (push to srt://h:1)"]

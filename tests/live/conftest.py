@@ -1,7 +1,9 @@
-"""Live tests run real peers: the API under uvicorn, a real Celery worker, nginx with the RTMP module, ffmpeg.
+"""Live tests run real peers: the API under uvicorn, a real Celery worker, nginx with the RTMP module,
+the SRT listener (`abr ingest --no-rtmp`, libsrt), ffmpeg.
 
-Skipped with the reason when nginx or its RTMP module is missing, unless CI
-is set (then they fail: .ci/run installs `nginx libnginx-mod-rtmp`).
+Skipped with the reason when nginx, its RTMP module or libsrt is missing,
+unless CI is set (then they fail: .ci/run installs `nginx
+libnginx-mod-rtmp libsrt1.5-openssl`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.ingest import find_nginx, start_ingest
+from cli.ingest import find_nginx, start_ingest, start_srt_ingest
+from core.live import srtlib
 from core.live.ingest import find_rtmp_module
 from core.media.ffmpeg import find_ffmpeg
 from tests.conftest import free_port
@@ -42,6 +45,8 @@ class LiveStack:
     client: httpx.Client
     data_dir: Path
     log: Path
+    srt_port: int = 0  # the SRT listener's UDP port
+    srt_relay_port: int = 0  # where it re-serves each publisher's MPEG-TS (what live workers read)
 
     def create(self, **body) -> dict:
         r = self.client.post("/v1/live-streams", json=body)
@@ -69,30 +74,39 @@ class LiveStack:
 def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
     need(find_nginx() is not None, "nginx (Debian package nginx)")
     need(find_rtmp_module() is not None, "nginx's RTMP module (Debian package libnginx-mod-rtmp)")
+    need(srtlib.find_library() is not None, "libsrt (Debian package libsrt1.5-openssl)")
     root = tmp_path_factory.mktemp("live")
-    rtmp_port, api_port = free_port(), free_port()
+    rtmp_port, api_port, srt_port, relay_port = free_port(), free_port(), free_port(), free_port()
     env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(root / "data"), "ABR_API_KEYS": TEST_KEY,
            "ABR_RTMP_PORT": str(rtmp_port), "ABR_LIVE_RECONNECT_GRACE": "6", "ABR_ALLOW_PRIVATE_URLS": "1",
            # The operator path for cameras on a private network: loopback sources are named, one address only.
            "ABR_LIVE_PULL_ALLOW_NETWORKS": "127.0.0.1/32",
-           "ABR_PORT": str(api_port), "ABR_LOG_LEVEL": "INFO"}
+           "ABR_PORT": str(api_port), "ABR_LOG_LEVEL": "INFO",
+           "ABR_SRT_PORT": str(srt_port), "ABR_SRT_RELAY_PORT": str(relay_port)}
     settings = settings_from(env)
     from cli.migrate import upgrade
 
     upgrade(settings.resolved_database_url)
     log = root / "worker.log"
+    # Four workers: the SRT test runs four publishers at once.
     with uvicorn_origin(env, port=api_port) as (api, _), running_worker(env, log_path=log, queues="live",
-                                                                      concurrency=3):
+                                                                      concurrency=4):
         nginx = start_ingest(settings, api_url=api, prefix=root / "ingest")
+        srt_log = open(root / "srt.log", "ab")
+        srt = start_srt_ingest(settings, api_url=api, env=dict(os.environ, **env), stdout=srt_log, stderr=srt_log)
         try:
             wait_for_port(rtmp_port, proc=nginx)
+            wait_for_port(relay_port, proc=srt)  # the relay opens right after the SRT port is bound
             client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=10)
             yield LiveStack(api=api, rtmp=f"rtmp://127.0.0.1:{rtmp_port}/live", client=client,
-                            data_dir=root / "data", log=log)
+                            data_dir=root / "data", log=log, srt_port=srt_port, srt_relay_port=relay_port)
             client.close()
         finally:
             nginx.terminate()
             nginx.wait(10)
+            srt.terminate()
+            srt.wait(10)
+            srt_log.close()
 
 
 def push(url: str, *, seconds: float, size: str = "640x360", fps: int = 25, log: Path | None = None,

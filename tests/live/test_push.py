@@ -21,7 +21,8 @@ def _segments(playlist: str) -> list[str]:
 def test_push_live_stop_and_recording(live_stack):
     created = live_stack.create(segment_duration=2, dvr_window=20)
     assert created["status"] == "idle" and created["recording_asset_id"] is None
-    assert created["ingest"]["rtmp"].endswith(f"/live/{created['stream_key']}") and created["ingest"]["srt"] is None
+    assert created["ingest"]["rtmp"].endswith(f"/live/{created['stream_key']}") and created["ingest"]["srt"].endswith(
+        f"?streamid=#!::r={created['stream_key']},m=publish")
     play = created["playback"]
     publisher = push(f"{live_stack.rtmp}/{created['stream_key']}", seconds=10)
     try:

@@ -20,7 +20,8 @@ def compose() -> dict:
 
 def test_every_service_has_a_healthcheck(compose):
     services = compose["services"]
-    assert {"postgres", "redis", "minio", "api", "worker-transcode", "worker-live", "cache", "ingest"} <= set(services)
+    assert {"postgres", "redis", "minio", "api", "worker-transcode", "worker-live", "cache", "ingest",
+            "srt-ingest"} <= set(services)
     for name, service in services.items():
         check = service.get("healthcheck")
         assert check and check.get("test"), f"{name} has no healthcheck"

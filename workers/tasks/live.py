@@ -18,6 +18,7 @@ def run_live_stream(stream_id: str) -> None:
     s = ctx.settings
     config = LiveConfig(ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work",
                         rtmp_pull_base=s.rtmp_pull_url or f"rtmp://127.0.0.1:{s.rtmp_port}/live",
+                        srt_pull_base=(s.srt_pull_url or f"http://127.0.0.1:{s.srt_relay_port}") if s.srt_port else None,
                         reconnect_grace=s.live_reconnect_grace,
                         after_recording=lambda asset_id: storyboard_of_recording(
                             ctx.storage, ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", asset_id=asset_id),
