@@ -3,7 +3,8 @@
  * The API key is asked for once and kept in localStorage; every call sends it as
  * `Authorization: Bearer`. Live progress comes from GET /v1/assets/{id}/events, read with
  * fetch() streaming (EventSource cannot send that header) and parsed as server-sent events.
- * Routes (location.hash): #/ the asset list and uploads, #/assets/{id} one asset.
+ * Routes (location.hash): #/ the asset list and uploads, #/assets/{id} one asset, #/live the live
+ * streams and a form to create one, #/live/{id} one live stream (polled: live streams have no event stream).
  */
 'use strict';
 (function () {
@@ -280,7 +281,8 @@
       rememberName(asset.id, file.name);
       onUploadsChanged(asset);
     }).catch((err) => {
-      item.state = 'failed'; item.error = err.message;
+      item.state = 'failed'; item.error = err.message; item.errorCode = err.status ? `${err.status} ${err.code}` : null;
+      item.aborted = err.code === 'aborted';
       onUploadsChanged();
     });
   }
@@ -290,15 +292,18 @@
     const secs = (Date.now() - item.started) / 1000;
     const speed = secs > 0.5 ? `${fmtBytes(item.loaded / secs)}/s` : '';
     const note = item.state === 'uploading' ? `${pct}% of ${fmtBytes(item.total)}${speed ? ` · ${speed}` : ''}`
-      : item.state === 'done' ? 'Uploaded' : item.error;
+      : item.state === 'done' ? 'Uploaded' : item.errorCode ? 'Rejected' : item.aborted ? 'Cancelled' : 'Failed';
     const row = h('div', { class: `upload ${item.state}` },
       h('div', { class: 'upload-head' },
         h('span', { class: 'upload-name' }, item.file.name),
         h('span', { class: 'upload-note' }, note),
         item.state === 'uploading' && item.cancel ? h('button', { type: 'button', class: 'link', onclick: () => item.cancel() }, 'Cancel') : null,
         item.state === 'done' ? h('a', { href: `#/assets/${item.asset.id}` }, 'Open') : null),
-      h('div', { class: 'progress' }, h('div', { class: 'progress-track', role: 'progressbar', 'aria-label': `Upload of ${item.file.name}`, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(item.state === 'uploading' ? pct : 100) },
-        h('div', { class: 'progress-fill' }))));
+      // A rejected upload is an error, not a finished bar: the message replaces the bar.
+      item.state === 'failed'
+        ? h('div', { class: 'upload-error', role: 'alert' }, item.errorCode ? h('code', {}, item.errorCode) : null, ` ${item.error}`)
+        : h('div', { class: 'progress' }, h('div', { class: 'progress-track', role: 'progressbar', 'aria-label': `Upload of ${item.file.name}`, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(item.state === 'uploading' ? pct : 100) },
+          h('div', { class: 'progress-fill' }))));
     setWidths(row);
     return row;
   }
@@ -561,6 +566,306 @@
     }
   }
 
+  // ---- live streams ---------------------------------------------------------------------------------
+
+  const LIVE_FINAL = new Set(['ended', 'errored']);
+  const LIVE_PLAYING = new Set(['active', 'reconnecting']);
+  const LIVE_NOTES = {
+    idle: 'Waiting for an encoder: start streaming with the settings below.',
+    connecting: 'Connecting to the source…',
+    reconnecting: 'The source dropped: reconnecting…',
+    ended: 'The stream has ended.',
+    errored: 'The stream stopped with an error.',
+  };
+
+  function liveBadge(stream) {
+    return h('span', { class: `badge live-${stream.status}`, dataset: { status: stream.status } }, stream.status);
+  }
+  const liveTitle = (stream) => stream.passthrough || stream.id;
+  const liveKind = (stream) => (stream.source_url ? 'Pull' : 'Push');
+
+  /** The RTMP ingest of a push stream. Newer servers say `ingest.rtmp = {url, available, reason}`,
+   * older ones `ingest.rtmp = "rtmp://…"`; without either the URL is unknown here (null). */
+  function rtmpIngest(stream) {
+    const r = stream.ingest && stream.ingest.rtmp;
+    if (!r) return null;
+    if (typeof r === 'string') return { url: r, available: null, reason: null };
+    return { url: r.url || null, available: r.available === undefined ? null : r.available, reason: r.reason || null };
+  }
+  /** "rtmp://host:1935/live/<key>" -> ["rtmp://host:1935/live", "<key>"] (OBS asks for the two apart). */
+  function splitIngest(url, key) {
+    if (url && url.endsWith(`/${key}`)) return [url.slice(0, -key.length - 1), key];
+    return [url, key];
+  }
+
+  /** A playback token for a signed live playback id, as a query string ('' when public). */
+  async function playbackQuery(pid, policy) {
+    if (!pid || policy !== 'signed') return { query: '', note: null };
+    try {
+      const t = await api('POST', '/v1/playback-tokens', { playback_id: pid, expires_in: 6 * 3600 });
+      return { query: `?token=${encodeURIComponent(t.token)}`, note: `Signed playback: these URLs carry a token valid until ${new Date(t.expires_at).toLocaleString()}.` };
+    } catch (e) { return { query: '', note: `Signed playback: no token could be made (${e.message}).` }; }
+  }
+
+  /** The latest picture of a live stream, fetched uncached (it changes every few seconds) into a blob URL. */
+  async function refreshLiveThumb(img, pid, query) {
+    try {
+      const r = await fetch(`/play/${encodeURIComponent(pid)}/thumbnail.jpg${query}`, { cache: 'no-store' });
+      if (!r.ok) return false;
+      const url = URL.createObjectURL(await r.blob());
+      const old = img.src;
+      img.src = url;
+      if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+      return true;
+    } catch (e) { return false; }
+  }
+
+  function createLiveCard() {
+    const mode = (value, label, note) => h('label', { class: 'chip', for: `live-${value}` },
+      h('input', { type: 'radio', name: 'live-mode', id: `live-${value}`, value, checked: value === 'push' }), ` ${label}`,
+      h('span', { class: 'muted' }, ` · ${note}`));
+    const push = mode('push', 'Push', 'OBS or ffmpeg sends to this server');
+    const pull = mode('pull', 'Pull', 'this server reads a camera or stream');
+    const source = h('input', { type: 'text', id: 'live-source', name: 'source_url', placeholder: 'rtsp://camera.local/stream · rtmp://… · srt://… · https://…/live.m3u8', spellcheck: 'false', 'aria-label': 'Source URL' });
+    const sourceField = h('div', { class: 'field', hidden: true }, h('label', { for: 'live-source' }, 'Source URL'), source);
+    const record = h('input', { type: 'checkbox', id: 'live-record', checked: true });
+    const signed = h('input', { type: 'checkbox', id: 'live-signed' });
+    const error = h('p', { class: 'form-error', role: 'alert' });
+    const isPull = () => pull.firstChild.checked;
+    for (const el of [push, pull]) el.firstChild.addEventListener('change', () => { sourceField.hidden = !isPull(); if (isPull()) source.focus(); });
+    const form = h('form', {
+      class: 'card live-create', id: 'live-create',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        error.textContent = '';
+        const body = { record: record.checked, playback_policy: signed.checked ? 'signed' : 'public' };
+        if (isPull()) {
+          if (!source.value.trim()) { error.textContent = 'Enter the URL to pull from.'; source.focus(); return; }
+          body.source_url = source.value.trim();
+        }
+        try {
+          const stream = await api('POST', '/v1/live-streams', body);
+          location.hash = `#/live/${stream.id}`;
+        } catch (err) { if (err.status !== 401) error.textContent = err.message; }
+      },
+    },
+    h('div', { class: 'card-head' }, h('h2', {}, 'New live stream')),
+    h('div', { class: 'options' }, push, pull), sourceField,
+    h('div', { class: 'options' }, h('label', { class: 'chip', for: 'live-record' }, record, ' Record'),
+      h('label', { class: 'chip', for: 'live-signed' }, signed, ' Signed playback')),
+    error,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn primary', id: 'live-create-submit' }, 'Create stream')));
+    return form;
+  }
+
+  function liveRow(stream) {
+    const pid = stream.playback_ids[0] && stream.playback_ids[0].id;
+    const thumb = h('div', { class: 'thumb live-thumb' });
+    if (pid && stream.status === 'active' && stream.playback_ids[0].policy === 'public') {
+      const img = h('img', { alt: '' });
+      img.addEventListener('load', () => thumb.classList.add('has-image'));
+      refreshLiveThumb(img, pid, '').then((ok) => { if (ok) thumb.append(img); });
+    }
+    return h('a', { class: 'asset-row live-row', href: `#/live/${stream.id}`, dataset: { id: stream.id, status: stream.status } },
+      thumb,
+      h('div', { class: 'asset-main' },
+        h('div', { class: `asset-title ${stream.passthrough ? '' : 'mono'}` }, liveTitle(stream)),
+        h('div', { class: 'asset-meta' }, h('span', {}, stream.source_url ? `Pull · ${stream.source_url}` : 'Push · RTMP'),
+          h('span', {}, fmtAgo(stream.created_at)))),
+      h('div', { class: 'asset-facts' }, h('span', {}, liveKind(stream)),
+        h('span', {}, stream.recording_asset_id ? 'Recorded' : stream.settings && stream.settings.record ? 'Recording' : 'Not recorded')),
+      h('div', { class: 'asset-status' }, liveBadge(stream)));
+  }
+
+  async function liveListView() {
+    const body = h('div', { class: 'asset-list', id: 'live-list' }, h('div', { class: 'empty' }, 'Loading…'));
+    const count = h('span', { class: 'count' });
+    app.replaceChildren(createLiveCard(), h('section', { class: 'card' },
+      h('div', { class: 'card-head' }, h('h2', {}, 'Live streams'), count), body));
+    let last = '';
+    async function load() {
+      let page;
+      try { page = await api('GET', '/v1/live-streams?limit=50'); } catch (e) {
+        if (e.status !== 401) body.replaceChildren(h('div', { class: 'empty error' }, e.message));
+        return;
+      }
+      const json = JSON.stringify(page.data.map((s) => [s.id, s.status, s.recording_asset_id]));
+      if (json === last) return; // unchanged: no flicker
+      last = json;
+      count.textContent = page.count ? `${page.count}` : '';
+      if (!page.data.length) {
+        body.replaceChildren(h('div', { class: 'empty' }, h('strong', {}, 'No live streams yet'),
+          h('span', { class: 'muted' }, 'Create one above: push from OBS or ffmpeg, or pull a camera.')));
+        return;
+      }
+      body.replaceChildren(...page.data.map(liveRow));
+    }
+    const poll = setInterval(() => { if (!document.hidden) load(); }, 5000);
+    cleanup.push(() => clearInterval(poll));
+    await load();
+  }
+
+  function ingestCard(stream) {
+    if (stream.source_url) {
+      return h('section', { class: 'card', id: 'live-ingest' }, h('h2', {}, 'Source'),
+        copyField('Pulled from', stream.source_url, 'live-source-url'),
+        h('p', { class: 'muted hint' }, 'This server connects to the source itself and reconnects with backoff when it drops.'));
+    }
+    const rtmp = rtmpIngest(stream);
+    const segment = (stream.settings && stream.settings.segment_duration) || 2;
+    const [server, key] = splitIngest(rtmp && rtmp.url, stream.stream_key);
+    const parts = [h('h2', {}, 'Stream from OBS or ffmpeg')];
+    if (rtmp && rtmp.available === false) {
+      parts.push(h('div', { class: 'alert warn', role: 'alert', id: 'ingest-unavailable' },
+        h('strong', {}, 'RTMP ingest is not running. '), rtmp.reason || 'Start it with `abr ingest` (nginx with the RTMP module).'));
+    }
+    if (server) parts.push(copyField('Server URL', server, 'ingest-server'));
+    parts.push(copyField('Stream key', key, 'ingest-key'));
+    if (rtmp && rtmp.url) parts.push(copyField('Full RTMP URL (server URL + stream key)', rtmp.url, 'ingest-url'));
+    else {
+      parts.push(h('p', { class: 'muted hint', id: 'ingest-unknown' }, 'This server does not report its RTMP ingest URL. With the defaults it is ',
+        h('code', {}, `rtmp://${location.hostname}:1935/live`), ' (ABR_RTMP_HOST, ABR_RTMP_PORT).'));
+    }
+    parts.push(h('div', { class: 'hint obs', id: 'obs-hint' },
+      h('strong', {}, 'OBS Studio'), ': Settings → Stream: Service ', h('em', {}, 'Custom…'), ', Server ', h('em', {}, 'the server URL'),
+      ', Stream Key ', h('em', {}, 'the stream key'), '. Settings → Output (Advanced): Keyframe Interval ',
+      h('strong', {}, `${segment} s`), ' (the segment duration), CBR. Keep the key secret: anyone with it can stream here.'));
+    if (rtmp && rtmp.url) {
+      parts.push(copyField('ffmpeg', `ffmpeg -re -i input.mp4 -c:v libx264 -preset veryfast -force_key_frames "expr:gte(t,n_forced*${segment})" -c:a aac -f flv ${rtmp.url}`, 'ingest-ffmpeg'));
+    }
+    return h('section', { class: 'card', id: 'live-ingest' }, ...parts);
+  }
+
+  function liveFacts(stream) {
+    const s = stream.settings || {};
+    const renditions = stream.plan && stream.plan.renditions ? stream.plan.renditions.filter((r) => r.height) : [];
+    const rows = [
+      ['Status', liveBadge(stream)],
+      ['Kind', stream.source_url ? 'Pull' : 'Push (RTMP)'],
+      ['Renditions', renditions.length ? renditions.map((r) => `${r.height}p`).join(' · ') : '–'],
+      ['Segments', s.segment_duration ? `${s.segment_duration} s` : '–'],
+      ['DVR window', s.dvr_window ? fmtDuration(s.dvr_window) : '–'],
+      ['Record', s.record === false ? 'no' : 'yes'],
+      ['Playback', stream.playback_ids.length ? stream.playback_ids.map((p) => h('span', {}, `${p.policy} · `, h('code', {}, p.id))) : 'none'],
+      ['Created', new Date(stream.created_at).toLocaleString()],
+    ];
+    if (stream.connected_at) rows.push(['Connected', new Date(stream.connected_at).toLocaleString()]);
+    if (stream.ended_at) rows.push(['Ended', new Date(stream.ended_at).toLocaleString()]);
+    if (stream.reconnects) rows.push(['Reconnects', String(stream.reconnects)]);
+    return h('dl', { class: 'facts' }, ...rows.flatMap(([k, val]) => [h('dt', {}, k), h('dd', {}, val)]));
+  }
+
+  async function liveDetailView(id) {
+    app.replaceChildren(h('div', { class: 'empty' }, 'Loading…'));
+    let stream;
+    try { stream = await api('GET', `/v1/live-streams/${encodeURIComponent(id)}`); } catch (e) {
+      if (e.status === 401) return;
+      app.replaceChildren(h('a', { class: 'back', href: '#/live' }, '← Live streams'),
+        h('section', { class: 'card' }, h('h2', {}, e.status === 404 ? 'Live stream not found' : 'Could not load the live stream'), h('p', { class: 'muted' }, e.message)));
+      return;
+    }
+    const playback = stream.playback_ids[0];
+    const pid = playback && playback.id;
+    const { query, note: tokenNote } = await playbackQuery(pid, playback && playback.policy);
+    const head = h('div', { class: 'detail-head' });
+    const status = h('div', { class: 'status-slot' });
+    const playerSlot = h('div', { class: 'player-slot', id: 'player-slot' });
+    const factsSlot = h('div', {});
+    const previewImg = h('img', { alt: 'Latest picture', id: 'live-thumb' });
+    const preview = h('section', { class: 'card live-preview', id: 'live-preview', hidden: true }, h('h2', {}, 'Latest picture'), previewImg);
+    const recording = h('section', { class: 'card', id: 'live-recording', hidden: true });
+    let iframe = null;
+    let lastJson = '';
+    let recordingShown = null;
+
+    const stop = h('button', {
+      type: 'button', class: 'btn', id: 'live-stop',
+      onclick: async () => {
+        stop.disabled = true;
+        try { update(await api('POST', `/v1/live-streams/${encodeURIComponent(id)}/stop`)); toast('Stopping the stream'); } catch (e) { toast(e.message, 'error'); stop.disabled = false; }
+      },
+    }, 'Stop');
+    const del = h('button', {
+      type: 'button', class: 'btn danger', id: 'live-delete',
+      onclick: async () => {
+        if (!confirm('Delete this live stream? Its recording, if any, is kept as an asset.')) return;
+        try { await api('DELETE', `/v1/live-streams/${encodeURIComponent(id)}`); toast('Live stream deleted'); location.hash = '#/live'; } catch (e) { toast(e.message, 'error'); }
+      },
+    }, 'Delete');
+
+    async function showRecording(assetId) {
+      recording.hidden = false;
+      const link = h('a', { href: `#/assets/${assetId}`, id: 'live-recording-link', class: 'btn' }, 'Open recording');
+      const badge = h('span', { class: 'badge' }, '…');
+      recording.replaceChildren(h('h2', {}, 'Recording'), h('div', { class: 'recording-row' }, h('code', {}, assetId), badge, link));
+      try {
+        const asset = await api('GET', `/v1/assets/${encodeURIComponent(assetId)}`);
+        badge.replaceWith(statusBadge(asset));
+      } catch (e) { badge.textContent = e.status === 404 ? 'deleted' : 'unknown'; }
+    }
+
+    function update(s) {
+      stream = s;
+      const json = JSON.stringify(s);
+      if (json === lastJson) return;
+      lastJson = json;
+      head.replaceChildren(h('div', { class: 'detail-title' }, h('h1', { class: s.passthrough ? '' : 'mono' }, liveTitle(s)),
+        s.passthrough ? h('code', {}, s.id) : null), liveBadge(s));
+      stop.hidden = LIVE_FINAL.has(s.status);
+      status.replaceChildren(...[
+        s.error ? h('div', { class: 'alert', role: 'alert' }, h('strong', {}, s.error.code), ` ${s.error.message}`) : null,
+      ].filter(Boolean));
+      factsSlot.replaceChildren(liveFacts(s));
+      if (pid && LIVE_PLAYING.has(s.status) && !iframe) {
+        iframe = h('iframe', { src: `/player/${pid}${query}`, title: 'Player', allow: 'autoplay; fullscreen; picture-in-picture', allowfullscreen: true, id: 'player-frame' });
+        playerSlot.replaceChildren(iframe);
+      } else if (!iframe) {
+        playerSlot.replaceChildren(h('div', { class: 'player-placeholder', id: 'live-placeholder' },
+          LIVE_NOTES[s.status] || s.status));
+      }
+      if (s.recording_asset_id && s.recording_asset_id !== recordingShown) {
+        recordingShown = s.recording_asset_id;
+        showRecording(s.recording_asset_id);
+      } else if (!s.recording_asset_id && s.settings && s.settings.record !== false) {
+        recording.hidden = false;
+        recording.replaceChildren(h('h2', {}, 'Recording'),
+          h('p', { class: 'muted' }, LIVE_FINAL.has(s.status) ? 'No recording was made.' : 'The recording becomes an asset when the stream ends.'));
+      }
+    }
+
+    const urls = pid && stream.playback ? h('section', { class: 'card' }, h('h2', {}, 'Playback URLs'),
+      tokenNote ? h('p', { class: 'muted' }, tokenNote) : null,
+      copyField('HLS', `${stream.playback.hls}${query}`, 'url-hls'),
+      copyField('DASH', `${stream.playback.dash}${query}`, 'url-dash'),
+      copyField('Player page', `${new URL(stream.playback.hls).origin}/player/${pid}${query}`, 'url-player')) : null;
+
+    app.replaceChildren(
+      h('a', { class: 'back', href: '#/live' }, '← Live streams'),
+      h('div', { class: 'detail-top' }, head, h('div', { class: 'detail-actions' }, stop, del)),
+      status,
+      h('div', { class: 'detail-grid' }, h('div', { class: 'card player-card' }, playerSlot),
+        h('section', { class: 'card' }, h('h2', {}, 'Details'), factsSlot)),
+      ingestCard(stream), preview, recording, urls);
+    update(stream);
+
+    let thumbBusy = false;
+    const tick = async () => {
+      if (document.hidden) return;
+      try { update(await api('GET', `/v1/live-streams/${encodeURIComponent(id)}`)); } catch (e) {
+        if (e.status === 404) { clearInterval(poll); toast('This live stream was deleted'); location.hash = '#/live'; }
+        return;
+      }
+      if (pid && stream.status === 'active' && !thumbBusy) {
+        thumbBusy = true;
+        if (await refreshLiveThumb(previewImg, pid, query)) preview.hidden = false;
+        thumbBusy = false;
+      }
+    };
+    const poll = setInterval(tick, 2000);
+    cleanup.push(() => clearInterval(poll));
+    tick();
+  }
+
   // ---- routing ------------------------------------------------------------------------------------
 
   function render(message) {
@@ -570,8 +875,15 @@
     document.getElementById('topnav').hidden = !signedIn;
     if (!signedIn) { loginView(message); return; }
     const m = /^#\/assets\/([A-Za-z0-9_-]+)$/.exec(location.hash);
-    document.title = m ? 'Asset · abr-origin' : 'Assets · abr-origin';
-    if (m) detailView(m[1]); else listView();
+    const live = /^#\/live(?:\/([A-Za-z0-9_-]+))?$/.exec(location.hash);
+    document.title = m ? 'Asset · abr-origin' : live ? 'Live · abr-origin' : 'Assets · abr-origin';
+    document.querySelectorAll('#topnav a[data-section]').forEach((a) => {
+      a.classList.toggle('active', a.dataset.section === (live ? 'live' : 'assets'));
+    });
+    if (m) detailView(m[1]);
+    else if (live && live[1]) liveDetailView(live[1]);
+    else if (live) liveListView();
+    else listView();
     window.scrollTo(0, 0);
   }
   document.getElementById('signout').addEventListener('click', () => signOut());

@@ -20,6 +20,7 @@
     messageText: $('message-text'), messageDetail: $('message-detail'), retry: $('message-retry'), stats: $('stats'), menu: $('quality-menu'),
     seek: $('seek'), play: $('play'), mute: $('mute'), volume: $('volume'), time: $('time'),
     quality: $('quality'), qualityLabel: $('quality-label'), statsToggle: $('stats-toggle'), fullscreen: $('fullscreen'),
+    liveBadge: $('live-badge'), goLive: $('golive'),
   };
   const FILTERS = ['codecs', 'max_height', 'min_height', 'max_bitrate'];
   const ENGINE_NAMES = { hls: 'hls.js', dash: 'dash.js', shaka: 'Shaka Player', native: 'native HLS' };
@@ -134,14 +135,21 @@
     });
     hls.on(window.Hls.Events.MANIFEST_PARSED, () => { events.levels(); if (opts.autoplay) playVideo(); });
     hls.on(window.Hls.Events.LEVEL_SWITCHED, () => events.switched());
+    // A live playlist has no ENDLIST; when the stream ends the next reload has one (live -> false).
+    let live = false;
+    hls.on(window.Hls.Events.LEVEL_LOADED, (_, d) => { live = !!(d.details && d.details.live); });
     hls.loadSource(url);
     hls.attachMedia(video);
     const levels = () => hls.levels.map((l, i) => ({ index: i, width: l.width, height: l.height, bitrate: l.bitrate, codec: l.videoCodec || '' }));
     return {
       version: window.Hls.version,
       levels,
-      current: () => hls.currentLevel,
+      current: () => hls.currentLevel, // the level of the fragment playing now
+      loading: () => hls.loadLevel, // the level the ABR fetches next
       auto: () => hls.autoLevelEnabled,
+      live: () => live,
+      liveEdge: () => hls.liveSyncPosition, // where hls.js plays "live" (a few segments behind the newest)
+      goLive: () => { if (Number.isFinite(hls.liveSyncPosition)) video.currentTime = hls.liveSyncPosition; },
       select: (i) => { hls.currentLevel = i; }, // -1: automatic; an index switches now (flushes the buffer)
       bandwidth: () => hls.bandwidthEstimate,
       play: playVideo,
@@ -162,18 +170,33 @@
     player.on(E.PLAYBACK_ERROR, (e) => events.fatal((e && e.error && e.error.message) || 'media error'));
     player.on(E.STREAM_INITIALIZED, () => events.levels());
     if (E.PLAYBACK_NOT_ALLOWED) player.on(E.PLAYBACK_NOT_ALLOWED, autoplayBlocked);
-    player.on(E.QUALITY_CHANGE_RENDERED, (e) => { if (e.mediaType === 'video') events.switched(); });
+    // The representation on screen: getCurrentRepresentationForType() is the one being downloaded,
+    // which the ABR changes seconds before its first frame is shown.
+    let rendered = null;
+    player.on(E.QUALITY_CHANGE_RENDERED, (e) => {
+      if (e.mediaType !== 'video') return;
+      rendered = e.newRepresentation ? e.newRepresentation.id : null;
+      events.switched();
+    });
     // dash.js starts playback itself (autoPlay): an early video.play() can stall it.
     player.initialize(video, url, opts.autoplay, opts.start ?? NaN);
     const reps = () => player.getRepresentationsByType('video') || [];
     return {
       version: player.getVersion(),
       levels: () => reps().map((r, i) => ({ index: i, width: r.width, height: r.height, bitrate: r.bandwidth, codec: r.codecs || '' })),
-      current: () => {
+      current: () => (rendered === null ? -1 : reps().findIndex((r) => r.id === rendered)),
+      loading: () => {
         const cur = player.getCurrentRepresentationForType('video');
         return cur ? reps().findIndex((r) => r.id === cur.id) : -1;
       },
       auto: () => player.getSettings().streaming.abr.autoSwitchBitrate.video,
+      live: () => player.isReady() && player.isDynamic(),
+      liveEdge: () => {
+        const end = seekableEnd();
+        const delay = player.getTargetLiveDelay ? player.getTargetLiveDelay() : NaN;
+        return Number.isFinite(end) && Number.isFinite(delay) ? end - delay : null;
+      },
+      goLive: () => { if (player.seekToOriginalLive) player.seekToOriginalLive(); else player.seek(player.duration()); },
       select: (i) => {
         if (i < 0) { abr(true); return; }
         abr(false);
@@ -211,8 +234,11 @@
     return {
       version: String(shaka.Player.version).replace(/^v/, ''),
       levels: () => videoTracks().map((t, i) => ({ index: i, width: t.width, height: t.height, bitrate: t.videoBandwidth || t.bandwidth, codec: t.videoCodec || '' })),
-      current: () => videoTracks().findIndex((t) => t.active),
+      current: () => videoTracks().findIndex((t) => t.active), // Shaka's active track is the one streamed
       auto: () => player.getConfiguration().abr.enabled,
+      live: () => player.isLive(),
+      liveEdge: () => player.seekRange().end, // already the presentation delay behind the newest segment
+      goLive: () => player.goToLive(),
       select: (i) => {
         if (i < 0) { player.configure({ abr: { enabled: true } }); return; }
         player.configure({ abr: { enabled: false } });
@@ -230,6 +256,7 @@
     if (opts.autoplay) playVideo();
     return {
       version: '', levels: () => [], current: () => -1, auto: () => true, select: () => {}, bandwidth: () => NaN,
+      live: () => video.duration === Infinity, liveEdge: () => null, goLive: () => { video.currentTime = seekableEnd(); },
       play: playVideo, destroy: () => { video.removeAttribute('src'); video.load(); },
     };
   }
@@ -333,6 +360,40 @@
   const levelName = (l) => (l.height ? `${Math.min(l.width || l.height, l.height)}p` : fmtRate(l.bitrate)); // short side, as rendition ids
   const codecName = (c) => (/^avc1/.test(c) ? 'H.264' : /^(hvc1|hev1)/.test(c) ? 'H.265' : /^vp0?8/.test(c) ? 'VP8' : /^vp0?9/.test(c) ? 'VP9' : c);
 
+  const seekableStart = () => (video.seekable.length ? video.seekable.start(0) : NaN);
+  const seekableEnd = () => (video.seekable.length ? video.seekable.end(video.seekable.length - 1) : NaN);
+
+  /** The level on screen: the one whose size the video element shows. An engine's own answer can be
+   * the rendition its ABR fetches next, seconds before that one's first frame is shown (dash.js once
+   * said 1280×720 over a 426×240 picture). The engine's index breaks ties (same size, other bitrate)
+   * and answers before the first frame. Pure: (levels, index, width, height) -> index. */
+  function onScreenLevel(levels, engineIndex, width, height) {
+    if (!width || !height) return engineIndex;
+    let same = levels.filter((l) => l.width === width && l.height === height);
+    if (!same.length) same = levels.filter((l) => l.height === height); // anamorphic renditions
+    if (!same.length) return engineIndex;
+    return same.some((l) => l.index === engineIndex) ? engineIndex : same[0].index;
+  }
+  const playingLevel = (a) => onScreenLevel(a.levels(), a.current(), video.videoWidth, video.videoHeight);
+
+  // ---- live: a LIVE badge, the seek bar over the DVR window, "go live" when behind ----------------
+
+  const isLive = () => !!(state.adapter && state.adapter.live());
+  /** Where the engine plays "live" (its target latency behind the newest segment). */
+  function liveTarget() {
+    const edge = state.adapter ? state.adapter.liveEdge() : null;
+    return Number.isFinite(edge) ? edge : seekableEnd() - 6;
+  }
+  /** Seconds behind the engine's live target (0 when at or ahead of it). */
+  const behindLive = () => Math.max(0, liveTarget() - video.currentTime);
+  /** Playback drifts by up to a segment between playlist reloads: "at live" allows half the latency. */
+  const atLive = () => behindLive() <= Math.max(3, 0.5 * (seekableEnd() - liveTarget()));
+  function goLive() {
+    if (!state.adapter) return;
+    state.adapter.goLive();
+    if (video.paused) state.adapter.play();
+  }
+
   function bufferAhead() {
     const t = video.currentTime;
     for (let i = 0; i < video.buffered.length; i++) {
@@ -345,7 +406,7 @@
     const a = state.adapter;
     if (!a) return;
     const levels = a.levels();
-    const current = levels[a.current()];
+    const current = levels[playingLevel(a)];
     const auto = a.auto();
     ui.quality.hidden = levels.length < 2;
     ui.qualityLabel.textContent = auto ? `Auto${current ? ` · ${levelName(current)}` : ''}` : current ? levelName(current) : '–';
@@ -361,7 +422,7 @@
       b.type = 'button';
       b.setAttribute('role', 'menuitemradio');
       b.dataset.level = String(item.index);
-      b.setAttribute('aria-checked', String(item.index === -1 ? auto : !auto && item.index === a.current()));
+      b.setAttribute('aria-checked', String(item.index === -1 ? auto : !auto && item.index === playingLevel(a)));
       const label = Object.assign(document.createElement('span'), { className: 'abr-menu-label', textContent: item.label });
       b.append(label, Object.assign(document.createElement('small'), { textContent: item.note }));
       b.addEventListener('click', () => { a.select(item.index); ui.menu.hidden = true; renderQuality(); });
@@ -372,12 +433,22 @@
   function updateStats() {
     if (ui.stats.hidden || !state.adapter) return;
     const a = state.adapter;
-    const l = a.levels()[a.current()];
+    const levels = a.levels();
+    const shown = playingLevel(a);
+    const l = levels[shown];
+    const next = a.loading ? a.loading() : -1;
+    const describe = (x) => `${x.width}×${x.height} · ${fmtRate(x.bitrate)} · ${codecName(x.codec)}`;
     const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    const live = isLive();
+    const windowLength = seekableEnd() - seekableStart();
     ui.stats.textContent = [
       `Engine     ${ENGINE_NAMES[state.engine]} ${a.version} · ${state.protocol.toUpperCase()}`,
-      `Rendition  ${l ? `${l.width}×${l.height} · ${fmtRate(l.bitrate)} · ${codecName(l.codec)}` : '–'}${a.auto() ? ' (auto)' : ''}`,
+      `Rendition  ${l ? describe(l) : '–'}${a.auto() ? ' (auto)' : ''}`,
+      // The ABR's next choice, while its frames are not on screen yet.
+      next >= 0 && shown >= 0 && next !== shown && levels[next] ? `Loading    ${describe(levels[next])}` : '',
       `Video      ${video.videoWidth}×${video.videoHeight}`,
+      live ? `Live       ${(seekableEnd() - video.currentTime).toFixed(1)} s behind the newest segment` : '',
+      live && Number.isFinite(windowLength) ? `DVR        ${fmtTime(windowLength, true)} window` : '',
       `Bandwidth  ${fmtRate(a.bandwidth())} estimated`,
       `Buffer     ${bufferAhead().toFixed(1)} s ahead`,
       q ? `Dropped    ${q.droppedVideoFrames} of ${q.totalVideoFrames} frames` : '',
@@ -388,7 +459,7 @@
     ui.statsToggle.setAttribute('aria-pressed', String(on));
     updateStats();
   }
-  setInterval(updateStats, 500);
+  setInterval(() => { updateStats(); if (isLive()) syncTime(); }, 500); // the live window moves while paused
 
   function togglePlay() {
     if (!state.adapter) { // the library is still loading: play as soon as it is ready
@@ -399,6 +470,12 @@
     if (video.paused || video.ended) state.adapter.play(); else video.pause();
   }
   function seekBy(delta) {
+    if (isLive()) { // within the DVR window, never past the live target
+      const start = seekableStart();
+      if (!Number.isFinite(start)) return;
+      video.currentTime = Math.min(Math.max(start, video.currentTime + delta), Math.max(start, liveTarget()));
+      return;
+    }
     if (!Number.isFinite(video.duration)) return;
     video.currentTime = Math.min(Math.max(0, video.currentTime + delta), video.duration - 0.1);
   }
@@ -410,6 +487,12 @@
   function toggleMute() { video.muted = !video.muted; if (!video.muted && video.volume === 0) video.volume = 0.5; }
 
   function syncTime() {
+    const live = isLive();
+    root.classList.toggle('live', live);
+    ui.liveBadge.hidden = !live;
+    if (live) { syncLive(); return; }
+    root.classList.remove('behind-live');
+    ui.goLive.hidden = true;
     const d = video.duration;
     const t = video.currentTime;
     ui.time.innerHTML = '';
@@ -422,9 +505,36 @@
       ui.seek.style.setProperty('--buffered', `${(end / d) * 100}%`);
     }
   }
+  /** Live: the seek bar spans the DVR window, from the oldest segment (left) to the engine's live target
+   * (right: "live" is a full bar); the time says how far behind live. */
+  function syncLive() {
+    const start = seekableStart();
+    const end = liveTarget();
+    const at = atLive();
+    root.classList.toggle('behind-live', !at);
+    ui.liveBadge.setAttribute('aria-label', at ? 'Live' : 'Live (behind)');
+    ui.goLive.hidden = at;
+    ui.time.textContent = at ? '' : `−${fmtTime(behindLive(), true)}`;
+    if (!(end > start)) return;
+    const span = end - start;
+    const t = Math.min(Math.max(video.currentTime, start), end);
+    if (!seeking) ui.seek.value = String(Math.round(((t - start) / span) * 1000));
+    let buffered = t;
+    for (let i = 0; i < video.buffered.length; i++) buffered = Math.max(buffered, video.buffered.end(i));
+    ui.seek.style.setProperty('--played', `${((t - start) / span) * 100}%`);
+    ui.seek.style.setProperty('--buffered', `${((Math.min(buffered, end) - start) / span) * 100}%`);
+  }
   let seeking = false;
   ui.seek.addEventListener('input', () => {
     seeking = true;
+    if (isLive()) {
+      const start = seekableStart();
+      const end = liveTarget();
+      if (!(end > start)) return;
+      // The right end is live: the engine's own target, not the newest (still growing) segment.
+      if (+ui.seek.value >= 995) goLive(); else video.currentTime = start + (ui.seek.value / 1000) * (end - start);
+      return;
+    }
     if (Number.isFinite(video.duration)) video.currentTime = (ui.seek.value / 1000) * video.duration;
   });
   ui.seek.addEventListener('change', () => { seeking = false; });
@@ -436,6 +546,7 @@
   ui.mute.addEventListener('click', toggleMute);
   ui.volume.addEventListener('input', () => { video.volume = +ui.volume.value; video.muted = video.volume === 0; });
   ui.fullscreen.addEventListener('click', toggleFullscreen);
+  ui.goLive.addEventListener('click', () => { goLive(); syncTime(); });
   ui.statsToggle.addEventListener('click', () => setStats(ui.stats.hidden));
   ui.quality.addEventListener('click', (e) => { e.stopPropagation(); ui.menu.hidden = !ui.menu.hidden; renderQuality(); });
   document.addEventListener('click', (e) => { if (!ui.menu.contains(e.target) && e.target !== ui.quality) ui.menu.hidden = true; });
@@ -504,7 +615,7 @@
     if (window.parent === window) return;
     window.parent.postMessage(Object.assign({
       type: 'abr-player', event, playbackId: config.playbackId, currentTime: video.currentTime,
-      duration: Number.isFinite(video.duration) ? video.duration : null, paused: video.paused,
+      duration: Number.isFinite(video.duration) ? video.duration : null, paused: video.paused, live: isLive(),
     }, extra || {}), '*');
   }
   window.addEventListener('message', (e) => {
@@ -513,6 +624,7 @@
     if (m.command === 'play') state.adapter && state.adapter.play();
     else if (m.command === 'pause') video.pause();
     else if (m.command === 'seek' && Number.isFinite(m.value)) video.currentTime = m.value;
+    else if (m.command === 'live') goLive();
     else if (m.command === 'mute') video.muted = !!(m.value ?? true);
   });
 
@@ -522,7 +634,10 @@
     get engine() { return state.engine; },
     get protocol() { return state.protocol; },
     levels: () => (state.adapter ? state.adapter.levels() : []),
-    currentLevel: () => (state.adapter ? state.adapter.current() : -1),
+    currentLevel: () => (state.adapter ? playingLevel(state.adapter) : -1), // the level on screen
+    get live() { return isLive(); },
+    liveWindow: () => ({ start: seekableStart(), end: seekableEnd(), target: state.adapter ? liveTarget() : NaN }),
+    goLive,
     autoLevel: () => (state.adapter ? state.adapter.auto() : true),
     selectLevel: (i) => { state.adapter.select(i); renderQuality(); },
     bandwidth: () => (state.adapter ? state.adapter.bandwidth() : NaN),

@@ -84,7 +84,9 @@ def server(tmp_path_factory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("abr-dev")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABR_")}
-    env.update(ABR_DATA_DIR=str(root / "data"), ABR_API_KEYS=TEST_KEY, PYTHONUNBUFFERED="1")
+    env.update(ABR_DATA_DIR=str(root / "data"), ABR_API_KEYS=TEST_KEY, PYTHONUNBUFFERED="1",
+               # Its own RTMP port (never another run's 1935); live pulls from loopback test sources allowed.
+               ABR_RTMP_PORT=str(free_port()), ABR_LIVE_PULL_ALLOW_NETWORKS="127.0.0.0/8")
     log = root / "dev.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cli.main", "dev", "--port", str(port)], env=env, cwd=REPO_ROOT,

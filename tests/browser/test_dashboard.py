@@ -106,3 +106,24 @@ def test_signed_asset_page_plays_with_a_token(server, media, browser):
     page.frame_locator("#player-frame").locator("#bigplay").click()
     wait_playing(next(f for f in page.frames if "/player/" in f.url), past=1.0)
     ctx.close()
+
+
+def test_rejected_upload_shows_the_error_not_a_full_bar(server, browser, tmp_path):
+    notes = tmp_path / "notes.mp4"  # named like a video, but text: the server probes it and answers 415
+    notes.write_text("not a video\n" * 2000)
+    ctx = open_context(browser, key=server.key)
+    page = ctx.new_page()
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", str(notes))
+    row = page.locator(".upload.failed", has_text="notes.mp4")
+    row.wait_for(timeout=20_000)
+    answer = server.client.post("/v1/assets", files={"file": ("notes.mp4", notes.read_bytes())},
+                                data={"settings": '{"codecs":["h264"]}'})
+    assert answer.status_code == 415, answer.text
+    error = answer.json()["error"]
+    assert row.locator(".upload-note").inner_text() == "Rejected"
+    alert = row.locator("[role=alert]").inner_text()
+    assert f"415 {error['code']}" in alert and error["message"] in alert
+    assert row.locator("[role=progressbar], .progress-fill").count() == 0
+    screenshot(page, "dashboard-upload-rejected")
+    ctx.close()

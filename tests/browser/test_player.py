@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser.conftest import PLAYER_STATE, screenshot, wait_playing
@@ -102,3 +104,48 @@ def test_libraries_are_loaded_with_their_integrity_hash(server, media, page):
     assert len(scripts) == 1 and "dash.mediaplayer.min.js" in scripts[0][0]
     assert scripts[0][1].startswith("sha384-")
     assert not [line for line in page.log if "Content Security Policy" in line or "integrity" in line]
+
+
+STATS_WATCH = """() => {
+  window.statsSeen = [];
+  const stats = document.getElementById('stats');
+  new MutationObserver(() => window.statsSeen.push(stats.textContent))
+    .observe(stats, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def _sizes(text: str) -> tuple[str | None, str | None]:
+    """(the Rendition line's size, the Video line's size) of one stats overlay text."""
+    rendition = re.search(r"^Rendition\s+(\d+×\d+)", text, re.M)
+    video = re.search(r"^Video\s+(\d+×\d+)", text, re.M)
+    return (rendition and rendition.group(1), video and video.group(1))
+
+
+@pytest.mark.parametrize("engine", ["dash", "hls", "shaka"])
+def test_stats_overlay_names_the_rendition_on_screen(server, media, page, context, engine):
+    """While a switch is under way the engine already fetches the next rendition; the overlay must keep
+    naming the one whose frames are shown (dash.js once said 1280×720 over a 426×240 picture)."""
+    page.goto(f"{server.url}/player/{media['main'].playback_id}?engine={engine}&autoplay=1&stats=1&loop=1")
+    state = wait_playing(page, past=0.5, log=page.log)
+    before = state["videoHeight"]
+    target = 240 if before == 360 else 360
+    index = next(lvl["index"] for lvl in state["levels"] if lvl["height"] == target)
+    page.evaluate(STATS_WATCH)
+    # A slow network: the new rendition's first segment takes seconds, the old one stays on screen meanwhile.
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": 40_000,
+                                                   "uploadThroughput": -1})
+    page.evaluate(f"() => window.abrPlayer.selectLevel({index})")
+    page.wait_for_timeout(1500)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                   "uploadThroughput": -1})
+    page.wait_for_function(f"() => document.querySelector('video').videoHeight === {target}", timeout=30_000)
+    page.wait_for_function(f"() => /^Rendition +\\d+×{target} /m.test(document.getElementById('stats').textContent)")
+    seen = [_sizes(text) for text in page.evaluate("() => window.statsSeen")]
+    shown = [(r, v) for r, v in seen if r and v and not v.startswith("0×")]
+    assert any(v.endswith(f"×{before}") for _, v in shown), seen  # the old picture was watched during the switch
+    assert any(v.endswith(f"×{target}") for _, v in shown), seen
+    wrong = [(r, v) for r, v in shown if r != v]
+    assert not wrong, f"the overlay named a rendition that was not on screen: {wrong}"
+    assert page.evaluate(PLAYER_STATE)["levels"][page.evaluate(PLAYER_STATE)["current"]]["height"] == target

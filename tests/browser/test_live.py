@@ -1,0 +1,157 @@
+"""The dashboard's live section (#/live) and the player's live controls, against a real `abr dev`.
+
+A pull stream reads an HLS source that ffmpeg writes on loopback (tests/live/sources.py); the
+live worker of `abr dev` packages it and the player plays it with the LIVE badge, the DVR seek
+bar and "go live". Stopping it turns the recording into an asset, opened from the stream's page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.browser.conftest import open_context, screenshot, wait_playing
+from tests.live.sources import hls_live_source
+
+pytestmark = pytest.mark.timeout(180)
+
+LIVE_STATE = """() => {
+  const v = document.querySelector('video'); const p = window.abrPlayer; const w = p.liveWindow();
+  return {live: p.live, currentTime: v.currentTime, start: w.start, end: w.end, target: w.target,
+          badge: !document.getElementById('live-badge').hidden, golive: !document.getElementById('golive').hidden,
+          time: document.getElementById('time').textContent};
+}"""
+
+
+def test_pull_stream_from_the_dashboard_goes_live_plays_stops_and_records(server, browser, tmp_path):
+    with hls_live_source(tmp_path / "source") as source:
+        ctx = open_context(browser, key=server.key)
+        page = ctx.new_page()
+        page.goto(server.url + "/")
+        page.click("#nav-live")
+        page.wait_for_url(re.compile(r"#/live$"))
+        page.check("#live-pull")
+        page.fill("#live-source", source)
+        assert page.is_checked("#live-record")
+        page.click("#live-create-submit")
+        page.wait_for_url(re.compile(r"#/live/[A-Za-z0-9_-]+$"))
+        stream_id = page.url.rsplit("/", 1)[1]
+        assert page.input_value("#live-source-url") == source
+
+        # Status comes from polling the live-stream resource: connecting, then active.
+        page.wait_for_selector(".detail-head .badge[data-status='active']", timeout=45_000)
+        page.wait_for_selector("#live-preview:not([hidden]) #live-thumb", timeout=15_000)
+        assert page.evaluate("() => document.getElementById('live-thumb').naturalWidth") > 0
+        assert page.input_value("#url-hls").endswith("/master.m3u8")
+
+        page.frame_locator("#player-frame").locator("#bigplay").click()
+        player = next(f for f in page.frames if "/player/" in f.url)
+        wait_playing(player, past=1.0, timeout=30_000)
+        player.wait_for_function("() => window.abrPlayer.live && !document.getElementById('live-badge').hidden")
+        state = player.evaluate(LIVE_STATE)
+        assert state["badge"] and not state["golive"], state
+        screenshot(page, "dashboard-live-desktop", full_page=True)
+
+        # DVR: the seek bar spans the window; going back shows "Go live", which returns to the edge.
+        # (the window grows from the first segment: wait until there is room behind the live target)
+        player.wait_for_function("() => { const w = window.abrPlayer.liveWindow(); return w.target - w.start > 5; }",
+                                 timeout=30_000)
+        player.evaluate("() => { const s = document.getElementById('seek'); s.value = '0';"
+                        " s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }")
+        player.wait_for_function("() => !document.getElementById('golive').hidden")
+        behind = player.evaluate(LIVE_STATE)
+        assert behind["target"] - behind["currentTime"] > 3, behind
+        assert behind["time"].startswith("−"), behind  # how far behind live
+        page.evaluate("() => window.scrollTo(0, 0)")  # the player's top is under the sticky top bar otherwise
+        player.hover("#player")  # wake the controls
+        player.click("#golive")
+        player.wait_for_function("() => document.getElementById('golive').hidden")
+        back = player.evaluate(LIVE_STATE)
+        assert abs(back["target"] - back["currentTime"]) < 3, back
+
+        page.click("#live-stop")
+        page.wait_for_selector(".detail-head .badge[data-status='ended']", timeout=30_000)
+        assert page.is_hidden("#live-stop")
+        link = page.locator("#live-recording-link")
+        link.wait_for(timeout=15_000)
+        recording_id = server.client.get(f"/v1/live-streams/{stream_id}").json()["recording_asset_id"]
+        assert recording_id and link.get_attribute("href") == f"#/assets/{recording_id}"
+        link.click()
+        page.wait_for_url(re.compile(f"#/assets/{recording_id}$"))
+        page.wait_for_selector(".detail-head .badge[data-status='ready']", timeout=60_000)
+        page.locator("iframe#player-frame").wait_for()
+
+        # Delete the stream from its page: the list no longer has it.
+        page.goto(f"{server.url}/#/live/{stream_id}")
+        page.once("dialog", lambda d: d.accept())
+        page.click("#live-delete")
+        page.wait_for_url(re.compile(r"#/live$"))
+        page.wait_for_selector("#live-list")
+        assert page.locator(f".live-row[data-id='{stream_id}']").count() == 0
+        assert server.client.get(f"/v1/live-streams/{stream_id}").status_code == 404
+        ctx.close()
+
+
+ONE_STREAM = re.compile(r"/v1/live-streams/[A-Za-z0-9_-]+$")
+
+
+def _rewrite_ingest(page, ingest):
+    """Serve the live-stream resource with another `ingest` (absent when None): servers old and new."""
+    def handle(route):
+        response = route.fetch()
+        body = response.json()
+        if ingest is None:
+            body.pop("ingest", None)
+        else:
+            body["ingest"] = ingest(body)
+        route.fulfill(response=response, body=json.dumps(body))
+    page.route(ONE_STREAM, handle)
+
+
+def test_push_stream_shows_ingest_settings_for_obs(server, browser):
+    ctx = open_context(browser, key=server.key)
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.url}/#/live")
+    assert page.is_checked("#live-push")
+    assert page.is_hidden("#live-source")
+    page.click("#live-create-submit")
+    page.wait_for_url(re.compile(r"#/live/[A-Za-z0-9_-]+$"))
+    stream = server.client.get(f"/v1/live-streams/{page.url.rsplit('/', 1)[1]}").json()
+    key = stream["stream_key"]
+    page.wait_for_selector(".detail-head .badge[data-status='idle']")
+    assert page.input_value("#ingest-key") == key
+    server_url = page.input_value("#ingest-server")
+    assert re.fullmatch(r"rtmp://[^/]+:\d+/live", server_url), server_url
+    assert page.input_value("#ingest-url") == f"{server_url}/{key}"
+    hint = page.inner_text("#obs-hint")
+    assert "Keyframe Interval 2 s" in hint and "Custom" in hint
+    assert "Waiting for an encoder" in page.inner_text("#live-placeholder")
+    page.locator("#live-ingest .field", has=page.locator("#ingest-key")).locator("button").click()
+    page.wait_for_selector(".toast:has-text('Copied')")
+    assert page.evaluate("() => navigator.clipboard.readText()") == key
+    screenshot(page, "dashboard-live-push", full_page=True)
+
+    # A server with the newer `ingest` shape that says RTMP ingest is not running.
+    _rewrite_ingest(page, lambda b: {"rtmp": {"url": f"rtmp://example.test:1935/live/{b['stream_key']}",
+                                              "available": False, "reason": "nginx is not installed"}})
+    page.reload()
+    page.wait_for_selector("#ingest-unavailable")
+    assert "nginx is not installed" in page.inner_text("#ingest-unavailable")
+    assert page.input_value("#ingest-server") == "rtmp://example.test:1935/live"
+
+    # A server without `ingest`: the key is still there, and a note instead of a URL.
+    page.unroute(ONE_STREAM)
+    _rewrite_ingest(page, None)
+    page.reload()
+    page.wait_for_selector("#ingest-unknown")
+    assert page.input_value("#ingest-key") == key
+    assert page.locator("#ingest-server").count() == 0
+    assert not errors, errors
+
+    server.client.delete(f"/v1/live-streams/{stream['id']}")
+    ctx.close()
