@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
-from tests.browser.conftest import open_context, screenshot, wait_playing
+from tests.browser.conftest import PHONE, open_context, screenshot, wait_playing
 from tests.live.sources import hls_live_source
 
 pytestmark = pytest.mark.timeout(180)
@@ -135,6 +136,13 @@ def test_push_stream_shows_ingest_settings_for_obs(server, browser):
     page.wait_for_selector(".toast:has-text('Copied')")
     assert page.evaluate("() => navigator.clipboard.readText()") == key
     screenshot(page, "dashboard-live-push", full_page=True)
+    phone = open_context(browser, viewport=PHONE, phone=True, key=server.key)
+    small = phone.new_page()
+    small.goto(page.url)
+    small.wait_for_selector("#obs-hint")
+    assert small.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(small, "dashboard-live-push-phone", full_page=True)
+    phone.close()
 
     # A server with the newer `ingest` shape that says RTMP ingest is not running.
     _rewrite_ingest(page, lambda b: {"rtmp": {"url": f"rtmp://example.test:1935/live/{b['stream_key']}",
@@ -155,3 +163,44 @@ def test_push_stream_shows_ingest_settings_for_obs(server, browser):
 
     server.client.delete(f"/v1/live-streams/{stream['id']}")
     ctx.close()
+
+
+@pytest.fixture(scope="module")
+def pull_stream(server, tmp_path_factory):
+    """One pull stream (1 s segments) from a loopback HLS source, active, for the engine tests."""
+    with hls_live_source(tmp_path_factory.mktemp("live-source")) as source:
+        r = server.client.post("/v1/live-streams", json={"source_url": source, "segment_duration": 1,
+                                                         "record": False})
+        assert r.status_code == 201, r.text
+        stream = r.json()
+        deadline = time.monotonic() + 45
+        while server.client.get(f"/v1/live-streams/{stream['id']}").json()["status"] != "active":
+            assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+            time.sleep(0.3)
+        yield stream
+        server.client.delete(f"/v1/live-streams/{stream['id']}")
+
+
+@pytest.mark.parametrize("engine", ["hls", "dash", "shaka"])
+def test_player_live_badge_dvr_and_go_live(server, pull_stream, page, engine):
+    page.goto(f"{server.url}/player/{pull_stream['playback_ids'][0]['id']}?engine={engine}&autoplay=1")
+    wait_playing(page, past=0.5, log=page.log)
+    page.wait_for_function("() => window.abrPlayer.live && !document.getElementById('live-badge').hidden")
+    page.wait_for_function("() => { const w = window.abrPlayer.liveWindow(); return w.target - w.start > 4; }",
+                           timeout=30_000)
+    page.wait_for_function("() => document.getElementById('golive').hidden")  # playing at the live edge
+    page.evaluate("() => { const s = document.getElementById('seek'); s.value = '0';"
+                  " s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }")
+    page.wait_for_function("() => !document.getElementById('golive').hidden", timeout=10_000)
+    behind = page.evaluate(LIVE_STATE)
+    assert behind["target"] - behind["currentTime"] > 3 and behind["time"].startswith("−"), behind
+    assert page.evaluate("() => document.getElementById('player').classList.contains('behind-live')")
+    page.hover("#player")
+    if engine == "hls":
+        screenshot(page, "player-live-behind")
+    page.click("#golive")
+    page.wait_for_function("() => document.getElementById('golive').hidden", timeout=10_000)
+    back = page.evaluate(LIVE_STATE)
+    assert abs(back["target"] - back["currentTime"]) < 3, back
+    wait_playing(page, past=back["currentTime"] + 1, log=page.log)  # and it plays on from there
+    assert not [line for line in page.log if line.startswith("pageerror")], page.log.text()
