@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -180,5 +181,6 @@ def test_readme_quick_start_as_written(tmp_path):
             assert dashboard.status_code == 200 and "dashboard.js" in dashboard.text
     finally:
         code = _stop(proc)
+        shutil.rmtree(home / ".venv", ignore_errors=True)  # ~0.5 GB; pytest keeps the last runs' temp dirs
     assert code == 0, f"abr dev did not stop cleanly on Ctrl-C ({code}):\n{log.read_text()[-3000:]}"
     print(f"install {install_s:.1f} s, total {time.monotonic() - began:.1f} s")
