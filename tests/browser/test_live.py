@@ -91,6 +91,7 @@ def test_pull_stream_from_the_dashboard_goes_live_plays_stops_and_records(server
         page.wait_for_url(re.compile(r"#/live$"))
         page.wait_for_selector("#live-list")
         assert page.locator(f".live-row[data-id='{stream_id}']").count() == 0
+        screenshot(page, "dashboard-live-list", full_page=True)
         assert server.client.get(f"/v1/live-streams/{stream_id}").status_code == 404
         ctx.close()
 
