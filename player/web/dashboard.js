@@ -584,13 +584,14 @@
   const liveTitle = (stream) => stream.passthrough || stream.id;
   const liveKind = (stream) => (stream.source_url ? 'Pull' : 'Push');
 
-  /** The RTMP ingest of a push stream. Newer servers say `ingest.rtmp = {url, available, reason}`,
-   * older ones `ingest.rtmp = "rtmp://…"`; without either the URL is unknown here (null). */
+  /** The RTMP ingest of a push stream: `ingest.rtmp` (the URL) and, from servers that check it,
+   * `ingest.rtmp_status = {available, reason}` (available null: not reported). Without `ingest` the
+   * URL is unknown here (null), and the page says so instead. */
   function rtmpIngest(stream) {
-    const r = stream.ingest && stream.ingest.rtmp;
-    if (!r) return null;
-    if (typeof r === 'string') return { url: r, available: null, reason: null };
-    return { url: r.url || null, available: r.available === undefined ? null : r.available, reason: r.reason || null };
+    const ingest = stream.ingest || {};
+    const status = ingest.rtmp_status || {};
+    if (!ingest.rtmp) return null;
+    return { url: ingest.rtmp, available: typeof status.available === 'boolean' ? status.available : null, reason: status.reason || null };
   }
   /** "rtmp://host:1935/live/<key>" -> ["rtmp://host:1935/live", "<key>"] (OBS asks for the two apart). */
   function splitIngest(url, key) {

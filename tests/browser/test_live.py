@@ -151,13 +151,14 @@ def test_push_stream_shows_ingest_settings_for_obs(server, browser):
     screenshot(small, "dashboard-live-push-phone", full_page=True)
     phone.close()
 
-    # A server with the newer `ingest` shape that says RTMP ingest is not running.
-    _rewrite_ingest(page, lambda b: {"rtmp": {"url": f"rtmp://example.test:1935/live/{b['stream_key']}",
-                                              "available": False, "reason": "nginx is not installed"}})
+    # A server that checks its RTMP listener and says it is not running, and why.
+    _rewrite_ingest(page, lambda b: {"rtmp": f"rtmp://example.test:1935/live/{b['stream_key']}", "srt": None,
+                                     "rtmp_status": {"available": False, "reason": "nginx is not installed"}})
     page.reload()
     page.wait_for_selector("#ingest-unavailable")
     assert "nginx is not installed" in page.inner_text("#ingest-unavailable")
     assert page.input_value("#ingest-server") == "rtmp://example.test:1935/live"
+    assert page.input_value("#ingest-key") == key
 
     # A server without `ingest`: the key is still there, and a note instead of a URL.
     _rewrite_ingest(page, None)
