@@ -165,3 +165,32 @@ def readme_port(qs: QuickStart) -> int | None:
     text = " ".join(c.text for c in qs.commands) + "\n" + "\n".join(line for c in qs.commands for line in c.output)
     match = re.search(r"https?://(?:127\.0\.0\.1|localhost):(\d+)", text + qs.prose)
     return int(match.group(1)) if match else None
+
+
+# What the quick start's prose says `abr dev` prints or serves, by the phrase that says it. Only the
+# phrases present are checked: when the README stops saying something, the test stops asking it.
+CLAIMS = {
+    "url": r"\bthe URL\b",
+    "key": r"\ban API key\b",
+    "docs": r"\bAPI docs\b|`/docs`",
+    "redoc": r"`/redoc`",
+    "offline": r"\bwork offline\b",
+    "rtmp": r"\blive push \(RTMP\)|\bRTMP\b",
+    "apt_hint": r"\bprints that line\b",
+    "short": r"\bshort banner\b",
+}
+
+
+def about(prose: str, subject: str) -> str:
+    """The paragraphs of `prose` that mention `subject`."""
+    return "\n\n".join(p for p in re.split(r"\n\s*\n", prose) if subject in p)
+
+
+def claims(prose: str) -> set[str]:
+    return {name for name, pattern in CLAIMS.items() if re.search(pattern, prose)}
+
+
+def apt_line(prose: str) -> str | None:
+    """The first `…apt-get install …` (or `apt install`) the prose quotes in backticks."""
+    match = re.search(r"`((?:sudo\s+)?apt(?:-get)?\s+install\s[^`]+)`", prose)
+    return match.group(1) if match else None

@@ -104,26 +104,40 @@ def test_readme_quick_start_as_written(tmp_path):
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while True:
-            banner = log.read_text()
+            text = log.read_text()
             # Up when the README's banner lines are all there (or, when it shows none, the URL and a key).
-            if dev.output and not readme.match_output(dev.output, banner, readme_port=readme_port, port=port):
+            if dev.output and not readme.match_output(dev.output, text, readme_port=readme_port, port=port):
                 break
-            if not dev.output and url in banner and KEY.search(banner):
+            if not dev.output and url in text and KEY.search(text):
                 break
-            assert proc.poll() is None, f"abr dev exited ({proc.returncode}):\n{banner[-3000:]}"
+            assert proc.poll() is None, f"abr dev exited ({proc.returncode}):\n{text[-3000:]}"
             if time.monotonic() > deadline:
-                missing = readme.match_output(dev.output, banner, readme_port=readme_port, port=port)
+                missing = readme.match_output(dev.output, text, readme_port=readme_port, port=port)
                 raise AssertionError(f"abr dev's output differs from README.md: missing {missing}\n"
-                                     f"printed:\n{banner[-3000:]}")
+                                     f"printed:\n{text[-3000:]}")
             time.sleep(0.2)
         time.sleep(0.5)  # the rest of the banner
-        banner = log.read_text()
-        # The README says it prints the URL and an API key: both, as a newcomer can copy them.
-        assert url in banner, banner
-        found = KEY.search(banner)
-        assert found, f"no API key in abr dev's output:\n{banner}"
+        printed = log.read_text()
+        # What the prose says `abr dev` prints (the URL and a key at least: the next commands need them).
+        said = readme.about(qs.prose, "abr dev")
+        claims = readme.claims(said) | {"url", "key"}
+        assert url in printed, printed
+        found = KEY.search(printed)
+        assert found, f"no API key in abr dev's output:\n{printed}"
         key = found.group(0)
         env_key = dict(env, KEY=key)
+        lines = printed.splitlines()
+        banner = "\n".join(lines[next(i for i, line in enumerate(lines) if url in line):])  # from the URL on
+        if "short" in claims:  # short, and last: nothing but the banner after the URL
+            assert len(banner.strip().splitlines()) <= 12, f"README says a short banner:\n{printed}"
+        if "docs" in claims:
+            assert f"{url}/docs" in banner, f"README says the banner names the API docs:\n{banner}"
+        if "rtmp" in claims:
+            rtmp = [line for line in banner.splitlines() if "RTMP" in line]
+            assert rtmp, f"README says the banner tells whether live push (RTMP) is on:\n{banner}"
+            apt = readme.apt_line(said)
+            if "apt_hint" in claims and apt and "rtmp://" not in rtmp[0]:
+                assert apt in banner, f"README says abr dev prints {apt!r} when RTMP is off:\n{banner}"
 
         # 2. The README's curl commands: upload, then the asset (status until ready).
         clip_names = {m for c in qs.all("curl") for m in re.findall(r"file=@(\S+?)['\"\s]", c.text + " ")}
@@ -179,6 +193,15 @@ def test_readme_quick_start_as_written(tmp_path):
             assert master.status_code == 200 and master.text.startswith("#EXTM3U"), master.text[:300]
             dashboard = client.get(f"{url}/")
             assert dashboard.status_code == 200 and "dashboard.js" in dashboard.text
+            for docs in [d for d, claim in (("/docs", "docs"), ("/redoc", "redoc")) if claim in claims]:
+                answer_docs = client.get(url + docs)
+                assert answer_docs.status_code == 200, (docs, answer_docs.status_code)
+                if "offline" in claims:  # nothing from another origin: every script and style is served here
+                    foreign = re.findall(r'(?:src|href)=["\'](https?://[^"\']+)', answer_docs.text)
+                    assert not [f for f in foreign if not f.startswith(url)], (docs, foreign)
+        if "short" in claims:
+            after = log.read_text()[len(printed):]
+            assert not after.strip(), f"README says the banner comes last; abr dev printed after it:\n{after[:3000]}"
     finally:
         code = _stop(proc)
         shutil.rmtree(home / ".venv", ignore_errors=True)  # ~0.5 GB; pytest keeps the last runs' temp dirs

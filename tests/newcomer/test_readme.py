@@ -67,3 +67,25 @@ def test_output_templates_match_in_order_with_the_port_swapped():
     assert readme.match_output(expected, printed) == ["abr dev is up: http://127.0.0.1:8000"]
     assert readme.match_output(("API key: <key>", "abr dev is up: …"), printed) == ["abr dev is up: …"]
     assert readme.line_pattern("RTMP ingest:   off (<why>)").pattern == r"RTMP\s+ingest:\s+off\s+\(.*?\)"
+
+
+def test_claims_follow_the_prose_about_abr_dev():
+    prose = readme.parse(PROSE).prose
+    said = readme.about(prose, "`abr dev`")
+    assert "Unrelated" not in said
+    assert readme.claims(said) == {"url", "key", "docs", "redoc", "offline", "rtmp", "apt_hint", "short"}
+    assert readme.apt_line(said) == "sudo apt-get install nginx libnginx-mod-rtmp"
+    assert readme.claims("`abr dev` prints the URL and an API key.") == {"url", "key"}
+    assert readme.apt_line("no apt here") is None
+
+
+PROSE = """Intro.
+
+`abr dev` migrates the database, starts the API and one worker, and prints
+a short banner: the URL, an API key, the API docs (`/docs`, `/redoc`; they
+work offline) and whether live push (RTMP) is on. Live push needs nginx's
+RTMP module — on Debian/Ubuntu `sudo apt-get install nginx libnginx-mod-rtmp`
+turns it on (`abr dev` prints that line when the module is missing).
+
+Unrelated paragraph.
+"""
