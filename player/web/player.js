@@ -412,6 +412,7 @@
     ui.qualityLabel.textContent = auto ? `Auto${current ? ` · ${levelName(current)}` : ''}` : current ? levelName(current) : '–';
     if (ui.menu.hidden) return;
     const sameHeight = new Set(levels.map((l) => l.height)).size < levels.length;
+    const chosen = a.loading ? a.loading() : a.current(); // a manual choice is checked before its frames show
     const items = [{ index: -1, label: 'Auto', note: current && auto ? levelName(current) : '' }]
       .concat(levels.slice().sort((x, y) => y.height - x.height || y.bitrate - x.bitrate).map((l) => ({
         index: l.index, label: levelName(l) + (sameHeight ? ` ${codecName(l.codec)}` : ''), note: fmtRate(l.bitrate),
@@ -422,7 +423,7 @@
       b.type = 'button';
       b.setAttribute('role', 'menuitemradio');
       b.dataset.level = String(item.index);
-      b.setAttribute('aria-checked', String(item.index === -1 ? auto : !auto && item.index === playingLevel(a)));
+      b.setAttribute('aria-checked', String(item.index === -1 ? auto : !auto && item.index === chosen));
       const label = Object.assign(document.createElement('span'), { className: 'abr-menu-label', textContent: item.label });
       b.append(label, Object.assign(document.createElement('small'), { textContent: item.note }));
       b.addEventListener('click', () => { a.select(item.index); ui.menu.hidden = true; renderQuality(); });
