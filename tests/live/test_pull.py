@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from core.media.ffmpeg import find_ffmpeg
 from tests.conftest import free_port
 from tests.live.conftest import kill, need
+from tests.live.sources import hls_live_source
 from tests.origin.live import wait_for_port
 
 HERE = Path(__file__).parent
@@ -56,29 +53,9 @@ def test_pull_rtsp_camera(live_stack):
 
 @pytest.fixture
 def hls_source(tmp_path):
-    """ffmpeg writing a live HLS playlist (2 s segments, sliding) into a directory served by http.server."""
-    root = tmp_path / "hls"
-    root.mkdir()
-    port = free_port()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    writer = subprocess.Popen([find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-                               "testsrc2=size=320x180:rate=15", "-f", "lavfi", "-i", "sine=f=300:sample_rate=44100",
-                               "-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-c:a", "aac",
-                               "-f", "hls", "-hls_time", "1", "-hls_list_size", "5",
-                               "-hls_flags", "delete_segments", str(root / "live.m3u8")],
-                              start_new_session=True)
-    deadline = time.monotonic() + 15
-    while not (root / "live.m3u8").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}/live.m3u8"
-    finally:
-        kill(writer)
-        httpd.shutdown()
+    """ffmpeg writing a live HLS playlist (1 s segments, sliding) into a directory served over HTTP."""
+    with hls_live_source(tmp_path / "hls") as url:
+        yield url
 
 
 def test_pull_hls_source(live_stack, hls_source):
