@@ -188,6 +188,16 @@ def pull_stream(server, tmp_path_factory):
         server.client.delete(f"/v1/live-streams/{stream['id']}")
 
 
+def _wait(page, condition: str, what: str, timeout: float = 20_000) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(condition, timeout=timeout)
+    except PlaywrightTimeout:
+        raise AssertionError(f"{what}: not within {timeout / 1000:.0f} s: {page.evaluate(LIVE_STATE)}\n"
+                             f"{page.log.text()}") from None
+
+
 @pytest.mark.parametrize("engine", ["hls", "dash", "shaka"])
 def test_player_live_badge_dvr_and_go_live(server, pull_stream, page, engine):
     page.goto(f"{server.url}/player/{pull_stream['playback_ids'][0]['id']}?engine={engine}&autoplay=1")
@@ -198,7 +208,7 @@ def test_player_live_badge_dvr_and_go_live(server, pull_stream, page, engine):
     page.wait_for_function("() => document.getElementById('golive').hidden")  # playing at the live edge
     page.evaluate("() => { const s = document.getElementById('seek'); s.value = '0';"
                   " s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }")
-    page.wait_for_function("() => !document.getElementById('golive').hidden", timeout=10_000)
+    _wait(page, "() => !document.getElementById('golive').hidden", "Go live after seeking back")
     behind = page.evaluate(LIVE_STATE)
     assert behind["target"] - behind["currentTime"] > 3 and behind["time"].startswith("−"), behind
     assert page.evaluate("() => document.getElementById('player').classList.contains('behind-live')")
@@ -206,7 +216,7 @@ def test_player_live_badge_dvr_and_go_live(server, pull_stream, page, engine):
     if engine == "hls":
         screenshot(page, "player-live-behind")
     page.click("#golive")
-    page.wait_for_function("() => document.getElementById('golive').hidden", timeout=10_000)
+    _wait(page, "() => document.getElementById('golive').hidden", "back at the live edge after Go live")
     back = page.evaluate(LIVE_STATE)
     assert abs(back["target"] - back["currentTime"]) < 3, back
     wait_playing(page, past=back["currentTime"] + 1, log=page.log)  # and it plays on from there
