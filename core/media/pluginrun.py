@@ -1,0 +1,68 @@
+"""Run a decoder ffmpeg and an encoder ffmpeg joined by the frame-plugin pump (see core/media/framepipe.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from core.errors import FFmpegError
+from core.media.framepipe import FrameChain, Pump, size_pipe
+from core.media.runner import _die_with_parent, _reason, _stop, run_ffmpeg
+
+log = logging.getLogger(__name__)
+
+
+def run_with_plugins(decode_argv: list[str], encode_argv: list[str], chain: FrameChain, *,
+                     poll: Callable[[], None] | None = None, on_pump: Callable[[Pump], None] | None = None,
+                     pass_fds: tuple[int, ...] = (), **run_kwargs) -> Pump:
+    """Decode → chain → encode; raise PluginFailed, FFmpegError or Cancelled like run_ffmpeg; return the pump."""
+    log.info("ffmpeg (decode for frame plugins): %s", shlex.join(decode_argv))
+    decoder = subprocess.Popen(decode_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, bufsize=0, pass_fds=pass_fds,
+                               preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    for fd in pass_fds:
+        os.close(fd)  # the decoder has its copy (the write end of a pipe to the encoder)
+    size_pipe(decoder.stdout.fileno(), chain.fmt.frame_bytes)
+    tail: deque[str] = deque(maxlen=40)
+    drain = threading.Thread(target=lambda: [tail.append(line.decode(errors="replace").rstrip())
+                                             for line in decoder.stderr], daemon=True)
+    drain.start()
+    read_end, write_end = os.pipe()
+    size_pipe(write_end, chain.fmt.frame_bytes)
+    pump = Pump(chain, decoder.stdout, write_end).start()
+    if on_pump is not None:
+        on_pump(pump)
+
+    def check() -> None:
+        if pump.plugin_error is not None:
+            raise pump.plugin_error
+        if poll is not None:
+            poll()
+
+    try:
+        try:
+            run_ffmpeg(encode_argv, stdin=read_end, poll=check, **run_kwargs)
+        finally:
+            os.close(read_end)
+        pump.join(timeout=5)
+        if pump.error is not None:
+            raise pump.error
+        decoder.wait(timeout=10)
+        drain.join(timeout=2)
+        if decoder.returncode != 0:
+            text = "\n".join(tail)
+            raise FFmpegError(_reason(text, decoder.returncode), stderr_tail=text, returncode=decoder.returncode)
+    except BrokenPipeError as exc:
+        raise FFmpegError("the encoder stopped reading frames", stderr_tail="\n".join(tail)) from exc
+    finally:
+        _stop(decoder)
+        pump.close_dst()
+        chain.close()
+        pump.join(timeout=2)
+    return pump
