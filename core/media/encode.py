@@ -140,7 +140,9 @@ def _inputs(job: EncodeJob) -> list[str]:
         if _windowed(job) or job.ladder is None:
             raise ValueError("raw video input is for whole, video encodes only")
         raw = job.raw_video
-        frames = ["-f", "rawvideo", "-pix_fmt", raw.pix_fmt, "-video_size", f"{raw.width}x{raw.height}",
+        # No probing: the frames' format is given, and reading ~5 MB of them before opening the
+        # audio input would stall a live decoder whose audio FIFO has no reader yet.
+        frames = ["-nofind_stream_info", "-f", "rawvideo", "-pix_fmt", raw.pix_fmt, "-video_size", f"{raw.width}x{raw.height}",
                   "-framerate", str(raw.frame_rate), "-i", "pipe:0"]
         # The audio of the source, read by this process: it never goes through Python.
         return frames + (["-protocol_whitelist", "file,pipe", "-vn", "-i", str(job.source)] if job.audio else [])
@@ -168,7 +170,7 @@ def build_decode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
         raise ValueError("a decode job needs raw_video and a ladder")
     graph = (f"fps={raw.frame_rate}:start_time=0,scale={raw.width}:{raw.height}:flags=bicubic,setsar=1,"
              f"format={raw.pix_fmt}")
-    return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
+    return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-y",
             "-protocol_whitelist", "file,pipe", "-i", str(job.source),
             "-map", "0:v:0", "-vf", graph, "-fps_mode", "passthrough",
             "-f", "rawvideo", "-pix_fmt", raw.pix_fmt, "pipe:1"]

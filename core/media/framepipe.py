@@ -20,6 +20,7 @@ through); `lagging` tells the session.
 from __future__ import annotations
 
 import fcntl
+import math
 import logging
 import os
 import queue
@@ -120,10 +121,12 @@ def size_pipe(fd: int, frame_bytes: int) -> None:
 class Pump:
     """Move frames from `src` (a decoder's stdout) through `chain` to `dst` (an encoder's stdin fd)."""
 
-    def __init__(self, chain: FrameChain, src, dst: int, *, ring: int = 3) -> None:
+    def __init__(self, chain: FrameChain, src, dst: int, *, ring: int | None = None) -> None:
         self.chain, self.src, self.dst = chain, src, dst
         fmt = chain.fmt
         self.frame_bytes, n = fmt.frame_bytes, chain.batch_size
+        if ring is None:  # live: about a second of frames absorbs the encoder's start and hiccups
+            ring = max(3, math.ceil(float(fmt.frame_rate) / n)) if chain.live else 3
         self.buffers = [np.empty((n, *fmt.shape), dtype=np.uint8) for _ in range(ring)]
         self.free: queue.Queue = queue.Queue()
         for buf in self.buffers:
