@@ -78,3 +78,64 @@ def test_a_slow_live_chain_drops_frames_and_says_lagging(hls_source, tmp_path, t
     # far more than the 5 fps the plugin could process (dropped frames were repeated).
     frames = _video_frames(tmp_path / "out")
     assert frames > 3 * 5 * (elapsed - 4), (frames, elapsed)
+
+
+def _first_jpeg(url: str) -> np.ndarray:
+    """The first picture of a multipart/x-mixed-replace MJPEG stream (or a plain JPEG)."""
+    import httpx
+
+    data = b""
+    with httpx.stream("GET", url, timeout=20) as r:
+        assert r.status_code == 200, r.status_code
+        for chunk in r.iter_bytes():
+            data += chunk
+            start = data.find(b"\xff\xd8")
+            end = data.find(b"\xff\xd9", start + 2)
+            if start >= 0 and end > 0:
+                with av.open(io.BytesIO(data[start:end + 2]), format="mjpeg") as c:
+                    return next(c.decode(video=0)).to_ndarray(format="rgb24")
+    raise AssertionError("no JPEG in the stream")
+
+
+def _assert_red_mark(picture: np.ndarray, where: str) -> None:
+    h, w = picture.shape[:2]
+    size, margin = w * 0.25, w * 0.03  # top-left, 25 % of the width
+    cy, cx = int(margin + size / 2), int(margin + size / 2)
+    r, g, b = picture[cy - 2:cy + 2, cx - 2:cx + 2].reshape(-1, 3).mean(axis=0)
+    assert r > 180 and g < 80 and b < 80, (where, r, g, b)
+
+
+def test_camera_page_shows_processed_frames_in_preview_and_hls(live_stack, red_mark):  # noqa: F811
+    need(_gst_rtsp_available(), "GStreamer RTSP server (python3-gi gir1.2-gst-rtsp-server-1.0 "
+                                "gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good)")
+    overlay = live_stack.client.post("/v1/overlays", content=red_mark.read_bytes()).json()
+    port = free_port()
+    server = subprocess.Popen(["/usr/bin/python3", str(HERE / "rtsp_server.py"), str(port)],
+                              stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_for_port(port, proc=server)
+        stream = live_stack.create(source_url=f"rtsp://127.0.0.1:{port}/cam", record=False, segment_duration=1,
+                                   frame_plugins=[{"name": "watermark", "options": {
+                                       "image": overlay["id"], "position": "top-left", "width": 0.25}},
+                                       {"name": "timecode", "options": {"source": "wall_clock",
+                                                                        "position": "bottom-right"}}])
+        live = live_stack.wait(stream["id"], ("active",), timeout=40)
+        assert live["settings"]["frame_plugins"][0]["name"] == "watermark"
+        base = stream["playback"]["hls"].rsplit("/", 1)[0]
+        _assert_red_mark(_first_jpeg(f"{base}/preview.mjpeg"), "preview.mjpeg")
+        master = live_stack.play(stream["playback"]["hls"]).text
+        variant = next(line for line in master.splitlines() if line and not line.startswith("#"))
+        variant_url = f"{base}/{variant}"
+        media = live_stack.play(variant_url).text
+        init = next(line.split('URI="')[1].split('"')[0] for line in media.splitlines() if "EXT-X-MAP" in line)
+        segment = [line for line in media.splitlines() if line and not line.startswith("#")][-1]
+        folder = variant_url.rsplit("/", 1)[0]
+        data = live_stack.play(f"{folder}/{init}").content + live_stack.play(f"{folder}/{segment}").content
+        with av.open(io.BytesIO(data)) as c:
+            _assert_red_mark(next(c.decode(video=0)).to_ndarray(format="rgb24"), "HLS segment")
+        health = live_stack.get(stream["id"])["plan"].get("frame_plugins", {"turned_off": []})
+        assert health["turned_off"] == []
+        live_stack.client.post(f"/v1/live-streams/{stream['id']}/stop")
+        live_stack.wait(stream["id"], ("ended",), timeout=20)
+    finally:
+        kill(server)
