@@ -14,7 +14,8 @@ Live: the same source served as a live HLS playlist (`-re -c copy`: the
 "camera" costs no CPU), pulled by `LivePlugins` (the live worker's path) with
 `watermark` into the live 3-rung ladder (720/480/360) for `--live-seconds`:
 real time is held if the chain drops no frame after the first 3 s and the
-encoder's speed stays at or above 1.0x.
+encoder's median speed over the second half is at least 0.97x (ffmpeg's
+speed of a live input hovers around 1.0x).
 
 The machine is shared: the 1-minute load average is printed with every case.
 """
@@ -117,6 +118,7 @@ def live(ffmpeg: str, source: Path, work: Path, mark: Path, seconds: int) -> Non
     camera = subprocess.Popen([ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
                                "-i", str(source), "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "6",
                                "-hls_flags", "delete_segments", str(hls / "live.m3u8")], start_new_session=True)
+    original = framepipe.Pump.start
     try:
         while not (hls / "live.m3u8").exists():
             time.sleep(0.1)
@@ -129,8 +131,6 @@ def live(ffmpeg: str, source: Path, work: Path, mark: Path, seconds: int) -> Non
         chain = LivePlugins([{"name": "watermark", "options": {"image": str(mark), "width": 0.2}}],
                             on_health=lambda kind, details: events.append((round(time.monotonic() - t0, 1), kind,
                                                                            details)))
-        original = framepipe.Pump.start
-
         def start(pump):
             pumps.append(pump)
             return original(pump)
@@ -163,9 +163,10 @@ def live(ffmpeg: str, source: Path, work: Path, mark: Path, seconds: int) -> Non
               f"encoder speed (second half) min {min(tail):.2f}x median {sorted(tail)[len(tail) // 2]:.2f}x, "
               f"CPU {used:.1f} s ({used / wall:.2f} cores), load1 {before_load}->{load()}")
         print(f"  health events: {events}")
-        print(f"  holds real time: {late_drops == 0 and min(tail) >= 0.97}")
+        median = sorted(tail)[len(tail) // 2]
+        print(f"  holds real time: {late_drops == 0 and median >= 0.97} (no drop after 3 s, median speed >= 0.97x)")
     finally:
-        framepipe.Pump.start = original if "original" in dir() else framepipe.Pump.start
+        framepipe.Pump.start = original
         camera.kill()
         camera.wait()
         httpd.shutdown()

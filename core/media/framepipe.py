@@ -10,11 +10,13 @@ hands the same memory to the encoder. Both threads spend their time in
 system calls and in numpy/OpenCV, which release the GIL.
 
 VOD never drops: the reader waits for a free buffer, so frame count out
-equals frame count in. Live must not fall behind the source: when every
-buffer is taken the reader drops the frame it just read (the encoder gets
-the last processed frame again in its place, so count, timing and audio
-sync are kept, and a privacy plugin never lets an unprocessed frame
-through); `lagging` tells the session.
+equals frame count in. Live must not fall ever further behind the source:
+the reader also waits for a free buffer (absorbing a burst, as an HLS source
+delivers a segment at once), but once the frame it reads is more than
+MAX_LAG behind real time it drops frames until the lag has halved (the
+encoder gets the last processed frame again in place of each, so count,
+timing and audio sync are kept, and a privacy plugin never lets an
+unprocessed frame through); `lagging` tells the session.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ from core.media.plugins.base import BatchInfo, FrameFormat, FramePlugin, PluginC
 
 log = logging.getLogger(__name__)
 LAG_CLEAR_S = 5.0  # no drop for this long: not lagging any more
+# Live: how far behind real time the chain may fall before frames are dropped. Above the
+# burstiness of the sources (an HLS source delivers a whole segment at once), below what
+# a viewer would call a stuck stream; the latency it adds is bounded by it.
+MAX_LAG = 3.0
 
 
 class PluginFailed(AbrError):
@@ -125,8 +131,8 @@ class Pump:
         self.chain, self.src, self.dst = chain, src, dst
         fmt = chain.fmt
         self.frame_bytes, n = fmt.frame_bytes, chain.batch_size
-        if ring is None:  # live: about a second of frames absorbs the encoder's start and hiccups
-            ring = max(3, math.ceil(float(fmt.frame_rate) / n)) if chain.live else 3
+        if ring is None:  # about half a second of frames: smooths the encoder's start and hiccups
+            ring = max(3, math.ceil(float(fmt.frame_rate) / 2 / n))
         self.buffers = [np.empty((n, *fmt.shape), dtype=np.uint8) for _ in range(ring)]
         self.free: queue.Queue = queue.Queue()
         for buf in self.buffers:
@@ -136,6 +142,8 @@ class Pump:
         self.frames_in = self.frames_out = self.dropped = 0
         self.error: BaseException | None = None
         self._last_drop = 0.0
+        self._anchor: float | None = None
+        self._frames_read = 0
         self._close_lock = threading.Lock()
         self._rate = float(fmt.frame_rate)
         self._threads = [threading.Thread(target=self._guard, args=(self._read,), daemon=True, name="frames-read"),
@@ -180,35 +188,46 @@ class Pump:
         return True
 
     def _read(self) -> None:
-        scratch = memoryview(bytearray(self.frame_bytes)) if self.chain.live else None
-        batch, ended = self.chain.batch_size, False
+        """Fill batches; live: drop frames while the chain is more than MAX_LAG behind real time."""
+        scratch = memoryview(bytearray(self.frame_bytes))
+        batch, ended, dropping, pending = self.chain.batch_size, False, False, 0
         while not ended:
-            buf, dropped = None, 0
-            while buf is None:
-                try:
-                    buf = self.free.get(block=not self.chain.live, timeout=None)
-                except queue.Empty:
-                    if not self._read_frame(scratch):  # every buffer busy: this frame is dropped
-                        ended = True
-                        break
-                    dropped += 1
-                    self.dropped += 1
-                    self._last_drop = time.monotonic()
+            buf = self.free.get()
             if buf is None:
-                if ended:
-                    self.filled.put((None, 0, dropped, []))
-                    break
                 return  # an error elsewhere
-            n, walls = 0, []
+            n, walls, before = 0, [], 0
             flat = memoryview(buf.reshape(-1))
             while n < batch:
-                if not self._read_frame(flat[n * self.frame_bytes:(n + 1) * self.frame_bytes]):
+                if not self._read_frame(scratch if dropping else flat[n * self.frame_bytes:(n + 1) * self.frame_bytes]):
                     ended = True
                     break
+                late = self._lateness() if self.chain.live else 0.0
+                if dropping or late > MAX_LAG:
+                    # Behind: this frame is dropped here (the writer repeats the last processed
+                    # one in its place) until the lag is down to half the limit.
+                    dropping = late > MAX_LAG / 2
+                    pending += 1
+                    self.dropped += 1
+                    self._last_drop = time.monotonic()
+                    if n:
+                        break  # close the batch: the drops belong between it and the next one
+                    continue
+                if n == 0:
+                    before, pending = pending, 0
                 walls.append(time.time())
                 n += 1
-            self.filled.put((buf, n, dropped, walls))
+            if n == 0:
+                before, pending = pending, 0
+            self.filled.put((buf, n, before, walls))
         self.filled.put(None)
+
+    def _lateness(self) -> float:
+        """Seconds the frame just read is behind the best schedule seen (frames since the start at the rate)."""
+        now, due = time.monotonic(), self._frames_read / self._rate
+        self._frames_read += 1
+        if self._anchor is None or now - self._anchor < due:
+            self._anchor = now - due  # on or ahead of schedule: that is the new reference
+        return now - self._anchor - due
 
     def _write(self) -> None:
         while True:
