@@ -112,7 +112,7 @@ def build_live_decode_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, audi
 def build_live_raw_argv(ffmpeg: str, job: EncodeJob, *, audio_fifo: str, offset: float) -> list[str]:
     """The live encoder fed by the frame plugins: raw frames on stdin, the audio from the decoder's FIFO (pure)."""
     base = build_encode_argv(ffmpeg, replace(job, source=Path(audio_fifo)))
-    at = base.index("-nofind_stream_info")  # -nofind_stream_info -f rawvideo … -i pipe:0
+    at = base.index("-probesize")  # -probesize N -f rawvideo … -i pipe:0
     head = base[:at] + ["-stats_period", "0.5"]
     raw_end = base.index("pipe:0") + 1
     rest = base[raw_end:]

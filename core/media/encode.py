@@ -60,6 +60,10 @@ class RawVideo:
     pix_fmt: str  # yuv420p | rgb24 (core/media/plugins/base.py)
     frame_rate: Fraction
 
+    @property
+    def frame_bytes(self) -> int:
+        return self.width * self.height * 3 // (1 if self.pix_fmt == "rgb24" else 2)  # yuv420p: 1.5 bytes a pixel
+
 
 @dataclass(frozen=True)
 class EncodeJob:
@@ -140,10 +144,11 @@ def _inputs(job: EncodeJob) -> list[str]:
         if _windowed(job) or job.ladder is None:
             raise ValueError("raw video input is for whole, video encodes only")
         raw = job.raw_video
-        # No probing: the frames' format is given, and reading ~5 MB of them before opening the
-        # audio input would stall a live decoder whose audio FIFO has no reader yet.
-        frames = ["-nofind_stream_info", "-f", "rawvideo", "-pix_fmt", raw.pix_fmt, "-video_size", f"{raw.width}x{raw.height}",
-                  "-framerate", str(raw.frame_rate), "-i", "pipe:0"]
+        # Probe one frame, not 5 MB of them: the format is given, and a live encoder must open
+        # its audio input (a FIFO the decoder is filling) without waiting seconds of frames.
+        # (-nofind_stream_info would skip probing, but then the first frames go missing.)
+        frames = ["-probesize", str(raw.frame_bytes), "-f", "rawvideo", "-pix_fmt", raw.pix_fmt,
+                  "-video_size", f"{raw.width}x{raw.height}", "-framerate", str(raw.frame_rate), "-i", "pipe:0"]
         # The audio of the source, read by this process: it never goes through Python.
         return frames + (["-protocol_whitelist", "file,pipe", "-vn", "-i", str(job.source)] if job.audio else [])
     if job.audio is not None and _windowed(job):

