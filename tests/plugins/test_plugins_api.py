@@ -102,3 +102,24 @@ def test_a_raising_plugin_marks_the_asset_errored_with_its_message(client, clip,
     assert asset["status"] == "errored"
     assert asset["error"]["message"] == "frame plugin explodes failed: the model ran out of coffee"
     assert asset["error"]["code"] == "plugin_failed"
+
+
+def test_live_stream_frame_plugins_are_checked_and_kept(client):
+    bad = client.post("/v1/live-streams", json={"frame_plugins": [{"name": "timecode", "options": {"size": 9}}]})
+    assert bad.status_code == 422 and "frame_plugins.0.options.size" in bad.text
+    good = client.post("/v1/live-streams", json={"frame_plugins": [{"name": "timecode"}]})
+    assert good.status_code == 201, good.text
+    assert good.json()["settings"]["frame_plugins"] == [{"name": "timecode", "options": {
+        "source": "source", "position": "top-left", "size": 0.05, "bit_pattern": False}}]
+
+
+def test_watermark_urls_go_through_the_checked_importer(tmp_path):
+    from core.errors import AbrError
+    from core.services.overlays import resolver
+
+    resolve = resolver(None, tmp_path, allow_private=False)
+    with pytest.raises(AbrError) as refused:
+        resolve("http://127.0.0.1:9/mark.png")  # loopback: refused before any connection
+    assert refused.value.status < 500
+    with pytest.raises(AbrError, match="neither an overlay id nor"):
+        resolve("/etc/passwd")
