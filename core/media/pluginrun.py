@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 
 from core.errors import FFmpegError
+from core.redact import redact
 from core.media.framepipe import FrameChain, Pump, size_pipe
 from core.media.runner import _die_with_parent, _reason, _stop, run_ffmpeg
 
@@ -22,7 +23,8 @@ def run_with_plugins(decode_argv: list[str], encode_argv: list[str], chain: Fram
                      poll: Callable[[], None] | None = None, on_pump: Callable[[Pump], None] | None = None,
                      pass_fds: tuple[int, ...] = (), **run_kwargs) -> Pump:
     """Decode → chain → encode; raise PluginFailed, FFmpegError or Cancelled like run_ffmpeg; return the pump."""
-    log.info("ffmpeg (decode for frame plugins): %s", shlex.join(decode_argv))
+    # A live decoder's argv holds the source URL, which may carry credentials: never log them.
+    log.info("ffmpeg (decode for frame plugins): %s", redact(shlex.join(decode_argv)))
     decoder = subprocess.Popen(decode_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, bufsize=0, pass_fds=pass_fds,
                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
@@ -56,10 +58,10 @@ def run_with_plugins(decode_argv: list[str], encode_argv: list[str], chain: Fram
         decoder.wait(timeout=10)
         drain.join(timeout=2)
         if decoder.returncode != 0:
-            text = "\n".join(tail)
+            text = redact("\n".join(tail))
             raise FFmpegError(_reason(text, decoder.returncode), stderr_tail=text, returncode=decoder.returncode)
     except BrokenPipeError as exc:
-        raise FFmpegError("the encoder stopped reading frames", stderr_tail="\n".join(tail)) from exc
+        raise FFmpegError("the encoder stopped reading frames", stderr_tail=redact("\n".join(tail))) from exc
     finally:
         _stop(decoder)
         pump.close_dst()
