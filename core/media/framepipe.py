@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import AbrError
+from core.errors import AbrError, FFmpegError
 from core.media.plugins import installed, parse_options
 from core.media.plugins.base import BatchInfo, FrameFormat, FramePlugin, PluginContext
 
@@ -153,10 +153,6 @@ class Pump:
     def lagging(self) -> bool:
         return self.dropped > 0 and time.monotonic() - self._last_drop < LAG_CLEAR_S
 
-    @property
-    def plugin_error(self) -> PluginFailed | None:
-        return self.error if isinstance(self.error, PluginFailed) else None
-
     def start(self) -> Pump:
         for t in self._threads:
             t.start()
@@ -182,7 +178,7 @@ class Pump:
             n = self.src.readinto(view[got:])
             if not n:
                 if got:
-                    raise OSError(f"the decoder ended in the middle of a frame ({got} of {len(view)} bytes)")
+                    raise FFmpegError(f"the decoder ended in the middle of a frame ({got} of {len(view)} bytes)")
                 return False
             got += n
         return True

@@ -42,24 +42,39 @@ def run_with_plugins(decode_argv: list[str], encode_argv: list[str], chain: Fram
         on_pump(pump)
 
     def check() -> None:
-        if pump.plugin_error is not None:
-            raise pump.plugin_error
+        # A plugin or the reader failed: stop the encoder now (it would wait for frames forever).
+        # A broken pipe means the encoder itself died: run_ffmpeg reports its reason.
+        if pump.error is not None and not isinstance(pump.error, BrokenPipeError):
+            raise pump.error
         if poll is not None:
             poll()
+
+    def decoder_error() -> FFmpegError | None:
+        try:
+            decoder.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+        drain.join(timeout=2)
+        if decoder.returncode == 0:
+            return None
+        text = redact("\n".join(tail))
+        return FFmpegError(_reason(text, decoder.returncode), stderr_tail=text, returncode=decoder.returncode)
 
     try:
         try:
             run_ffmpeg(encode_argv, stdin=read_end, poll=check, **run_kwargs)
+        except FFmpegError as exc:
+            # The encoder failed because the decoder did (a corrupt source): its reason is the one to show.
+            if decoder.poll() is not None and (cause := decoder_error()) is not None:
+                raise cause from exc
+            raise
         finally:
             os.close(read_end)
         pump.join(timeout=5)
         if pump.error is not None:
             raise pump.error
-        decoder.wait(timeout=10)
-        drain.join(timeout=2)
-        if decoder.returncode != 0:
-            text = redact("\n".join(tail))
-            raise FFmpegError(_reason(text, decoder.returncode), stderr_tail=text, returncode=decoder.returncode)
+        if (cause := decoder_error()) is not None:
+            raise cause
     except BrokenPipeError as exc:
         raise FFmpegError("the encoder stopped reading frames", stderr_tail=redact("\n".join(tail))) from exc
     finally:

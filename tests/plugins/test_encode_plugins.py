@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -115,3 +116,17 @@ def test_no_op_plugin_keeps_every_frame(ffmpeg, clip, tmp_path, test_plugins):
     source = clip("noop", duration=1.0, width=320, height=240)
     tracks, recorder, _ = run(ffmpeg, source, tmp_path / "noop", [{"name": "nothing"}], max_rungs=1)
     assert len(frames_of(recorder.files[tracks[0].id])) == len(source_frames(source)) == 30
+
+
+def test_a_corrupt_source_fails_with_the_decoders_reason(ffmpeg, clip, tmp_path, test_plugins):
+    import shutil
+
+    from core.errors import FFmpegError
+    from tests.media_fixtures import truncate
+
+    good = clip("cut", duration=2.0, width=320, height=240)
+    job, info = plan(good, "h264", out=tmp_path / "cut", max_rungs=1)
+    broken = truncate(shutil.copy(good, tmp_path / "broken.mp4"), 0.6)
+    with pytest.raises(FFmpegError, match="truncated or corrupt"):
+        encode_family(ffmpeg, replace(job, source=broken), duration=info.duration, on_progress=None,
+                      on_segment=Recorder(), plugins=[{"name": "nothing"}])

@@ -95,7 +95,8 @@ def validate_chain(specs: list[dict]) -> list[dict]:
         plugin = installed().get(name)
         if plugin is None:
             known = ", ".join(sorted(installed())) or "none"
-            raise PluginSettingsError(f"frame_plugins.{i}.name: no frame plugin {name!r} is installed (installed: {known})")
+            raise PluginSettingsError(f"frame_plugins.{i}.name: no frame plugin {name!r} is installed "
+                                      f"(installed: {known})")
         if not plugin.available:
             raise PluginSettingsError(f"frame_plugins.{i}.name: {name} is installed but unavailable: "
                                       f"{describe_reason(plugin)}")
