@@ -45,6 +45,11 @@ def test_overlays_accept_png_and_refuse_the_rest(client, red_mark):
     assert client.delete(f"/v1/overlays/{overlay['id']}").status_code == 204
     assert client.get(f"/v1/overlays/{overlay['id']}").status_code == 404
     assert client.get("/v1/overlays/../../etc").status_code == 404
+    # Past the API's 1 MiB body limit but within the overlay limit: read and judged (not a PNG)…
+    png_ish = b"\x89PNG\r\n\x1a\n" + bytes(2 * 1024 * 1024)
+    assert client.post("/v1/overlays", content=png_ish).status_code == 415
+    # …and past the overlay limit: refused.
+    assert client.post("/v1/overlays", content=png_ish * 5).status_code == 413
 
 
 @pytest.mark.parametrize(("plugins", "message"), [
