@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.errors import FFmpegError
-from dataclasses import replace
-
 from core.media.encode import EncodeJob, RawVideo, build_decode_argv, build_encode_argv, stream_map
 from core.media.inspect import read_init, read_segment
 from core.media.model import Rendition, Segment, Track

@@ -21,7 +21,8 @@ from tests.conftest import free_port
 from tests.live.conftest import kill, need
 from tests.live.test_pull import HERE, _gst_rtsp_available, hls_source  # noqa: F401  (fixture)
 from tests.origin.live import wait_for_port
-from tests.plugins.conftest import Explodes, red_mark, test_plugins, write_png  # noqa: F401  (fixtures)
+from core.media.plugins import Installed
+from tests.plugins.conftest import red_mark, test_plugins  # noqa: F401  (fixtures)
 
 
 class Slow(FramePlugin):
@@ -51,7 +52,6 @@ def _video_frames(out: Path) -> int:
 
 
 def test_a_raising_live_plugin_is_turned_off_and_the_stream_goes_on(hls_source, tmp_path, test_plugins):  # noqa: F811
-    test_plugins["slow"] = test_plugins["explodes"].__class__("slow", Slow, ())
     health = []
     plugins = LivePlugins([{"name": "explodes"}, {"name": "nothing"}], on_health=lambda k, d: health.append((k, d)))
     from core.media.ffmpeg import find_ffmpeg
@@ -64,7 +64,7 @@ def test_a_raising_live_plugin_is_turned_off_and_the_stream_goes_on(hls_source, 
 
 
 def test_a_slow_live_chain_drops_frames_and_says_lagging(hls_source, tmp_path, test_plugins):  # noqa: F811
-    test_plugins["slow"] = test_plugins["explodes"].__class__("slow", Slow, ())
+    test_plugins["slow"] = Installed("slow", Slow, ())
     health = []
     plugins = LivePlugins([{"name": "slow"}], on_health=lambda k, d: health.append((k, d)))
     from core.media.ffmpeg import find_ffmpeg

@@ -85,5 +85,4 @@ def test_plugins(monkeypatch):
     import core.media.framepipe as framepipe
 
     monkeypatch.setattr(framepipe, "installed", lambda: found)
-    import core.media.family as family  # noqa: F401  (imports plugins lazily, through the module)
     return found
