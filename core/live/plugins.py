@@ -57,8 +57,11 @@ class LivePlugins:
         return FrameChain(fmt, entries, live=True)
 
     def run(self, ffmpeg: str, job: EncodeJob, *, source_url: str, offset: float, poll: Callable[[], None],
-            **run_kwargs) -> None:
-        """One session: like run_ffmpeg on the plain live argv, with the chain between decode and encode."""
+            input_options: list[str] | None = None, stdin=None, **run_kwargs) -> None:
+        """One session: like run_ffmpeg on the plain live argv, with the chain between decode and encode.
+
+        `input_options` and `stdin`: the decoder reads the worker's source reader (core/live/reader.py).
+        """
         job = plugin_job(job, self.specs)
         raw = job.raw_video
         chain = self._chain(FrameFormat(raw.width, raw.height, raw.pix_fmt, raw.frame_rate))
@@ -80,10 +83,12 @@ class LivePlugins:
             if pumps:
                 self._report_lag(pumps[0])
 
-        decode = build_live_decode_argv(ffmpeg, job, source_url=source_url, audio_fifo=str(fifo) if fifo else None)
+        decode = build_live_decode_argv(ffmpeg, job, source_url=source_url, audio_fifo=str(fifo) if fifo else None,
+                                        input_options=input_options)
         encode = build_live_raw_argv(ffmpeg, job, audio_fifo=str(fifo) if fifo else "", offset=offset)
         try:
-            run_with_plugins(decode, encode, chain, poll=check, on_pump=pumps.append, **run_kwargs)
+            run_with_plugins(decode, encode, chain, poll=check, on_pump=pumps.append, decoder_stdin=stdin,
+                             **run_kwargs)
         finally:
             if keep is not None:
                 os.close(keep)

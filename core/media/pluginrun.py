@@ -21,11 +21,15 @@ log = logging.getLogger(__name__)
 
 def run_with_plugins(decode_argv: list[str], encode_argv: list[str], chain: FrameChain, *,
                      poll: Callable[[], None] | None = None, on_pump: Callable[[Pump], None] | None = None,
-                     pass_fds: tuple[int, ...] = (), **run_kwargs) -> Pump:
-    """Decode → chain → encode; raise PluginFailed, FFmpegError or Cancelled like run_ffmpeg; return the pump."""
+                     pass_fds: tuple[int, ...] = (), decoder_stdin=None, **run_kwargs) -> Pump:
+    """Decode → chain → encode; raise PluginFailed, FFmpegError or Cancelled like run_ffmpeg; return the pump.
+
+    `decoder_stdin`: what the decoder reads as `pipe:0` (a live source reader's output); default none.
+    """
     # A live decoder's argv holds the source URL, which may carry credentials: never log them.
     log.info("ffmpeg (decode for frame plugins): %s", redact(shlex.join(decode_argv)))
-    decoder = subprocess.Popen(decode_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    decoder = subprocess.Popen(decode_argv, stdin=subprocess.DEVNULL if decoder_stdin is None else decoder_stdin,
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, bufsize=0, pass_fds=pass_fds,
                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     for fd in pass_fds:
