@@ -70,3 +70,34 @@ def test_encode_argv_reads_raw_frames_on_stdin(encode, expected):
 def test_raw_video_refuses_windows():
     with pytest.raises(ValueError, match="whole"):
         build_encode_argv("ffmpeg", job(start=4.0, length=4.0))
+
+
+def test_live_decode_reads_the_reader_pipe_and_copies_audio_to_the_fifo():
+    from core.live.encode import build_live_decode_argv
+
+    argv = build_live_decode_argv("ffmpeg", job(), source_url="pipe:0", audio_fifo="/w/audio.nut",
+                                  input_options=["-f", "nut", "-i", "pipe:0"])
+    assert argv == [
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-y",
+        "-f", "nut", "-i", "pipe:0", "-map", "0:v:0",
+        "-vf", "fps=30000/1001:start_time=0,scale=1280:720:flags=bicubic,setsar=1,format=yuv420p",
+        "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1",
+        "-map", "0:a:0", "-c:a", "copy", "-f", "nut", "/w/audio.nut",
+    ]  # fmt: skip
+
+
+def test_live_raw_encode_reads_frames_and_the_audio_fifo():
+    from core.live.encode import build_live_raw_argv
+
+    argv = build_live_raw_argv("ffmpeg", job(), audio_fifo="/w/audio.nut", offset=0.1)
+    assert argv[:argv.index("-map_metadata")] == [
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-y",
+        "-stats_period", "0.5", "-probesize", "1382400",
+        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", "1280x720", "-framerate", "30000/1001", "-i", "pipe:0",
+        "-protocol_whitelist", "file,pipe", "-f", "nut", "-i", "/w/audio.nut",
+    ]  # fmt: skip
+    at = argv.index("1:a:0")
+    assert argv[at - 1:at + 3] == ["-map", "1:a:0", "-af", "aresample=async=1:first_pts=0"]
+    assert argv[argv.index("-preset"):argv.index("-preset") + 4] == ["-preset", "veryfast", "-tune", "zerolatency"]
+    assert argv[-7:] == ["-format_options", "movflags=+frag_discont", "-window_size", "6",
+                         "-extra_window_size", "60", "/out/job/manifest.mpd"]
