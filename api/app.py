@@ -18,6 +18,7 @@ from api.routers import assets, health, playback, player, tokens
 from api.routers import captions, images
 from api.routers import ingest, live_streams
 from api.routers import metrics
+from api.routers import frame_plugins
 from core.config import Settings
 from core.db.engine import make_engine
 from core import events
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.include_router(tus.router)
     app.include_router(webhooks.router)
     app.include_router(live_streams.router)
+    app.include_router(frame_plugins.router)
     app.include_router(ingest.router)
     app.include_router(ingest.srt_router)
     app.include_router(player.router)  # dashboard at /, /player/{playback_id}, /static/…

@@ -11,6 +11,7 @@ are bounded by their own limits (`body_limit`):
 - tus uploads (`application/offset+octet-stream` under `/tus/`):
   `ABR_MAX_UPLOAD_BYTES` (the upload's declared length is checked there too);
 - `POST /v1/assets/{id}/text-tracks` multipart: the caption size limit.
+- `POST /v1/overlays` (a PNG body): the overlay size limit.
 
 A declared `Content-Length` above the limit is answered at once; a body that
 runs past it (chunked, or lying about its length) is cut off where it
@@ -28,6 +29,7 @@ from api.errors import error_response
 from api.upload import MAX_FIELD_BYTES, MAX_FORM_FIELDS
 from core.errors import TooLarge
 from core.media.captions import MAX_TEXT_BYTES
+from core.services.overlays import MAX_OVERLAY_BYTES
 
 FORM_ALLOWANCE = (MAX_FORM_FIELDS + 1) * (MAX_FIELD_BYTES + 16 * 1024)  # fields, part headers, boundaries
 _TEXT_TRACKS = re.compile(r"/v1/assets/[^/]+/text-tracks")
@@ -43,6 +45,8 @@ def body_limit(method: str, path: str, content_type: str, *, max_body: int, max_
             return MAX_TEXT_BYTES + FORM_ALLOWANCE
     if path.startswith("/tus/") and media_type == "application/offset+octet-stream":
         return max_upload
+    if method == "POST" and path == "/v1/overlays":  # a watermark PNG, the body itself
+        return max(max_body, MAX_OVERLAY_BYTES)
     return max_body
 
 

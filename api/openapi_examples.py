@@ -16,6 +16,7 @@ DELIVERY_ID = "whd_6t9y2u5i8o1p4a7s0d3f"
 EVENT_ID = "ev_3g6h9j2k5l8z1x4c7v0b"
 LIVE_ID = "ls_5r8t1y4u7i0o3p6a9s2d"
 TRACK_ID = "tt_1q4w7e0r3t6y9u2i5o8p"
+OVERLAY_ID = "ov_7h2k5m8q1t4w7z0c3f6j"
 CREATED = "2026-12-03T08:20:00Z"
 UPDATED = "2026-12-03T08:21:12Z"
 PLAY = f"{BASE}/play/{PLAYBACK_ID}"
@@ -71,7 +72,7 @@ TEXT_TRACK = {"id": TRACK_ID, "asset_id": ASSET_ID, "type": "text", "text_type":
 PARAMETERS: dict[str, object] = {
     "asset_id": ASSET_ID, "playback_id": PLAYBACK_ID, "upload_id": UPLOAD_ID, "webhook_id": WEBHOOK_ID,
     "stream_id": LIVE_ID, "track_id": TRACK_ID, "limit": 25, "offset": 0, "q": "intro", "fmt": "jpg",
-    "path": "h264-720p/00001.m4s",
+    "path": "h264-720p/00001.m4s", "overlay_id": OVERLAY_ID,
 }
 
 # (method, path) -> {media type: example body}
@@ -93,6 +94,7 @@ REQUESTS: dict[tuple[str, str], dict[str, object]] = {
         "application/json": {"url": "https://hooks.example/abr", "events": ["asset.ready", "asset.errored"]}},
     ("post", "/v1/live-streams"): {"application/json": {"record": True, "dvr_window": 120}},
     ("post", "/v1/playback-tokens"): {"application/json": {"playback_id": PLAYBACK_ID, "expires_in": 3600}},
+    ("post", "/v1/overlays"): {"image/png": "(the PNG: curl --data-binary @logo.png -H 'Content-Type: image/png')"},
 }
 
 _MASTER = (f"#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"
@@ -104,7 +106,16 @@ _VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:04.000\nstoryboard.jpg#xywh=0,0,160,90\
 _BINARY = "(binary)"
 
 # (method, path) -> (status, {media type: example}); JSON bodies and text as they are sent.
+OVERLAY = {"id": OVERLAY_ID, "width": 400, "height": 120, "size": 18342}
 RESPONSES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
+    ("get", "/v1/frame-plugins"): ("200", {"application/json": {"count": 1, "data": [{
+        "name": "timecode", "available": True, "description": "Burn the source timestamp or the wall clock (UTC) "
+        "into each frame, optionally as a bit pattern.", "pix_fmts": ["yuv420p", "rgb24"], "batch_size": 8,
+        "options_schema": {"type": "object", "properties": {
+            "source": {"enum": ["source", "wall_clock"], "default": "source"},
+            "bit_pattern": {"type": "boolean", "default": False}}}}]}}),
+    ("post", "/v1/overlays"): ("201", {"application/json": OVERLAY}),
+    ("get", "/v1/overlays/{overlay_id}"): ("200", {"application/json": OVERLAY}),
     ("get", "/healthz"): ("200", {"application/json": {"status": "ok"}}),
     ("get", "/readyz"): ("200", {"application/json": {"status": "ok", "checks": {
         "database": {"ok": True, "ms": 1.2}, "broker": {"ok": True, "ms": 2.9}, "storage": {"ok": True, "ms": 0.4},

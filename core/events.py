@@ -26,8 +26,10 @@ UPLOAD_COMPLETED = "upload.completed"
 LIVE_STREAM_ACTIVE = "live_stream.active"
 LIVE_STREAM_IDLE = "live_stream.idle"
 LIVE_STREAM_ENDED = "live_stream.ended"
+LIVE_STREAM_LAGGING = "live_stream.lagging"  # the frame plugins cannot keep real time (frames dropped)
+LIVE_STREAM_PLUGIN_FAILED = "live_stream.plugin_failed"  # a frame plugin raised and was turned off
 EVENTS = (ASSET_CREATED, ASSET_PLAYABLE, ASSET_READY, ASSET_ERRORED, ASSET_DELETED, UPLOAD_COMPLETED,
-          LIVE_STREAM_ACTIVE, LIVE_STREAM_IDLE, LIVE_STREAM_ENDED)
+          LIVE_STREAM_ACTIVE, LIVE_STREAM_IDLE, LIVE_STREAM_ENDED, LIVE_STREAM_LAGGING, LIVE_STREAM_PLUGIN_FAILED)
 
 # sink(engine, event_type, *, asset_id=None, data=None): data None means "the asset's current state"
 EventSink = Callable[..., object]

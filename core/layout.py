@@ -43,6 +43,11 @@ def staging_prefix(asset_id: str, job_id: str) -> str:
     return f"staging/{asset_id}/{job_id}"
 
 
+def overlay_key(overlay_id: str) -> str:
+    """A watermark picture uploaded to /v1/overlays (frame plugins read it by id)."""
+    return f"overlays/{overlay_id}.png"
+
+
 def asset_prefixes(asset_id: str) -> list[str]:
     """Everything an asset owns (what DELETE removes)."""
     return [media_prefix(asset_id), source_prefix(asset_id), f"staging/{asset_id}"]

@@ -23,6 +23,7 @@ from core.errors import BadRequest, Unprocessable
 from core.media.probe import probe
 from core.queues import TASK_TRANSCODE
 from core.services import assets as service
+from core.services.overlays import check_references
 from core.services.url_import import ImportRequest, create_import
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _public(session: Session, asset: Asset, url: str) -> AssetPublic:
     return asset_public(asset, service.renditions_of(session, asset.id), service.playback_ids_of(session, asset.id), url)
 
 
-def _parse_settings(raw: str | dict | None) -> service.AssetSettings:
+def _parse_settings(raw: str | dict | None, storage=None) -> service.AssetSettings:
     try:
         data = json.loads(raw) if isinstance(raw, str) else (raw or {})
     except json.JSONDecodeError as exc:
@@ -74,11 +75,14 @@ def _parse_settings(raw: str | dict | None) -> service.AssetSettings:
     if not isinstance(data, dict):
         raise BadRequest("settings must be a JSON object")
     try:
-        return service.AssetSettings.model_validate(data)
+        settings = service.AssetSettings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise Unprocessable(f"settings.{loc}: {first['msg']}" if loc else first["msg"]) from exc
+    if storage is not None:
+        check_references(storage, settings.frame_plugins)
+    return settings
 
 
 @router.post("", status_code=201, response_model=AssetPublic, openapi_extra=_REQUEST_BODY,
@@ -93,7 +97,7 @@ async def create_asset(request: Request, ctx: ContextDep, session: SessionDep) -
         if not isinstance(body, dict) or not isinstance(body.get("input_url"), str):
             raise Unprocessable("a JSON body needs 'input_url' (or upload the file as multipart 'file')")
         url = body.pop("input_url")
-        settings = _parse_settings(body)
+        settings = _parse_settings(body, ctx.storage)
         asset = await run_in_threadpool(create_import, session, ImportRequest(url=url, settings=settings))
     else:
         form = await receive_multipart(request, tmp_dir=new_tmp_dir(ctx.settings.data_dir),
@@ -103,7 +107,7 @@ async def create_asset(request: Request, ctx: ContextDep, session: SessionDep) -
                 raise Unprocessable("the multipart body has no 'file' part")
             if form.file_size == 0:
                 raise Unprocessable("the uploaded file is empty")
-            settings = _parse_settings(form.fields.get("settings"))
+            settings = _parse_settings(form.fields.get("settings"), ctx.storage)
             limits = service.MediaLimits.from_settings(ctx.settings)
             info = await run_in_threadpool(probe, form.file_path, limits)  # limits from headers, before decoding
             asset = await run_in_threadpool(service.create_asset, session, ctx.storage, source=form.file_path,

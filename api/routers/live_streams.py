@@ -29,6 +29,7 @@ from core.live.pull_guard import PullPolicy
 from core.live.srt_ingest import SrtStatusProbe
 from core.live.srt_ingest import ingest_url as srt_ingest_url
 from core.queues import TASK_LIVE
+from core.services.overlays import check_references
 from core.services import live_streams as service
 
 router = APIRouter(prefix="/v1/live-streams", tags=["live streams"])
@@ -119,6 +120,7 @@ def _public(session: Session, stream: LiveStream, request: Request, ctx) -> Live
              responses={401: {}, 422: {}})
 def create_live_stream(body: service.LiveStreamCreate, request: Request, ctx: ContextDep,
                        session: SessionDep) -> LiveStreamPublic:
+    check_references(ctx.storage, body.frame_plugins)
     policy = PullPolicy.from_setting(ctx.settings.live_pull_allow_networks)
     stream = service.create_live_stream(session, body, default_dvr_window=ctx.settings.live_dvr_window,
                                         pull_policy=policy)

@@ -24,9 +24,11 @@ dash muxer), with what live needs on top:
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from core.media.encode import EncodeJob, _number, build_encode_argv
+from core.media.encode import EncodeJob, _number, build_decode_argv, build_encode_argv
 
 FIRST_OFFSET = 0.1  # seconds; see the module docstring
 MUXER_WINDOW = 6  # segments ffmpeg lists in its own MPD
@@ -85,7 +87,44 @@ def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: flo
     if base[at + 2] != "-i":
         raise AssertionError("build_encode_argv changed its input options")
     head, tail = base[:at], base[at + 4:]
-    head = head + ["-stats_period", "0.5"]
+    inputs = input_options if input_options is not None else input_args(source_url)
+    return head + ["-stats_period", "0.5"] + inputs + _live_tail(tail, offset)
+
+
+def build_live_decode_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, audio_fifo: str | None,
+                           input_options: list[str] | None = None) -> list[str]:
+    """Frame plugins on a live source: the one reader of it, raw frames on stdout (pure).
+
+    `input_options` as for build_live_argv (the worker decodes from its reader's pipe).
+    The audio is not decoded here: its packets are copied into a NUT stream on
+    `audio_fifo`, which the encoder reads, so it never passes through Python and
+    keeps its timestamps.
+    """
+    argv = build_decode_argv(ffmpeg, job)
+    at = argv.index("-protocol_whitelist")
+    inputs = input_options if input_options is not None else input_args(source_url)
+    argv = argv[:at] + inputs + argv[at + 4:]
+    if audio_fifo is not None and job.audio is not None:
+        argv += ["-map", "0:a:0", "-c:a", "copy", "-f", "nut", audio_fifo]
+    return argv
+
+
+def build_live_raw_argv(ffmpeg: str, job: EncodeJob, *, audio_fifo: str, offset: float) -> list[str]:
+    """The live encoder fed by the frame plugins: raw frames on stdin, the audio from the decoder's FIFO (pure)."""
+    base = build_encode_argv(ffmpeg, replace(job, source=Path(audio_fifo)))
+    at = base.index("-probesize")  # -probesize N -f rawvideo … -i pipe:0
+    head = base[:at] + ["-stats_period", "0.5"]
+    raw_end = base.index("pipe:0") + 1
+    rest = base[raw_end:]
+    if rest[:3] == ["-protocol_whitelist", "file,pipe", "-vn"]:
+        rest = ["-protocol_whitelist", "file,pipe", "-f", "nut", "-i", rest[4]] + rest[5:]
+        inputs, rest = rest[:6], rest[6:]
+    else:
+        inputs = []
+    return head + base[at:raw_end] + inputs + _live_tail(rest, offset)
+
+
+def _live_tail(tail: list[str], offset: float) -> list[str]:
     out = []
     i = 0
     while i < len(tail):
@@ -97,16 +136,15 @@ def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: flo
             continue
         if arg == "libvpx":
             out += ["-lag-in-frames", "0"]
-        if arg == "-map" and tail[i + 1] == "0:a:0":
-            out += ["0:a:0", "-af", "aresample=async=1:first_pts=0"]
+        if arg == "-map" and tail[i + 1].endswith(":a:0"):
+            out += [tail[i + 1], "-af", "aresample=async=1:first_pts=0"]
             i += 2
             continue
         i += 1
     f = out.index("-f")
     manifest = out[-1]
-    out = out[:f] + ["-output_ts_offset", _number(offset)] + out[f:-1] + [
+    return out[:f] + ["-output_ts_offset", _number(offset)] + out[f:-1] + [
         "-format_options", "movflags=+frag_discont",
         "-window_size", str(MUXER_WINDOW), "-extra_window_size", str(MUXER_EXTRA_WINDOW),
         manifest,
     ]
-    return head + (input_options if input_options is not None else input_args(source_url)) + out

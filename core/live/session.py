@@ -36,6 +36,7 @@ from core.live import hls_proxy, state
 from core.live.encode import FIRST_OFFSET, build_live_argv
 from core.live.events import emit_live_event
 from core.live.plan import LivePlan, plan_live
+from core.live.plugins import LivePlugins
 from core.live.publisher import LivePublisher
 from core.live.pull_guard import (
     AddressNotAllowed,
@@ -73,6 +74,9 @@ class LiveConfig:
     # core/live knows no services).
     after_recording: Callable[[str], None] | None = None
     pull_policy: PullPolicy = field(default_factory=PullPolicy)  # which hosts a pull source may reach
+    # Frame plugins' resource references (overlay ids, URLs) -> local files, given the work dir;
+    # supplied by the worker (core/services/overlays.resolver), which knows storage and the URL rules.
+    resolver: Callable[[Path], Callable[[str], Path]] | None = None
 
 
 class _Gone(Exception):
@@ -155,6 +159,8 @@ class LiveRun:
         source = row.source_url or f"{self.config.rtmp_pull_base.rstrip('/')}/{row.stream_key}"
         self._stream_key = row.stream_key
         settings = dict(row.settings)
+        self.plugins = LivePlugins(settings.get("frame_plugins") or [], on_health=self._plugin_health,
+                                   resolve=self.config.resolver(self.work / "resources") if self.config.resolver else None)
         publisher = LivePublisher(self.storage, self.stream_id, segment_duration=settings["segment_duration"],
                                   dvr_window=settings["dvr_window"], record=settings["record"])
         self.work.mkdir(parents=True, exist_ok=True)
@@ -305,10 +311,16 @@ class LiveRun:
         def progress(p: Progress) -> None:
             self.speed = p.speed
 
-        argv = build_live_argv(self.config.ffmpeg, job, source_url="pipe:0", offset=offset, input_options=PIPE_INPUT)
         try:
-            run_ffmpeg(argv, duration=None, on_progress=progress, cancel=self._should_stop, poll=poll,
-                       stdin=reader.proc.stdout)
+            if self.plugins.active and plan.ladder is not None:
+                self.plugins.run(self.config.ffmpeg, job, source_url="pipe:0", offset=offset, poll=poll,
+                                 input_options=PIPE_INPUT, stdin=reader.proc.stdout,
+                                 duration=None, on_progress=progress, cancel=self._should_stop)
+            else:
+                argv = build_live_argv(self.config.ffmpeg, job, source_url="pipe:0", offset=offset,
+                                       input_options=PIPE_INPUT)
+                run_ffmpeg(argv, duration=None, on_progress=progress, cancel=self._should_stop, poll=poll,
+                           stdin=reader.proc.stdout)
         except Cancelled:
             poll()  # ffmpeg finished its last segment on SIGTERM
             raise
@@ -330,6 +342,27 @@ class LiveRun:
         poll()
         shutil.rmtree(out_dir, ignore_errors=True)
         return produced
+
+    def _plugin_health(self, kind: str, details: dict) -> None:
+        """Frame plugins lagging or turned off: kept in `plan.frame_plugins` (the API shows it) and sent as events."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = self._row(s)
+            plan = dict(row.plan or {})
+            health = dict(plan.get("frame_plugins") or {"lagging": False, "dropped_frames": 0, "turned_off": []})
+            if kind == "lagging":
+                health.update(lagging=details["lagging"], dropped_frames=details["dropped_frames"])
+            else:
+                health["turned_off"] = [*health["turned_off"], details]
+            plan["frame_plugins"] = health
+            row.plan = plan
+            s.add(row)
+            s.commit()
+        if self.events is not None:
+            event = "live_stream.lagging" if kind == "lagging" else "live_stream.plugin_failed"
+            try:
+                self.events(self.engine, event, data={"id": self.stream_id, **details})
+            except Exception:
+                log.warning("live %s: could not emit %s", self.stream_id, event, exc_info=True)
 
     def _finish(self, publisher: LivePublisher, reason: str) -> None:
         if reason == "never_connected":

@@ -52,6 +52,20 @@ _VP8 = ["-c:v", "libvpx", "-deadline", "good", "-cpu-used", "5", "-auto-alt-ref"
 
 
 @dataclass(frozen=True)
+class RawVideo:
+    """Raw frames on a pipe between the decoding ffmpeg, the frame plugins and the encoding ffmpeg."""
+
+    width: int
+    height: int
+    pix_fmt: str  # yuv420p | rgb24 (core/media/plugins/base.py)
+    frame_rate: Fraction
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.width * self.height * 3 // (1 if self.pix_fmt == "rgb24" else 2)  # yuv420p: 1.5 bytes a pixel
+
+
+@dataclass(frozen=True)
 class EncodeJob:
     source: Path
     out_dir: Path
@@ -69,6 +83,9 @@ class EncodeJob:
     start: float | None = None
     length: float | None = None
     output_ts_offset: float | None = None
+    # Frame plugins: the video comes as raw frames on stdin (already at the output rate,
+    # upright and square-pixelled: see build_decode_argv), the audio from `source`.
+    raw_video: RawVideo | None = None
 
     @property
     def manifest_path(self) -> Path:
@@ -79,18 +96,11 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
     """The full ffmpeg argument list for `job` (pure: nothing is run)."""
     if job.ladder is None and job.audio is None:
         raise ValueError("an encode job needs a ladder, audio, or both")
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-y"]
-    # Only local files: a crafted upload (playlist, reference movie) must not
-    # make the worker open network URLs.
-    argv += ["-protocol_whitelist", "file,pipe", *_window(job), "-i", str(job.source)]
-    audio_input = 0
-    if job.audio is not None and _windowed(job):
-        if job.output_ts_offset:
-            raise ValueError("audio is encoded whole: it cannot take an output timestamp offset")
-        # Options are per input: the audio input needs its own whitelist, or a
-        # crafted source could make this second open reach the network.
-        argv += ["-protocol_whitelist", "file,pipe", "-i", str(job.source)]
-        audio_input = 1
+    # stdin carries the frames when there are plugins; otherwise ffmpeg must not read it.
+    argv = [ffmpeg, "-hide_banner", *([] if job.raw_video else ["-nostdin"]), "-loglevel", "error", "-nostats",
+            "-progress", "pipe:1", "-y"]
+    argv += _inputs(job)
+    audio_input = 1 if job.raw_video is not None or (job.audio is not None and _windowed(job)) else 0
     # Drop the source's metadata and chapters (phone GPS tags stay private).
     argv += ["-map_metadata", "-1", "-map_chapters", "-1"]
     if job.ladder is not None:
@@ -126,6 +136,51 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
     return argv
 
 
+def _inputs(job: EncodeJob) -> list[str]:
+    # Only local files: a crafted upload (playlist, reference movie) must not
+    # make the worker open network URLs.
+    source = ["-protocol_whitelist", "file,pipe", *_window(job), "-i", str(job.source)]
+    if job.raw_video is not None:
+        if _windowed(job) or job.ladder is None:
+            raise ValueError("raw video input is for whole, video encodes only")
+        raw = job.raw_video
+        # Probe one frame, not 5 MB of them: the format is given, and a live encoder must open
+        # its audio input (a FIFO the decoder is filling) without waiting seconds of frames.
+        # (-nofind_stream_info would skip probing, but then the first frames go missing.)
+        frames = ["-probesize", str(raw.frame_bytes), "-f", "rawvideo", "-pix_fmt", raw.pix_fmt,
+                  "-video_size", f"{raw.width}x{raw.height}", "-framerate", str(raw.frame_rate), "-i", "pipe:0"]
+        # The audio of the source, read by this process: it never goes through Python.
+        return frames + (["-protocol_whitelist", "file,pipe", "-vn", "-i", str(job.source)] if job.audio else [])
+    if job.audio is not None and _windowed(job):
+        if job.output_ts_offset:
+            raise ValueError("audio is encoded whole: it cannot take an output timestamp offset")
+        # Options are per input: the audio input needs its own whitelist, or a
+        # crafted source could make this second open reach the network.
+        return source + ["-protocol_whitelist", "file,pipe", "-i", str(job.source)]
+    return source
+
+
+def build_decode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
+    """The ffmpeg that feeds the frame plugins: decode once to `job.raw_video` frames on stdout (pure).
+
+    It does what the first steps of the plugin-free graph do (the one rate
+    conversion, autorotate, square pixels) and scales to the top rung, so the
+    plugins see the picture the viewer sees at its largest. `start_time=0`
+    makes frame n sit at n / rate on the source's clock (a late first frame is
+    repeated back to 0), which is what keeps the audio, read by the encoder
+    from the source file, in sync.
+    """
+    raw = job.raw_video
+    if raw is None or job.ladder is None:
+        raise ValueError("a decode job needs raw_video and a ladder")
+    graph = (f"fps={raw.frame_rate}:start_time=0,scale={raw.width}:{raw.height}:flags=bicubic,setsar=1,"
+             f"format={raw.pix_fmt}")
+    return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-y",
+            "-protocol_whitelist", "file,pipe", "-i", str(job.source),
+            "-map", "0:v:0", "-vf", graph, "-fps_mode", "passthrough",
+            "-f", "rawvideo", "-pix_fmt", raw.pix_fmt, "pipe:1"]
+
+
 def stream_map(job: EncodeJob) -> dict[str, str]:
     """ffmpeg's $RepresentationID$ (the output stream index) -> rendition id."""
     ids = [r.id for r in job.ladder.renditions] if job.ladder is not None else []
@@ -155,7 +210,8 @@ def _video_args(job: EncodeJob) -> list[str]:
     # constant), then one scale per rung. Autorotate (on by default) has
     # already turned the picture upright, and the ladder's sizes are display
     # sizes, so setsar=1 makes pixels square.
-    graph = f"[0:v]fps={rate},split={n}" + "".join(f"[s{i}]" for i in range(n))
+    # Raw frames from the plugins are already at `rate`.
+    graph = ("[0:v]" if job.raw_video else f"[0:v]fps={rate},") + f"split={n}" + "".join(f"[s{i}]" for i in range(n))
     for i, r in enumerate(ladder.renditions):
         graph += f";[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
     args = ["-filter_complex", graph]

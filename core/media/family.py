@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.errors import FFmpegError
-from core.media.encode import EncodeJob, build_encode_argv, stream_map
+from core.media.encode import EncodeJob, RawVideo, build_decode_argv, build_encode_argv, stream_map
 from core.media.inspect import read_init, read_segment
 from core.media.model import Rendition, Segment, Track
 from core.media.runner import Progress, run_ffmpeg
@@ -51,8 +51,14 @@ def encode_family(
     on_segment: OnSegment,
     cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
+    plugins: list[dict] | None = None,
+    resolve: Callable[[str], Path] | None = None,
 ) -> list[Track]:
-    """Run the family's encode; return its tracks (video high -> low, then audio), all complete."""
+    """Run the family's encode; return its tracks (video high -> low, then audio), all complete.
+
+    `plugins` (validated `frame_plugins` settings): the video goes decoder → plugin chain →
+    encoder (core/media/pluginrun.py); `resolve` turns their resource references into files.
+    """
     job.out_dir.mkdir(parents=True, exist_ok=True)
     renditions = {r.id: r for r in (job.ladder.renditions if job.ladder else ())}
     if job.audio is not None:
@@ -66,14 +72,18 @@ def encode_family(
         for output in outputs:
             _collect(job.out_dir, output, on_segment)
 
-    run_ffmpeg(
-        build_encode_argv(ffmpeg, job),
-        duration=duration,
-        on_progress=on_progress,
-        cancel=cancel,
-        timeout=timeout,
-        poll=collect,
-    )
+    if plugins and job.ladder is not None:
+        _run_with_plugins(ffmpeg, job, plugins, resolve, duration=duration, on_progress=on_progress,
+                          cancel=cancel, timeout=timeout, poll=collect)
+    else:
+        run_ffmpeg(
+            build_encode_argv(ffmpeg, job),
+            duration=duration,
+            on_progress=on_progress,
+            cancel=cancel,
+            timeout=timeout,
+            poll=collect,
+        )
     collect()  # whatever was renamed after the last poll
     tracks = []
     for output in outputs:
@@ -82,6 +92,30 @@ def encode_family(
         output.track.complete = True
         tracks.append(output.track)
     return tracks
+
+
+def plugin_job(job: EncodeJob, plugins: list[dict]) -> EncodeJob:
+    """`job` with raw video between decoder and encoder: the top rung's size, the chain's pixel format."""
+    from core.media.plugins import chain_format, installed
+
+    top = job.ladder.renditions[0]
+    rate = job.frame_rate or top.frame_rate
+    pix_fmt = chain_format([installed()[p["name"]].cls for p in plugins])
+    return replace(job, raw_video=RawVideo(top.width, top.height, pix_fmt, rate))
+
+
+def _run_with_plugins(ffmpeg: str, job: EncodeJob, plugins: list[dict], resolve, **run_kwargs) -> None:
+    from core.media.framepipe import build_chain
+    from core.media.plugins.base import FrameFormat
+    from core.media.pluginrun import run_with_plugins
+
+    job = plugin_job(job, plugins)
+    raw = job.raw_video
+    chain = build_chain(plugins, FrameFormat(raw.width, raw.height, raw.pix_fmt, raw.frame_rate), resolve=resolve)
+    pump = run_with_plugins(build_decode_argv(ffmpeg, job), build_encode_argv(ffmpeg, job), chain, **run_kwargs)
+    if pump.frames_in != pump.frames_out:
+        raise FFmpegError(f"the frame plugins passed {pump.frames_out} of {pump.frames_in} frames")
+    log.info("frame plugins: %d frames through %s", pump.frames_out, ", ".join(p["name"] for p in plugins))
 
 
 def _collect(out_dir: Path, output: _Output, on_segment: OnSegment) -> None:

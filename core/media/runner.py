@@ -83,7 +83,8 @@ def run_ffmpeg(
 ) -> None:
     """Run `argv` to completion; raise Cancelled, or FFmpegError with a reason, otherwise return.
 
-    `stdin`: a file (descriptor) ffmpeg reads as `pipe:0`, e.g. a live reader's output; default none.
+    `stdin`: a file (descriptor) ffmpeg reads as `pipe:0`, e.g. a live reader's output or the raw
+    frames of the plugin chain; default none. `poll` may raise to stop ffmpeg (a plugin failed).
     """
     # Source URLs may carry credentials (rtsp://user:pass@…) or tokens: never log them.
     log.info("ffmpeg: %s", redact(shlex.join(argv)))

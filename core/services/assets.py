@@ -16,6 +16,7 @@ from core.db.models import Asset, Job, PlaybackId, Rendition, utcnow
 from core.errors import NotFound, Unprocessable
 from core.media.ladder import plan_audio, plan_ladder
 from core.media.limits import HeaderFacts, MediaLimits, check_header  # MediaLimits: also imported from here
+from core.media.plugins import PluginSettingsError, validate_chain
 from core.media.model import Ladder
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import MediaInfo
@@ -42,6 +43,22 @@ class AssetMeta(BaseModel):
     external_id: str | None = Field(default=None, max_length=128)
 
 
+class FramePluginSpec(BaseModel):
+    """One entry of `frame_plugins`: an installed plugin's name and its options (checked against its schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    options: dict = Field(default_factory=dict)
+
+
+def check_frame_plugins(specs: list[FramePluginSpec]) -> list[FramePluginSpec]:
+    try:
+        checked = validate_chain([s.model_dump() for s in specs])
+    except PluginSettingsError as exc:
+        raise ValueError(str(exc)) from exc
+    return [FramePluginSpec(**s) for s in checked]
+
+
 class AssetSettings(BaseModel):
     """The `settings` of POST /v1/assets (see API.md)."""
 
@@ -54,6 +71,13 @@ class AssetSettings(BaseModel):
     mp4_support: bool = False  # also publish a progressive MP4 download (remuxed top H.264 rung + audio)
     name: str | None = Field(default=None, max_length=NAME_MAX)  # default: the uploaded file's name
     meta: AssetMeta | None = None
+    # Python code on every decoded frame, in order (core/media/plugins); [] keeps the plain one-ffmpeg encode.
+    frame_plugins: list[FramePluginSpec] = Field(default_factory=list, max_length=8)
+
+    @field_validator("frame_plugins")
+    @classmethod
+    def _plugins(cls, v: list[FramePluginSpec]) -> list[FramePluginSpec]:
+        return check_frame_plugins(v)
 
     @field_validator("codecs")
     @classmethod

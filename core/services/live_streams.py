@@ -18,7 +18,7 @@ from core.errors import Conflict, Forbidden, NotFound
 from core.live import state
 from core.live.encode import SCHEMES
 from core.live.pull_guard import PullPolicy, check_source
-from core.services.assets import LadderRung
+from core.services.assets import FramePluginSpec, LadderRung, check_frame_plugins
 from core.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,12 @@ class LiveStreamCreate(BaseModel):
     passthrough: str | None = Field(default=None, max_length=2000)
     # SRT push only: the encoder must use this passphrase (AES; SRT takes 10 to 79 characters).
     srt_passphrase: str | None = Field(default=None, min_length=10, max_length=79)
+    frame_plugins: list[FramePluginSpec] = Field(default_factory=list, max_length=8)
+
+    @field_validator("frame_plugins")
+    @classmethod
+    def _plugins(cls, v: list[FramePluginSpec]) -> list[FramePluginSpec]:
+        return check_frame_plugins(v)
 
     @field_validator("source_url")
     @classmethod

@@ -27,13 +27,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, select
 
 from core import events, layout, metrics
 from core.db.models import Asset, Job, Rendition, utcnow
-from core.errors import AbrError, Cancelled, NotFound
+from core.errors import AbrError, Cancelled, NotFound, Unprocessable
 from core.media.encode import EncodeJob
 from core.media.family import encode_family
 from core.media.model import Ladder, Presentation, Track
@@ -43,6 +44,7 @@ from core.media.runner import Progress
 from core.services.assets import AssetSettings, MediaLimits, check_limits, plan_asset
 from core.services.chunked import ChunkPolicy, Chunked, plan_chunked
 from core.services.images import finish_extras
+from core.services.overlays import resolver
 from core.services.jobs import Heartbeat, JobPolicy, claim, latest_job
 from core.services.url_import import fetch
 from core.storage import Storage
@@ -122,6 +124,7 @@ class AssetTranscode:
         self._last_cancel_check = 0.0
         self._cancelled = False
         self._started = time.monotonic()
+        self._plugins: list[dict] = []
 
     # -- database helpers (short sessions: a job can run for hours) --------------------------------
     @_db_retry
@@ -241,12 +244,18 @@ class AssetTranscode:
         info = probe(source, self.config.limits if input_url else None)
         if input_url:
             check_limits(info, self.config.limits)
-        asset_settings = AssetSettings(**settings)
+        try:
+            asset_settings = AssetSettings(**settings)
+        except ValidationError as exc:  # e.g. a frame plugin the API host has but this worker lacks
+            raise Unprocessable(f"the asset's settings cannot be used on this worker: {exc.errors()[0]['msg']}") from exc
+        self._plugins = [p.model_dump() for p in asset_settings.frame_plugins]
         ladders, audio = plan_asset(info, asset_settings)
         if input_url:
             self._record_import(info, ladders, audio, source)
         families = families_for(ladders, audio)
-        if self.config.chunking is not None:  # long CFR sources: chunks encoded by any worker in parallel
+        # Long CFR sources: chunks encoded by any worker in parallel. Not with frame plugins: a
+        # plugin sees one continuous run of frames (tracking, timecodes), which chunks would cut.
+        if self.config.chunking is not None and not self._plugins:
             chunked = Chunked(self)
             plan = chunked.load_plan() or plan_chunked(self.config.chunking, info, ladders, audio,
                                                        asset_settings.segment_duration, asset_settings.mp4_support)
@@ -354,8 +363,10 @@ class AssetTranscode:
 
         self._playable = bool(self._playable_now())
         started = time.monotonic()
+        resolve = resolver(self.storage, self.work / "resources", allow_private=self.config.allow_private_urls)
         tracks = encode_family(self.config.ffmpeg, job, duration=duration, on_progress=on_progress,
-                               on_segment=on_segment, cancel=self.cancelled, timeout=self.config.ffmpeg_timeout)
+                               on_segment=on_segment, cancel=self.cancelled, timeout=self.config.ffmpeg_timeout,
+                               plugins=self._plugins if family.ladder else None, resolve=resolve)
         metrics.observe_encode(family.ladder.codec if family.ladder else "audio", time.monotonic() - started,
                                tracks[0].duration_seconds)
         if not progressive:

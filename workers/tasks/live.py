@@ -9,6 +9,7 @@ from core.live.pull_guard import PullPolicy
 from core.live.session import LiveConfig, LiveRun
 from core.queues import TASK_LIVE
 from core.services.images import storyboard_of_recording
+from core.services.overlays import resolver
 from workers.context import get_worker_context
 
 
@@ -22,5 +23,6 @@ def run_live_stream(stream_id: str) -> None:
                         reconnect_grace=s.live_reconnect_grace,
                         after_recording=lambda asset_id: storyboard_of_recording(
                             ctx.storage, ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", asset_id=asset_id),
-                        pull_policy=PullPolicy.from_setting(s.live_pull_allow_networks))
+                        pull_policy=PullPolicy.from_setting(s.live_pull_allow_networks),
+                        resolver=lambda work: resolver(ctx.storage, work, allow_private=s.allow_private_urls))
     LiveRun(ctx.engine, ctx.storage, config, stream_id, events=events.emit).run()
