@@ -122,7 +122,7 @@ def test_truncated_upload_never_stays_processing(pipeline, clips, tmp_path):
         assert r.json()["error"]["message"]
 
 
-def test_bad_settings_are_422_and_missing_file_is_422(pipeline, clips):
+def test_bad_settings_are_422_and_a_misplaced_file_is_400(pipeline, clips):
     src = clips("s.mp4", duration=1)
     for settings, fragment in [({"codecs": ["av2"]}, "codecs"), ({"segment_duration": 0.1}, "segment_duration"),
                                ({"ladder": [{"height": 720, "bitrate": 1}]}, "ladder")]:
@@ -131,7 +131,8 @@ def test_bad_settings_are_422_and_missing_file_is_422(pipeline, clips):
         assert r.status_code == 422, r.text
         assert fragment in r.json()["error"]["message"]
     r = pipeline.client.post("/v1/assets", files={"other": ("x", b"123")})
-    assert r.status_code == 422
+    assert r.status_code == 400  # the media under another field name: say which field it goes in
+    assert "'file'" in r.json()["error"]["message"]
     with open(src, "rb") as fh:
         r = pipeline.client.post("/v1/assets", files={"file": ("s.mp4", fh)}, data={"settings": "{not json"})
     assert r.status_code == 400
