@@ -13,13 +13,26 @@ without touching the database.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Literal
 
 VideoCodec = Literal["h264", "h265", "vp8"]
 VIDEO_CODECS: tuple[str, ...] = ("h264", "h265", "vp8")
-AUDIO_RENDITION_ID = "audio"
+AUDIO_RENDITION_ID = "audio"  # the first audio track; later ones are `audio-2`, `audio-3`, …
+# DASH Role values (ISO/IEC 23009-1 §5.8.5.5) an audio track may carry; `description` is
+# audio description for the blind (HLS: CHARACTERISTICS="public.accessibility.describes-video").
+AUDIO_ROLES: tuple[str, ...] = ("main", "alternate", "dub", "commentary", "description")
+
+
+def audio_rendition_id(position: int) -> str:
+    """The id (and directory) of the audio track at 0-based `position` in the asset's audio list."""
+    return AUDIO_RENDITION_ID if position == 0 else f"{AUDIO_RENDITION_ID}-{position + 1}"
+
+
+def is_audio_rendition_id(rid: str) -> bool:
+    return rid == AUDIO_RENDITION_ID or re.fullmatch(rf"{AUDIO_RENDITION_ID}-[0-9]+", rid) is not None
 
 
 @dataclass(frozen=True)
@@ -40,10 +53,19 @@ class Rendition:
     frame_rate: Fraction | None = None
     channels: int = 0  # audio only
     sample_rate: int = 0  # audio only
+    # Audio tracks of a multi-language asset (all empty/False/0 for the classic single track):
+    language: str = ""  # BCP 47 (`en`, `pt-BR`); "" = undetermined
+    name: str = ""  # what a player's audio menu shows
+    role: str = ""  # one of AUDIO_ROLES; "" = main for the default track, alternate otherwise
+    default: bool = False  # the track a player starts with
+    source_stream: int = 0  # which audio stream of the input it is encoded from (`-map 0:a:N`)
 
     @property
     def is_audio(self) -> bool:
         return self.codec == "aac"
+
+
+_RENDITION_DEFAULTS = {"language": "", "name": "", "role": "", "default": False, "source_stream": 0}
 
 
 @dataclass(frozen=True)
@@ -144,8 +166,15 @@ class Presentation:
     text_tracks: list[TextTrack] = field(default_factory=list)
 
     @property
+    def audio_tracks(self) -> list[Track]:
+        """Every audio track, the default one first (then in the order they were added)."""
+        audio = [t for t in self.tracks if t.rendition.is_audio]
+        return sorted(audio, key=lambda t: not t.rendition.default)
+
+    @property
     def audio(self) -> Track | None:
-        return next((t for t in self.tracks if t.rendition.is_audio), None)
+        """The default audio track (the only one of a single-audio asset)."""
+        return next(iter(self.audio_tracks), None)
 
     @property
     def video_tracks(self) -> list[Track]:
@@ -159,6 +188,10 @@ class Presentation:
     def to_dict(self) -> dict:
         def track(t: Track) -> dict:
             r = asdict(t.rendition)
+            # Audio-track fields left at their defaults stay out: older files stay byte-identical.
+            for name, empty in _RENDITION_DEFAULTS.items():
+                if r.get(name) == empty:
+                    del r[name]
             r["frame_rate"] = str(t.rendition.frame_rate) if t.rendition.frame_rate else None
             return {
                 "rendition": r,

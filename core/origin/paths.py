@@ -19,7 +19,7 @@ from enum import Enum
 from core.errors import BadRequest, NotFound
 from core.layout import SEGMENT_PATH
 from core.media.manifests import MEDIA_PLAYLIST_NAME
-from core.media.model import AUDIO_RENDITION_ID
+from core.media.model import is_audio_rendition_id
 
 MAX_PATH_CHARS = 200  # rendition (40) + "/" + file name: far below this
 PLAYBACK_ID = re.compile(r"^[a-z0-9]{1,40}$")
@@ -85,6 +85,6 @@ def classify(path: str) -> Target:
 def segment_content_type(target: Target) -> str:
     """`video/mp4`, `audio/mp4`, `video/webm` or `audio/webm` for a segment target."""
     assert target.file is not None
-    kind = "audio" if target.rendition == AUDIO_RENDITION_ID else "video"
+    kind = "audio" if is_audio_rendition_id(target.rendition or "") else "video"
     container = "webm" if target.file.endswith(".webm") else "mp4"
     return f"{kind}/{container}"

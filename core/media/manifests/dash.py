@@ -1,7 +1,7 @@
 """The DASH MPD (ISO/IEC 23009-1) written from what was produced.
 
 One static MPD, one Period; an AdaptationSet per video codec family (H.264
-and H.265 as CMAF, VP8 as WebM) and one shared AAC audio set. Each
+and H.265 as CMAF, VP8 as WebM) and one AAC audio set per audio track (language, Role). Each
 Representation has its own SegmentTemplate because its files live in its own
 directory. A track appears only once it is complete: a static MPD promises
 every segment it describes.
@@ -132,24 +132,47 @@ def _video_set(period: ET.Element, set_id: int, tracks: list[Track], query: str)
         _representation(adaptation_set, track, query)
 
 
-def _audio_set(period: ET.Element, set_id: int, audio: Track, query: str) -> None:
+# Audio description for the blind (DVB / DASH-IF IOP 6.6.4: AudioPurposeCS value 1).
+AUDIO_PURPOSE_SCHEME = "urn:tva:metadata:cs:AudioPurposeCS:2007"
+
+
+def _audio_role(audio: Track, default: bool) -> str | None:
+    """The Role of one audio set; None for the classic single, unlabelled track (output unchanged)."""
+    r = audio.rendition
+    if r.role:
+        return r.role
+    if r.language or r.name or r.default:
+        return "main" if default else "alternate"
+    return None
+
+
+def _audio_set(period: ET.Element, set_id: int, audio: Track, query: str, default: bool = True) -> None:
+    """One AdaptationSet per audio track: `lang` and `Role` are what dash.js/Shaka build their menus from."""
+    r = audio.rendition
     adaptation_set = _sub(
         period,
         "AdaptationSet",
         id=set_id,
         contentType="audio",
         mimeType=audio.mime_type,
-        lang="und",
+        lang=r.language or "und",
         segmentAlignment="true",
         startWithSAP=1,
     )
-    if audio.rendition.channels:
+    if r.channels:
         _sub(
             adaptation_set,
             "AudioChannelConfiguration",
             schemeIdUri=AUDIO_CHANNEL_SCHEME,
-            value=audio.rendition.channels,
+            value=r.channels,
         )
+    if r.name:
+        _sub(adaptation_set, "Label").text = r.name
+    if r.role == "description":
+        _sub(adaptation_set, "Accessibility", schemeIdUri=AUDIO_PURPOSE_SCHEME, value=1)
+    role = _audio_role(audio, default)
+    if role is not None:
+        _sub(adaptation_set, "Role", schemeIdUri=ROLE_SCHEME, value=role)
     _representation(adaptation_set, audio, query)
 
 
@@ -165,16 +188,16 @@ def _text_set(period: ET.Element, set_id: int, text: TextTrack, query: str) -> N
     _sub(representation, "BaseURL").text = append_query(text.uri, query)
 
 
-def _published(presentation: Presentation) -> tuple[list[Track], Track | None]:
-    """The complete video tracks and audio, or NotFound while the MPD cannot be written yet."""
+def _published(presentation: Presentation) -> tuple[list[Track], list[Track]]:
+    """The complete video tracks and audio tracks, or NotFound while the MPD cannot be written yet."""
     video = [t for t in presentation.video_tracks if t.complete and t.segments]
-    audio = presentation.audio
+    audio = presentation.audio_tracks
     if presentation.video_tracks and not video:
         raise NotFound("DASH manifest not ready yet")
-    if audio is not None and not (audio.complete and audio.segments):
+    if any(not (t.complete and t.segments) for t in audio):
         # Video without its audio would be cached and played silent.
         raise NotFound("DASH manifest not ready yet")
-    if not video and audio is None:
+    if not video and not audio:
         raise NotFound("DASH manifest not ready yet")
     return video, audio
 
@@ -191,7 +214,7 @@ def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | N
     presentation (same bytes, same ETag on every request).
     """
     video, audio = _published(presentation)
-    tracks = video + ([audio] if audio else [])
+    tracks = video + audio
     duration = max(Fraction(sum(s.duration for s in t.segments), t.timescale) for t in tracks)
     longest = max(Fraction(s.duration, t.timescale) for t in tracks for s in t.segments)
     attrs = {
@@ -212,8 +235,8 @@ def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | N
     for _, family in groupby(sorted(video, key=_family), key=_family):
         _video_set(period, set_id, list(family), query)
         set_id += 1
-    if audio is not None:
-        _audio_set(period, set_id, audio, query)
+    for position, track in enumerate(audio):
+        _audio_set(period, set_id, track, query, default=position == 0)
         set_id += 1
     for text in presentation.text_tracks:
         _text_set(period, set_id, text, query)

@@ -133,27 +133,52 @@ def _quoted(value: str) -> str:
     return f'"{value}"'
 
 
+# The HLS characteristic of an audio-description track (Apple's HLS authoring spec).
+DESCRIBES_VIDEO = "public.accessibility.describes-video"
+
+
 @dataclass(frozen=True)
 class Media:
-    """# EXT-X-MEDIA: the shared audio rendition every variant refers to."""
+    """# EXT-X-MEDIA:TYPE=AUDIO: one audio track of the group every variant refers to."""
 
     uri: str
     channels: int
     group_id: str = AUDIO_GROUP_ID
     name: str = "Audio"
+    language: str = ""
+    default: bool = True
+    characteristics: str = ""
 
     def render(self) -> str:
         attrs = [
             "TYPE=AUDIO",
             f"GROUP-ID={_quoted(self.group_id)}",
             f"NAME={_quoted(self.name)}",
-            "DEFAULT=YES",
-            "AUTOSELECT=YES",
         ]
+        if self.language:
+            attrs.append(f"LANGUAGE={_quoted(self.language)}")
+        attrs += [f"DEFAULT={'YES' if self.default else 'NO'}", "AUTOSELECT=YES"]
+        if self.characteristics:
+            attrs.append(f"CHARACTERISTICS={_quoted(self.characteristics)}")
         if self.channels:
             attrs.append(f"CHANNELS={_quoted(str(self.channels))}")
         attrs.append(f"URI={_quoted(self.uri)}")
         return "#EXT-X-MEDIA:" + ",".join(attrs)
+
+
+def build_audio_media(audio: list[Track], query: str = "") -> tuple[Media, ...]:
+    """One EXT-X-MEDIA per audio track; exactly one DEFAULT=YES (the presentation's default)."""
+    media = []
+    for position, track in enumerate(audio):
+        r = track.rendition
+        # NAME must be unique in the group (RFC 8216 §4.4.6.1): fall back to the language, then the id.
+        name = _attribute_text(r.name or r.language or ("Audio" if len(audio) == 1 else track.id))
+        media.append(Media(
+            uri=append_query(media_playlist_uri(track), query), channels=r.channels, name=name,
+            language=r.language, default=position == 0,
+            characteristics=DESCRIBES_VIDEO if r.role == "description" else "",
+        ))
+    return tuple(media)
 
 
 @dataclass(frozen=True)
@@ -249,8 +274,9 @@ def _family_then_bandwidth(track: Track) -> tuple[int, int]:
 
 def build_multivariant_playlist(presentation: Presentation, *, query: str = "") -> MultivariantPlaylist:
     clean_query(query)  # refuse an unsafe query even when nothing would carry it
-    audio = presentation.audio
-    if audio is not None and not audio.segments:
+    audio_tracks = [t for t in presentation.audio_tracks if is_hls_track(t)]
+    audio = audio_tracks[0] if audio_tracks else None
+    if any(not t.segments for t in audio_tracks):
         # Variants written now without audio would play silent for as long as a
         # player keeps this playlist (it is not reloaded), so wait for audio.
         raise NotFound("HLS playlist not ready yet: audio has no segments")
@@ -265,30 +291,32 @@ def build_multivariant_playlist(presentation: Presentation, *, query: str = "") 
 
     subtitles = build_subtitles_media(presentation, query)
     subtitles_group = SUBTITLES_GROUP_ID if subtitles else None
-    if not video:  # audio-only asset: the audio playlist is the one variant
+    if not video:  # audio-only asset: the default audio playlist is the one variant, the others its group
         only = StreamInf(
             bandwidth=audio.peak_bandwidth,
             average_bandwidth=audio.average_bandwidth,
             codecs=audio.codecs,
             uri=append_query(media_playlist_uri(audio), query),
+            audio=AUDIO_GROUP_ID if len(audio_tracks) > 1 else None,
             subtitles=subtitles_group,
         )
-        return MultivariantPlaylist(media=subtitles, variants=(only,))
+        group = build_audio_media(audio_tracks, query) if len(audio_tracks) > 1 else ()
+        return MultivariantPlaylist(media=group + subtitles, variants=(only,))
 
-    media: tuple[Media | SubtitlesMedia, ...] = ()
-    if audio is not None:
-        audio_uri = append_query(media_playlist_uri(audio), query)
-        media = (Media(uri=audio_uri, channels=audio.rendition.channels),)
-    media += subtitles
+    media: tuple[Media | SubtitlesMedia, ...] = build_audio_media(audio_tracks, query) + subtitles
+    # A variant must be playable with any track of its group: count the most demanding one.
+    audio_peak = max((t.peak_bandwidth for t in audio_tracks), default=0)
+    audio_average = max((t.average_bandwidth for t in audio_tracks), default=0)
+    audio_codecs = ",".join(dict.fromkeys(t.codecs for t in audio_tracks))
     variants = []
     for track in video:
         r = track.rendition
         variants.append(
             StreamInf(
                 # Peak of any segment, plus the audio's: what a client must sustain.
-                bandwidth=track.peak_bandwidth + (audio.peak_bandwidth if audio else 0),
-                average_bandwidth=track.average_bandwidth + (audio.average_bandwidth if audio else 0),
-                codecs=f"{track.codecs},{audio.codecs}" if audio else track.codecs,
+                bandwidth=track.peak_bandwidth + audio_peak,
+                average_bandwidth=track.average_bandwidth + audio_average,
+                codecs=f"{track.codecs},{audio_codecs}" if audio else track.codecs,
                 resolution=(r.width, r.height) if r.width and r.height else None,
                 frame_rate=r.frame_rate,
                 audio=AUDIO_GROUP_ID if audio else None,

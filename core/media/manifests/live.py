@@ -142,9 +142,10 @@ def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | 
         for _, family in groupby(sorted(vids, key=_family), key=_family):
             _video_set(element, set_id, list(family), query)
             set_id += 1
-        for track in tracks:
-            if track.rendition.is_audio:
-                _audio_set(element, set_id, track, query)
+        audio = sorted((t for t in tracks if t.rendition.is_audio), key=lambda t: not t.rendition.default)
+        for position, track in enumerate(audio):
+            _audio_set(element, set_id, track, query, default=position == 0)
+            set_id += 1
         _offsets(element, tracks, period.start if not live.ended else max(period.start, base))
     if time_url and not live.ended:
         _sub(mpd, "UTCTiming", schemeIdUri=UTC_TIMING_SCHEME, value=time_url)

@@ -44,9 +44,33 @@ def _parse_codecs(mapping: Mapping[str, str]) -> frozenset[str] | None:
     return frozenset(names) or None
 
 
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")  # BCP 47, loosely
+
+
+def _parse_languages(mapping: Mapping[str, str]) -> tuple[str, ...] | None:
+    raw = (mapping.get("audio_lang") or "").strip()
+    if not raw:
+        return None
+    names = [c.strip() for c in raw.split(",") if c.strip()]
+    bad = [n for n in names if not _LANGUAGE.match(n)]
+    if bad:
+        raise BadRequest(f"audio_lang must be comma-separated language tags (en, pt-BR), got {bad[0]!r}")
+    return tuple(dict.fromkeys(n.lower() for n in names)) or None
+
+
+def _language_matches(track_language: str, wanted: str) -> bool:
+    """`en` matches `en` and `en-GB`; `en-gb` only `en-GB` (case-insensitive, as BCP 47 is)."""
+    have = track_language.lower()
+    return have == wanted or have.startswith(wanted + "-")
+
+
 @dataclass(frozen=True)
 class ManifestFilter:
-    """Which video renditions a manifest lists; audio is always kept.
+    """Which video renditions and audio tracks a manifest lists.
+
+    Audio is always kept unless `audio_lang` names languages: then only the
+    audio tracks in those languages, the first-listed language's first track
+    becoming the default.
 
     `max_bitrate` compares with the rendition's planned average bitrate, not
     the measured one, so a rung does not flip in and out of a manifest as
@@ -57,10 +81,11 @@ class ManifestFilter:
     min_height: int | None = None
     max_height: int | None = None
     max_bitrate: int | None = None
+    audio_lang: tuple[str, ...] | None = None
 
     @classmethod
     def from_query(cls, mapping: Mapping[str, str]) -> ManifestFilter:
-        """Parse `?codecs=vp8,h264&min_height=&max_height=720&max_bitrate=`.
+        """Parse `?codecs=vp8,h264&min_height=&max_height=720&max_bitrate=&audio_lang=en,fr`.
 
         Other keys (the playback token...) are ignored; empty values mean no limit.
         """
@@ -69,6 +94,7 @@ class ManifestFilter:
             min_height=_parse_int(mapping, "min_height"),
             max_height=_parse_int(mapping, "max_height"),
             max_bitrate=_parse_int(mapping, "max_bitrate"),
+            audio_lang=_parse_languages(mapping),
         )
         if (
             selected.min_height is not None
@@ -87,7 +113,7 @@ class ManifestFilter:
     def matches(self, track: Track) -> bool:
         r = track.rendition
         if r.is_audio:
-            return True
+            return self.audio_lang is None or any(_language_matches(r.language, w) for w in self.audio_lang)
         return (
             (self.codecs is None or r.codec in self.codecs)
             and (self.min_height is None or r.height >= self.min_height)
@@ -111,11 +137,30 @@ class ManifestFilter:
         return None if len(kept) == len(video) else kept
 
     def apply(self, presentation: Presentation) -> Presentation:
-        """A copy of `presentation` with audio and the matching video tracks only."""
+        """A copy of `presentation` with the matching video and audio tracks only."""
         kept = [t for t in presentation.tracks if self.matches(t)]
         if presentation.video_tracks and not any(not t.rendition.is_audio for t in kept):
             raise NotFound(f"no rendition matches {self.describe()}")
+        if self.audio_lang is not None:
+            if presentation.audio_tracks and not any(t.rendition.is_audio for t in kept):
+                raise NotFound(f"no audio track matches {self.describe()}")
+            kept = self._default_first_language(kept)
         return dataclasses.replace(presentation, tracks=kept)
+
+    def _default_first_language(self, tracks: list[Track]) -> list[Track]:
+        """The first audio track of the first-listed language that has one becomes the default."""
+        audio = [t for t in tracks if t.rendition.is_audio]
+        ranked = sorted(audio, key=lambda t: (
+            next(i for i, w in enumerate(self.audio_lang) if _language_matches(t.rendition.language, w)),
+            not t.rendition.default,
+        ))
+        chosen = ranked[0]
+        out = []
+        for t in tracks:
+            if t.rendition.is_audio and t.rendition.default != (t is chosen):
+                t = dataclasses.replace(t, rendition=dataclasses.replace(t.rendition, default=t is chosen))
+            out.append(t)
+        return out
 
     def describe(self) -> str:
         parts = []
@@ -125,6 +170,8 @@ class ManifestFilter:
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name}={value}")
+        if self.audio_lang is not None:
+            parts.append("audio_lang=" + ",".join(self.audio_lang))
         return "&".join(parts) or "the request"
 
 
