@@ -77,6 +77,25 @@ def make_clip(
     return path
 
 
+def make_multi_audio_clip(path: Path, *, duration: float = 2.0, tracks=(("eng", "English", 440),
+                          ("fre", "Français", 660), ("spa", "Español", 880)), width: int = 160,
+                          height: int = 96, mono: bool = False) -> Path:
+    """A small MP4 with one video stream and one audio stream per (language tag, title, tone Hz)."""
+    ffmpeg = find_ffmpeg()
+    path = Path(path).with_suffix(".mp4")
+    argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25:duration={duration}"]
+    for _, _, tone in tracks:
+        argv += ["-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=48000:duration={duration}"]
+    argv += ["-map", "0:v"] + [a for i in range(len(tracks)) for a in ("-map", f"{i + 1}:a")]
+    argv += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25",
+             "-c:a", "aac", "-b:a", "48k", "-ac", "1" if mono else "2"]
+    for i, (language, title, _) in enumerate(tracks):
+        argv += [f"-metadata:s:a:{i}", f"language={language}", f"-metadata:s:a:{i}", f"title={title}"]
+    subprocess.run([*argv, str(path)], check=True, capture_output=True, timeout=60)
+    return path
+
+
 def truncate(path: Path, fraction: float) -> Path:
     """Keep the first `fraction` of the file's bytes (an interrupted upload)."""
     data = Path(path).read_bytes()

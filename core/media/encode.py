@@ -86,6 +86,13 @@ class EncodeJob:
     # Frame plugins: the video comes as raw frames on stdin (already at the output rate,
     # upright and square-pixelled: see build_decode_argv), the audio from `source`.
     raw_video: RawVideo | None = None
+    # The asset's other audio tracks (languages, description), encoded by the same process as
+    # `audio` from the source's audio stream each names (`Rendition.source_stream`).
+    more_audio: tuple[Rendition, ...] = ()
+
+    @property
+    def audio_renditions(self) -> tuple[Rendition, ...]:
+        return ((self.audio,) if self.audio is not None else ()) + self.more_audio
 
     @property
     def manifest_path(self) -> Path:
@@ -96,6 +103,8 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
     """The full ffmpeg argument list for `job` (pure: nothing is run)."""
     if job.ladder is None and job.audio is None:
         raise ValueError("an encode job needs a ladder, audio, or both")
+    if job.more_audio and job.audio is None:
+        raise ValueError("more_audio needs the default audio track in `audio`")
     # stdin carries the frames when there are plugins; otherwise ffmpeg must not read it.
     argv = [ffmpeg, "-hide_banner", *([] if job.raw_video else ["-nostdin"]), "-loglevel", "error", "-nostats",
             "-progress", "pipe:1", "-y"]
@@ -107,7 +116,12 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
         argv += _video_args(job)
     if job.audio is not None:
         a = job.audio
-        argv += ["-map", f"{audio_input}:a:0", "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels), "-ar", str(a.sample_rate)]
+        argv += ["-map", f"{audio_input}:a:{a.source_stream}", "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels), "-ar", str(a.sample_rate)]
+        # Each further track: its own source stream, its own settings by output audio index
+        # (a more specific stream specifier wins over the plain `-b:a` above).
+        for k, extra in enumerate(job.more_audio, start=1):
+            argv += ["-map", f"{audio_input}:a:{extra.source_stream}", f"-b:a:{k}", str(extra.bitrate),
+                     f"-ac:a:{k}", str(extra.channels), f"-ar:a:{k}", str(extra.sample_rate)]
     if job.threads:
         argv += ["-threads", str(job.threads)]
     if job.output_ts_offset:
@@ -184,8 +198,7 @@ def build_decode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
 def stream_map(job: EncodeJob) -> dict[str, str]:
     """ffmpeg's $RepresentationID$ (the output stream index) -> rendition id."""
     ids = [r.id for r in job.ladder.renditions] if job.ladder is not None else []
-    if job.audio is not None:
-        ids.append(job.audio.id)
+    ids += [r.id for r in job.audio_renditions]
     return {str(i): rid for i, rid in enumerate(ids)}
 
 

@@ -61,8 +61,8 @@ def encode_family(
     """
     job.out_dir.mkdir(parents=True, exist_ok=True)
     renditions = {r.id: r for r in (job.ladder.renditions if job.ladder else ())}
-    if job.audio is not None:
-        renditions[job.audio.id] = job.audio
+    for audio in job.audio_renditions:
+        renditions[audio.id] = audio
     outputs = [
         _Output(rep_id, renditions[rid], "webm" if renditions[rid].codec == "vp8" else "m4s")
         for rep_id, rid in stream_map(job).items()

@@ -60,6 +60,9 @@ class AudioInfo:
     channel_layout: str | None
     sample_rate: int
     bit_rate: int | None
+    language: str | None = None  # the stream's `language` tag (ISO 639-2, e.g. eng), if any
+    title: str | None = None  # its `title` (Matroska) or `name` (MP4 udta) tag, if any
+    position: int = 0  # among the source's audio streams: what `-map 0:a:N` selects
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class MediaInfo:
     video: VideoInfo | None
     audio: AudioInfo | None
     stream_count: int = 0  # every stream in the container (limits refuse files with hundreds)
+    # Every usable audio stream, in the source's order (`audio` is the first); index i is `-map 0:a:i`.
+    audio_streams: tuple[AudioInfo, ...] = ()
 
     def to_dict(self) -> dict:
         def plain(value):
@@ -131,7 +136,9 @@ def _describe(container, size: int, limits: MediaLimits | None) -> MediaInfo:
         raise Unprocessable(f"the video's picture size is missing or far above the limit of {limits.max_pixels} "
                             "pixels")
     video = _video_info(container, video_stream) if video_stream is not None else None
-    audio = _audio_info(audio_stream) if audio_stream is not None else None
+    audio = _audio_info(audio_stream, list(container.streams.audio).index(audio_stream)) \
+        if audio_stream is not None else None
+    audio_streams = _usable_audio(container) if audio is not None else ()
     return MediaInfo(
         format_name=format_name,
         duration=duration,
@@ -140,6 +147,7 @@ def _describe(container, size: int, limits: MediaLimits | None) -> MediaInfo:
         video=video,
         audio=audio,
         stream_count=len(container.streams),
+        audio_streams=audio_streams,
     )
 
 
@@ -242,7 +250,20 @@ def _is_variable(pts: list[int]) -> bool:
     return high - low > max(1, low // 10)
 
 
-def _audio_info(stream) -> AudioInfo:
+def _usable_audio(container) -> tuple[AudioInfo, ...]:
+    """Every audio stream that decodes; a broken extra stream is left out, not a reason to refuse the file."""
+    usable = []
+    for position, stream in enumerate(container.streams.audio):
+        if stream.codec_context is None:
+            continue
+        try:
+            usable.append(_audio_info(stream, position))
+        except InvalidMedia:
+            log.info("probe: audio stream %d left out (cannot be decoded)", position)
+    return tuple(usable)
+
+
+def _audio_info(stream, position: int = 0) -> AudioInfo:
     ctx = stream.codec_context
     if not ctx.sample_rate or not ctx.channels:
         raise InvalidMedia("the audio stream cannot be decoded (unknown codec or no sample rate)")
@@ -253,4 +274,13 @@ def _audio_info(stream) -> AudioInfo:
         channel_layout=layout,
         sample_rate=ctx.sample_rate,
         bit_rate=ctx.bit_rate or None,
+        language=_tag(stream, "language"),
+        # Matroska writes `title`; the MP4 demuxer reads a track's udta name as `name`.
+        title=_tag(stream, "title") or _tag(stream, "name"),
+        position=position,
     )
+
+
+def _tag(stream, name: str) -> str | None:
+    value = (stream.metadata or {}).get(name, "").strip()
+    return value if value and value.lower() != "und" else None

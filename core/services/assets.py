@@ -14,7 +14,8 @@ from sqlmodel import Session, func, select
 from core import events, layout
 from core.db.models import Asset, Job, PlaybackId, Rendition, utcnow
 from core.errors import NotFound, Unprocessable
-from core.media.ladder import plan_audio, plan_ladder
+from core.media.audio_tracks import TrackLabel, plan_audio_tracks
+from core.media.ladder import plan_ladder
 from core.media.limits import HeaderFacts, MediaLimits, check_header  # MediaLimits: also imported from here
 from core.media.plugins import PluginSettingsError, validate_chain
 from core.media.model import Ladder
@@ -59,6 +60,42 @@ def check_frame_plugins(specs: list[FramePluginSpec]) -> list[FramePluginSpec]:
     return [FramePluginSpec(**s) for s in checked]
 
 
+class AudioTrackLabel(BaseModel):
+    """Overrides for one source audio stream's track (what the source's tags say otherwise)."""
+
+    model_config = ConfigDict(extra="forbid")
+    language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    role: Literal["main", "alternate", "dub", "commentary", "description"] | None = None
+
+
+class AudioSettings(BaseModel):
+    """`"audio": {"tracks": "all" | [0, 2], "default": 2, "labels": {"2": {"language": "fr"}}}`.
+
+    Numbers are positions among the source's audio streams (0 = the first).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    tracks: Literal["all"] | list[int] = Field(default="all")
+    default: int | None = Field(default=None, ge=0, le=63)
+    labels: dict[int, AudioTrackLabel] = Field(default_factory=dict, max_length=64)
+
+    @field_validator("tracks")
+    @classmethod
+    def _tracks(cls, v):
+        if isinstance(v, list):
+            if not v or len(v) > 16 or len(set(v)) != len(v) or any(not 0 <= i <= 63 for i in v):
+                raise ValueError("tracks must be 'all' or 1-16 distinct audio stream positions (0-63)")
+        return v
+
+    def plan(self, streams) -> list[PlannedRendition]:
+        labels = {i: TrackLabel(**label.model_dump()) for i, label in self.labels.items()}
+        try:
+            return plan_audio_tracks(streams, tracks=self.tracks, default=self.default, labels=labels)
+        except ValueError as exc:
+            raise Unprocessable(f"audio: {exc}") from None
+
+
 class AssetSettings(BaseModel):
     """The `settings` of POST /v1/assets (see API.md)."""
 
@@ -71,6 +108,7 @@ class AssetSettings(BaseModel):
     mp4_support: bool = False  # also publish a progressive MP4 download (remuxed top H.264 rung + audio)
     name: str | None = Field(default=None, max_length=NAME_MAX)  # default: the uploaded file's name
     meta: AssetMeta | None = None
+    audio: AudioSettings | None = None  # None: every source audio stream, the first one default
     # Python code on every decoded frame, in order (core/media/plugins); [] keeps the plain one-ffmpeg encode.
     frame_plugins: list[FramePluginSpec] = Field(default_factory=list, max_length=8)
 
@@ -143,7 +181,10 @@ def check_limits(info: MediaInfo, limits: MediaLimits) -> None:
 
 
 def plan_asset(info: MediaInfo, settings: AssetSettings) -> tuple[list[Ladder], PlannedRendition | None]:
-    """Every ladder (one per requested codec, in order) and the shared audio rendition."""
+    """Every ladder (one per requested codec, in order) and the default audio rendition.
+
+    The other audio tracks, if any: `plan_audio_renditions`.
+    """
     ladders = []
     if info.video is not None:
         explicit = [r.model_dump() for r in settings.ladder] if settings.ladder else None
@@ -151,10 +192,21 @@ def plan_asset(info: MediaInfo, settings: AssetSettings) -> tuple[list[Ladder], 
             ladders.append(plan_ladder(codec=codec, display_width=info.video.display_width,
                                        display_height=info.video.display_height,
                                        frame_rate=info.video.frame_rate, explicit=explicit))
-    audio = plan_audio(info.audio.channels, info.audio.sample_rate) if info.audio is not None else None
+    audio_tracks = plan_audio_renditions(info, settings)
+    audio = audio_tracks[0] if audio_tracks else None
     if not ladders and audio is None:
         raise Unprocessable("the source has neither a video nor an audio stream we can use")
     return ladders, audio
+
+
+def plan_audio_renditions(info: MediaInfo, settings: AssetSettings) -> list[PlannedRendition]:
+    """Every audio track of the asset, the default first (`audio`); [] for a silent source."""
+    if info.audio is None:
+        return []
+    streams = info.audio_streams or (info.audio,)
+    if settings.audio is None:
+        return AudioSettings().plan(streams)
+    return settings.audio.plan(streams)
 
 
 def create_asset(session: Session, storage: Storage, *, source: Path, info: MediaInfo,
@@ -165,13 +217,14 @@ def create_asset(session: Session, storage: Storage, *, source: Path, info: Medi
     worker never sees an asset that is not in the database yet.
     """
     check_limits(info, limits or MediaLimits())
-    ladders, audio = plan_asset(info, settings)
+    ladders, _ = plan_asset(info, settings)
+    audio_tracks = plan_audio_renditions(info, settings)
     asset = Asset(status="queued", duration=info.duration, source=info.to_dict(),
                   settings=settings.model_dump(exclude=DESCRIPTIVE))
     describe(asset, name=settings.name or filename, passthrough=settings.passthrough, meta=settings.meta)
     asset.source_key = layout.source_key(asset.id)
     session.add(asset)
-    for planned in [r for ladder in ladders for r in ladder.renditions] + ([audio] if audio else []):
+    for planned in [r for ladder in ladders for r in ladder.renditions] + audio_tracks:
         session.add(Rendition(asset_id=asset.id, name=planned.id, codec=planned.codec, width=planned.width,
                               height=planned.height, bitrate=planned.bitrate,
                               frame_rate=float(planned.frame_rate) if planned.frame_rate else None))

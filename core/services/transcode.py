@@ -41,7 +41,7 @@ from core.media.model import Ladder, Presentation, Track
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import probe
 from core.media.runner import Progress
-from core.services.assets import AssetSettings, MediaLimits, check_limits, plan_asset
+from core.services.assets import AssetSettings, MediaLimits, check_limits, plan_asset, plan_audio_renditions
 from core.services.chunked import ChunkPolicy, Chunked, plan_chunked
 from core.services.images import finish_extras
 from core.services.overlays import resolver
@@ -100,18 +100,20 @@ class PipelineConfig:
 class Family:
     ladder: Ladder | None
     audio: PlannedRendition | None
+    more_audio: tuple[PlannedRendition, ...] = ()  # the other audio tracks (languages, description)
 
     @property
     def rendition_ids(self) -> list[str]:
         ids = [r.id for r in self.ladder.renditions] if self.ladder else []
-        return ids + ([self.audio.id] if self.audio else [])
+        return ids + ([self.audio.id] if self.audio else []) + [r.id for r in self.more_audio]
 
 
-def families_for(ladders: list[Ladder], audio: PlannedRendition | None) -> list[Family]:
-    """Audio is encoded once, by the first family's process."""
+def families_for(ladders: list[Ladder], audio: PlannedRendition | None,
+                 more_audio: tuple[PlannedRendition, ...] = ()) -> list[Family]:
+    """Audio (every track of it) is encoded once, by the first family's process."""
     if not ladders:
-        return [Family(None, audio)]
-    return [Family(ladder, audio if i == 0 else None) for i, ladder in enumerate(ladders)]
+        return [Family(None, audio, more_audio)]
+    return [Family(ladder, audio, more_audio) if i == 0 else Family(ladder, None) for i, ladder in enumerate(ladders)]
 
 
 class AssetTranscode:
@@ -250,12 +252,14 @@ class AssetTranscode:
             raise Unprocessable(f"the asset's settings cannot be used on this worker: {exc.errors()[0]['msg']}") from exc
         self._plugins = [p.model_dump() for p in asset_settings.frame_plugins]
         ladders, audio = plan_asset(info, asset_settings)
+        more_audio = tuple(plan_audio_renditions(info, asset_settings)[1:])
         if input_url:
-            self._record_import(info, ladders, audio, source)
-        families = families_for(ladders, audio)
+            self._record_import(info, ladders, [audio, *more_audio] if audio else [], source)
+        families = families_for(ladders, audio, more_audio)
         # Long CFR sources: chunks encoded by any worker in parallel. Not with frame plugins: a
         # plugin sees one continuous run of frames (tracking, timecodes), which chunks would cut.
-        if self.config.chunking is not None and not self._plugins:
+        # Nor with several audio tracks: the chunk plan carries one.
+        if self.config.chunking is not None and not self._plugins and not more_audio:
             chunked = Chunked(self)
             plan = chunked.load_plan() or plan_chunked(self.config.chunking, info, ladders, audio,
                                                        asset_settings.segment_duration, asset_settings.mp4_support)
@@ -294,12 +298,12 @@ class AssetTranscode:
         self.storage.download_to(asset.source_key, dest)
         return dest
 
-    def _record_import(self, info, ladders: list[Ladder], audio, source: Path) -> None:
+    def _record_import(self, info, ladders: list[Ladder], audio: list[PlannedRendition], source: Path) -> None:
         key = layout.source_key(self.asset_id)
         self.storage.put_file(key, source)
         with Session(self.engine) as s:
             existing = {r.name for r in s.exec(select(Rendition).where(Rendition.asset_id == self.asset_id)).all()}
-            for planned in [r for ladder in ladders for r in ladder.renditions] + ([audio] if audio else []):
+            for planned in [r for ladder in ladders for r in ladder.renditions] + audio:
                 if planned.id not in existing:
                     s.add(Rendition(asset_id=self.asset_id, name=planned.id, codec=planned.codec,
                                     width=planned.width, height=planned.height, bitrate=planned.bitrate,
@@ -331,7 +335,7 @@ class AssetTranscode:
         self._set_renditions(family.rendition_ids, "encoding")
         frame_rate = family.ladder.renditions[0].frame_rate if family.ladder else None
         job = EncodeJob(source=source, out_dir=job_dir, ladder=family.ladder, audio=family.audio,
-                        segment_duration=segment_duration, frame_rate=frame_rate)
+                        segment_duration=segment_duration, frame_rate=frame_rate, more_audio=family.more_audio)
         family_tracks: dict[str, Track] = {}
 
         def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:

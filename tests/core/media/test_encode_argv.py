@@ -133,3 +133,24 @@ def test_every_input_of_a_windowed_encode_is_whitelisted():
         opts = argv[:at]
         since_last_input = opts[max((j for j, a in enumerate(opts) if a == "-i"), default=-1) + 1:]
         assert since_last_input[since_last_input.index("-protocol_whitelist") + 1] == "file,pipe"
+
+
+def test_more_audio_tracks_map_their_source_streams_exact():
+    default = Rendition("audio", "aac", bitrate=128_000, channels=2, sample_rate=48000, language="fr",
+                        default=True, source_stream=1)
+    english = Rendition("audio-2", "aac", bitrate=128_000, channels=2, sample_rate=48000, language="en")
+    mono = Rendition("audio-3", "aac", bitrate=64_000, channels=1, sample_rate=44100, source_stream=2)
+    job = EncodeJob(SRC, OUT, None, default, 4.0, None, more_audio=(english, mono))
+    assert build_encode_argv("ffmpeg", job) == HEAD + [
+        "-map", "0:a:1", "-c:a", "aac", "-b:a", "128000", "-ac", "2", "-ar", "48000",
+        # Per output audio stream: the specific specifier overrides the plain one above.
+        "-map", "0:a:0", "-b:a:1", "128000", "-ac:a:1", "2", "-ar:a:1", "48000",
+        "-map", "0:a:2", "-b:a:2", "64000", "-ac:a:2", "1", "-ar:a:2", "44100",
+    ] + tail("id=0,streams=0 id=1,streams=1 id=2,streams=2")
+    assert stream_map(job) == {"0": "audio", "1": "audio-2", "2": "audio-3"}
+
+
+def test_more_audio_needs_a_default_track():
+    with pytest.raises(ValueError, match="more_audio"):
+        build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, video("h264", (640, 360, 800_000)), None, 4.0,
+                                              Fraction(30), more_audio=(AUDIO,)))
