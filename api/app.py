@@ -15,7 +15,7 @@ from api.queue import TaskQueue
 from api.ratelimit import RateLimiter, shared_storage_url
 from api.routers import tus, uploads, webhooks
 from api.routers import assets, health, playback, player, tokens
-from api.routers import captions, images
+from api.routers import audio_tracks, captions, images
 from api.routers import ingest, live_streams
 from api.routers import metrics
 from api.routers import frame_plugins
@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
                            cors_origins=settings.cors_origins)
     app.include_router(assets.router)
     app.include_router(captions.router)
+    app.include_router(audio_tracks.router)
     app.include_router(uploads.router)
     app.include_router(tus.router)
     app.include_router(webhooks.router)

@@ -23,6 +23,11 @@ def source_key(asset_id: str) -> str:
     return f"sources/{asset_id}/original"
 
 
+def added_audio_source_key(asset_id: str, rendition_id: str) -> str:
+    """The file an audio track added after the fact (a dub) was encoded from."""
+    return f"sources/{asset_id}/{rendition_id}"
+
+
 def source_prefix(asset_id: str) -> str:
     return f"sources/{asset_id}"
 

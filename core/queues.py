@@ -13,6 +13,7 @@ ALL_QUEUES = (QUEUE_TRANSCODE, QUEUE_LIVE, QUEUE_DEFAULT)
 
 TASK_TRANSCODE = "assets.transcode"
 TASK_ENCODE_CHUNK = "assets.encode_chunk"
+TASK_ADD_AUDIO = "assets.add_audio_track"
 TASK_PING = "system.ping"
 TASK_LIVE = "live_streams.run"
 TASK_WEBHOOK_DELIVER = "webhooks.deliver"
@@ -30,6 +31,7 @@ PRIORITY_STEPS = list(range(10))
 TASK_ROUTES = {
     TASK_TRANSCODE: {"queue": QUEUE_TRANSCODE, "priority": PRIORITY_TRANSCODE},
     TASK_ENCODE_CHUNK: {"queue": QUEUE_TRANSCODE, "priority": PRIORITY_CHUNK},
+    TASK_ADD_AUDIO: {"queue": QUEUE_TRANSCODE, "priority": PRIORITY_DEFAULT},
     TASK_PING: {"queue": QUEUE_DEFAULT},
     TASK_LIVE: {"queue": QUEUE_LIVE},
     TASK_WEBHOOK_DELIVER: {"queue": QUEUE_DEFAULT},

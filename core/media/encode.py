@@ -89,6 +89,9 @@ class EncodeJob:
     # The asset's other audio tracks (languages, description), encoded by the same process as
     # `audio` from the source's audio stream each names (`Rendition.source_stream`).
     more_audio: tuple[Rendition, ...] = ()
+    # An added track (a dub) is laid on the asset's timeline: it starts at 0 with the video, and is
+    # cut or padded with silence to the asset's duration so every audio track ends together.
+    pad_audio_to: float | None = None
 
     @property
     def audio_renditions(self) -> tuple[Rendition, ...]:
@@ -122,6 +125,10 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
         for k, extra in enumerate(job.more_audio, start=1):
             argv += ["-map", f"{audio_input}:a:{extra.source_stream}", f"-b:a:{k}", str(extra.bitrate),
                      f"-ac:a:{k}", str(extra.channels), f"-ar:a:{k}", str(extra.sample_rate)]
+    if job.pad_audio_to is not None:
+        if job.ladder is not None or job.more_audio:
+            raise ValueError("pad_audio_to is for an audio-only job of one track")
+        argv += ["-af", "apad", "-t", _number(job.pad_audio_to)]
     if job.threads:
         argv += ["-threads", str(job.threads)]
     if job.output_ts_offset:

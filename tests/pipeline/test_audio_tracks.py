@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import io
 import json
+import time
 
 import av
 
@@ -73,3 +74,49 @@ def test_audio_settings_errors_are_422(pipeline, tmp_path):
         assert got.status_code == 422, (bad, got.text)
     only_german = pipeline.upload(src, {"audio": {"tracks": [1]}})
     assert [r["id"] for r in only_german["renditions"] if r["codec"] == "aac"] == ["audio"]
+
+
+def test_a_dub_added_later_appears_in_the_manifests(pipeline, clips, tmp_path):
+    created = pipeline.upload(clips("plain.mp4", duration=3, width=160, height=96), {"segment_duration": 2})
+    asset = pipeline.wait(created["id"])
+    assert asset["status"] == "ready", asset["error"]
+    play = f"/play/{asset['playback_ids'][0]['id']}"
+    assert pipeline.client.get(f"{play}/master.m3u8").text.count("TYPE=AUDIO") == 1
+
+    # A shorter dub (2 s of 660 Hz) is padded with silence to the asset's 3 s.
+    dub = make_multi_audio_clip(tmp_path / "dub.mp4", duration=2, tracks=(("ger", "x", 660),))
+    with open(dub, "rb") as fh:
+        got = pipeline.client.post(f"/v1/assets/{asset['id']}/audio-tracks", files={"file": ("dub.mp4", fh)},
+                                   data={"language": "de", "name": "Deutsch"})
+    assert got.status_code == 202, got.text
+    assert got.json() == {"id": "audio-2", "asset_id": asset["id"], "language": "de", "name": "Deutsch",
+                          "role": "dub", "status": "pending"}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        renditions = pipeline.client.get(f"/v1/assets/{asset['id']}").json()["renditions"]
+        if {r["id"]: r["status"] for r in renditions}.get("audio-2") in ("ready", "errored"):
+            break
+        time.sleep(0.3)
+    assert {r["id"]: r["status"] for r in renditions}["audio-2"] == "ready", pipeline.log.read_text()[-3000:]
+    pipeline.client.app.state.ctx.extra["origin"].forget(asset["id"])  # this test's origin cache
+
+    p = pipeline.presentation(asset["id"])
+    dub_track = next(t for t in p.tracks if t.id == "audio-2")
+    assert (dub_track.rendition.language, dub_track.rendition.role) == ("de", "dub")
+    assert abs(dub_track.duration_seconds - p.audio.duration_seconds) < 0.1  # ends with the main audio
+    master = pipeline.client.get(f"{play}/master.m3u8").text
+    assert 'NAME="Deutsch",LANGUAGE="de",DEFAULT=NO' in master, master
+    mpd = pipeline.client.get(f"{play}/manifest.mpd").text
+    validate_mpd(mpd)
+    assert 'lang="de"' in mpd and 'value="dub"' in mpd
+
+    # Not ready, no audio, bad language: 4xx.
+    assert pipeline.client.post("/v1/assets/nope/audio-tracks", files={"file": ("d.mp4", dub.read_bytes())},
+                                data={"language": "de"}).status_code == 404
+    silent = clips("silent.mp4", duration=1, width=160, height=96, audio_channels=None)
+    bad = pipeline.client.post(f"/v1/assets/{asset['id']}/audio-tracks", files={"file": ("s.mp4", silent.read_bytes())},
+                               data={"language": "de"})
+    assert bad.status_code == 422 and "no audio" in bad.text
+    bad = pipeline.client.post(f"/v1/assets/{asset['id']}/audio-tracks", files={"file": ("d.mp4", dub.read_bytes())},
+                               data={"language": "german!"})
+    assert bad.status_code == 422
