@@ -21,8 +21,9 @@
     seek: $('seek'), play: $('play'), mute: $('mute'), volume: $('volume'), time: $('time'),
     quality: $('quality'), qualityLabel: $('quality-label'), statsToggle: $('stats-toggle'), fullscreen: $('fullscreen'),
     liveBadge: $('live-badge'), goLive: $('golive'),
+    audio: $('audio'), audioLabel: $('audio-label'), audioMenu: $('audio-menu'),
   };
-  const FILTERS = ['codecs', 'max_height', 'min_height', 'max_bitrate'];
+  const FILTERS = ['codecs', 'max_height', 'min_height', 'max_bitrate', 'audio_lang'];
   const ENGINE_NAMES = { hls: 'hls.js', dash: 'dash.js', shaka: 'Shaka Player', native: 'native HLS' };
   const TYPES = {
     h264: 'video/mp4; codecs="avc1.42E01E"',
@@ -124,6 +125,7 @@
   }
 
   // ---- engine adapters: levels(), current(), auto(), select(i | -1), bandwidth(), play(), destroy() ----
+  // Audio tracks (languages, description): audioTracks() -> [{index, lang, name, role}], audioTrack(), selectAudio(i).
 
   function hlsAdapter(url, events) {
     const hls = new window.Hls({ startPosition: opts.start ?? -1, enableWorker: true, capLevelToPlayerSize: false });
@@ -138,6 +140,8 @@
     // A live playlist has no ENDLIST; when the stream ends the next reload has one (live -> false).
     let live = false;
     hls.on(window.Hls.Events.LEVEL_LOADED, (_, d) => { live = !!(d.details && d.details.live); });
+    hls.on(window.Hls.Events.AUDIO_TRACKS_UPDATED, () => events.audio());
+    hls.on(window.Hls.Events.AUDIO_TRACK_SWITCHED, () => events.audio());
     hls.loadSource(url);
     hls.attachMedia(video);
     const levels = () => hls.levels.map((l, i) => ({ index: i, width: l.width, height: l.height, bitrate: l.bitrate, codec: l.videoCodec || '' }));
@@ -151,6 +155,12 @@
       liveEdge: () => hls.liveSyncPosition, // where hls.js plays "live" (a few segments behind the newest)
       goLive: () => { if (Number.isFinite(hls.liveSyncPosition)) video.currentTime = hls.liveSyncPosition; },
       select: (i) => { hls.currentLevel = i; }, // -1: automatic; an index switches now (flushes the buffer)
+      audioTracks: () => (hls.audioTracks || []).map((t, i) => ({
+        index: i, lang: t.lang || '', name: t.name || '',
+        role: /describes-video/.test(t.characteristics || '') ? 'description' : '',
+      })),
+      audioTrack: () => hls.audioTrack,
+      selectAudio: (i) => { hls.audioTrack = i; },
       bandwidth: () => hls.bandwidthEstimate,
       play: playVideo,
       destroy: () => hls.destroy(),
@@ -178,9 +188,13 @@
       rendered = e.newRepresentation ? e.newRepresentation.id : null;
       events.switched();
     });
+    player.on(E.STREAM_INITIALIZED, () => events.audio());
+    player.on(E.TRACK_CHANGE_RENDERED, () => events.audio());
     // dash.js starts playback itself (autoPlay): an early video.play() can stall it.
     player.initialize(video, url, opts.autoplay, opts.start ?? NaN);
     const reps = () => player.getRepresentationsByType('video') || [];
+    const audioList = () => player.getTracksFor('audio') || [];
+    const text = (x) => (x && typeof x === 'object' ? x.text ?? x.value ?? '' : x || ''); // dash.js 5: objects
     return {
       version: player.getVersion(),
       levels: () => reps().map((r, i) => ({ index: i, width: r.width, height: r.height, bitrate: r.bandwidth, codec: r.codecs || '' })),
@@ -203,6 +217,14 @@
         player.setRepresentationForTypeById('video', reps()[i].id, true);
       },
       bandwidth: () => (player.getAverageThroughput('video') || 0) * 1000, // kbit/s
+      audioTracks: () => audioList().map((t, i) => ({
+        index: i, lang: t.lang || '', name: text((t.labels || [])[0]), role: text((t.roles || [])[0]),
+      })),
+      audioTrack: () => {
+        const cur = player.getCurrentTrackFor('audio');
+        return cur ? audioList().findIndex((t) => t.id === cur.id && t.lang === cur.lang && t.index === cur.index) : -1;
+      },
+      selectAudio: (i) => player.setCurrentTrack(audioList()[i]),
       play: () => (player.isReady() ? player.play() : player.setAutoPlay(true)),
       destroy: () => player.reset(),
     };
@@ -219,6 +241,8 @@
     player.addEventListener('variantchanged', () => events.switched());
     player.addEventListener('adaptation', () => events.switched());
     player.addEventListener('trackschanged', () => events.levels());
+    player.addEventListener('audiotrackschanged', () => events.audio());
+    player.addEventListener('variantchanged', () => events.audio());
     const videoTracks = () => {
       const seen = new Map();
       for (const t of player.getVariantTracks()) {
@@ -245,6 +269,11 @@
         player.selectVariantTrack(videoTracks()[i], true);
       },
       bandwidth: () => player.getStats().estimatedBandwidth,
+      audioTracks: () => player.getAudioTracks().map((t, i) => ({
+        index: i, lang: t.language || '', name: t.label || '', role: (t.roles || [])[0] || '',
+      })),
+      audioTrack: () => player.getAudioTracks().findIndex((t) => t.active),
+      selectAudio: (i) => player.selectAudioTrack(player.getAudioTracks()[i]),
       play: playVideo,
       destroy: () => player.destroy(),
     };
@@ -292,6 +321,7 @@
         fatal: (detail) => onFatal(url, detail),
         levels: () => { renderQuality(); post('ready'); },
         switched: () => { renderQuality(); updateStats(); },
+        audio: () => renderAudio(),
       });
     } catch (e) {
       showError(e instanceof PlayerError ? e : new PlayerError('Playback failed', String(e && e.message || e), true));
@@ -431,6 +461,34 @@
     }
   }
 
+  function audioName(t) {
+    const base = t.name || t.lang || `Track ${t.index + 1}`;
+    return t.role === 'description' && !/\bAD\b|descri/i.test(base) ? `${base} (AD)` : base;
+  }
+
+  // The audio menu: shown only when there is more than one audio track to choose from.
+  function renderAudio() {
+    const a = state.adapter;
+    if (!a || !a.audioTracks) return;
+    const tracks = a.audioTracks();
+    const current = a.audioTrack();
+    ui.audio.hidden = tracks.length < 2;
+    ui.audioLabel.textContent = tracks[current] ? (tracks[current].lang || audioName(tracks[current])) : '';
+    if (ui.audioMenu.hidden) return;
+    ui.audioMenu.replaceChildren(Object.assign(document.createElement('div'), { className: 'abr-menu-title', textContent: 'Audio' }));
+    for (const t of tracks) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.setAttribute('role', 'menuitemradio');
+      b.dataset.track = String(t.index);
+      b.setAttribute('aria-checked', String(t.index === current));
+      const label = Object.assign(document.createElement('span'), { className: 'abr-menu-label', textContent: audioName(t) });
+      b.append(label, Object.assign(document.createElement('small'), { textContent: t.lang }));
+      b.addEventListener('click', () => { a.selectAudio(t.index); ui.audioMenu.hidden = true; renderAudio(); });
+      ui.audioMenu.append(b);
+    }
+  }
+
   function updateStats() {
     if (ui.stats.hidden || !state.adapter) return;
     const a = state.adapter;
@@ -551,6 +609,8 @@
   ui.statsToggle.addEventListener('click', () => setStats(ui.stats.hidden));
   ui.quality.addEventListener('click', (e) => { e.stopPropagation(); ui.menu.hidden = !ui.menu.hidden; renderQuality(); });
   document.addEventListener('click', (e) => { if (!ui.menu.contains(e.target) && e.target !== ui.quality) ui.menu.hidden = true; });
+  ui.audio.addEventListener('click', (e) => { e.stopPropagation(); ui.audioMenu.hidden = !ui.audioMenu.hidden; ui.menu.hidden = true; renderAudio(); });
+  document.addEventListener('click', (e) => { if (!ui.audioMenu.contains(e.target) && e.target !== ui.audio) ui.audioMenu.hidden = true; });
 
   video.addEventListener('play', () => { root.classList.remove('paused'); root.classList.add('started'); post('play'); });
   video.addEventListener('pause', () => { root.classList.add('paused'); wake(); post('pause'); });
@@ -642,6 +702,9 @@
     autoLevel: () => (state.adapter ? state.adapter.auto() : true),
     selectLevel: (i) => { state.adapter.select(i); renderQuality(); },
     bandwidth: () => (state.adapter ? state.adapter.bandwidth() : NaN),
+    audioTracks: () => (state.adapter && state.adapter.audioTracks ? state.adapter.audioTracks() : []),
+    audioTrack: () => (state.adapter && state.adapter.audioTrack ? state.adapter.audioTrack() : -1),
+    selectAudio: (i) => { state.adapter.selectAudio(i); renderAudio(); },
     get error() { return root.dataset.error || null; },
   };
 
