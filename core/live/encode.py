@@ -136,7 +136,9 @@ def _live_tail(tail: list[str], offset: float) -> list[str]:
             continue
         if arg == "libvpx":
             out += ["-lag-in-frames", "0"]
-        if arg == "-map" and tail[i + 1].endswith(":a:0"):
+        if arg == "-map" and ":a:" in tail[i + 1] and "-af" not in out:
+            # One `-af` for every audio output stream (no stream specifier): each track of a
+            # multi-language source is padded the same way.
             out += [tail[i + 1], "-af", "aresample=async=1:first_pts=0"]
             i += 2
             continue

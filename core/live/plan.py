@@ -7,6 +7,7 @@ from fractions import Fraction
 
 from core.errors import Unprocessable
 from core.live.probe import LiveSourceInfo
+from core.media.audio_tracks import plan_audio_tracks
 from core.media.ladder import output_frame_rate, plan_audio, plan_ladder
 from core.media.model import Ladder, Rendition
 
@@ -18,10 +19,12 @@ class LivePlan:
     ladder: Ladder | None
     audio: Rendition | None
     frame_rate: Fraction | None
+    more_audio: tuple[Rendition, ...] = ()  # further audio tracks of a source that carries several
 
     @property
     def renditions(self) -> list[Rendition]:
-        return [*(self.ladder.renditions if self.ladder else ()), *([self.audio] if self.audio else [])]
+        return [*(self.ladder.renditions if self.ladder else ()), *([self.audio] if self.audio else []),
+                *self.more_audio]
 
     def to_dict(self) -> dict:
         def plain(r: Rendition) -> dict:
@@ -43,6 +46,10 @@ def plan_live(info: LiveSourceInfo, settings: dict) -> LivePlan:
         ladder = plan_ladder(codec=codec, display_width=info.width, display_height=info.height, frame_rate=rate,
                              explicit=settings.get("ladder"), max_rungs=LIVE_MAX_RUNGS)
     audio = plan_audio(info.audio_channels, info.audio_sample_rate) if info.audio_channels else None
+    more_audio: tuple[Rendition, ...] = ()
+    if len(info.audio_streams) > 1:  # every language the source carries, the first the default
+        audio, *rest = plan_audio_tracks(info.audio_streams)
+        more_audio = tuple(rest)
     if ladder is None and audio is None:
         raise Unprocessable("the live source has neither video nor audio")
-    return LivePlan(ladder=ladder, audio=audio, frame_rate=rate)
+    return LivePlan(ladder=ladder, audio=audio, frame_rate=rate, more_audio=more_audio)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from core.media.probe import AudioInfo
+
 FALLBACK_RATE = Fraction(30)
 
 
@@ -19,6 +21,8 @@ class LiveSourceInfo:
     frame_rate: Fraction
     audio_channels: int  # 0: no audio
     audio_sample_rate: int
+    # Every audio stream with its language tag (an MPEG-TS over SRT or HLS may carry several).
+    audio_streams: tuple[AudioInfo, ...] = ()
 
     @property
     def has_video(self) -> bool:

@@ -31,6 +31,7 @@ from fractions import Fraction
 from core.errors import AbrError, Cancelled
 from core.live.encode import input_args
 from core.live.probe import FALLBACK_RATE, LiveSourceInfo
+from core.media.probe import AudioInfo
 from core.media.runner import _die_with_parent
 from core.redact import redact
 
@@ -54,13 +55,14 @@ def reader_argv(ffmpeg: str, url: str, extra_input: tuple[str, ...] = (), *, whi
         extra_input = ("-format_whitelist", formats, *extra_input)
     args = args[:-2] + list(extra_input) + args[-2:]
     return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "info", "-nostats", *args,
-            "-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-flush_packets", "1",
+            "-map", "0:v:0?", "-map", "0:a?", "-c", "copy", "-flush_packets", "1",
             "-max_interleave_delta", "1000000", "-f", "nut", "pipe:1"]  # fmt: skip
 
 
 # -- the input dump -----------------------------------------------------------------------------------
 
-_STREAM = re.compile(r"^\s*Stream #0:\d+\S*: (Video|Audio): (.*)$")
+_STREAM = re.compile(r"^\s*Stream #0:\d+(\S*): (Video|Audio): (.*)$")
+_LANGUAGE = re.compile(r"\(([A-Za-z]{2,3})\)")  # `Stream #0:1[0x101](fre): Audio: …`
 _SIZE = re.compile(r"(?<![\w])(\d{2,5})x(\d{2,5})(?![\w])")  # 640x360, never a codec tag (0x001B)
 _SAR = re.compile(r"\[SAR (\d+):(\d+)")
 _FPS = re.compile(r"(\d+(?:\.\d+)?)(k?) (?:fps|tbr)\b")
@@ -83,13 +85,14 @@ def parse_input_dump(lines: list[str]) -> LiveSourceInfo | None:
     width = height = channels = sample_rate = 0
     rate = FALLBACK_RATE
     seen_video = seen_audio = False
+    audio_streams: list[AudioInfo] = []
     for line in lines:
         if line.startswith(("Stream mapping:", "Output #")):
             break
         m = _STREAM.match(line)
         if not m:
             continue
-        kind, rest = m.groups()
+        tag, kind, rest = m.groups()
         if kind == "Video" and not seen_video:
             seen_video = True
             if size := _SIZE.search(rest):
@@ -101,20 +104,28 @@ def parse_input_dump(lines: list[str]) -> LiveSourceInfo | None:
                 if 1 <= candidate <= 240:
                     rate = _snap(candidate)
                     break
-        elif kind == "Audio" and not seen_audio:
-            seen_audio = True
+        elif kind == "Audio":
+            rate_hz, count = 0, 2
             if audio := _AUDIO.search(rest):
-                sample_rate = int(audio[1])
+                rate_hz = int(audio[1])
                 layout = audio[2].strip()
-                channels = _LAYOUT_CHANNELS.get(layout.split("(")[0], 0)
-                if not channels and (n := re.match(r"(\d+) channels", layout)):
-                    channels = int(n[1])
-                channels = channels or 2
+                count = _LAYOUT_CHANNELS.get(layout.split("(")[0], 0)
+                if not count and (n := re.match(r"(\d+) channels", layout)):
+                    count = int(n[1])
+                count = count or 2
+            language = _LANGUAGE.search(tag)
+            # Every audio stream is relayed (`-map 0:a?`): position N is the encoder's `0:a:N`.
+            audio_streams.append(AudioInfo(codec=rest.split(",")[0].split()[0], channels=count, channel_layout=None,
+                                           sample_rate=rate_hz or 48000, bit_rate=None,
+                                           language=language[1] if language else None, position=len(audio_streams)))
+            if not seen_audio:
+                seen_audio = True
+                sample_rate, channels = rate_hz, count
     if not (seen_video and width and height) and not seen_audio:
         return None
     if not (width and height):
         width = height = 0  # audio only (or a picture size we could not read: planned as audio only)
-    return LiveSourceInfo(width, height, rate, channels, sample_rate)
+    return LiveSourceInfo(width, height, rate, channels, sample_rate, tuple(audio_streams))
 
 
 # -- failure classes ----------------------------------------------------------------------------------

@@ -286,7 +286,8 @@ class LiveRun:
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
         job = EncodeJob(source=Path("live"), out_dir=out_dir, ladder=plan.ladder, audio=plan.audio,
-                        segment_duration=publisher.segment_duration, frame_rate=plan.frame_rate)
+                        segment_duration=publisher.segment_duration, frame_rate=plan.frame_rate,
+                        more_audio=plan.more_audio)
         renditions = {r.id: r for r in plan.renditions}
         outputs = {rep: renditions[rid] for rep, rid in stream_map(job).items()}
         offset = publisher.media_end if publisher.segment_count else FIRST_OFFSET
