@@ -15,7 +15,7 @@ from api.queue import TaskQueue
 from api.ratelimit import RateLimiter, shared_storage_url
 from api.routers import tus, uploads, webhooks
 from api.routers import assets, health, playback, player, tokens
-from api.routers import audio_tracks, captions, images
+from api.routers import audio_tracks, captions, images, keys
 from api.routers import ingest, live_streams
 from api.routers import metrics
 from api.routers import frame_plugins
@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.include_router(live_streams.play_router)  # /play/time, live thumbnail and preview
     app.include_router(images.router)
     app.include_router(captions.playback_router)
+    app.include_router(keys.router)  # before playback: POST /play/{id}/keys/clearkey
     app.include_router(playback.router)
     app.add_middleware(PlaybackCORS, origins=settings.cors_origins, prefix="/play/")
     app.add_middleware(metrics.OriginMetricsMiddleware)  # outermost of the two: counts CORS answers too

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     signing_key: str = DEFAULT_SIGNING_KEY
     signing_key_id: str | None = None  # its `kid`; default: derived from the key (core/services/playback.py)
     signing_keys_previous: str = ""  # comma separated `kid:secret` (or bare secrets) still accepted
+    # Wraps every asset's content key at rest (encrypted playback): 32 bytes, hex or base64. Unset:
+    # generated once into `{data_dir}/key-master` (not in production, where it must be set).
+    key_master: str | None = None
     public_url: str | None = None  # how clients reach the API/origin, e.g. https://video.example
     host: str = "127.0.0.1"
     port: int = 8000

@@ -28,6 +28,11 @@ def added_audio_source_key(asset_id: str, rendition_id: str) -> str:
     return f"sources/{asset_id}/{rendition_id}"
 
 
+def content_key_key(asset_id: str) -> str:
+    """The asset's content key, wrapped under the key master (never served: outside `media/`)."""
+    return f"keys/{asset_id}/content-key.json"
+
+
 def source_prefix(asset_id: str) -> str:
     return f"sources/{asset_id}"
 
@@ -55,4 +60,4 @@ def overlay_key(overlay_id: str) -> str:
 
 def asset_prefixes(asset_id: str) -> list[str]:
     """Everything an asset owns (what DELETE removes)."""
-    return [media_prefix(asset_id), source_prefix(asset_id), f"staging/{asset_id}"]
+    return [media_prefix(asset_id), source_prefix(asset_id), f"staging/{asset_id}", f"keys/{asset_id}"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from celery import current_app
 
 from core.queues import PRIORITY_CHUNK, QUEUE_TRANSCODE, TASK_ENCODE_CHUNK
 from core.services.assets import MediaLimits
 from core.services.chunked import ChunkPolicy
+from core.services.content_keys import key_master
 from core.services.jobs import JobPolicy
 from core.services.transcode import PipelineConfig
 from workers.context import WorkerContext
@@ -33,4 +36,5 @@ def pipeline_config(ctx: WorkerContext) -> PipelineConfig:
     return PipelineConfig(ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", ffmpeg_timeout=s.ffmpeg_timeout,
                           max_source_bytes=s.max_upload_bytes, import_timeout=s.import_timeout,
                           allow_private_urls=s.allow_private_urls, jobs=job_policy(s),
-                          limits=MediaLimits.from_settings(s), chunking=chunk_policy(s))
+                          limits=MediaLimits.from_settings(s), chunking=chunk_policy(s),
+                          key_master=functools.partial(key_master, s))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from core.media.encryption import ContentKey
 from core.media.model import Ladder, Rendition
 
 MANIFEST_NAME = "manifest.mpd"
@@ -92,6 +93,9 @@ class EncodeJob:
     # An added track (a dub) is laid on the asset's timeline: it starts at 0 with the video, and is
     # cut or padded with silence to the asset's duration so every audio track ends together.
     pad_audio_to: float | None = None
+    # Encrypted playback: every CMAF segment is CENC-encrypted (AES-CTR) under this key by the mp4
+    # muxer, so one set of segment files serves every viewer; None: clear.
+    content_key: ContentKey | None = None
 
     @property
     def audio_renditions(self) -> tuple[Rendition, ...]:
@@ -131,13 +135,23 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
         argv += ["-af", "apad", "-t", _number(job.pad_audio_to)]
     if job.threads:
         argv += ["-threads", str(job.threads)]
+    format_options = []
     if job.output_ts_offset:
         # The offset must land in each fragment's tfdt, not in an edit list of
         # the init segment (what the mp4 muxer does by default): with
         # frag_discont every chunk's init is byte-identical to chunk 0's and
         # its segments carry their place on the asset's timeline.
         argv += ["-output_ts_offset", _number(job.output_ts_offset)]
-        argv += ["-format_options", "movflags=+frag_discont"]
+        format_options.append("movflags=+frag_discont")
+    if job.content_key is not None:
+        if job.ladder is not None and job.ladder.codec == "vp8":
+            raise ValueError("encryption is CENC in CMAF (fMP4); VP8 is WebM")
+        # The mp4 muxer's CENC writer: `tenc` (with the KID) in the init segment, `senc` per fragment.
+        # The key is in this argv: the runner's log line redacts it (`runner.loggable_argv`).
+        format_options += ["encryption_scheme=cenc-aes-ctr", f"encryption_key={job.content_key.key.hex()}",
+                           f"encryption_kid={job.content_key.kid.hex()}"]
+    if format_options:
+        argv += ["-format_options", ":".join(format_options)]
     # One adaptation set per output stream: the dash muxer refuses rungs whose
     # aspect ratios differ in one set, and even-rounded sizes always differ a
     # little (854x480 vs 1920x1080). Its MPD is not served, so nothing is lost.

@@ -156,6 +156,19 @@ class TextTrack:
         return f"text/{self.id}/index.m3u8"
 
 
+@dataclass(frozen=True)
+class Protection:
+    """How the CMAF segments are encrypted: CENC (AES-CTR) under one key, named here by its id only.
+
+    The key itself is never in the presentation (which the origin reads on every
+    manifest request); `key_systems` are the licence services the manifests name.
+    """
+
+    default_kid: str  # UUID form, as `cenc:default_KID`
+    scheme: str = "cenc"
+    key_systems: tuple[str, ...] = ("clearkey",)
+
+
 @dataclass
 class Presentation:
     """Every track of one asset; `complete` once no more tracks or segments will come."""
@@ -164,6 +177,7 @@ class Presentation:
     tracks: list[Track] = field(default_factory=list)
     complete: bool = False
     text_tracks: list[TextTrack] = field(default_factory=list)
+    protection: Protection | None = None
 
     @property
     def audio_tracks(self) -> list[Track]:
@@ -210,6 +224,9 @@ class Presentation:
         }
         if self.text_tracks:  # absent when empty: older readers and files stay byte-identical
             data["text_tracks"] = [asdict(t) for t in self.text_tracks]
+        if self.protection is not None:
+            p = self.protection
+            data["protection"] = {"default_kid": p.default_kid, "scheme": p.scheme, "key_systems": list(p.key_systems)}
         return data
 
     @classmethod
@@ -229,5 +246,9 @@ class Presentation:
                 )
             )
         text_tracks = [TextTrack(**t) for t in data.get("text_tracks", ())]
+        protection = None
+        if p := data.get("protection"):
+            protection = Protection(default_kid=p["default_kid"], scheme=p.get("scheme", "cenc"),
+                                    key_systems=tuple(p.get("key_systems", ("clearkey",))))
         return cls(segment_duration=data["segment_duration"], complete=data["complete"], tracks=tracks,
-                   text_tracks=text_tracks)
+                   text_tracks=text_tracks, protection=protection)

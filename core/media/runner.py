@@ -12,6 +12,7 @@ import ctypes
 import logging
 import os
 import queue
+import re
 import shlex
 import signal
 import subprocess
@@ -71,6 +72,14 @@ class Progress:
     eta: float | None  # seconds left
 
 
+_SECRET_OPTION = re.compile(r"(encryption_key|decryption_key)=[0-9A-Fa-f]+")
+
+
+def loggable_argv(argv: list[str]) -> list[str]:
+    """`argv` with content keys replaced (encrypted playback): what log lines may show."""
+    return [_SECRET_OPTION.sub(r"\1=<redacted>", a) for a in argv]
+
+
 def run_ffmpeg(
     argv: list[str],
     *,
@@ -86,8 +95,8 @@ def run_ffmpeg(
     `stdin`: a file (descriptor) ffmpeg reads as `pipe:0`, e.g. a live reader's output or the raw
     frames of the plugin chain; default none. `poll` may raise to stop ffmpeg (a plugin failed).
     """
-    # Source URLs may carry credentials (rtsp://user:pass@…) or tokens: never log them.
-    log.info("ffmpeg: %s", redact(shlex.join(argv)))
+    # Source URLs may carry credentials (rtsp://user:pass@…) or tokens, argv content keys: never log them.
+    log.info("ffmpeg: %s", redact(shlex.join(loggable_argv(argv))))
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,

@@ -7,7 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import or_, true
 from sqlmodel import Session, func, select
 
@@ -103,7 +103,8 @@ class AssetSettings(BaseModel):
     codecs: list[Literal["h264", "h265", "vp8"]] = Field(default_factory=lambda: ["h264"], min_length=1, max_length=3)
     segment_duration: float = Field(default=4.0, ge=1.0, le=10.0)
     ladder: list[LadderRung] | None = Field(default=None, min_length=1, max_length=8)
-    playback_policy: Literal["public", "signed"] = "public"
+    # encrypted: signed, and the CMAF segments CENC-encrypted with the asset's key (DASH + ClearKey)
+    playback_policy: Literal["public", "signed", "encrypted"] = "public"
     passthrough: str | None = Field(default=None, max_length=2000)
     mp4_support: bool = False  # also publish a progressive MP4 download (remuxed top H.264 rung + audio)
     name: str | None = Field(default=None, max_length=NAME_MAX)  # default: the uploaded file's name
@@ -123,6 +124,15 @@ class AssetSettings(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError("codecs must not repeat")
         return v
+
+    @model_validator(mode="after")
+    def _encryptable(self) -> AssetSettings:
+        if self.playback_policy == "encrypted":
+            if "vp8" in self.codecs:
+                raise ValueError("playback_policy encrypted needs CMAF codecs (h264, h265): VP8 is WebM")
+            if self.mp4_support:
+                raise ValueError("playback_policy encrypted cannot offer an MP4 download")
+        return self
 
 
 # Stored in their own columns, not in `settings` (which says how to encode).

@@ -149,7 +149,7 @@ class PlaybackTarget:
 
     @property
     def signed(self) -> bool:
-        return self.policy == "signed"
+        return self.policy in ("signed", "encrypted")  # encrypted: signed, and its key behind the token
 
 
 def find_playback(session: Session, playback_id: str) -> PlaybackTarget | None:

@@ -24,6 +24,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +38,14 @@ from core.db.models import Asset, Job, Rendition, utcnow
 from core.errors import AbrError, Cancelled, NotFound, Unprocessable
 from core.media.encode import EncodeJob
 from core.media.family import encode_family
-from core.media.model import Ladder, Presentation, Track
+from core.media.encryption import ContentKey
+from core.media.model import Ladder, Presentation, Protection, Track
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import probe
 from core.media.runner import Progress
 from core.services.assets import AssetSettings, MediaLimits, check_limits, plan_asset, plan_audio_renditions
 from core.services.chunked import ChunkPolicy, Chunked, plan_chunked
+from core.services.content_keys import ensure_content_key
 from core.services.images import finish_extras
 from core.services.overlays import resolver
 from core.services.jobs import Heartbeat, JobPolicy, claim, latest_job
@@ -94,6 +97,7 @@ class PipelineConfig:
     jobs: JobPolicy = JobPolicy()
     limits: MediaLimits = MediaLimits()
     chunking: ChunkPolicy | None = None  # None: never split (core/services/chunked.py)
+    key_master: Callable[[], bytes] | None = None  # encrypted playback: the master that wraps content keys
 
 
 @dataclass(frozen=True)
@@ -256,10 +260,11 @@ class AssetTranscode:
         if input_url:
             self._record_import(info, ladders, [audio, *more_audio] if audio else [], source)
         families = families_for(ladders, audio, more_audio)
+        content_key = self._content_key() if asset_settings.playback_policy == "encrypted" else None
         # Long CFR sources: chunks encoded by any worker in parallel. Not with frame plugins: a
         # plugin sees one continuous run of frames (tracking, timecodes), which chunks would cut.
-        # Nor with several audio tracks: the chunk plan carries one.
-        if self.config.chunking is not None and not self._plugins and not more_audio:
+        # Nor with several audio tracks or a content key: the chunk plan carries one track, no key.
+        if self.config.chunking is not None and not self._plugins and not more_audio and content_key is None:
             chunked = Chunked(self)
             plan = chunked.load_plan() or plan_chunked(self.config.chunking, info, ladders, audio,
                                                        asset_settings.segment_duration, asset_settings.mp4_support)
@@ -267,12 +272,14 @@ class AssetTranscode:
                 chunked.start(plan, source, self.config.chunking.send)
                 return
         presentation = self._existing_presentation(asset_settings.segment_duration)
+        if content_key is not None:
+            presentation.protection = Protection(default_kid=content_key.kid_uuid)
         done = {t.id for t in presentation.tracks if t.complete}
         for index, family in enumerate(families):
             if set(family.rendition_ids) <= done:
                 continue
             self._encode(index, len(families), family, presentation, source, info.duration,
-                         asset_settings.segment_duration)
+                         asset_settings.segment_duration, content_key)
         finish_extras(self.engine, self.storage, asset_id=self.asset_id, presentation=presentation,
                       ffmpeg=self.config.ffmpeg, work_dir=self.work, mp4_support=asset_settings.mp4_support)
         presentation.complete = True
@@ -282,6 +289,15 @@ class AssetTranscode:
         self._finish_job("succeeded")
         metrics.observe_job("transcode", time.monotonic() - self._started)
         log.info("asset %s ready", self.asset_id)
+
+    def _content_key(self) -> ContentKey:
+        if self.config.key_master is None:
+            raise Unprocessable("encrypted playback is not configured on this worker (no key master)")
+        try:
+            master = self.config.key_master()
+        except ValueError as exc:
+            raise Unprocessable(str(exc)) from None
+        return ensure_content_key(self.storage, master, self.asset_id)
 
     def _source(self, asset: Asset, input_url: str | None) -> Path:
         if input_url and not (asset.source_key and self.storage.exists(asset.source_key)):
@@ -326,7 +342,7 @@ class AssetTranscode:
         self.storage.put_bytes(layout.presentation_key(self.asset_id), data, content_type="application/json")
 
     def _encode(self, index: int, total: int, family: Family, presentation: Presentation, source: Path,
-                duration: float, segment_duration: float) -> None:
+                duration: float, segment_duration: float, content_key: ContentKey | None = None) -> None:
         progressive = not any(t.complete and not t.rendition.is_audio for t in presentation.tracks)
         job_dir = self.work / f"family-{index}"
         shutil.rmtree(job_dir, ignore_errors=True)
@@ -335,7 +351,8 @@ class AssetTranscode:
         self._set_renditions(family.rendition_ids, "encoding")
         frame_rate = family.ladder.renditions[0].frame_rate if family.ladder else None
         job = EncodeJob(source=source, out_dir=job_dir, ladder=family.ladder, audio=family.audio,
-                        segment_duration=segment_duration, frame_rate=frame_rate, more_audio=family.more_audio)
+                        segment_duration=segment_duration, frame_rate=frame_rate, more_audio=family.more_audio,
+                        content_key=content_key)
         family_tracks: dict[str, Track] = {}
 
         def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:

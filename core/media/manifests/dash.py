@@ -16,7 +16,8 @@ from itertools import groupby
 from xml.etree import ElementTree as ET
 
 from core.errors import NotFound
-from core.media.model import VIDEO_CODECS, Presentation, TextTrack, Track
+from core.media.encryption import CLEARKEY, KEY_SYSTEMS, MP4_PROTECTION_SCHEME
+from core.media.model import VIDEO_CODECS, Presentation, Protection, TextTrack, Track
 from core.media.manifests.select import append_query
 
 MPD_NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
@@ -107,7 +108,27 @@ def _representation(parent: ET.Element, track: Track, query: str) -> None:
     _segment_template(representation, track, query)
 
 
-def _video_set(period: ET.Element, set_id: int, tracks: list[Track], query: str) -> None:
+CENC_NAMESPACE = "urn:mpeg:cenc:2013"
+DASHIF_NAMESPACE = "https://dashif.org/CPS"  # dashif:Laurl: the licence URL (dash.js, Shaka)
+CLEARKEY_VALUE = "ClearKey1.0"
+
+
+def _content_protection(adaptation_set: ET.Element, protection: Protection | None, mime_type: str,
+                        query: str) -> None:
+    """CENC signalling (DASH-IF IOP 7.7.2): the mp4protection descriptor with the KID, then one per key system."""
+    if protection is None or not mime_type.endswith("/mp4"):
+        return
+    _sub(adaptation_set, "ContentProtection", schemeIdUri=MP4_PROTECTION_SCHEME, value=protection.scheme,
+         **{"cenc:default_KID": protection.default_kid})
+    for name in protection.key_systems:
+        system = KEY_SYSTEMS[name]
+        descriptor = _sub(adaptation_set, "ContentProtection", schemeIdUri=f"urn:uuid:{system.system_id}",
+                          value=CLEARKEY_VALUE if system is CLEARKEY else name)
+        _sub(descriptor, "dashif:Laurl").text = append_query(system.license_path, query)
+
+
+def _video_set(period: ET.Element, set_id: int, tracks: list[Track], query: str,
+               protection: Protection | None = None) -> None:
     tracks = sorted(tracks, key=lambda t: t.peak_bandwidth)  # ascending, as players list them
     biggest = max(tracks, key=lambda t: t.rendition.width * t.rendition.height)
     attrs: dict[str, object] = {
@@ -128,6 +149,7 @@ def _video_set(period: ET.Element, set_id: int, tracks: list[Track], query: str)
     if rates:
         attrs["maxFrameRate"] = str(max(rates))
     adaptation_set = _sub(period, "AdaptationSet", **attrs)
+    _content_protection(adaptation_set, protection, tracks[0].mime_type, query)
     for track in tracks:
         _representation(adaptation_set, track, query)
 
@@ -146,7 +168,8 @@ def _audio_role(audio: Track, default: bool) -> str | None:
     return None
 
 
-def _audio_set(period: ET.Element, set_id: int, audio: Track, query: str, default: bool = True) -> None:
+def _audio_set(period: ET.Element, set_id: int, audio: Track, query: str, default: bool = True,
+               protection: Protection | None = None) -> None:
     """One AdaptationSet per audio track: `lang` and `Role` are what dash.js/Shaka build their menus from."""
     r = audio.rendition
     adaptation_set = _sub(
@@ -166,6 +189,7 @@ def _audio_set(period: ET.Element, set_id: int, audio: Track, query: str, defaul
             schemeIdUri=AUDIO_CHANNEL_SCHEME,
             value=r.channels,
         )
+    _content_protection(adaptation_set, protection, audio.mime_type, query)
     if r.name:
         _sub(adaptation_set, "Label").text = r.name
     if r.role == "description":
@@ -229,14 +253,16 @@ def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | N
         attrs["publishTime"] = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     # The stdlib writer (no runtime lxml): `xmlns` set as a plain attribute avoids
     # ElementTree's process-wide namespace registry.
-    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **attrs})
+    protection = presentation.protection
+    namespaces = {"xmlns:cenc": CENC_NAMESPACE, "xmlns:dashif": DASHIF_NAMESPACE} if protection else {}
+    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **namespaces, **attrs})
     period = _sub(mpd, "Period", id="0", start="PT0S")
     set_id = 0
     for _, family in groupby(sorted(video, key=_family), key=_family):
-        _video_set(period, set_id, list(family), query)
+        _video_set(period, set_id, list(family), query, protection)
         set_id += 1
     for position, track in enumerate(audio):
-        _audio_set(period, set_id, track, query, default=position == 0)
+        _audio_set(period, set_id, track, query, default=position == 0, protection=protection)
         set_id += 1
     for text in presentation.text_tracks:
         _text_set(period, set_id, text, query)

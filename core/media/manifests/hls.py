@@ -274,6 +274,9 @@ def _family_then_bandwidth(track: Track) -> tuple[int, int]:
 
 def build_multivariant_playlist(presentation: Presentation, *, query: str = "") -> MultivariantPlaylist:
     clean_query(query)  # refuse an unsafe query even when nothing would carry it
+    if presentation.protection is not None:
+        # CENC (AES-CTR) segments would need SAMPLE-AES-CTR + EME in HLS; not offered yet.
+        raise NotFound("this asset is encrypted: play its DASH manifest (manifest.mpd)")
     audio_tracks = [t for t in presentation.audio_tracks if is_hls_track(t)]
     audio = audio_tracks[0] if audio_tracks else None
     if any(not t.segments for t in audio_tracks):

@@ -1,0 +1,43 @@
+"""The key endpoint of encrypted playback: `POST /play/{playback_id}/keys/clearkey` (a W3C ClearKey licence).
+
+Only for `encrypted` playback ids, only with a valid playback token (the
+same JWT rules as the manifests), answered `Cache-Control: private,
+no-store` so neither a CDN nor the browser cache keeps it. The key is
+unwrapped per request and never logged; this is the one response that
+carries key material.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.origin import authorize, get_origin, resolve_playback
+from api.schemas import error_responses
+from core.errors import NotFound
+from core.media.encryption import clearkey_license
+from core.origin.paths import check_playback_id
+from core.services.content_keys import key_master, load_content_key
+
+router = APIRouter(tags=["playback"], responses=error_responses(400, 403, 404))
+NO_STORE = {"Cache-Control": "private, no-store", "Pragma": "no-cache"}
+MAX_LICENSE_REQUEST = 4096
+
+
+@router.post("/play/{playback_id}/keys/clearkey", summary="ClearKey licence of an encrypted asset")
+async def clearkey(request: Request, playback_id: str) -> JSONResponse:
+    origin = get_origin(request)
+    check_playback_id(playback_id)
+    playback = await resolve_playback(origin, playback_id)
+    if playback.policy != "encrypted" or playback.live:
+        raise NotFound("this playback id has no keys")
+    authorize(request.query_params.get("token"), playback, origin.keys)  # Forbidden without a valid token
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_LICENSE_REQUEST:
+            break
+    ctx = request.app.state.ctx
+    key = await run_in_threadpool(load_content_key, ctx.storage, key_master(ctx.settings), playback.asset_id)
+    return JSONResponse(clearkey_license(body[:MAX_LICENSE_REQUEST], key), headers=NO_STORE)
