@@ -32,10 +32,10 @@ NPM_LOCK_FILE = ROOT / "package-lock.json"
 # vendor file name -> (npm package, path inside the package). One file per engine.
 SOURCES: dict[str, tuple[str, str]] = {
     "hls.min.js": ("hls.js", "dist/hls.min.js"),
-    "dash.mediaplayer.min.js": ("dashjs", "dist/modern/umd/dash.mediaplayer.min.js"),
+    "dash.all.min.js": ("dashjs", "dist/modern/umd/dash.all.min.js"),  # with the protection (EME) module
     "shaka-player.compiled.js": ("shaka-player", "dist/shaka-player.compiled-es2021.js"),
 }
-ENGINE_FILES = {"hls": "hls.min.js", "dash": "dash.mediaplayer.min.js", "shaka": "shaka-player.compiled.js"}
+ENGINE_FILES = {"hls": "hls.min.js", "dash": "dash.all.min.js", "shaka": "shaka-player.compiled.js"}
 
 # The API docs pages (/docs, /redoc): self-contained bundles taken from one npm tarball each
 # (`npm pack`), exact versions pinned here. Installing them like the player libraries would

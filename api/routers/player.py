@@ -69,11 +69,13 @@ async def player_page(playback_id: str, request: Request, site: SiteDep) -> HTML
     `max_bitrate` (passed on to the manifest)."""
     try:
         check_playback_id(playback_id)
-        await run_in_threadpool(get_origin(request).playback, playback_id)
+        playback = await run_in_threadpool(get_origin(request).playback, playback_id)
     except NotFound:
         html = site.render("not-found.html", message=f"There is no video with playback id “{playback_id[:40]}”.")
         return _page(html, 404, csp=_PLAYER_CSP, framable=True)
     config = {"playbackId": playback_id, "engines": site.engines()}
+    if playback.policy == "encrypted":
+        config["encrypted"] = True  # DASH with the ClearKey licence (no HLS for CENC yet)
     return _page(site.render("player.html", config=config), csp=_PLAYER_CSP, framable=True)
 
 

@@ -113,6 +113,9 @@ def _codec_rank(track: Track) -> int:
 
 def source_track(presentation: Presentation, *, largest: bool = True) -> Track:
     """The complete video rung images are cut from: H.264 first, then the largest (or smallest)."""
+    if presentation.protection is not None:
+        # Its segments do not decode without the key, and a picture would show what the key guards.
+        raise NotFound("this asset is encrypted: it has no thumbnails, previews or storyboards")
     done = [t for t in presentation.video_tracks if t.complete and t.segments and t.rendition.width]
     if not done and not presentation.video_tracks and (
             presentation.complete or any(t.complete for t in presentation.tracks if t.rendition.is_audio)):

@@ -69,6 +69,13 @@
     return new URL(`/play/${encodeURIComponent(config.playbackId)}/${file}${qs ? `?${qs}` : ''}`, location.href).href;
   }
 
+  // The ClearKey licence of an encrypted asset, absolute: the MPD's dashif:Laurl is relative to the MPD,
+  // which not every player resolves that way.
+  function licenceUrl() {
+    const token = params.get('token');
+    return new URL(`/play/${encodeURIComponent(config.playbackId)}/keys/clearkey${token ? `?token=${encodeURIComponent(token)}` : ''}`, location.href).href;
+  }
+
   // ---- engine choice -------------------------------------------------------------------------
 
   const MediaSourceClass = window.ManagedMediaSource || window.MediaSource || null;
@@ -97,6 +104,7 @@
       return { engine, protocol: p };
     }
     if (protocol) return { engine: protocol === 'hls' ? 'hls' : 'dash', protocol };
+    if (config.encrypted) return { engine: 'dash', protocol: 'dash' }; // CENC + ClearKey: DASH only
     // HLS carries H.264/H.265 (CMAF); the MPD also lists VP8 (WebM) for browsers without H.264.
     if (mseSupports(TYPES.h264)) return { engine: 'hls', protocol: 'hls', auto: true };
     if (mseSupports(TYPES.vp8)) return { engine: 'dash', protocol: 'dash', auto: true };
@@ -190,6 +198,7 @@
     });
     player.on(E.STREAM_INITIALIZED, () => events.audio());
     player.on(E.TRACK_CHANGE_RENDERED, () => events.audio());
+    if (config.encrypted) player.setProtectionData({ 'org.w3.clearkey': { serverURL: licenceUrl() } });
     // dash.js starts playback itself (autoPlay): an early video.play() can stall it.
     player.initialize(video, url, opts.autoplay, opts.start ?? NaN);
     const reps = () => player.getRepresentationsByType('video') || [];
@@ -237,6 +246,13 @@
     const player = new shaka.Player();
     // The Network Information API's guess is capped and wrong headless: measure instead.
     player.configure({ abr: { enabled: true, useNetworkInformation: false } });
+    if (config.encrypted) {
+      player.configure({ drm: { servers: { 'org.w3.clearkey': licenceUrl() } } });
+      // Shaka takes the MPD's (relative) dashif:Laurl first and resolves it against the page: aim it at ours.
+      player.getNetworkingEngine().registerRequestFilter((type, request) => {
+        if (type === shaka.net.NetworkingEngine.RequestType.LICENSE) request.uris = [licenceUrl()];
+      });
+    }
     player.addEventListener('error', (e) => events.fatal(`Shaka error ${e.detail && e.detail.code}`));
     player.addEventListener('variantchanged', () => events.switched());
     player.addEventListener('adaptation', () => events.switched());

@@ -101,7 +101,7 @@ def test_libraries_are_loaded_with_their_integrity_hash(server, media, page):
     wait_playing(page, past=0.5, log=page.log)
     scripts = page.evaluate("() => [...document.scripts].filter(s => s.src.includes('/vendor/'))"
                             ".map(s => [s.src, s.integrity])")
-    assert len(scripts) == 1 and "dash.mediaplayer.min.js" in scripts[0][0]
+    assert len(scripts) == 1 and "dash.all.min.js" in scripts[0][0]
     assert scripts[0][1].startswith("sha384-")
     assert not [line for line in page.log if "Content Security Policy" in line or "integrity" in line]
 
