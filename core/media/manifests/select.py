@@ -121,7 +121,7 @@ class ManifestFilter:
             and (self.max_bitrate is None or r.bitrate <= self.max_bitrate)
         )
 
-    def selection(self, presentation: Presentation) -> frozenset[str] | None:
+    def selection(self, presentation: Presentation) -> frozenset[str] | tuple | None:
         """The ids of the video tracks this filter keeps, None when it keeps them all.
 
         This, not the numbers in the query, identifies the manifest a filter
@@ -134,7 +134,13 @@ class ManifestFilter:
             return None
         video = presentation.video_tracks
         kept = frozenset(t.id for t in video if self.matches(t))
-        return None if len(kept) == len(video) else kept
+        video_key = None if len(kept) == len(video) else kept
+        if self.audio_lang is None:
+            return video_key
+        # `audio_lang` picks audio tracks and which one is the default: both shape the manifest.
+        audio = [t for t in presentation.tracks if t.rendition.is_audio and self.matches(t)]
+        chosen = self._default_first_language(audio) if audio else []
+        return video_key, tuple(sorted((t.id, t.rendition.default) for t in chosen))
 
     def apply(self, presentation: Presentation) -> Presentation:
         """A copy of `presentation` with the matching video and audio tracks only."""

@@ -137,3 +137,11 @@ def test_audio_rendition_ids():
     assert [audio_rendition_id(i) for i in range(3)] == ["audio", "audio-2", "audio-3"]
     assert is_audio_rendition_id("audio-12") and not is_audio_rendition_id("audio-x")
     assert not is_audio_rendition_id("h264-720p")
+
+
+def test_audio_lang_is_part_of_the_manifest_cache_key(multi):
+    keys = {lang: ManifestFilter.from_query({"audio_lang": lang}).selection(multi)
+            for lang in ("fr", "en", "fr,en", "en,fr", "EN")}
+    assert len({keys["fr"], keys["en"], keys["fr,en"], keys["en,fr"]}) == 4
+    assert keys["en"] == keys["EN"]  # the same manifest, whatever the spelling
+    assert ManifestFilter.from_query({}).selection(multi) is None
