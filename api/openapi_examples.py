@@ -88,6 +88,11 @@ REQUESTS: dict[tuple[str, str], dict[str, object]] = {
     ("post", "/v1/assets/{asset_id}/text-tracks"): {
         "multipart/form-data": {"file": "(WebVTT or SRT: curl -F file=@en.srt)", "language": "en",
                                 "name": "English", "default": True}},
+    ("post", "/v1/assets/{asset_id}/audio-tracks"): {
+        "multipart/form-data": {"file": "(media with an audio stream: curl -F file=@dub-de.m4a)", "language": "de",
+                                "name": "Deutsch", "role": "dub"}},
+    ("post", "/play/{playback_id}/keys/clearkey"): {
+        "application/json": {"kids": ["ASNFZ4mrze8BI0VniavN7w"], "type": "temporary"}},
     ("post", "/v1/uploads"): {
         "application/json": {"cors_origin": "https://app.example", "settings": {"codecs": ["h264"]}}},
     ("post", "/v1/webhooks"): {
@@ -133,6 +138,12 @@ RESPONSES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
         f'"progress": 100.0, …}}\n\n'
         f'id: 9a8b7c6d5e4f3a2b1c0d\nevent: end\ndata: {{"id": "{ASSET_ID}", "status": "ready"}}\n\n')}),
     ("post", "/v1/assets/{asset_id}/text-tracks"): ("201", {"application/json": TEXT_TRACK}),
+    ("post", "/v1/assets/{asset_id}/audio-tracks"): ("202", {"application/json": {
+        "id": "audio-2", "asset_id": ASSET_ID, "language": "de", "name": "Deutsch", "role": "dub",
+        "status": "pending"}}),
+    ("post", "/play/{playback_id}/keys/clearkey"): ("200", {"application/json": {
+        "keys": [{"kty": "oct", "kid": "ASNFZ4mrze8BI0VniavN7w", "k": "(the content key, base64url)"}],
+        "type": "temporary"}}),
     ("get", "/v1/assets/{asset_id}/text-tracks"): ("200", {"application/json": {"data": [TEXT_TRACK], "count": 1}}),
     ("get", "/v1/assets/{asset_id}/text-tracks/{track_id}"): ("200", {"application/json": TEXT_TRACK}),
     ("post", "/v1/uploads"): ("201", {"application/json": UPLOAD}),

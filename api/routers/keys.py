@@ -25,7 +25,13 @@ NO_STORE = {"Cache-Control": "private, no-store", "Pragma": "no-cache"}
 MAX_LICENSE_REQUEST = 4096
 
 
-@router.post("/play/{playback_id}/keys/clearkey", summary="ClearKey licence of an encrypted asset")
+_LICENCE_REQUEST = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"kids": {"type": "array", "items": {"type": "string"}},
+                                     "type": {"type": "string"}}}}}}}
+
+
+@router.post("/play/{playback_id}/keys/clearkey", summary="ClearKey licence of an encrypted asset",
+             openapi_extra=_LICENCE_REQUEST)
 async def clearkey(request: Request, playback_id: str) -> JSONResponse:
     origin = get_origin(request)
     check_playback_id(playback_id)
