@@ -6,7 +6,7 @@ from a separate open of the source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from core.media.probe import AudioInfo
@@ -22,7 +22,8 @@ class LiveSourceInfo:
     audio_channels: int  # 0: no audio
     audio_sample_rate: int
     # Every audio stream with its language tag (an MPEG-TS over SRT or HLS may carry several).
-    audio_streams: tuple[AudioInfo, ...] = ()
+    # Left out of equality: the first audio stream's figures above are what most callers compare.
+    audio_streams: tuple[AudioInfo, ...] = field(default=(), compare=False)
 
     @property
     def has_video(self) -> bool:

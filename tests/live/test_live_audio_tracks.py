@@ -89,3 +89,17 @@ def test_live_source_with_two_languages(live_stack, two_language_hls):
     mpd = live_stack.play(stream["playback"]["dash"])
     assert mpd.status_code == 200 and mpd.text.count('contentType="audio"') == 2 and 'lang="fr"' in mpd.text
     live_stack.client.post(f"/v1/live-streams/{stream['id']}/stop")
+
+
+def test_reader_dump_lists_every_audio_stream_with_its_language():
+    from core.live.reader import parse_input_dump
+
+    dump = """Input #0, hls, from 'http://127.0.0.1:9/live.m3u8':
+  Stream #0:0[0x100]: Video: h264 (High), yuv420p(progressive), 320x180, 15 fps, 15 tbr, 90k tbn
+  Stream #0:1[0x101](eng): Audio: aac (LC) ([15][0][0][0] / 0x000F), 44100 Hz, stereo, fltp
+  Stream #0:2[0x102](fre): Audio: aac (LC) ([15][0][0][0] / 0x000F), 48000 Hz, mono, fltp
+Stream mapping:"""
+    info = parse_input_dump(dump.splitlines())
+    assert (info.audio_channels, info.audio_sample_rate) == (2, 44100)
+    assert [(a.position, a.language, a.channels, a.sample_rate) for a in info.audio_streams] == [
+        (0, "eng", 2, 44100), (1, "fre", 1, 48000)]

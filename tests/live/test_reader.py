@@ -89,7 +89,7 @@ def test_reader_argv():
         "-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "1000000", "-analyzeduration", "1500000",
         "-protocol_whitelist", "rtmp,rtmps,tcp,tls", "-rtmp_live", "live", "-rw_timeout", "5000000",
         "-rtmp_tcurl", "rtmp://cam:1935/live", "-i", "rtmp://127.0.0.1:1935/live/k",
-        "-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-flush_packets", "1",
+        "-map", "0:v:0?", "-map", "0:a?", "-c", "copy", "-flush_packets", "1",
         "-max_interleave_delta", "1000000", "-f", "nut", "pipe:1",
     ]  # fmt: skip
     proxied = reader_argv("ffmpeg", "http://127.0.0.1:9/t.s/live.m3u8", whitelist="http,tcp,hls,crypto")
