@@ -9,7 +9,7 @@
 'use strict';
 (function () {
   const KEY = 'abr.apiKey';
-  const NAMES = 'abr.names'; // asset id -> uploaded file name (the API does not keep it)
+  const NAMES = 'abr.names'; // asset id -> uploaded file name, for assets made before the API kept names
   const FINAL = new Set(['ready', 'errored']);
   const MAX_STREAMS = 4; // browsers allow ~6 HTTP/1.1 connections per host: leave room for the rest
   const app = document.getElementById('app');
@@ -229,7 +229,7 @@
     const codecs = [...new Set(v.map((r) => codecName(r.codec)))].join(', ');
     return `${top}p · ${codecs}`;
   }
-  const named = (asset) => names()[asset.id] || asset.passthrough || null;
+  const named = (asset) => (asset.meta && asset.meta.title) || asset.name || names()[asset.id] || asset.passthrough || null;
   const title = (asset) => named(asset) || asset.id;
 
   // ---- views --------------------------------------------------------------------------------------
@@ -367,8 +367,9 @@
     const body = h('div', { class: 'asset-list', id: 'asset-list' }, h('div', { class: 'empty' }, 'Loading…'));
     const count = h('span', { class: 'count' });
     const more = h('button', { type: 'button', class: 'btn', hidden: true }, 'Load more');
+    const search = h('input', { type: 'search', id: 'asset-search', placeholder: 'Search names', 'aria-label': 'Search assets by name, title or external id' });
     app.replaceChildren(upload.el, h('section', { class: 'card' },
-      h('div', { class: 'card-head' }, h('h2', {}, 'Assets'), count), body, h('div', { class: 'more' }, more)));
+      h('div', { class: 'card-head' }, h('h2', {}, 'Assets'), search, count), body, h('div', { class: 'more' }, more)));
     const rows = new Map();
     const seen = new Map(); // id -> the JSON last drawn: unchanged rows are left alone (no flicker, no refetch)
     const streams = new Map();
@@ -390,7 +391,8 @@
     };
     async function load() {
       let page;
-      try { page = await api('GET', `/v1/assets?limit=${shown}`); } catch (e) {
+      const q = search.value.trim();
+      try { page = await api('GET', `/v1/assets?limit=${shown}${q ? `&q=${encodeURIComponent(q)}` : ''}`); } catch (e) {
         if (e.status !== 401) body.replaceChildren(h('div', { class: 'empty error' }, e.message));
         return;
       }
@@ -399,7 +401,9 @@
       const ids = new Set(page.data.map((a) => a.id));
       for (const [id, row] of rows) if (!ids.has(id)) { row.remove(); rows.delete(id); seen.delete(id); stopStream(id); }
       if (!page.data.length) {
-        body.replaceChildren(h('div', { class: 'empty' }, h('strong', {}, 'No assets yet'), h('span', { class: 'muted' }, 'Upload a video above to get HLS and DASH renditions.')));
+        body.replaceChildren(q
+          ? h('div', { class: 'empty' }, h('strong', {}, `No assets match “${q}”`))
+          : h('div', { class: 'empty' }, h('strong', {}, 'No assets yet'), h('span', { class: 'muted' }, 'Upload a video above to get HLS and DASH renditions.')));
         return;
       }
       body.querySelectorAll('.empty').forEach((el) => el.remove());
@@ -408,6 +412,8 @@
       for (const asset of page.data) body.append(rows.get(asset.id));
     }
     more.addEventListener('click', () => { shown += 25; load(); });
+    let typing = null; // one list request per pause in typing, not per key
+    search.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(load, 250); });
     onUploadsChanged = (asset) => { upload.refresh(); if (asset) load(); };
     // New assets from elsewhere, and in-progress ones past the stream limit.
     const poll = setInterval(() => { if (!document.hidden) load(); }, 8000);

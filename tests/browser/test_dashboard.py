@@ -127,3 +127,24 @@ def test_rejected_upload_shows_the_error_not_a_full_bar(server, browser, tmp_pat
     assert row.locator("[role=progressbar], .progress-fill").count() == 0
     screenshot(page, "dashboard-upload-rejected")
     ctx.close()
+
+
+def test_asset_list_shows_the_names_the_api_keeps_and_searches_them(server, media, browser):
+    """Assets uploaded with curl or the CLI show their file names too (not only the dashboard's own uploads)."""
+    ctx = open_context(browser)  # a fresh profile: no names remembered in this browser
+    page = ctx.new_page()
+    page.goto(server.url + "/")
+    page.fill("#api-key", server.key)
+    page.click("button[type=submit]")
+    main, signed = media["main"].id, media["signed"].id
+    page.locator(f".asset-row[data-id='{main}']", has_text="main.mp4").wait_for()
+    page.locator(f".asset-row[data-id='{signed}']", has_text="signed.mp4").wait_for()
+
+    page.fill("#asset-search", "signed")
+    page.wait_for_function(f"() => !document.querySelector(\".asset-row[data-id='{main}']\")")
+    assert page.locator(f".asset-row[data-id='{signed}']").count() == 1
+    page.fill("#asset-search", "no-such-name")
+    page.wait_for_selector(".empty:has-text('No assets match')")
+    page.fill("#asset-search", "")
+    page.locator(f".asset-row[data-id='{main}']").wait_for()
+    ctx.close()
