@@ -108,8 +108,8 @@ def test_two_gigabytes_keep_the_api_memory_flat(server):
             time.sleep(0.05)
 
     # Flat means bounded growth over what the idle API already holds: the idle size moves with every
-    # dependency the API imports (it was ~110 MB here, ~150 MB with the docs, JWT and frame-plugin
-    # imports), while a body buffered in memory would add hundreds of MB.
+    # dependency the API imports (139 MB here), while 2 GiB buffered anywhere would add hundreds of MB
+    # (measured: the upload adds ~5 MB).
     baseline_mb = _rss_kb(pid) / 1024
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
