@@ -3,10 +3,11 @@
 Pieces of work (`core/media/chunks.py` says why the cuts are seamless):
 - `audio`: the whole source's audio, encoded once (no AAC priming at joins);
 - `f{F}c{K}`: codec family F's video for chunk K.
-The whole-asset task (`assets.transcode`) plans, sends one `assets.encode_chunk`
-task per piece except `f0c0`, then encodes `audio` and `f0c0` itself,
-segment by segment straight into `media/`, so the asset is playable as early
-as unchunked. Chunk tasks encode into `staging/{asset}/chunks/{piece}-{token}/`
+The whole-asset task (`assets.transcode`) plans, then at once (one thread each)
+sends one `assets.encode_chunk` task per piece except `f0c0` and encodes
+`audio` and `f0c0` itself, both segment by segment straight into `media/`, so
+the asset is playable as early as unchunked whatever the source's length: the
+first segments wait for nothing that grows with it. Chunk tasks encode into `staging/{asset}/chunks/{piece}-{token}/`
 under the final file names (global segment numbers) and record completion with
 a marker, `staging/{asset}/chunks/done/{piece}.json` (tracks + init hashes).
 
@@ -29,9 +30,11 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -153,6 +156,7 @@ class Chunked:
     def __init__(self, run: PipelineRun) -> None:
         self.run, self.storage, self.asset_id = run, run.storage, run.asset_id
         self.root = layout.staging_prefix(run.asset_id, "chunks")
+        self._mutex = threading.Lock()
 
     # -- storage records ---------------------------------------------------------------------------
     def load_plan(self) -> ChunkPlan | None:
@@ -186,40 +190,62 @@ class Chunked:
 
     # -- the whole-asset task ---------------------------------------------------------------------
     def start(self, plan: ChunkPlan, source: Path, send: Callable[[str, str], None]) -> None:
+        """Encode `audio` and `f0c0` at once, each straight into media/, while the other pieces are sent.
+
+        Nothing before the first segments grows with the source: the audio is
+        one AAC encode of the whole source (no priming at joins), but it runs
+        beside chunk 0 and publishes segment by segment, so `playable` waits for
+        its first segment, not its last. Sending one task per piece (a broker
+        round trip each, 60 for an hour) happens beside the encodes too.
+        """
         plan = self.load_plan() or plan
         self.storage.put_bytes(f"{self.root}/plan.json", plan.to_json(), content_type="application/json")
         self.run._set_renditions(plan.track_order, "encoding")
         done = self._done()
-        for piece in plan.pieces[1:]:
-            if piece not in done:
-                send(self.asset_id, piece)
-        log.info("asset %s: %d chunks x %d families sent", self.asset_id, len(plan.chunks), len(plan.ladders))
         with self._lock():
             presentation = self._presentation(plan)
-        if plan.audio and not any(t.id == plan.audio.id and t.complete for t in presentation.tracks):
-            job = EncodeJob(source, self.run.work / AUDIO_PIECE, None, plan.audio, plan.segment_duration, None)
-            tracks = self._progressive(plan, job, duration=None)
-            for track in tracks:
-                track.complete = True
-            with self._lock():
-                presentation = self._presentation(plan)
-                presentation.tracks = [t for t in presentation.tracks if t.id != plan.audio.id] + tracks
-                self._write(plan, presentation)
+        audio_done = not plan.audio or any(t.id == plan.audio.id and t.complete for t in presentation.tracks)
+        self.run._playable = bool(self.run._playable_now())
+        stop = threading.Event()  # the first failure stops the other encode
+        work: list[Callable[[], None]] = [lambda: self._send(plan, done, send)]
+        if not audio_done:
+            work.append(lambda: self._encode_audio(plan, source, stop))
         if "f0c0" not in done:
-            chunk, ladder = plan.chunks[0], plan.ladders[0]
-            job = EncodeJob(source, self.run.work / "f0c0", ladder, None, plan.segment_duration,
-                            ladder.renditions[0].frame_rate, start=0.0, length=chunk.length)
-            log.info("asset %s: encoding f0c0 (progressively, %.3f s)", self.asset_id, chunk.length)
-            tracks = self._progressive(plan, job, duration=chunk.length)
-            self.advance(plan, mark=("f0c0", self._marker("-", tracks)), force=True)
-        else:
-            self.advance(plan, force=True)
+            work.append(lambda: self._encode_first_chunk(plan, source, stop))
+        _alongside(work, stop)
+        self.advance(plan, force=True)
 
-    def _progressive(self, plan: ChunkPlan, job: EncodeJob, *, duration: float | None) -> list[Track]:
-        """Encode straight into media/, rewriting the presentation after every segment."""
+    def _send(self, plan: ChunkPlan, done: dict[str, dict], send: Callable[[str, str], None]) -> None:
+        pieces = [p for p in plan.pieces[1:] if p not in done]
+        for piece in pieces:
+            send(self.asset_id, piece)
+        log.info("asset %s: %d of %d chunks x %d families sent", self.asset_id, len(pieces), len(plan.chunks),
+                 len(plan.ladders))
+
+    def _encode_audio(self, plan: ChunkPlan, source: Path, stop: threading.Event) -> None:
+        job = EncodeJob(source, self.run.work / AUDIO_PIECE, None, plan.audio, plan.segment_duration, None)
+        log.info("asset %s: encoding audio (progressively, beside f0c0)", self.asset_id)
+        tracks, _ = self._progressive(plan, job, duration=None, stop=stop)
+        with self._lock():
+            presentation = self._presentation(plan)
+            presentation.tracks = [t for t in presentation.tracks if t.id != plan.audio.id] + tracks
+            self._write(plan, presentation)
+
+    def _encode_first_chunk(self, plan: ChunkPlan, source: Path, stop: threading.Event) -> None:
+        chunk, ladder = plan.chunks[0], plan.ladders[0]
+        job = EncodeJob(source, self.run.work / "f0c0", ladder, None, plan.segment_duration,
+                        ladder.renditions[0].frame_rate, start=0.0, length=chunk.length)
+        log.info("asset %s: encoding f0c0 (progressively, %.3f s)", self.asset_id, chunk.length)
+        tracks, hashes = self._progressive(plan, job, duration=chunk.length, stop=stop)
+        # Recorded now, not when the audio is done: later chunks are appended behind it from here on.
+        self.advance(plan, mark=("f0c0", self._marker("-", tracks, hashes)))
+
+    def _progressive(self, plan: ChunkPlan, job: EncodeJob, *, duration: float | None,
+                     stop: threading.Event) -> tuple[list[Track], dict[str, str]]:
+        """Encode straight into media/, rewriting the presentation after every segment; (tracks, init hashes)."""
         prefix = layout.media_prefix(self.asset_id)
         ids = set(job.ladder and [r.id for r in job.ladder.renditions] or []) | ({job.audio.id} if job.audio else set())
-        self._hashes: dict[str, str] = {}
+        hashes: dict[str, str] = {}
         with self._lock():
             presentation = self._presentation(plan)
             presentation.tracks = [t for t in presentation.tracks if t.id not in ids]  # an interrupted run is redone
@@ -229,7 +255,7 @@ class Chunked:
             if self.run.cancelled():
                 raise Cancelled("asset deleted")
             if init_path is not None:
-                self._hashes[track.id] = _sha256(init_path)
+                hashes[track.id] = _sha256(init_path)
                 self.storage.put_file(f"{prefix}/{track.init_uri}", init_path)
             self.storage.put_file(f"{prefix}/{track.segment_uri(track.segments[-1].number)}", segment_path, move=True)
             with self._lock():
@@ -237,20 +263,21 @@ class Chunked:
                 presentation.tracks = [t for t in presentation.tracks if t.id != track.id] + [track]
                 self._write(plan, presentation)
                 playable = self._playable(plan, presentation)
-            if playable and not self.run._playable:
-                self.run._playable = True
+            with self._mutex:  # the audio and f0c0 encodes both get here: announce once
+                announce = playable and not self.run._playable
+                self.run._playable = self.run._playable or playable
+            if announce:
                 self.run._update(playable=True)
                 events.emit(self.run.engine, events.ASSET_PLAYABLE, asset_id=self.asset_id)
                 self.run._set_renditions([r.id for r in plan.ladders[0].renditions] +
                                          ([plan.audio.id] if plan.audio else []), "playable")
 
-        self.run._playable = bool(self.run._playable_now())
-        return self._encode(job, duration, on_segment)
+        return self._encode(job, duration, on_segment, cancel=lambda: stop.is_set() or self.run.cancelled()), hashes
 
-    def _encode(self, job: EncodeJob, duration: float | None, on_segment) -> list[Track]:
+    def _encode(self, job: EncodeJob, duration: float | None, on_segment, cancel=None) -> list[Track]:
         started = time.monotonic()
         tracks = encode_family(self.run.config.ffmpeg, job, duration=duration, on_progress=None, on_segment=on_segment,
-                               cancel=self.run.cancelled, timeout=self.run.config.ffmpeg_timeout)
+                               cancel=cancel or self.run.cancelled, timeout=self.run.config.ffmpeg_timeout)
         media = tracks[0].duration_seconds if tracks else 0.0
         metrics.observe_encode("chunk" if job.ladder else "audio", time.monotonic() - started, media)
         return tracks
@@ -282,13 +309,13 @@ class Chunked:
         job = EncodeJob(source, self.run.work / piece, ladder, None, plan.segment_duration,
                         ladder.renditions[0].frame_rate, start=chunk.start, length=chunk.length,
                         output_ts_offset=chunk.start or None)
-        self._hashes = {}
+        hashes: dict[str, str] = {}
 
         def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:
             if self.run.cancelled():
                 raise Cancelled("asset deleted")
             if init_path is not None:
-                self._hashes[track.id] = _sha256(init_path)
+                hashes[track.id] = _sha256(init_path)
                 self.storage.put_file(f"{prefix}/{track.init_uri}", init_path)
             number = chunk.segment_number(track.segments[-1].number)
             self.storage.put_file(f"{prefix}/{track.segment_uri(number)}", segment_path, move=True)
@@ -297,11 +324,12 @@ class Chunked:
         tracks = self._encode(job, chunk.length, on_segment)
         for track in tracks:
             track.segments = [_renumber(s, chunk) for s in track.segments]
-        self.advance(plan, mark=(piece, self._marker(token, tracks)))
+        self.advance(plan, mark=(piece, self._marker(token, tracks, hashes)))
 
-    def _marker(self, token: str, tracks: list[Track]) -> dict:
+    @staticmethod
+    def _marker(token: str, tracks: list[Track], hashes: dict[str, str]) -> dict:
         data = Presentation(segment_duration=0, tracks=tracks).to_dict()["tracks"]
-        return {"token": token, "init_sha256": dict(self._hashes), "tracks": data}
+        return {"token": token, "init_sha256": dict(hashes), "tracks": data}
 
     # -- fan-in -----------------------------------------------------------------------------------
     def advance(self, plan: ChunkPlan, *, mark: tuple[str, dict] | None = None, force: bool = False) -> None:
@@ -412,3 +440,19 @@ def _renumber(segment, chunk: Chunk):
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _alongside(work: list[Callable[[], None]], stop: threading.Event) -> None:
+    """Run `work` at once, one thread each; the first failure sets `stop` (the encodes' cancel) and is raised
+    once every piece has ended, so no ffmpeg outlives this call."""
+    with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="chunk0") as pool:
+        futures = [pool.submit(w) for w in work]
+        finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() for f in finished):
+            stop.set()
+        wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    # The piece that failed first, not the Cancelled it caused in the others.
+    errors.sort(key=lambda e: isinstance(e, Cancelled))
+    if errors:
+        raise errors[0]
