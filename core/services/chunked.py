@@ -157,6 +157,10 @@ class Chunked:
         self.run, self.storage, self.asset_id = run, run.storage, run.asset_id
         self.root = layout.staging_prefix(run.asset_id, "chunks")
         self._mutex = threading.Lock()
+        # While the whole-asset task starts the audio and chunk 0, presentation writes that would not be
+        # playable are held here (`_write`); nothing else writes the presentation before f0c0's marker.
+        self._holding = False
+        self._held: dict | None = None
 
     # -- storage records ---------------------------------------------------------------------------
     def load_plan(self) -> ChunkPlan | None:
@@ -168,6 +172,8 @@ class Chunked:
         return {key.rsplit("/", 1)[1][:-5]: json.loads(self.storage.get_bytes(key)) for key in self.storage.list(prefix)}
 
     def _presentation(self, plan: ChunkPlan) -> Presentation:
+        if self._held is not None:
+            return Presentation.from_dict(self._held)
         key = layout.presentation_key(self.asset_id)
         if self.storage.exists(key):
             return Presentation.from_dict(json.loads(self.storage.get_bytes(key)))
@@ -176,7 +182,24 @@ class Chunked:
     def _write(self, plan: ChunkPlan, presentation: Presentation) -> None:
         order = {rid: i for i, rid in enumerate(plan.track_order)}
         presentation.tracks.sort(key=lambda t: order.get(t.id, len(order)))
+        if self._holding and not self._playable(plan, presentation):
+            # The audio and chunk 0 publish side by side: until both have a segment, the presentation
+            # stays in this process. Served earlier, it would make a master playlist of the audio alone
+            # (or of video without audio), which a player loads once and never reloads.
+            if self.run.cancelled():
+                raise Cancelled("asset deleted")
+            self._held = presentation.to_dict()
+            return
+        self._holding, self._held = False, None
         self.run._write_presentation(presentation)
+
+    def _release(self, plan: ChunkPlan) -> None:
+        """Stop holding the presentation back (see `_write`), writing what was held."""
+        with self._lock():
+            held = self._held
+            self._holding, self._held = False, None
+            if held is not None:
+                self._write(plan, Presentation.from_dict(held))
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -202,6 +225,7 @@ class Chunked:
         self.storage.put_bytes(f"{self.root}/plan.json", plan.to_json(), content_type="application/json")
         self.run._set_renditions(plan.track_order, "encoding")
         done = self._done()
+        self._holding = True
         with self._lock():
             presentation = self._presentation(plan)
         audio_done = not plan.audio or any(t.id == plan.audio.id and t.complete for t in presentation.tracks)
@@ -212,7 +236,12 @@ class Chunked:
             work.append(lambda: self._encode_audio(plan, source, stop))
         if "f0c0" not in done:
             work.append(lambda: self._encode_first_chunk(plan, source, stop))
-        _alongside(work, stop)
+        try:
+            _alongside(work, stop)
+        except BaseException:
+            self._holding, self._held = False, None  # a rerun redoes what was held
+            raise
+        self._release(plan)
         self.advance(plan, force=True)
 
     def _send(self, plan: ChunkPlan, done: dict[str, dict], send: Callable[[str, str], None]) -> None:
@@ -237,7 +266,9 @@ class Chunked:
                         ladder.renditions[0].frame_rate, start=0.0, length=chunk.length)
         log.info("asset %s: encoding f0c0 (progressively, %.3f s)", self.asset_id, chunk.length)
         tracks, hashes = self._progressive(plan, job, duration=chunk.length, stop=stop)
-        # Recorded now, not when the audio is done: later chunks are appended behind it from here on.
+        # Recorded now, not when the audio is done: later chunks are appended behind it from here on,
+        # by other workers too, so nothing may be held back in this process any more.
+        self._release(plan)
         self.advance(plan, mark=("f0c0", self._marker("-", tracks, hashes)))
 
     def _progressive(self, plan: ChunkPlan, job: EncodeJob, *, duration: float | None,
