@@ -53,11 +53,13 @@ def encode_family(
     timeout: float | None = None,
     plugins: list[dict] | None = None,
     resolve: Callable[[str], Path] | None = None,
+    nice: int = 0,
 ) -> list[Track]:
     """Run the family's encode; return its tracks (video high -> low, then audio), all complete.
 
     `plugins` (validated `frame_plugins` settings): the video goes decoder → plugin chain →
     encoder (core/media/pluginrun.py); `resolve` turns their resource references into files.
+    `nice`: ffmpeg's niceness above the worker's (`run_ffmpeg`); not with plugins.
     """
     job.out_dir.mkdir(parents=True, exist_ok=True)
     renditions = {r.id: r for r in (job.ladder.renditions if job.ladder else ())}
@@ -83,6 +85,7 @@ def encode_family(
             cancel=cancel,
             timeout=timeout,
             poll=collect,
+            nice=nice,
         )
     collect()  # whatever was renamed after the last poll
     tracks = []

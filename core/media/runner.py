@@ -89,11 +89,13 @@ def run_ffmpeg(
     timeout: float | None = None,
     poll: Callable[[], None] | None = None,
     stdin=None,
+    nice: int = 0,
 ) -> None:
     """Run `argv` to completion; raise Cancelled, or FFmpegError with a reason, otherwise return.
 
     `stdin`: a file (descriptor) ffmpeg reads as `pipe:0`, e.g. a live reader's output or the raw
     frames of the plugin chain; default none. `poll` may raise to stop ffmpeg (a plugin failed).
+    `nice`: added to ffmpeg's niceness, so it yields the CPU to the worker's other encodes.
     """
     # Source URLs may carry credentials (rtsp://user:pass@…) or tokens, argv content keys: never log them.
     log.info("ffmpeg: %s", redact(shlex.join(loggable_argv(argv))))
@@ -107,6 +109,12 @@ def run_ffmpeg(
         errors="replace",
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
+    if nice:
+        # Set from here, not in preexec_fn (the child is forked from a thread): a few ms unniced at most.
+        try:
+            os.setpriority(os.PRIO_PROCESS, proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + nice)
+        except OSError:  # already gone: its exit is read below
+            pass
     stderr_tail: deque[str] = deque(maxlen=_STDERR_LINES)
     lines: queue.Queue[str | None] = queue.Queue()
     readers = [

@@ -57,6 +57,11 @@ from core.services.images import finish_extras
 log = logging.getLogger(__name__)
 PIECE = re.compile(r"^f(?P<family>\d{1,2})c(?P<chunk>\d{1,5})$")
 AUDIO_PIECE = "audio"
+# The audio encode runs beside chunk 0's video and needs little CPU to stay ahead of it (an AAC
+# segment of 4 s costs ~40 ms; the whole of 10 minutes ~5 s of one core). At full priority it would
+# take a core from chunk 0's first segments, which `playable` waits for; niced by 5 (CFS weight 335
+# against 1024 for each of ffmpeg's video threads) it gets ~5 % of the cores while both run.
+AUDIO_NICE = 5
 
 
 @dataclass(frozen=True)
@@ -254,7 +259,7 @@ class Chunked:
     def _encode_audio(self, plan: ChunkPlan, source: Path, stop: threading.Event) -> None:
         job = EncodeJob(source, self.run.work / AUDIO_PIECE, None, plan.audio, plan.segment_duration, None)
         log.info("asset %s: encoding audio (progressively, beside f0c0)", self.asset_id)
-        tracks, _ = self._progressive(plan, job, duration=None, stop=stop)
+        tracks, _ = self._progressive(plan, job, duration=None, stop=stop, nice=AUDIO_NICE)
         with self._lock():
             presentation = self._presentation(plan)
             presentation.tracks = [t for t in presentation.tracks if t.id != plan.audio.id] + tracks
@@ -272,7 +277,7 @@ class Chunked:
         self.advance(plan, mark=("f0c0", self._marker("-", tracks, hashes)))
 
     def _progressive(self, plan: ChunkPlan, job: EncodeJob, *, duration: float | None,
-                     stop: threading.Event) -> tuple[list[Track], dict[str, str]]:
+                     stop: threading.Event, nice: int = 0) -> tuple[list[Track], dict[str, str]]:
         """Encode straight into media/, rewriting the presentation after every segment; (tracks, init hashes)."""
         prefix = layout.media_prefix(self.asset_id)
         ids = set(job.ladder and [r.id for r in job.ladder.renditions] or []) | ({job.audio.id} if job.audio else set())
@@ -303,12 +308,13 @@ class Chunked:
                 self.run._set_renditions([r.id for r in plan.ladders[0].renditions] +
                                          ([plan.audio.id] if plan.audio else []), "playable")
 
-        return self._encode(job, duration, on_segment, cancel=lambda: stop.is_set() or self.run.cancelled()), hashes
+        cancel = lambda: stop.is_set() or self.run.cancelled()  # noqa: E731
+        return self._encode(job, duration, on_segment, cancel=cancel, nice=nice), hashes
 
-    def _encode(self, job: EncodeJob, duration: float | None, on_segment, cancel=None) -> list[Track]:
+    def _encode(self, job: EncodeJob, duration: float | None, on_segment, cancel=None, nice: int = 0) -> list[Track]:
         started = time.monotonic()
         tracks = encode_family(self.run.config.ffmpeg, job, duration=duration, on_progress=None, on_segment=on_segment,
-                               cancel=cancel or self.run.cancelled, timeout=self.run.config.ffmpeg_timeout)
+                               cancel=cancel or self.run.cancelled, timeout=self.run.config.ffmpeg_timeout, nice=nice)
         media = tracks[0].duration_seconds if tracks else 0.0
         metrics.observe_encode("chunk" if job.ladder else "audio", time.monotonic() - started, media)
         return tracks

@@ -119,3 +119,20 @@ def test_child_dies_with_its_parent():
         time.sleep(0.05)
     os.kill(child, signal.SIGKILL)
     pytest.fail("the child outlived its parent")
+
+
+def test_nice_lowers_the_child_priority_only(tmp_path):
+    """The chunked path's audio encode runs niced beside chunk 0's video (core/services/chunked.py)."""
+    import os
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = tmp_path / "nice"
+    # The niceness is set just after the child starts: it waits (bounded) to see it, then reports it.
+    child = ("import os, sys, time\n"
+             "deadline = time.monotonic() + 10\n"
+             f"while os.getpriority(os.PRIO_PROCESS, 0) == {base} and time.monotonic() < deadline:\n"
+             "    time.sleep(0.01)\n"
+             f"open({str(seen)!r}, 'w').write(str(os.getpriority(os.PRIO_PROCESS, 0)))\n")
+    run_ffmpeg([sys.executable, "-c", child], duration=None, on_progress=None, nice=5)
+    assert int(seen.read_text()) == min(19, base + 5)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the worker itself keeps its priority
