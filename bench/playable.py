@@ -1,14 +1,24 @@
-"""Time-to-playable benchmark (not run by CI): upload a 10-minute 720p source, wait until it plays.
+"""Time-to-playable benchmark (not run by CI): upload a long source, wait until it plays.
 
-    .venv/bin/python bench/playable.py [--repeat 2] [--configs default,poll0.1,seg2,poll0.1+seg2]
+    .venv/bin/python bench/playable.py [--sources footage-720p-600,footage-1080p-600,footage-720p-3600]
+                                       [--repeat 5] [--configs default,poll0.1,seg2,poll0.1+seg2]
+                                       [--compare-tree /tmp/main-snapshot]
 
-Target (issue): upload complete -> `playable` in under 3 s for a 10-minute
-720p source on a 2-core machine.
+Target (issue #20): upload complete -> `playable` in under 3 s (median of 5)
+for 10-minute 720p and 1080p real footage and a 60-minute source, on the
+default (chunked) path, on a 2-core machine.
 
-What it does, per config:
-1. Makes (once, cached in --cache-dir) a 10-min 1280x720p30 H.264/AAC mp4
-   (testsrc2 + sine, x264 ultrafast, ~1 Mbit/s; a 60 s piece looped by
-   stream copy, so making it takes seconds).
+What it does, per source and config:
+1. Makes (once, cached in --cache-dir) each source, named KIND-HEIGHTp-SECONDS:
+   - `footage`: real film footage a package ships, the Megamind trailer clip
+     of Debian's `opencv-doc` (/usr/share/doc/opencv-doc/examples/data/Megamind.avi:
+     11.3 s of 720x528 23.976 fps MPEG-4 with AC-3 stereo; `apt-get install
+     opencv-doc`, or --footage PATH). It is cropped to 16:9, scaled to the
+     height, made 24 fps (a 60 s chunk must be a whole number of frames, or the
+     source is not chunked), looped 5x into a ~56 s piece encoded once (x264
+     ultrafast CRF 23, AAC 128k), then that piece is repeated by stream copy
+     (`-stream_loop`) to the length, which takes seconds.
+   - `testsrc`: testsrc2 + a sine, x264 ultrafast ~1 Mbit/s, 30 fps (the old default).
 2. Starts what `abr dev` starts, on the embedded defaults in a temp
    ABR_DATA_DIR: the schema is migrated, then `python -m cli.main api` (uvicorn)
    and `python -m cli.main worker --queues transcode,default --concurrency 1`
@@ -24,16 +34,19 @@ What it does, per config:
    answers 200 with a variant whose media playlist lists a segment and whose
    init and first segment both answer 200 (what a player needs to start).
 5. A third thread watches the data dir every 5 ms for the break-down:
-   work/<id>/ (the worker claimed the job: broker dispatch done), work/<id>/family-0/
-   (second probe + plan done, ffmpeg about to start), the first file ffmpeg
-   writes there, each track's first segment in storage, and the first
-   presentation.json.
+   work/<id>/ (the worker claimed the job: broker dispatch done), work/<id>/f0c0/
+   (chunked) or work/<id>/family-0/ (unchunked): second probe + plan done,
+   ffmpeg about to start; the first file ffmpeg writes there, each track's
+   first segment in storage, and the first presentation.json.
 6. DELETEs the asset (the worker notices within ~1 s and stops ffmpeg), waits
    until the worker is idle, repeats; then stops both processes (process
    groups) and removes the temp dir.
 
+Reported: every run's break-down, then per source and config the median,
+min and max of upload-complete (`sent`) -> `playable` over the runs.
+
 Configs (each on a fresh stack):
-  default        the product as shipped (4 s segments, kombu's 1 s broker polling)
+  default        the product as shipped (4 s segments, the broker polling the worker sets)
   pollX          worker started through a wrapper that sets kombu's virtual
                  `Transport.polling_interval = X` before Celery starts (the
                  SQLA transport cannot take it in broker_transport_options:
@@ -51,6 +64,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,30 +91,67 @@ WORKER_WRAPPER = (
 # -- source ---------------------------------------------------------------------------------------
 
 
-def make_source(cache: Path, duration: float, chunk: float = 60.0) -> Path:
-    """10-min 720p30 H.264/AAC: a `chunk`-second piece encoded once (ultrafast, ~1 Mbit/s, 2 s GOPs),
-    then repeated by stream copy (`-stream_loop`), which takes seconds instead of encoding 18000 frames."""
-    path = cache / f"src-720p30-{duration:g}s.mp4"
+FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi")  # Debian `opencv-doc`
+SOURCE_SPEC = re.compile(r"^(?P<kind>footage|testsrc)-(?P<height>\d{3,4})p-(?P<seconds>\d+)$")
+BASE = [FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+
+
+def make_source(cache: Path, spec: str, footage: Path = FOOTAGE) -> Path:
+    """The source named `spec` (KIND-HEIGHTp-SECONDS), made once under `cache`: a ~60 s piece encoded
+    once, then repeated by stream copy (`-stream_loop`), which takes seconds instead of encoding it all."""
+    m = SOURCE_SPEC.match(spec)
+    if m is None:
+        raise SystemExit(f"bad source {spec!r}: use KIND-HEIGHTp-SECONDS, KIND footage or testsrc")
+    kind, height, duration = m["kind"], int(m["height"]), float(m["seconds"])
+    width = (height * 16 // 9 + 1) // 2 * 2
+    path = cache / f"{spec}.mp4"
     if path.exists():
         return path
     cache.mkdir(parents=True, exist_ok=True)
-    piece, tmp = cache / f"piece-720p30-{chunk:g}s.mp4", path.with_suffix(".tmp.mp4")
+    piece, tmp = cache / f"piece-{kind}-{height}p.mp4", path.with_suffix(".tmp.mp4")
     t = time.monotonic()
-    base = [FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-    subprocess.run([
-        *base, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", str(min(chunk, duration)), "-map", "0:v", "-map", "1:a",
-        "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-g", "60", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "96k", "-ac", "2", str(piece),
-    ], check=True, timeout=900)  # fmt: skip
-    loops = max(0, int(-(-duration // chunk)) - 1)
-    subprocess.run([*base, "-stream_loop", str(loops), "-i", str(piece), "-t", str(duration), "-c", "copy",
-                    "-movflags", "+faststart", str(tmp)], check=True, timeout=900)
-    piece.unlink()
+    if not piece.exists():
+        if kind == "footage":
+            if not footage.is_file():
+                raise SystemExit(f"no footage at {footage}: `apt-get install opencv-doc` (Debian ships the "
+                                 "Megamind trailer clip in it), or pass --footage PATH")
+            # 5 loops of the 11.26 s clip cut to exactly 56 s (1344 frames, 2625 AAC frames), both streams from
+            # 0: the copies then join without a gap and the whole file reads as exactly 24 fps. Crop 720x528 to
+            # 16:9, scale, 24 fps (a 60 s chunk is then 1440 frames: chunkable).
+            inputs = ["-stream_loop", "4", "-i", str(footage), "-t", "56"]
+            vf = ["-vf", f"crop=iw:trunc(iw*9/16/2)*2,scale={width}:{height}:flags=bicubic,fps=24,setsar=1,"
+                         "setpts=N/24/TB", "-af", "aresample=48000,asetpts=N/SR/TB"]
+            video = ["-crf", "23", "-g", "48"]
+        else:
+            inputs = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=30",
+                      "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "60"]
+            vf = ["-map", "0:v", "-map", "1:a"]
+            video = ["-b:v", "1M", "-g", "60"]
+        subprocess.run([*BASE, *inputs, *vf, "-c:v", "libx264", "-preset", "ultrafast", *video,
+                        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000",
+                        str(piece)], check=True, timeout=1800)
+    piece_s = float(probe_duration(piece))
+    loops = max(0, int(-(-duration // piece_s)) - 1)
+    # Video and audio looped as two inputs: `-stream_loop` shifts each repeat by its input's longest stream,
+    # and the AAC priming frame makes the audio 21 ms longer, which would leave a gap in the video (not CFR).
+    video, audio = piece.with_suffix(".video.mp4"), piece.with_suffix(".audio.mp4")
+    subprocess.run([*BASE, "-i", str(piece), "-map", "0:v", "-c", "copy", str(video)], check=True, timeout=600)
+    subprocess.run([*BASE, "-i", str(piece), "-map", "0:a", "-c", "copy", str(audio)], check=True, timeout=600)
+    subprocess.run([*BASE, "-stream_loop", str(loops), "-i", str(video), "-stream_loop", str(loops), "-i", str(audio),
+                    "-map", "0:v", "-map", "1:a", "-t", str(duration), "-c", "copy", "-movflags", "+faststart",
+                    str(tmp)], check=True, timeout=1800)
+    video.unlink()
+    audio.unlink()
     tmp.rename(path)
-    print(f"made {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.monotonic() - t:.0f} s", flush=True)
+    print(f"made {path} ({path.stat().st_size / 1e6:.0f} MB, {path.stat().st_size * 8 / duration / 1e6:.1f} "
+          f"Mbit/s) in {time.monotonic() - t:.0f} s", flush=True)
     return path
+
+
+def probe_duration(path: Path) -> float:
+    from core.media.probe import probe
+
+    return probe(path).duration
 
 
 # -- the stack ------------------------------------------------------------------------------------
@@ -227,7 +278,9 @@ def watch_fs(data: Path, marks: Marks, stop: threading.Event, known: set[str]) -
                 asset = new[0]
                 marks.set("worker_claimed")
         if asset is not None:
-            fam = work / asset / "family-0"
+            fam = work / asset / "f0c0"
+            if not fam.is_dir():
+                fam = work / asset / "family-0"
             if "ffmpeg_start" not in marks.t and fam.is_dir():
                 marks.set("ffmpeg_start")
             if "ffmpeg_first_file" not in marks.t and fam.is_dir():
@@ -264,23 +317,33 @@ def poll_asset(client: httpx.Client, asset_id: str, marks: Marks, stop: threadin
 
 
 def poll_master(client: httpx.Client, pid: str, marks: Marks, stop: threading.Event) -> None:
+    """Until a player could start: a video variant (RESOLUTION) whose media playlist lists a segment, the
+    audio group's playlists too, and each one's init and first segment answer 200."""
     base = f"/play/{pid}/"
+
+    def playable(uri: str) -> bool:
+        m = client.get(base + uri.split("?")[0])
+        if m.status_code != 200 or "#EXTINF" not in m.text:
+            return False
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', m.text)
+        seg = next(ln for ln in m.text.splitlines() if ln and not ln.startswith("#"))
+        folder = uri.rsplit("/", 1)[0] + "/" if "/" in uri else ""
+        return all(client.get(base + folder + u.split("?")[0]).status_code == 200
+                   for u in ([init.group(1)] if init else []) + [seg])
+
     while not stop.is_set():
         r = client.get(base + "master.m3u8")
         if r.status_code == 200 and "#EXT-X-STREAM-INF" in r.text:
             marks.set("master_has_variant")
             lines = r.text.splitlines()
-            variant = next(lines[i + 1] for i, ln in enumerate(lines) if ln.startswith("#EXT-X-STREAM-INF"))
-            m = client.get(base + variant.split("?")[0])
-            if m.status_code == 200 and "#EXTINF" in m.text:
-                init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', m.text)
-                seg = next(ln for ln in m.text.splitlines() if ln and not ln.startswith("#"))
-                folder = variant.rsplit("/", 1)[0] + "/" if "/" in variant else ""
-                ok = all(client.get(base + folder + u.split("?")[0]).status_code == 200
-                         for u in ([init.group(1)] if init else []) + [seg])
-                if ok:
-                    marks.set("master_playable")
-                    return
+            variants = [lines[i + 1] for i, ln in enumerate(lines)
+                        if ln.startswith("#EXT-X-STREAM-INF") and "RESOLUTION=" in ln]
+            audio = re.findall(r'#EXT-X-MEDIA:TYPE=AUDIO.*?URI="([^"]+)"', r.text)
+            if not variants:
+                marks.set("master_without_video")  # a player would play sound only, for good
+            elif all(playable(u) for u in variants[:1] + audio):
+                marks.set("master_playable")
+                return
         time.sleep(POLL_S)
 
 
@@ -323,6 +386,13 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
         deadline = time.monotonic() + 60
         while (work / asset_id).exists() and time.monotonic() < deadline:
             time.sleep(0.1)
+        # The chunk tasks it sent are still queued ahead of the next upload (one per minute of source): the
+        # worker drops each ("not needed"), a broker round trip apiece. Wait for the queue to drain, so the
+        # next run's dispatch is its own.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and \
+                'abr_queue_depth{queue="transcode"} 0.0' not in client.get("/metrics").text:
+            time.sleep(0.2)
     t = marks.t
     rel = {k: round(v - t["201"], 3) for k, v in sorted(t.items(), key=lambda kv: kv[1])}
     out = {"asset": asset_id, "load1": round(load[0], 2), "marks_from_201": rel,
@@ -369,10 +439,19 @@ def probe_time(source: Path) -> float:
     return time.monotonic() - t
 
 
+def spread(values: list[float]) -> str:
+    if not values:
+        return "no run became playable"
+    return (f"median {statistics.median(values):.2f} s, min {min(values):.2f}, max {max(values):.2f} "
+            f"(n={len(values)}: {', '.join(f'{v:.2f}' for v in values)})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=600.0, help="source seconds (default 600)")
-    ap.add_argument("--repeat", type=int, default=2, help="uploads per config (default 2)")
+    ap.add_argument("--sources", default="footage-720p-600,footage-1080p-600,footage-720p-3600",
+                    help="comma separated KIND-HEIGHTp-SECONDS, KIND footage or testsrc")
+    ap.add_argument("--footage", type=Path, default=FOOTAGE, help="the clip footage sources loop")
+    ap.add_argument("--repeat", type=int, default=5, help="uploads per source and config (default 5)")
     ap.add_argument("--configs", default="default", help="comma separated, e.g. default,poll0.1,seg2,poll0.1+seg2")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "abr-bench-cache")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for playable per upload")
@@ -380,48 +459,71 @@ def main() -> int:
     ap.add_argument("--tree", type=Path, default=ROOT,
                     help="run the API and worker from this source tree (cwd first on sys.path), e.g. a "
                          "`git archive HEAD` snapshot while the working tree is mid-change (default: this repo)")
+    ap.add_argument("--compare-tree", type=Path, default=None,
+                    help="also run this tree (e.g. a `git archive main` snapshot), uploads alternating between "
+                         "the two stacks, and report both")
     args = ap.parse_args()
     configs = [c for c in args.configs.split(",") if c]
     for c in configs:
         parse_config(c)
+    specs = [x for x in args.sources.split(",") if x]
+    sources = {spec: make_source(args.cache_dir, spec, args.footage) for spec in specs}
 
-    source = make_source(args.cache_dir, args.duration)
-    print(f"source {source} ({source.stat().st_size / 1e6:.0f} MB); in-process PyAV probe "
-          f"{probe_time(source):.2f} s; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
+    trees = {"": args.tree.resolve()}
+    if args.compare_tree:
+        trees = {" [this]": args.tree.resolve(), " [compare]": args.compare_tree.resolve()}
     results: dict[str, list[dict]] = {}
-    for c in configs:
-        poll, segment = parse_config(c)
-        root = Path(tempfile.mkdtemp(prefix="abr-bench-playable-"))
-        stack = None
-        try:
-            stack = start_stack(root / "data", poll, args.tree.resolve())
-            results[c] = []
-            for i in range(args.repeat):
-                r = measure_once(stack, source, segment, args.timeout)
-                results[c].append(r)
-                print(f"[{c}] run {i + 1}: " + json.dumps(r), flush=True)
-        finally:
-            if stack is not None:
-                stack.stop()
-            shutil.rmtree(root, ignore_errors=True)
+    for spec, source in sources.items():
+        print(f"source {source} ({source.stat().st_size / 1e6:.0f} MB); in-process PyAV probe "
+              f"{probe_time(source):.2f} s; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
+        for c in configs:
+            poll, segment = parse_config(c)
+            roots = {label: Path(tempfile.mkdtemp(prefix="abr-bench-playable-")) for label in trees}
+            stacks: dict[str, Stack] = {}
+            try:
+                for label, tree in trees.items():
+                    stacks[label] = start_stack(roots[label] / "data", poll, tree)
+                    results[f"{spec} {c}{label}"] = []
+                # With --compare-tree, the two stacks take turns upload by upload (both idle meanwhile),
+                # so a change in the machine's load falls on both alike.
+                for i in range(args.repeat):
+                    for label, stack in stacks.items():
+                        key = f"{spec} {c}{label}"
+                        r = measure_once(stack, source, segment, args.timeout)
+                        results[key].append(r)
+                        print(f"[{key}] run {i + 1}: " + json.dumps(r), flush=True)
+                for label, stack in stacks.items():
+                    chunked = re.search(r"chunks x \d+ families sent", stack.worker_log.read_text(errors="replace"))
+                    print(f"[{spec} {c}{label}] worker took the {'chunked' if chunked else 'UNCHUNKED'} path",
+                          flush=True)
+            finally:
+                for stack in stacks.values():
+                    stack.stop()
+                for root in roots.values():
+                    shutil.rmtree(root, ignore_errors=True)
 
-    print(f"\n{'config':16s} {'load':>5s} {'upload':>7s} {'sent->201':>9s} {'dispatch':>8s} {'probe+plan':>10s} "
-          f"{'1st segs':>8s} {'->api':>6s} | {'playable from: start':>20s} {'sent':>6s} {'201':>6s} {'master':>7s}")
-    for c, runs in results.items():
+    print(f"\n{'source config':28s} {'load':>5s} {'upload':>7s} {'sent->201':>9s} {'dispatch':>8s} "
+          f"{'probe+plan':>10s} {'1st segs':>8s} {'->api':>6s} | {'playable from: start':>20s} {'sent':>6s} "
+          f"{'201':>6s} {'master':>7s}")
+    for key, runs in results.items():
         for r in runs:
-            print(f"{c:16s} {r['load1']:5.2f} {r['upload_s']:7.2f} {r['sent_to_201_s']:9.2f} "
+            print(f"{key:28s} {r['load1']:5.2f} {r['upload_s']:7.2f} {r['sent_to_201_s']:9.2f} "
                   f"{r.get('dispatch_s', float('nan')):8.2f} {r.get('probe_plan_s', float('nan')):10.2f} "
                   f"{r.get('first_segments_s', float('nan')):8.2f} {r.get('publish_to_api_s', float('nan')):6.2f} | "
                   f"{r.get('asset_playable_from_start', float('nan')):20.2f} "
                   f"{r.get('asset_playable_from_sent', float('nan')):6.2f} "
                   f"{r.get('asset_playable_from_201', float('nan')):6.2f} "
                   f"{r.get('master_playable_from_sent', float('nan')):7.2f}")
-    best = {c: min((r.get("asset_playable_from_sent", float("inf")) for r in runs), default=float("inf"))
-            for c, runs in results.items()}
-    for c, b in best.items():
-        print(f"{c}: best upload-complete -> playable {b:.2f} s; target < {args.target:g} s: "
-              f"{'MET' if b < args.target else 'MISSED'}")
-    print("JSON " + json.dumps({"configs": results, "best_from_sent": best}, separators=(",", ":")))
+    summary = {}
+    for key, runs in results.items():
+        api = [r["asset_playable_from_sent"] for r in runs if "asset_playable_from_sent" in r]
+        master = [r["master_playable_from_sent"] for r in runs if "master_playable_from_sent" in r]
+        median = statistics.median(api) if len(api) == len(runs) and api else float("inf")
+        summary[key] = {"asset_playable_from_sent": api, "master_playable_from_sent": master, "median": median}
+        print(f"{key}: upload complete -> asset playable: {spread(api)}; -> master plays: {spread(master)}; "
+              f"target median < {args.target:g} s: {'MET' if median < args.target else 'MISSED'}")
+    print(f"load after: {os.getloadavg()}")
+    print("JSON " + json.dumps({"runs": results, "summary": summary}, separators=(",", ":")))
     return 0
 
 
