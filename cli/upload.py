@@ -181,7 +181,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("upload", help="upload files as assets (tus, resumable)")
     p.add_argument("files", nargs="+", metavar="FILE")
     client_options(p)
-    p.add_argument("--codecs", help="comma separated: h264,h265,vp8")
+    p.add_argument("--codecs", help="comma separated: h264,h265,vp8,av1")
     p.add_argument("--wait", action="store_true", help="wait until each asset is ready (exit 1 if one errored)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--chunk-size", type=int, default=CHUNK, help=argparse.SUPPRESS)

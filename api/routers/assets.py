@@ -49,7 +49,7 @@ _REQUEST_BODY = {
                 "settings": {"type": "string", "description": "JSON object of asset settings"}}}},
             "application/json": {"schema": {"type": "object", "required": ["input_url"], "properties": {
                 "input_url": {"type": "string", "format": "uri"},
-                "codecs": {"type": "array", "items": {"type": "string", "enum": ["h264", "h265", "vp8"]}},
+                "codecs": {"type": "array", "items": {"type": "string", "enum": ["h264", "h265", "vp8", "av1"]}},
                 "segment_duration": {"type": "number"}, "playback_policy": {"type": "string"},
                 "passthrough": {"type": "string"}, "ladder": {"type": "array"},
                 "name": {"type": "string", "maxLength": 255},

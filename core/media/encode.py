@@ -1,8 +1,8 @@
 """Build the ffmpeg command for one codec family: decode once, encode every rung, package as DASH segments.
 
-One process per family (H.264, H.265, VP8) decodes the source once, `split`s
+One process per family (H.264, H.265, VP8, AV1) decodes the source once, `split`s
 the picture to a `scale` per rung, and hands every output to ffmpeg's `dash`
-muxer, which writes CMAF fMP4 (H.264, H.265, AAC) or WebM (VP8) segments.
+muxer, which writes CMAF fMP4 (H.264, H.265, AV1, AAC) or WebM (VP8) segments.
 The project writes its own HLS/DASH manifests from these segments, so the
 muxer's MPD is only a by-product.
 
@@ -50,6 +50,21 @@ _X265 = ["-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1"]  # hvc1: Ap
 # 3.3x the time for 0.3 dB. No alt-ref frames: they are invisible frames that
 # the WebM DASH segmenter and some MSE players handle badly.
 _VP8 = ["-c:v", "libvpx", "-deadline", "good", "-cpu-used", "5", "-auto-alt-ref", "0"]
+# SVT-AV1 (v4.2 in the bundled ffmpeg): PRESET_TABLE_PLACEHOLDER
+#
+# Byte-identical retries: SVT-AV1's output is repeatable only with one level of
+# parallelism (`lp=1`): measured (640x360 + 426x240, 4 s, VBR), three runs at
+# lp=1 under very different machine load gave the same bytes, while lp=2, lp=4
+# and the default gave different bytes on every run (its VBR reads the state of
+# pictures other threads are still encoding, like x264's VBV). CRF alone is
+# repeatable at lp=2, but the ladder's contract is a bitrate. One encoder per
+# rung still runs the rungs in parallel, so lp=1 costs little on small machines.
+# SVT-AV1 refuses a max bitrate in VBR ("only supported with CRF mode"), so the
+# AV1 rungs get the target and the VBV buffer, not `-maxrate`; the manifests
+# carry the peak measured from the segments, as for every family.
+SVTAV1_PRESET = 9
+SVTAV1_PARAMS = "lp=1"
+_SVTAV1 = ["-c:v", "libsvtav1", "-preset", str(SVTAV1_PRESET), "-svtav1-params", SVTAV1_PARAMS]
 
 
 @dataclass(frozen=True)
@@ -259,13 +274,16 @@ def _video_args(job: EncodeJob) -> list[str]:
         args += [*_X265, "-x265-params", params]
     elif ladder.codec == "vp8":
         args += _VP8
+    elif ladder.codec == "av1":
+        args += _SVTAV1  # GOP = -g (keyframe every segment, closed: SVT-AV1's key frames), no scene cuts by default
     else:
         raise ValueError(f"unknown video codec {ladder.codec!r}")
     args += ["-g", str(gop), "-keyint_min", str(gop)]
     # Forced keyframes at every segment boundary, by time: the same in every rung.
     args += ["-force_key_frames", f"expr:gte(t,n_forced*{_number(job.segment_duration)})"]
     for i, r in enumerate(ladder.renditions):
-        args += [f"-b:v:{i}", str(r.bitrate), f"-maxrate:v:{i}", str(r.max_bitrate), f"-bufsize:v:{i}", str(r.buffer_size)]
+        maxrate = [] if ladder.codec == "av1" else [f"-maxrate:v:{i}", str(r.max_bitrate)]
+        args += [f"-b:v:{i}", str(r.bitrate), *maxrate, f"-bufsize:v:{i}", str(r.buffer_size)]
     return args
 
 

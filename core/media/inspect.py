@@ -81,13 +81,15 @@ def _read_webm_init(data: bytes) -> tuple[str, int]:
 
 
 def codecs_string(codec: str, extradata: bytes) -> str:
-    """RFC 6381 `codecs` value from a decoder name and its extradata (avcC, hvcC, AudioSpecificConfig)."""
+    """RFC 6381 `codecs` value from a decoder name and its extradata (avcC, hvcC, av1C, AudioSpecificConfig)."""
     if codec == "h264":
         if len(extradata) < 4 or extradata[0] != 1:
             raise FFmpegError("the H.264 init segment has no avcC configuration")
         return "avc1." + extradata[1:4].hex()  # profile, constraint flags, level
     if codec == "hevc":
         return _hvc1(extradata)
+    if codec in ("av1", "libdav1d", "libaom-av1"):  # PyAV names the decoder it would use
+        return _av01(extradata)
     if codec == "aac":
         return f"mp4a.40.{_aac_object_type(extradata)}"
     if codec in ("vp8", "libvpx"):
@@ -113,6 +115,23 @@ def _hvc1(hvcc: bytes) -> str:
         *(f"{b:X}" for b in constraints),
     ]
     return ".".join(parts)
+
+
+def _av01(av1c: bytes) -> str:
+    """AV1 in ISOBMFF §5: av01.<profile>.<level><tier>.<bit depth>, the short form.
+
+    The av1C box copies the sequence header's seq_profile, seq_level_idx_0,
+    seq_tier_0 and the bit-depth flags into its first three bytes. The optional
+    fields (monochrome, chroma subsampling, colour) are all left out, which
+    means 4:2:0 and BT.709-or-unspecified: what SVT-AV1 writes from yuv420p.
+    """
+    if len(av1c) < 4 or av1c[0] != 0x81:  # marker 1, version 1
+        raise FFmpegError("the AV1 init segment has no av1C configuration")
+    profile, level = av1c[1] >> 5, av1c[1] & 0x1F
+    tier = "H" if av1c[2] & 0x80 else "M"
+    high_bitdepth, twelve_bit = av1c[2] & 0x40, av1c[2] & 0x20
+    depth = (12 if twelve_bit and profile == 2 else 10) if high_bitdepth else 8
+    return f"av01.{profile}.{level:02d}{tier}.{depth:02d}"
 
 
 def _aac_object_type(asc: bytes) -> int:

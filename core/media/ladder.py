@@ -24,8 +24,9 @@ H264_BITRATES: dict[int, int] = {
     240: 400_000,
 }
 # HEVC reaches the same quality in ~60 % of the bits; VP8 (older than H.264's
-# high profile tools in practice, no B-frames) needs ~20 % more.
-CODEC_FACTORS: dict[str, float] = {"h264": 1.0, "h265": 0.6, "vp8": 1.2}
+# high profile tools in practice, no B-frames) needs ~20 % more. AV1 (SVT-AV1
+# at the preset in encode.py): AV1_FACTOR_NOTE
+CODEC_FACTORS: dict[str, float] = {"h264": 1.0, "h265": 0.6, "vp8": 1.2, "av1": 0.6}
 MAX_FRAME_RATE = 60
 # A source this much above a table size gets its own top rung instead of
 # being scaled down to the table size (e.g. 2.39:1 at 1920x804).

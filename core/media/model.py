@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Literal
 
-VideoCodec = Literal["h264", "h265", "vp8"]
-VIDEO_CODECS: tuple[str, ...] = ("h264", "h265", "vp8")
+VideoCodec = Literal["h264", "h265", "vp8", "av1"]
+VIDEO_CODECS: tuple[str, ...] = ("h264", "h265", "vp8", "av1")
 AUDIO_RENDITION_ID = "audio"  # the first audio track; later ones are `audio-2`, `audio-3`, …
 # DASH Role values (ISO/IEC 23009-1 §5.8.5.5) an audio track may carry; `description` is
 # audio description for the blind (HLS: CHARACTERISTICS="public.accessibility.describes-video").
@@ -44,7 +44,7 @@ class Rendition:
     """
 
     id: str
-    codec: str  # h264 | h265 | vp8 | aac
+    codec: str  # h264 | h265 | vp8 | av1 | aac
     width: int = 0
     height: int = 0
     bitrate: int = 0  # target average, bits/s

@@ -75,6 +75,17 @@ class Progress:
 _SECRET_OPTION = re.compile(r"(encryption_key|decryption_key)=[0-9A-Fa-f]+")
 
 
+def ffmpeg_env() -> dict[str, str]:
+    """The environment ffmpeg runs in: ours, with SVT-AV1's own logger cut to errors.
+
+    SVT-AV1 prints ~20 `Svt[info]` lines per encoder to stderr whatever ffmpeg's
+    -loglevel says; with four rungs they would push the real error out of the
+    kept stderr tail. SVT_LOG=1 keeps its errors (a refused parameter), which
+    are what the tail is for.
+    """
+    return {**os.environ, "SVT_LOG": os.environ.get("SVT_LOG", "1")}
+
+
 def loggable_argv(argv: list[str]) -> list[str]:
     """`argv` with content keys replaced (encrypted playback): what log lines may show."""
     return [_SECRET_OPTION.sub(r"\1=<redacted>", a) for a in argv]
@@ -108,6 +119,7 @@ def run_ffmpeg(
         text=True,
         errors="replace",
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        env=ffmpeg_env(),
     )
     if nice:
         # Set from here, not in preexec_fn (the child is forked from a thread): a few ms unniced at most.

@@ -100,7 +100,7 @@ class AssetSettings(BaseModel):
     """The `settings` of POST /v1/assets (see API.md)."""
 
     model_config = ConfigDict(extra="forbid")
-    codecs: list[Literal["h264", "h265", "vp8"]] = Field(default_factory=lambda: ["h264"], min_length=1, max_length=3)
+    codecs: list[Literal["h264", "h265", "vp8", "av1"]] = Field(default_factory=lambda: ["h264"], min_length=1, max_length=4)
     segment_duration: float = Field(default=4.0, ge=1.0, le=10.0)
     ladder: list[LadderRung] | None = Field(default=None, min_length=1, max_length=8)
     # encrypted: signed, and the CMAF segments CENC-encrypted with the asset's key (DASH + ClearKey)
@@ -129,7 +129,7 @@ class AssetSettings(BaseModel):
     def _encryptable(self) -> AssetSettings:
         if self.playback_policy == "encrypted":
             if "vp8" in self.codecs:
-                raise ValueError("playback_policy encrypted needs CMAF codecs (h264, h265): VP8 is WebM")
+                raise ValueError("playback_policy encrypted needs CMAF codecs (h264, h265, av1): VP8 is WebM")
             if self.mp4_support:
                 raise ValueError("playback_policy encrypted cannot offer an MP4 download")
         return self

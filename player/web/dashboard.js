@@ -47,7 +47,7 @@
   };
   const fmtRate = (bps) => (!bps ? '–' : bps >= 1e6 ? `${(bps / 1e6).toFixed(bps >= 1e7 ? 0 : 1)} Mbps` : `${Math.round(bps / 1e3)} kbps`);
   const fmtBytes = (n) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`);
-  const CODECS = { h264: 'H.264', h265: 'H.265', vp8: 'VP8', aac: 'AAC', opus: 'Opus' };
+  const CODECS = { h264: 'H.264', h265: 'H.265', vp8: 'VP8', av1: 'AV1', aac: 'AAC', opus: 'Opus' };
   const codecName = (c) => CODECS[c] || c;
   function fmtAgo(iso) {
     const s = (Date.now() - new Date(iso).getTime()) / 1000;
@@ -310,7 +310,7 @@
 
   function uploadCard() {
     const input = h('input', { type: 'file', id: 'file-input', accept: 'video/*,audio/*,.mkv,.mov,.mp4,.webm,.ts', multiple: true, class: 'offscreen' });
-    const codecs = ['h264', 'h265', 'vp8'].map((c) => h('label', { class: 'chip' },
+    const codecs = ['h264', 'h265', 'vp8', 'av1'].map((c) => h('label', { class: 'chip' },
       h('input', { type: 'checkbox', name: 'codec', value: c, checked: c === 'h264' }), ` ${codecName(c)}`));
     const signed = h('input', { type: 'checkbox', name: 'signed', id: 'signed' });
     const list = h('div', { class: 'uploads', id: 'uploads' });

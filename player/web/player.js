@@ -27,6 +27,7 @@
   const ENGINE_NAMES = { hls: 'hls.js', dash: 'dash.js', shaka: 'Shaka Player', native: 'native HLS' };
   const TYPES = {
     h264: 'video/mp4; codecs="avc1.42E01E"',
+    av1: 'video/mp4; codecs="av01.0.05M.08"',
     vp8: 'video/webm; codecs="vp8"',
     hls: 'application/vnd.apple.mpegurl',
   };
@@ -105,10 +106,11 @@
     }
     if (protocol) return { engine: protocol === 'hls' ? 'hls' : 'dash', protocol };
     if (config.encrypted) return { engine: 'dash', protocol: 'dash' }; // CENC + ClearKey: DASH only
-    // HLS carries H.264/H.265 (CMAF); the MPD also lists VP8 (WebM) for browsers without H.264.
-    if (mseSupports(TYPES.h264)) return { engine: 'hls', protocol: 'hls', auto: true };
+    // HLS carries H.264/H.265/AV1 (CMAF); the MPD also lists VP8 (WebM) for browsers without H.264.
+    // Between families the engine decides by what MSE decodes: AV1 where it can, H.264 otherwise.
+    if (mseSupports(TYPES.h264) || mseSupports(TYPES.av1)) return { engine: 'hls', protocol: 'hls', auto: true };
     if (mseSupports(TYPES.vp8)) return { engine: 'dash', protocol: 'dash', auto: true };
-    throw new PlayerError('Cannot play here', 'This browser can decode none of the video formats offered (H.264, VP8).');
+    throw new PlayerError('Cannot play here', 'This browser can decode none of the video formats offered (H.264, AV1, VP8).');
   }
 
   const scripts = {};
@@ -404,7 +406,7 @@
   const fmtRate = (bps) => (!Number.isFinite(bps) || bps <= 0 ? '–'
     : bps >= 1e6 ? `${(bps / 1e6).toFixed(bps >= 1e7 ? 0 : 1)} Mbps` : `${Math.round(bps / 1e3)} kbps`);
   const levelName = (l) => (l.height ? `${Math.min(l.width || l.height, l.height)}p` : fmtRate(l.bitrate)); // short side, as rendition ids
-  const codecName = (c) => (/^avc1/.test(c) ? 'H.264' : /^(hvc1|hev1)/.test(c) ? 'H.265' : /^vp0?8/.test(c) ? 'VP8' : /^vp0?9/.test(c) ? 'VP9' : c);
+  const codecName = (c) => (/^avc1/.test(c) ? 'H.264' : /^(hvc1|hev1)/.test(c) ? 'H.265' : /^vp0?8/.test(c) ? 'VP8' : /^vp0?9/.test(c) ? 'VP9' : /^av01/.test(c) ? 'AV1' : c);
 
   const seekableStart = () => (video.seekable.length ? video.seekable.start(0) : NaN);
   const seekableEnd = () => (video.seekable.length ? video.seekable.end(video.seekable.length - 1) : NaN);

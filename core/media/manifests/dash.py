@@ -1,7 +1,7 @@
 """The DASH MPD (ISO/IEC 23009-1) written from what was produced.
 
 One static MPD, one Period; an AdaptationSet per video codec family (H.264
-and H.265 as CMAF, VP8 as WebM) and one AAC audio set per audio track (language, Role). Each
+and H.265 and AV1 as CMAF, VP8 as WebM) and one AAC audio set per audio track (language, Role). Each
 Representation has its own SegmentTemplate because its files live in its own
 directory. A track appears only once it is complete: a static MPD promises
 every segment it describes.
@@ -127,6 +127,13 @@ def _content_protection(adaptation_set: ET.Element, protection: Protection | Non
         _sub(descriptor, "dashif:Laurl").text = append_query(system.license_path, query)
 
 
+# ISO/IEC 23009-1 @selectionPriority (default 1): among the video sets a player can decode, the
+# higher one is chosen first. AV1 needs the fewest bits for the picture, so a player that decodes it
+# takes it; dash.js honours this, Shaka picks the family with the fewest bits anyway (the AV1 rungs),
+# and one that cannot decode AV1 drops the set and plays H.264.
+SELECTION_PRIORITY: dict[str, int] = {"av1": 2}
+
+
 def _video_set(period: ET.Element, set_id: int, tracks: list[Track], query: str,
                protection: Protection | None = None) -> None:
     tracks = sorted(tracks, key=lambda t: t.peak_bandwidth)  # ascending, as players list them
@@ -148,6 +155,9 @@ def _video_set(period: ET.Element, set_id: int, tracks: list[Track], query: str,
     rates = [t.rendition.frame_rate for t in tracks if t.rendition.frame_rate]
     if rates:
         attrs["maxFrameRate"] = str(max(rates))
+    priority = SELECTION_PRIORITY.get(tracks[0].rendition.codec)
+    if priority:
+        attrs["selectionPriority"] = priority
     adaptation_set = _sub(period, "AdaptationSet", **attrs)
     _content_protection(adaptation_set, protection, tracks[0].mime_type, query)
     for track in tracks:

@@ -90,6 +90,24 @@ CASES = [
         id="vp8",
     ),
     pytest.param(
+        # SVT-AV1: one level of parallelism (repeatable bytes), and no -maxrate (refused in VBR).
+        EncodeJob(SRC, OUT, video("av1", (1280, 720, 1_800_000), (640, 360, 480_000)), AUDIO, 4.0, Fraction(30)),
+        HEAD + [
+            "-filter_complex",
+            "[0:v]fps=30,split=2[s0][s1]"
+            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]"
+            ";[s1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1]",
+            "-map", "[v0]", "-map", "[v1]",
+            "-c:v", "libsvtav1", "-preset", "9", "-svtav1-params", "lp=1",
+            *KEYS_4S_30,
+            "-b:v:0", "1800000", "-bufsize:v:0", "3600000",
+            "-b:v:1", "480000", "-bufsize:v:1", "960000",
+            *AUDIO_ARGS,
+        ] + tail("id=0,streams=0 id=1,streams=1 id=2,streams=2"),
+        {"0": "av1-720p", "1": "av1-360p", "2": "audio"},
+        id="av1-2-rungs-audio",
+    ),
+    pytest.param(
         EncodeJob(SRC, OUT, None, AUDIO, 4.0, None),
         HEAD + AUDIO_ARGS + tail("id=0,streams=0"),
         {"0": "audio"},

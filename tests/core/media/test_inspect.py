@@ -2,6 +2,7 @@ from fractions import Fraction
 
 import pytest
 
+from core.errors import FFmpegError
 from core.media.encode import EncodeJob
 from core.media.family import encode_family
 from core.media.inspect import codecs_string, read_init, read_segment
@@ -21,10 +22,22 @@ from core.media.ladder import plan_audio, plan_ladder
         pytest.param("aac", bytes.fromhex("1190"), "mp4a.40.2", id="aac-lc"),
         pytest.param("aac", bytes.fromhex("2b92"), "mp4a.40.5", id="he-aac"),
         pytest.param("vp8", b"", "vp8", id="vp8"),
+        # av1C: marker/version 0x81, profile(3)|level(5), tier|high_bitdepth|twelve_bit|mono|subsampling|position.
+        # The first: what SVT-AV1 wrote for 640x360 (level index 1 = level 2.1), read from its init segment.
+        pytest.param("libdav1d", bytes.fromhex("81010c000a0c0200000d2627fb3805f00080"), "av01.0.01M.08", id="av1-main-2.1"),
+        pytest.param("av1", bytes.fromhex("81" "08" "0c" "00"), "av01.0.08M.08", id="av1-main-4.0"),
+        pytest.param("av1", bytes.fromhex("81" "2d" "cc" "00"), "av01.1.13H.10", id="av1-high-10bit-tier-h"),
+        pytest.param("av1", bytes.fromhex("81" "4d" "6c" "00"), "av01.2.13M.12", id="av1-professional-12bit"),
     ],
 )
 def test_codecs_string(codec, extradata, expected):
     assert codecs_string(codec, extradata) == expected
+
+
+@pytest.mark.parametrize("extradata", [b"", bytes.fromhex("01010c00"), bytes.fromhex("8101")], ids=["empty", "not-av1c", "short"])
+def test_av1_without_av1c_is_refused(extradata):
+    with pytest.raises(FFmpegError, match="av1C"):
+        codecs_string("libdav1d", extradata)
 
 
 @pytest.fixture(scope="module")

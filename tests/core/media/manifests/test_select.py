@@ -29,7 +29,7 @@ def test_parses_every_key():
 @pytest.mark.parametrize(
     "query, message",
     [
-        pytest.param({"codecs": "av1"}, "unknown codec av1", id="unknown-codec"),
+        pytest.param({"codecs": "vp9"}, "unknown codec vp9", id="unknown-codec"),
         pytest.param({"codecs": "h264,hevc"}, "unknown codec hevc", id="one-unknown-codec"),
         pytest.param({"max_height": "abc"}, "max_height must be a whole number", id="not-a-number"),
         pytest.param({"min_height": "-1"}, "min_height must be a whole number", id="negative"),
