@@ -50,15 +50,27 @@ _X265 = ["-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1"]  # hvc1: Ap
 # 3.3x the time for 0.3 dB. No alt-ref frames: they are invisible frames that
 # the WebM DASH segmenter and some MSE players handle badly.
 _VP8 = ["-c:v", "libvpx", "-deadline", "good", "-cpu-used", "5", "-auto-alt-ref", "0"]
-# SVT-AV1 (v4.2 in the bundled ffmpeg): PRESET_TABLE_PLACEHOLDER
+# SVT-AV1 (v4.2 in the bundled ffmpeg), measured on this 2-core machine (shared, load 17-20:
+# CPU seconds, not wall, are the steady figure), 4 s 1280x720 testsrc2 -> 1 Mbit/s VBR,
+# bufsize 2 Mbit, lp=1, VMAF (libvmaf, vmaf_v0.6.1) against the lossless source:
+#   preset 12   1.65 s CPU  VMAF 88.48  1.12 Mbit/s
+#   preset 10   1.82 s CPU  VMAF 89.97  1.13 Mbit/s
+#   preset 9    2.84 s CPU  VMAF 90.96  1.11 Mbit/s   <- chosen
+#   preset 8    3.75 s CPU  VMAF 91.71  1.10 Mbit/s
+#   preset 6    7.92 s CPU  VMAF 92.23  1.10 Mbit/s
+#   (x264 veryfast, the H.264 family: 1.81 s CPU, VMAF 86.29 at 1.03 Mbit/s)
+# 9 is the fastest preset SVT-AV1 means for viewing (from 10 up it warns "meant for
+# automation tooling, visual artifacts may occur"), +1 VMAF over 10; 8 costs a third more
+# CPU for +0.75 and 6 nearly three times for +1.3. It costs ~1.6x x264 veryfast's CPU.
 #
 # Byte-identical retries: SVT-AV1's output is repeatable only with one level of
 # parallelism (`lp=1`): measured (640x360 + 426x240, 4 s, VBR), three runs at
 # lp=1 under very different machine load gave the same bytes, while lp=2, lp=4
-# and the default gave different bytes on every run (its VBR reads the state of
-# pictures other threads are still encoding, like x264's VBV). CRF alone is
-# repeatable at lp=2, but the ladder's contract is a bitrate. One encoder per
-# rung still runs the rungs in parallel, so lp=1 costs little on small machines.
+# and the default gave different bytes on every run (rate control that depends on
+# thread timing, as x264's VBV does). CRF alone was repeatable at lp=2, but the
+# ladder's contract is a bitrate. lp=1 limits each rung's encoder, not the family:
+# the rungs are separate encoders that ffmpeg runs in parallel (on a many-core
+# machine a single-rung encode would be slower than at SVT-AV1's default).
 # SVT-AV1 refuses a max bitrate in VBR ("only supported with CRF mode"), so the
 # AV1 rungs get the target and the VBV buffer, not `-maxrate`; the manifests
 # carry the peak measured from the segments, as for every family.

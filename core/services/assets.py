@@ -129,7 +129,7 @@ class AssetSettings(BaseModel):
     def _encryptable(self) -> AssetSettings:
         if self.playback_policy == "encrypted":
             if "vp8" in self.codecs:
-                raise ValueError("playback_policy encrypted needs CMAF codecs (h264, h265, av1): VP8 is WebM")
+                raise ValueError("playback_policy encrypted needs CMAF codecs (h264, h265): VP8 is WebM")
             if self.mp4_support:
                 raise ValueError("playback_policy encrypted cannot offer an MP4 download")
         return self

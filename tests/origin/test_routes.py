@@ -154,7 +154,8 @@ def test_cors_preflight(origin_client, asset):
     ("max_bitrate=900000", 200, ["h264-360p"], ["h264-720p", "vp8"]),
     ("max_height=100", 404, [], []),
     ("max_height=abc", 400, [], []),
-    ("codecs=av1", 400, [], []),
+    ("codecs=vp9", 400, [], []),  # not a family the project encodes
+    ("codecs=av1", 404, [], []),  # a family, but not encoded for this asset
 ])
 def test_filters_on_the_mpd(origin_client, asset, query, status, present, absent):
     r = play(origin_client, asset.public_id, f"manifest.mpd?{query}")

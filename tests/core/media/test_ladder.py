@@ -140,7 +140,7 @@ def test_explicit_invalid(explicit):
 
 def test_unknown_codec():
     with pytest.raises(Unprocessable):
-        plan_ladder(codec="av1", display_width=1280, display_height=720, frame_rate=Fraction(30))
+        plan_ladder(codec="vp9", display_width=1280, display_height=720, frame_rate=Fraction(30))
 
 
 def test_max_rungs_keeps_the_highest():
