@@ -99,16 +99,18 @@ def vmaf(distorted: Path, source: Path) -> float:
     return float(re.search(r"VMAF score: ([0-9.]+)", out.stderr).group(1))
 
 
-def matched_rate(points: list[dict], target: float) -> float | None:
-    """The AV1 rate (bits/s) at VMAF `target`, interpolated in log(rate); None outside the points."""
+def matched_rate(points: list[dict], target: float) -> tuple[float | None, bool]:
+    """(AV1 rate in bits/s at VMAF `target`, exact?): interpolated in log(rate) between the first
+    two points around it; the lowest point's rate (an upper bound) when even that one reaches it;
+    None when no point does."""
     points = sorted(points, key=lambda p: p["bps"])
+    if points and points[0]["vmaf"] >= target:
+        return points[0]["bps"], False
     for lo, hi in zip(points, points[1:]):
         if lo["vmaf"] <= target <= hi["vmaf"] and hi["vmaf"] > lo["vmaf"]:
             f = (target - lo["vmaf"]) / (hi["vmaf"] - lo["vmaf"])
-            return math.exp(math.log(lo["bps"]) + f * (math.log(hi["bps"]) - math.log(lo["bps"])))
-    if points and points[0]["vmaf"] >= target:
-        return points[0]["bps"]  # even the lowest point reaches it: an upper bound
-    return None
+            return math.exp(math.log(lo["bps"]) + f * (math.log(hi["bps"]) - math.log(lo["bps"]))), True
+    return None, True
 
 
 def main() -> None:
@@ -144,12 +146,13 @@ def main() -> None:
         print(f"{name:<22}{p['target'] / 1000:>12.0f}{p['bps'] / 1000:>12.0f}{p['vmaf']:>8.2f}{p['wall']:>8.1f}{p['cpu']:>8.1f}")
     within = [p for p in av1 if p["vmaf"] >= h264["vmaf"] - 1]
     cheapest = min(within, key=lambda p: p["bps"]) if within else None
-    matched = matched_rate(av1, h264["vmaf"] - 1)
+    matched, exact = matched_rate(av1, h264["vmaf"] - 1)
     result = {
         "source": args.source, "h264_kbps": args.h264_kbps, "size": f"{width}x{height}", "duration": args.duration, "preset": SVTAV1_PRESET,
         "h264": {k: h264[k] for k in ("target", "bps", "vmaf", "codecs", "wall", "cpu")},
         "av1": [{k: p[k] for k in ("fraction", "target", "bps", "vmaf", "codecs", "wall", "cpu")} for p in av1],
         "av1_matched_bps": matched,
+        "av1_matched_is_upper_bound": not exact,
         "savings_matched": None if matched is None else 1 - matched / h264["bps"],
         "savings_cheapest_measured_within_1": None if cheapest is None else 1 - cheapest["bps"] / h264["bps"],
         "load": load,
@@ -158,7 +161,11 @@ def main() -> None:
         print(f"cheapest measured AV1 within 1 VMAF of H.264: {cheapest['bps'] / 1000:.0f} kb/s, "
               f"VMAF {cheapest['vmaf']:.2f}: {result['savings_cheapest_measured_within_1']:.1%} fewer bits")
     if matched is not None:
-        print(f"AV1 at VMAF(H.264) - 1 (interpolated): {matched / 1000:.0f} kb/s: {result['savings_matched']:.1%} fewer bits")
+        how = "interpolated" if exact else "at most: the lowest AV1 point already reaches it"
+        print(f"AV1 at VMAF(H.264) - 1 ({how}): {matched / 1000:.0f} kb/s: "
+              f"{'' if exact else 'at least '}{result['savings_matched']:.1%} fewer bits")
+    else:
+        print("no AV1 point reaches VMAF(H.264) - 1")
     print("JSON " + json.dumps(result, default=str))
 
 

@@ -90,6 +90,12 @@ def rung(rid: str, width: int, height: int, bitrate: int, rate) -> Rendition:
             rung("vp8-360p", 640, 360, 960_000, 30),
             rung("vp8-240p", 426, 240, 480_000, 30),
         ], id="vp8-720p30"),
+        pytest.param("av1", 1280, 720, 30, None, [
+            rung("av1-720p", 1280, 720, 2_250_000, 30),
+            rung("av1-480p", 854, 480, 1_125_000, 30),
+            rung("av1-360p", 640, 360, 600_000, 30),
+            rung("av1-240p", 426, 240, 300_000, 30),
+        ], id="av1-720p30"),
         pytest.param("h264", 1280, 720, Fraction(120000, 1001), None, [
             rung("h264-720p", 1280, 720, 4_241_000, Fraction(60000, 1001)),
             rung("h264-480p", 854, 480, 2_120_000, Fraction(60000, 1001)),
