@@ -248,6 +248,10 @@
     const player = new shaka.Player();
     // The Network Information API's guess is capped and wrong headless: measure instead.
     player.configure({ abr: { enabled: true, useNetworkInformation: false } });
+    // Between codec families Shaka otherwise takes the one with the lowest bandwidth, which on short or
+    // easy content can be H.264 (SVT-AV1's VBR overshoots): prefer AV1 where it decodes; it drops
+    // undecodable variants first, so elsewhere this leaves H.264.
+    player.configure({ preferredVideo: [{ label: '', role: '', language: '', codec: 'av01', hdrLevel: '', layout: '' }] });
     if (config.encrypted) {
       player.configure({ drm: { servers: { 'org.w3.clearkey': licenceUrl() } } });
       // Shaka takes the MPD's (relative) dashif:Laurl first and resolves it against the page: aim it at ours.
