@@ -129,8 +129,8 @@ def _content_protection(adaptation_set: ET.Element, protection: Protection | Non
 
 # ISO/IEC 23009-1 @selectionPriority (default 1): among the video sets a player can decode, the
 # higher one is chosen first. AV1 needs the fewest bits for the picture, so a player that decodes it
-# takes it; dash.js honours this, Shaka picks the family with the fewest bits anyway (the AV1 rungs),
-# and one that cannot decode AV1 drops the set and plays H.264.
+# should take it: dash.js honours this (Shaka does not: the embed player sets its preferredVideo),
+# and a player that cannot decode AV1 drops the set and plays H.264.
 SELECTION_PRIORITY: dict[str, int] = {"av1": 2}
 
 
