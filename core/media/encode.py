@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.media.encryption import ContentKey
 from core.media.model import Ladder, Rendition
+from core.media.rungs import build_ladder_graph, plan_rungs
 
 MANIFEST_NAME = "manifest.mpd"
 INIT_TEMPLATE = "init-$RepresentationID$.$ext$"
@@ -37,8 +38,8 @@ MEDIA_TEMPLATE = "seg-$RepresentationID$-$Number%05d$.$ext$"
 # timing), and their number follows the machine's cores. Sliced threads with
 # a fixed count are repeatable on any machine; `-fflags +bitexact` stops the
 # WebM muxer writing random track/segment UIDs.
-X264_PARAMS = "sliced-threads=1:threads=4"
-_X264 = ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-x264-params", X264_PARAMS]
+# Sliced threads, their count planned per rung from the ladder alone (core/media/rungs.py).
+_X264 = ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high"]
 _X265 = ["-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1"]  # hvc1: Apple needs it (hev1 won't play)
 # libvpx VP8, measured on this 2-core machine, 4 s 1280x720 testsrc2 -> 1 Mbit/s, -threads 2:
 #   -deadline good -cpu-used 2      1.55 s  PSNR 28.74 dB
@@ -268,19 +269,19 @@ def _video_args(job: EncodeJob) -> list[str]:
     rate = job.frame_rate or ladder.renditions[0].frame_rate or Fraction(30)
     n = len(ladder.renditions)
     # Decode once, one fps conversion (also makes a variable-rate phone video
-    # constant), then one scale per rung. Autorotate (on by default) has
-    # already turned the picture upright, and the ladder's sizes are display
-    # sizes, so setsar=1 makes pixels square.
-    # Raw frames from the plugins are already at `rate`.
-    graph = ("[0:v]" if job.raw_video else f"[0:v]fps={rate},") + f"split={n}" + "".join(f"[s{i}]" for i in range(n))
-    for i, r in enumerate(ladder.renditions):
-        graph += f";[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
-    args = ["-filter_complex", graph]
+    # constant), then a tree of scales: each rung from the one above it
+    # (core/media/rungs.py). Autorotate (on by default) has already turned the
+    # picture upright. Raw frames from the plugins are already at `rate`.
+    plans = plan_rungs(ladder.renditions)
+    args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",
+                                                  ladder.renditions, plans)]
     for i in range(n):
         args += ["-map", f"[v{i}]"]
     gop = gop_size(job.segment_duration, rate)
     if ladder.codec == "h264":
         args += [*_X264, "-sc_threshold", "0"]
+        for i, plan in enumerate(plans):
+            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}"]
     elif ladder.codec == "h265":
         params = f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error"
         args += [*_X265, "-x265-params", params]

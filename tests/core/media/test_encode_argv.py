@@ -43,13 +43,16 @@ CASES = [
                   AUDIO, 4.0, Fraction(30)),
         HEAD + [
             "-filter_complex",
-            "[0:v]fps=30,split=3[s0][s1][s2]"
-            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]"
-            ";[s1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p[v1]"
-            ";[s2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2]",
+            # Cascaded: each rung scaled from the one above (core/media/rungs.py).
+            "[0:v]fps=30,split=1[s0]"
+            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
+            ";[c0_1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
+            ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2]",
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
-            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
-            "-x264-params", "sliced-threads=1:threads=4", "-sc_threshold", "0",
+            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
+            # Slice threads by pixel share: 720p is 59 % of this ladder's pixels.
+            "-x264-params:v:0", "sliced-threads=1:threads=2", "-x264-params:v:1", "sliced-threads=1:threads=1",
+            "-x264-params:v:2", "sliced-threads=1:threads=1",
             *KEYS_4S_30,
             "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
             "-b:v:1", "1500000", "-maxrate:v:1", "2250000", "-bufsize:v:1", "3000000",
@@ -77,9 +80,9 @@ CASES = [
         EncodeJob(SRC, OUT, video("vp8", (640, 360, 960_000), (426, 240, 480_000)), None, 2.0, Fraction(25)),
         HEAD + [
             "-filter_complex",
-            "[0:v]fps=25,split=2[s0][s1]"
-            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v0]"
-            ";[s1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1]",
+            "[0:v]fps=25,split=1[s0]"
+            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
+            ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1]",
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libvpx", "-deadline", "good", "-cpu-used", "5", "-auto-alt-ref", "0",
             "-g", "50", "-keyint_min", "50", "-force_key_frames", "expr:gte(t,n_forced*2)",
@@ -119,8 +122,8 @@ CASES = [
             "-filter_complex",
             "[0:v]fps=30000/1001,split=1[s0];[s0]scale=320:240:flags=bicubic,setsar=1,format=yuv420p[v0]",
             "-map", "[v0]",
-            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
-            "-x264-params", "sliced-threads=1:threads=4", "-sc_threshold", "0",
+            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
+            "-x264-params:v:0", "sliced-threads=1:threads=4",
             "-g", "75", "-keyint_min", "75", "-force_key_frames", "expr:gte(t,n_forced*2.5)",
             "-b:v:0", "400000", "-maxrate:v:0", "600000", "-bufsize:v:0", "800000",
         ] + tail("id=0,streams=0", seg="2.5"),

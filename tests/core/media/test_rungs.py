@@ -1,0 +1,65 @@
+"""Exact-output tests of the rung planner: what each rung is scaled from, its x264 threads, the filtergraph."""
+
+from fractions import Fraction
+
+import pytest
+
+from core.media.model import Rendition
+from core.media.rungs import RungPlan, build_ladder_graph, plan_rungs
+
+
+def rungs(*sizes: tuple[int, int]) -> tuple[Rendition, ...]:
+    return tuple(Rendition(f"h264-{h}p", "h264", w, h, 1_000_000, 1_500_000, 2_000_000, Fraction(30))
+                 for w, h in sizes)
+
+
+DEFAULT_1080 = rungs((1920, 1080), (1280, 720), (854, 480), (640, 360))
+
+
+@pytest.mark.parametrize(("renditions", "plans"), [
+    pytest.param(DEFAULT_1080,
+                 # 1080p is 57 % of the pixels: 2 of the 4 slice threads; each rung from the one above.
+                 (RungPlan(None, 2), RungPlan(0, 1), RungPlan(1, 1), RungPlan(2, 1)), id="default-1080p"),
+    pytest.param(rungs((1280, 720)), (RungPlan(None, 4),), id="one-rung-keeps-4-slices"),
+    pytest.param(rungs((1280, 720), (854, 480)), (RungPlan(None, 3), RungPlan(0, 1)), id="two-rungs"),
+    # An explicit ladder in any order: the parent is the smallest rung that covers it.
+    pytest.param(rungs((640, 360), (1920, 1080), (1280, 720)),
+                 (RungPlan(2, 1), RungPlan(None, 3), RungPlan(1, 1)), id="unordered"),
+    # A rung wider than the larger one is not covered (never upscale in either dimension): from the source.
+    pytest.param(rungs((1280, 720), (1290, 480)), (RungPlan(None, 2), RungPlan(None, 2)), id="not-covered"),
+    # Same size twice (two bitrates): both from the source, neither from the other.
+    pytest.param(rungs((1280, 720), (1280, 720)), (RungPlan(None, 2), RungPlan(None, 2)), id="equal-sizes"),
+])  # fmt: skip
+def test_plan_rungs(renditions, plans):
+    assert plan_rungs(renditions) == plans
+
+
+def test_graph_cascades_each_rung_from_the_one_above():
+    assert build_ladder_graph("[0:v]fps=30,", DEFAULT_1080, plan_rungs(DEFAULT_1080)) == (
+        "[0:v]fps=30,split=1[s0]"
+        ";[s0]scale=1920:1080:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
+        ";[c0_1]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
+        ";[c1_2]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v2][c2_3]"
+        ";[c2_3]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v3]"
+    )
+
+
+def test_graph_tree_with_two_roots():
+    # 1290x480 is not covered by 1280x720, so both come from the source; 640x360 from the smallest cover.
+    r = rungs((1280, 720), (1290, 480), (640, 360), (360, 240))
+    assert build_ladder_graph("[0:v]", r, plan_rungs(r)) == (
+        "[0:v]split=2[s0][s1]"
+        ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]"
+        ";[s1]scale=1290:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
+        ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[v2][c2_3]"
+        ";[c2_3]scale=360:240:flags=bicubic,setsar=1,format=yuv420p[v3]"
+    )
+
+
+def test_graph_without_children_is_the_flat_split():
+    r = rungs((1280, 720), (1280, 720))
+    assert build_ladder_graph("[0:v]fps=25,", r, plan_rungs(r)) == (
+        "[0:v]fps=25,split=2[s0][s1]"
+        ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]"
+        ";[s1]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v1]"
+    )
