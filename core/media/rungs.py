@@ -2,13 +2,33 @@
 
 Pure planners (`plan_rungs`, `build_ladder_graph`) with exact-output tests
 (tests/core/media/test_rungs.py); `core.media.encode` puts the result in the
-argv. Measured with bench/ladder.py's source (30 s 1080p30 testsrc2 ->
-1080/720/480/360 H.264 veryfast at the planned bitrates), on the project's
-2-core machine, CPU seconds (user+sys of the one ffmpeg; the machine was
-shared, so wall times are not comparable run to run), VMAF v0.6.1 of each
-rung upscaled bicubic to the source's size against the source:
+argv. Each lever measured alone on a 10 s cut of bench/ladder.py's source
+(1080p30 testsrc2 -> 1080/720/480/360 H.264 veryfast at the planned
+bitrates, AAC, 4 s segments), one ffmpeg each, on the 2-core machine while
+other work loaded it (1-minute load 14-22: wall times meant nothing, CPU
+seconds moved ~10 % run to run, so single runs are marked). VMAF v0.6.1 of
+each rung upscaled bicubic to 1080p against the source, every 5th frame:
 
-    LEVER_TABLE
+    variant (flat = every rung scaled from the source)   CPU s              VMAF 1080/720/480/360
+    flat, bicubic, 4 slice threads per rung (before)     16.6 (15.8-16.9)   94.70 87.74 79.53 71.35
+    cascaded, 4 slices per rung                          16.3 (14.2-16.4)   (720p: the same picture)
+    flat, slices 2/1/1/1                                 17.5 (16.4-17.8)
+    cascaded, slices 2/1/1/1                             16.3 (15.6-16.5)
+    cascaded, 1 thread per rung          <- adopted      14.0 (one run)     94.74 87.68 80.11 71.57
+      + 1080p superfast                                  11.8 (one run)     93.98 (-0.72: refused)
+      + 1080p superfast with mbtree, rc-lookahead 5      13.2 (one run)     94.16 (-0.54: refused)
+      + 1080p veryfast me=dia subme=1                    13.7 (13.6-14.5)   94.64 (-0.06)
+      + 1080p veryfast rc-lookahead 5                    16.0 (one run)     94.65
+      + 1080p veryfast b-adapt 0                         16.5 (one run)     94.60
+      + fast_bilinear for 480p and 360p                  17.1 (one run)     72.00 / 55.14 (-7.5 / -16.2: refused)
+
+Adopted: cascaded scaling and one thread per rung. The 1080p rung is the
+cost (57 % of the pixels) and sits at x264's knee: every preset cut that
+saves real CPU loses more than 0.5 VMAF there (superfast's saving is mostly
+mbtree and its lookahead); me=dia/subme=1 keeps the quality but its saving
+is within this machine's noise, so the presets stay veryfast. fast_bilinear
+aliases badly on the small rungs. Audio is already overlapped: AAC is
+encoded by the same process, beside the video encoders.
 
 Cascaded scaling: each rung is scaled from the smallest rung already made
 that covers it, not from the source. With a 1080p source the 720p rung is
@@ -19,11 +39,13 @@ Threads: x264 frame threads are not repeatable with VBV on (see encode.py),
 so each rung gets sliced threads with a count that depends on the ladder
 only, never on the machine: a retried job on another machine writes the
 same bytes. ffmpeg runs every encoder in its own thread, so the rungs already
-run side by side; extra slices in small rungs only add sync overhead and
-cost quality (each slice predicts alone), while the top rung, more than half
-of the pixels, would otherwise be the last to finish. So a rung gets slices
-in proportion to its share of the ladder's pixels, `SLICE_BUDGET` in all,
-at least one.
+run side by side, and slices cost CPU (thread sync, each slice predicts
+alone): 2 slices in the 1080p rung of the default ladder measured more CPU
+and no shorter wall than 1 (table above). So in a ladder of several rungs a
+rung gets round(2 x its share of the ladder's pixels) slice threads, at
+least one: one each for the usual ladders, 2 only for a rung of more than
+3/4 of the pixels (720p + 360p), which would otherwise finish long after the
+rest. A one-rung ladder keeps the former 4 (nothing runs beside it).
 """
 
 from __future__ import annotations
@@ -32,8 +54,8 @@ from dataclasses import dataclass
 
 from core.media.model import Rendition
 
-# The former fixed count (4 slice threads in every rung): a one-rung ladder keeps it.
-SLICE_BUDGET = 4
+SLICE_BUDGET = 2  # slice threads shared out over a ladder of several rungs by pixel share
+ONE_RUNG_THREADS = 4  # the former fixed count in every rung
 SCALER = "bicubic"
 
 
@@ -54,7 +76,7 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition]) -> tuple[Run
         covers = [j for j, o in enumerate(renditions)
                   if o.width >= r.width and o.height >= r.height and pixels[j] > pixels[i]]
         parent = min(covers, key=lambda j: (pixels[j], j)) if covers else None
-        threads = max(1, round(SLICE_BUDGET * pixels[i] / total))
+        threads = ONE_RUNG_THREADS if len(renditions) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
         plans.append(RungPlan(parent=parent, threads=threads))
     return tuple(plans)
 

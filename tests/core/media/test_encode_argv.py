@@ -50,8 +50,8 @@ CASES = [
             ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2]",
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-            # Slice threads by pixel share: 720p is 59 % of this ladder's pixels.
-            "-x264-params:v:0", "sliced-threads=1:threads=2", "-x264-params:v:1", "sliced-threads=1:threads=1",
+            # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(2 x 0.59) = 1.
+            "-x264-params:v:0", "sliced-threads=1:threads=1", "-x264-params:v:1", "sliced-threads=1:threads=1",
             "-x264-params:v:2", "sliced-threads=1:threads=1",
             *KEYS_4S_30,
             "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",

@@ -18,17 +18,19 @@ DEFAULT_1080 = rungs((1920, 1080), (1280, 720), (854, 480), (640, 360))
 
 @pytest.mark.parametrize(("renditions", "plans"), [
     pytest.param(DEFAULT_1080,
-                 # 1080p is 57 % of the pixels: 2 of the 4 slice threads; each rung from the one above.
-                 (RungPlan(None, 2), RungPlan(0, 1), RungPlan(1, 1), RungPlan(2, 1)), id="default-1080p"),
+                 # Each rung from the one above; 1080p is 57 % of the pixels: round(2 x 0.57) = 1 slice thread.
+                 (RungPlan(None, 1), RungPlan(0, 1), RungPlan(1, 1), RungPlan(2, 1)), id="default-1080p"),
     pytest.param(rungs((1280, 720)), (RungPlan(None, 4),), id="one-rung-keeps-4-slices"),
-    pytest.param(rungs((1280, 720), (854, 480)), (RungPlan(None, 3), RungPlan(0, 1)), id="two-rungs"),
+    pytest.param(rungs((1280, 720), (854, 480)), (RungPlan(None, 1), RungPlan(0, 1)), id="two-rungs"),
+    # A rung of more than 3/4 of the pixels gets 2: it would finish long after the other.
+    pytest.param(rungs((1280, 720), (640, 360)), (RungPlan(None, 2), RungPlan(0, 1)), id="one-big-rung"),
     # An explicit ladder in any order: the parent is the smallest rung that covers it.
     pytest.param(rungs((640, 360), (1920, 1080), (1280, 720)),
-                 (RungPlan(2, 1), RungPlan(None, 3), RungPlan(1, 1)), id="unordered"),
+                 (RungPlan(2, 1), RungPlan(None, 1), RungPlan(1, 1)), id="unordered"),
     # A rung wider than the larger one is not covered (never upscale in either dimension): from the source.
-    pytest.param(rungs((1280, 720), (1290, 480)), (RungPlan(None, 2), RungPlan(None, 2)), id="not-covered"),
+    pytest.param(rungs((1280, 720), (1290, 480)), (RungPlan(None, 1), RungPlan(None, 1)), id="not-covered"),
     # Same size twice (two bitrates): both from the source, neither from the other.
-    pytest.param(rungs((1280, 720), (1280, 720)), (RungPlan(None, 2), RungPlan(None, 2)), id="equal-sizes"),
+    pytest.param(rungs((1280, 720), (1280, 720)), (RungPlan(None, 1), RungPlan(None, 1)), id="equal-sizes"),
 ])  # fmt: skip
 def test_plan_rungs(renditions, plans):
     assert plan_rungs(renditions) == plans
