@@ -181,6 +181,12 @@ def model(args, root: Path) -> int:
     source_bytes = m["source_bytes"] * ratio
     remote = Costs(setup_s=m["audio_s"] * ratio, encode_s_per_s=encode_s_per_s, encode_cores=costs.encode_cores,
                    fixed_s=fixed, download_s=source_bytes * 8 / (args.network_mbps * 1e6), finish_s=0.0)
+    if args.idle_cores:
+        # Measured on a loaded machine, the encode got a fraction of the cores; on idle machines it
+        # would keep `idle_cores` busy: the same CPU seconds, spread over them.
+        remote = Costs(setup_s=remote.setup_s, encode_s_per_s=m["chunk_cpu_s"] / args.chunk / args.idle_cores,
+                       encode_cores=args.idle_cores, fixed_s=remote.fixed_s, download_s=remote.download_s,
+                       finish_s=0.0)
     big_lengths = chunk_lengths(big, big_chunk)
     rows = {}
     for machines in sorted({1, 2, 4, args.predict_machines}):
@@ -208,6 +214,8 @@ def main() -> int:
     parser.add_argument("--model", action="store_true", help="measure the model's inputs, check it, predict")
     parser.add_argument("--predict-machines", type=int, default=8)
     parser.add_argument("--network-mbps", type=float, default=1000, help="assumed storage bandwidth per machine")
+    parser.add_argument("--idle-cores", type=float, default=0,
+                        help="predict for idle machines: the chunk's measured CPU seconds spread over this many cores")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="abr-bench-scale-"))
     root.mkdir(parents=True, exist_ok=True)
