@@ -97,9 +97,9 @@ CASES = [
         EncodeJob(SRC, OUT, video("av1", (1280, 720, 1_800_000), (640, 360, 480_000)), AUDIO, 4.0, Fraction(30)),
         HEAD + [
             "-filter_complex",
-            "[0:v]fps=30,split=2[s0][s1]"
-            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]"
-            ";[s1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1]",
+            "[0:v]fps=30,split=1[s0]"
+            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
+            ";[c0_1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1]",
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libsvtav1", "-preset", "9", "-svtav1-params", "lp=1",
             *KEYS_4S_30,
