@@ -50,7 +50,7 @@ from urllib.parse import parse_qsl
 from api.middleware import request_id
 from api.origin import INLINE_READ_BYTES, PATHSEND, authorize, manifest_from_memory, playback_from_memory
 from core import metrics
-from core.errors import AbrError
+from core.errors import AbrError, MissingObject
 from core.layout import media_key
 from core.media.manifests import ManifestFilter
 from core.origin import policy
@@ -68,6 +68,16 @@ _WANTED = frozenset({b"if-none-match", b"if-modified-since", b"range", b"if-rang
                      b"origin", b"x-request-id"})
 _CONDITIONAL = ("if-none-match", "if-modified-since", "range")  # a plain request has none of these
 _MAX_MEMO = 64
+
+
+_MAX_SEGMENT_ANSWERS = 4096
+_SEGMENT_ANSWERS: dict[tuple, tuple[Answer, list[tuple[bytes, bytes]]]] = {}
+# api/errors.py's answer to MissingObject, byte for byte (tests/origin/test_fastpath.py compares them).
+_MISSING_BODY = b'{"error":{"code":"not_found","message":"no such file"}}'
+_MISSING_HEADERS = [(b"cache-control", b"no-store"), (b"content-length", str(len(_MISSING_BODY)).encode()),
+                    (b"content-type", b"application/json")]
+_api_log = logging.getLogger("abr.api")
+_MAX_LOCAL_PATHS = 16384
 
 
 class _ByPath(str):
@@ -128,8 +138,16 @@ class OriginFastPath:
             token_ttl, carried = authorize(query.get("token"), playback, origin.keys)
             if target.kind is Kind.SEGMENT:
                 pathsend = PATHSEND in scope.get("extensions", ())
-                found = _segment(origin, playback.asset_id, target, token_ttl, method, headers, pathsend)
-                return None if found is None else (found[0].status, found[0].raw_headers(), found[1], headers)
+                try:
+                    found = _segment(origin, playback.asset_id, target, token_ttl, method, headers, pathsend)
+                except MissingObject as missing:
+                    if method != "GET":
+                        return None
+                    # As api/errors.py answers it (same log line, body and headers): a player probing
+                    # past the end, or a stale playlist, should not cost the whole FastAPI stack.
+                    _api_log.info("%s %s: no object %r in storage", method, scope["path"], missing.key)
+                    return 404, _MISSING_HEADERS, _MISSING_BODY, headers
+                return None if found is None else (*found, headers)
             if playback.live:
                 return None  # live manifests change every segment: core/live renders them
             selected = ManifestFilter.from_query(query) if query and target.kind in (Kind.MASTER, Kind.MPD) \
@@ -178,26 +196,51 @@ def _classify(path: str) -> Target | None:
         return None
 
 
+def _planned(info, target: Target, token_ttl, method: str, headers) -> tuple[Answer, list[tuple[bytes, bytes]]]:
+    """`segment_answer` and its ASGI headers; remembered for plain requests (same file, ttl and method)."""
+    plain = not any(name in headers for name in _CONDITIONAL)
+    memo_key = (info.etag, target.rendition, target.file, token_ttl, method)
+    if plain and (memo := _SEGMENT_ANSWERS.get(memo_key)) is not None:
+        return memo
+    answer = segment_answer(info, target, token_ttl=token_ttl, method=method, request_headers=headers)
+    planned = answer, answer.raw_headers()
+    if plain:
+        if len(_SEGMENT_ANSWERS) >= _MAX_SEGMENT_ANSWERS:
+            _SEGMENT_ANSWERS.clear()  # signed ids: a new max-age every second
+        _SEGMENT_ANSWERS[memo_key] = planned
+    return planned
+
+
 def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, headers,
-             pathsend: bool = False) -> tuple[Answer, bytes] | None:
-    """(answer, body) for a segment, or None for the routes; `pathsend`: the server has the extension."""
+             pathsend: bool = False) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """(status, ASGI headers, body) for a segment, or None for the routes; `pathsend`: the server has it.
+
+    MissingObject when the file is not there (local storage).
+    """
     key = media_key(asset_id, target.relative or "")
     hot = origin.hot.get(key) if origin.hot is not None else None
     if hot is not None:
         info, data = hot
-        answer = segment_answer(info, target, token_ttl=token_ttl, method=method, request_headers=headers)
+        answer, raw = _planned(info, target, token_ttl, method, headers)
         if answer.status == 416:
             return None
         if not (pathsend and answer.status == 200 and answer.length > INLINE_READ_BYTES):
-            return answer, data if answer.length == len(data) else data[answer.start : answer.start + answer.length]
+            return answer.status, raw, \
+                data if answer.length == len(data) else data[answer.start : answer.start + answer.length]
         # a whole large segment goes by path even when hot: the server sends it without copying it through Python
-    path = origin.storage.local_path(key)
+    paths = origin.local_paths
+    path = paths.get(key, False)
+    if path is False:
+        path = origin.storage.local_path(key)  # validates the key and builds a Path: ~40 µs, the same keys repeat
+        if len(paths) >= _MAX_LOCAL_PATHS:
+            paths.clear()
+        paths[key] = path = None if path is None else str(path)
     if path is None:
         return None  # object storage: the routes stream it or redirect
-    local = open_local(path, key)  # NotFound (an AbrError) is answered by the routes
+    local = open_local(path, key)  # MissingObject: the caller answers 404
     try:
         info = local.info
-        answer = segment_answer(info, target, token_ttl=token_ttl, method=method, request_headers=headers)
+        answer, raw = _planned(info, target, token_ttl, method, headers)
         if answer.status == 416:
             return None
         body = b""
@@ -205,15 +248,15 @@ def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, head
             if pathsend and answer.status == 200 and answer.length > INLINE_READ_BYTES:
                 # The file was opened and checked (no symlinks) by open_local just above; the
                 # server opens it again by path, reads it in its own threads and sends it.
-                return answer, _ByPath(path)
+                return answer.status, raw, _ByPath(path)
             body = local.read_cached(answer.start, answer.length)
             if body is None:
                 if pathsend and answer.status == 200:
-                    return answer, _ByPath(path)  # on the disk: the server reads it, not a worker thread
+                    return answer.status, raw, _ByPath(path)  # on the disk: the server reads it, not a worker thread
                 return None  # not all in the page cache: read in a worker thread by the routes
             if origin.hot is not None and answer.length == info.size:
                 origin.hot.put(key, info, body)
-        return answer, body
+        return answer.status, raw, body
     finally:
         local.close()
 
