@@ -68,8 +68,6 @@ _WANTED = frozenset({b"if-none-match", b"if-modified-since", b"range", b"if-rang
                      b"origin", b"x-request-id"})
 _CONDITIONAL = ("if-none-match", "if-modified-since", "range")  # a plain request has none of these
 _MAX_MEMO = 64
-
-
 _MAX_SEGMENT_ANSWERS = 4096
 _SEGMENT_ANSWERS: dict[tuple, tuple[Answer, list[tuple[bytes, bytes]]]] = {}
 # api/errors.py's answer to MissingObject, byte for byte (tests/origin/test_fastpath.py compares them).

@@ -180,12 +180,12 @@ def request_list(assets: list[dict], *, count: int, seed: int) -> list[tuple[str
                         None))
         elif roll < 0.03:
             out.append(("404", f"/play/{pid}/{rid}/{segments + rng.randint(1, 50):05d}.m4s{query}", "-", None))
-        elif roll < 0.04:
+        elif roll < 0.05:
             name = rng.choice(["master.m3u8", "manifest.mpd"])
             out.append(("master/mpd", f"/play/{pid}/{name}{query}", "-", None))
-        elif roll < 0.12:
+        elif roll < 0.13:
             out.append(("media playlist", f"/play/{pid}/{rid}/index.m3u8{query}", "-", None))
-        elif roll < 0.14:
+        elif roll < 0.15:
             out.append(("segment", f"/play/{pid}/{rid}/init.mp4{query}", "-", None))
         else:
             number = rng.choices(range(1, segments + 1), by_position)[0]
