@@ -40,7 +40,7 @@ from core.origin.paths import Kind, Target, check_playback_id
 from core.origin.service import LoadedPresentation, OriginService, RenderedManifest
 from core.services.playback import PlaybackTarget, SigningKeys, verify_token
 
-_PATHSEND = "http.response.pathsend"  # ASGI extension: the server sends a file by path
+PATHSEND = "http.response.pathsend"  # ASGI extension: the server sends a file by path
 INLINE_READ_BYTES = 64 * 1024  # smaller reads stay on the event loop
 
 
@@ -54,7 +54,7 @@ class _PathSendResponse(Response):
 
     async def __call__(self, scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": _PATHSEND, "path": self.path})
+        await send({"type": PATHSEND, "path": self.path})
 
 
 # -- the playback id and its token ---------------------------------------------------------------
@@ -194,7 +194,7 @@ async def segment_response(request: Request, origin: OriginService, playback: Pl
             chunks = await run_in_threadpool(origin.storage.open_range, key, answer.start, end)
             return StreamingResponse(chunks, status_code=answer.status, headers=dict(answer.headers))
         if answer.status == 200 and answer.length > INLINE_READ_BYTES \
-                and _PATHSEND in request.scope.get("extensions", {}):
+                and PATHSEND in request.scope.get("extensions", {}):
             # The server sends the file itself (Granian: from Rust, no copy through Python).
             # The file was opened and checked (no symlinks) by open_local just above.
             return _PathSendResponse(path, answer)

@@ -12,10 +12,20 @@ everything it needs is already in memory, doing no I/O that could wait:
   the request's token verifies (pure HMAC);
 - for a manifest: the rendered manifest is cached for the presentation's
   current etag (`OriginService.manifest_known`);
-- for a segment: it is one of the process's hot objects (`core.origin.hot`,
-  whole recent segments in memory), or it is on local storage and its bytes
-  are all in the kernel's page cache, read with `preadv(RWF_NOWAIT)`, which
-  fails instead of waiting for the disk (and then it becomes a hot object).
+- for a segment on local storage, when the server has the ASGI
+  `http.response.pathsend` extension (Granian): a whole segment above
+  `INLINE_READ_BYTES` is handed to the server by path, cached or not, signed
+  or not — the server reads and sends it outside Python, so no byte of it
+  passes through the interpreter and the process holds no copy (on the
+  realistic bench, a 2.5 GB working set, this took the segments that missed
+  the page cache off the FastAPI routes and its thread pool, and cut the
+  server's CPU per GB served; bench/origin.py);
+- any other segment (a range, a small one, or a server without pathsend):
+  it is one of the process's hot objects (`core.origin.hot`, whole recent
+  segments in memory), or its bytes are all in the kernel's page cache,
+  read with `preadv(RWF_NOWAIT)`, which fails instead of waiting for the
+  disk (and then, whole, it becomes a hot object); a small whole segment
+  that is not in the page cache goes by path too where the server can.
 
 Entries just past their lifetime are still used while one background
 refresh runs (`api/flights.py`), as the routes do. Anything else — a miss,
@@ -38,9 +48,9 @@ from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from api.middleware import request_id
-from api.origin import authorize, manifest_from_memory, playback_from_memory
+from api.origin import INLINE_READ_BYTES, PATHSEND, authorize, manifest_from_memory, playback_from_memory
 from core import metrics
-from core.errors import AbrError
+from core.errors import AbrError, MissingObject
 from core.layout import media_key
 from core.media.manifests import ManifestFilter
 from core.origin import policy
@@ -58,6 +68,18 @@ _WANTED = frozenset({b"if-none-match", b"if-modified-since", b"range", b"if-rang
                      b"origin", b"x-request-id"})
 _CONDITIONAL = ("if-none-match", "if-modified-since", "range")  # a plain request has none of these
 _MAX_MEMO = 64
+_MAX_SEGMENT_ANSWERS = 4096
+_SEGMENT_ANSWERS: dict[tuple, tuple[Answer, list[tuple[bytes, bytes]]]] = {}
+# api/errors.py's answer to MissingObject, byte for byte (tests/origin/test_fastpath.py compares them).
+_MISSING_BODY = b'{"error":{"code":"not_found","message":"no such file"}}'
+_MISSING_HEADERS = [(b"cache-control", b"no-store"), (b"content-length", str(len(_MISSING_BODY)).encode()),
+                    (b"content-type", b"application/json")]
+_api_log = logging.getLogger("abr.api")
+_MAX_LOCAL_PATHS = 16384
+
+
+class _ByPath(str):
+    """A body the server sends itself from this file (`http.response.pathsend`)."""
 
 
 class OriginFastPath:
@@ -82,13 +104,17 @@ class OriginFastPath:
                 await send({"type": "http.response.start", "status": status,
                             "headers": headers + self._cors(asked.get("origin"))
                             + [(b"x-request-id", request_id(scope).encode("latin-1"))]})
-                await send({"type": "http.response.body", "body": body})
+                if isinstance(body, _ByPath):
+                    await send({"type": PATHSEND, "path": str(body)})
+                else:
+                    await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
 
     def answer(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, str]] | None:
-        """(status, ASGI headers, body, request headers) when it can be given from memory now.
+        """(status, ASGI headers, body, request headers) when it can be given without waiting now.
 
+        The body is bytes, or a `_ByPath` the server sends by path.
         None hands the request on to the routes.
         """
         playback_id, slash, rest = scope["path"][len(PREFIX):].partition("/")
@@ -109,8 +135,17 @@ class OriginFastPath:
             query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {}
             token_ttl, carried = authorize(query.get("token"), playback, origin.keys)
             if target.kind is Kind.SEGMENT:
-                found = _segment(origin, playback.asset_id, target, token_ttl, method, headers)
-                return None if found is None else (found[0].status, found[0].raw_headers(), found[1], headers)
+                pathsend = PATHSEND in scope.get("extensions", ())
+                try:
+                    found = _segment(origin, playback.asset_id, target, token_ttl, method, headers, pathsend)
+                except MissingObject as missing:
+                    if method != "GET":
+                        return None
+                    # As api/errors.py answers it (same log line, body and headers): a player probing
+                    # past the end, or a stale playlist, should not cost the whole FastAPI stack.
+                    _api_log.info("%s %s: no object %r in storage", method, scope["path"], missing.key)
+                    return 404, _MISSING_HEADERS, _MISSING_BODY, headers
+                return None if found is None else (*found, headers)
             if playback.live:
                 return None  # live manifests change every segment: core/live renders them
             selected = ManifestFilter.from_query(query) if query and target.kind in (Kind.MASTER, Kind.MPD) \
@@ -159,32 +194,67 @@ def _classify(path: str) -> Target | None:
         return None
 
 
-def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, headers) -> tuple[Answer, bytes] | None:
+def _planned(info, target: Target, token_ttl, method: str, headers) -> tuple[Answer, list[tuple[bytes, bytes]]]:
+    """`segment_answer` and its ASGI headers; remembered for plain requests (same file, ttl and method)."""
+    plain = not any(name in headers for name in _CONDITIONAL)
+    memo_key = (info.etag, target.rendition, target.file, token_ttl, method)
+    if plain and (memo := _SEGMENT_ANSWERS.get(memo_key)) is not None:
+        return memo
+    answer = segment_answer(info, target, token_ttl=token_ttl, method=method, request_headers=headers)
+    planned = answer, answer.raw_headers()
+    if plain:
+        if len(_SEGMENT_ANSWERS) >= _MAX_SEGMENT_ANSWERS:
+            _SEGMENT_ANSWERS.clear()  # signed ids: a new max-age every second
+        _SEGMENT_ANSWERS[memo_key] = planned
+    return planned
+
+
+def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, headers,
+             pathsend: bool = False) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """(status, ASGI headers, body) for a segment, or None for the routes; `pathsend`: the server has it.
+
+    MissingObject when the file is not there (local storage).
+    """
     key = media_key(asset_id, target.relative or "")
     hot = origin.hot.get(key) if origin.hot is not None else None
     if hot is not None:
         info, data = hot
-        answer = segment_answer(info, target, token_ttl=token_ttl, method=method, request_headers=headers)
+        answer, raw = _planned(info, target, token_ttl, method, headers)
         if answer.status == 416:
             return None
-        return answer, data if answer.length == len(data) else data[answer.start : answer.start + answer.length]
-    path = origin.storage.local_path(key)
+        if not (pathsend and answer.status == 200 and answer.length > INLINE_READ_BYTES):
+            return answer.status, raw, \
+                data if answer.length == len(data) else data[answer.start : answer.start + answer.length]
+        # a whole large segment goes by path even when hot: the server sends it without copying it through Python
+    paths = origin.local_paths
+    path = paths.get(key, False)
+    if path is False:
+        path = origin.storage.local_path(key)  # validates the key and builds a Path: ~40 µs, the same keys repeat
+        if len(paths) >= _MAX_LOCAL_PATHS:
+            paths.clear()
+        paths[key] = path = None if path is None else str(path)
     if path is None:
         return None  # object storage: the routes stream it or redirect
-    local = open_local(path, key)  # NotFound (an AbrError) is answered by the routes
+    local = open_local(path, key)  # MissingObject: the caller answers 404
     try:
         info = local.info
-        answer = segment_answer(info, target, token_ttl=token_ttl, method=method, request_headers=headers)
+        answer, raw = _planned(info, target, token_ttl, method, headers)
         if answer.status == 416:
             return None
         body = b""
         if answer.length:
+            if pathsend and answer.status == 200 and answer.length > INLINE_READ_BYTES:
+                # The file was opened and checked (no symlinks) by open_local just above; the
+                # server opens it again by path, reads it in its own threads and sends it.
+                return answer.status, raw, _ByPath(path)
             body = local.read_cached(answer.start, answer.length)
             if body is None:
+                if pathsend and answer.status == 200:
+                    return answer.status, raw, _ByPath(path)  # on the disk: the server reads it, not a worker thread
                 return None  # not all in the page cache: read in a worker thread by the routes
             if origin.hot is not None and answer.length == info.size:
                 origin.hot.put(key, info, body)
-        return answer, body
+        return answer.status, raw, body
     finally:
         local.close()
 

@@ -3,9 +3,9 @@
 `validate_key` already refuses `..`, absolute keys and control characters;
 what it cannot see is a symlink *inside* the storage directory (placed by
 mistake, by a tool, or by someone with write access to the media) that
-points outside it. So the file's resolved path must be exactly
-`realpath(root)/key` — no component may be a link — and the last component
-is opened with `O_NOFOLLOW` as well.
+points outside it. So no component below the root may be a link: each
+directory of the key must be a directory under `lstat`, and the last
+component is opened with `O_NOFOLLOW`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import stat as stat_mode
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,9 +79,27 @@ def _buffer(size: int) -> memoryview:
     return view
 
 
-@lru_cache(maxsize=16)
-def _real_root(root: str) -> str:
-    return os.path.realpath(root)
+def _plain_directories(root: str, key: str) -> bool:
+    """Whether every directory of `key` below `root` is a real directory (no link, no `.`/`..`).
+
+    The root itself may sit behind links (a data dir on a mounted volume);
+    nothing below it may. One `lstat` per directory of the key (3 for a
+    segment) instead of `os.path.realpath` of the whole path, which walks
+    every component from `/` in Python and was ~6 % of a worker's time on
+    the realistic origin bench. The file itself is opened with `O_NOFOLLOW`.
+    """
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return False
+    directory = root
+    for part in parts[:-1]:
+        directory = f"{directory}{part}/" if directory.endswith("/") else f"{directory}/{part}/"
+        try:
+            if not stat_mode.S_ISDIR(os.lstat(directory[:-1]).st_mode):  # a link is not S_ISDIR under lstat
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def open_local(path: Path, key: str) -> LocalFile:
@@ -93,7 +110,7 @@ def open_local(path: Path, key: str) -> LocalFile:
     """
     text = str(path)
     root = text[: len(text) - len(key)]
-    if not text.endswith(key) or os.path.realpath(text) != os.path.join(_real_root(root), key):
+    if not text.endswith(key) or not _plain_directories(root, key):
         raise MissingObject(key)
     try:
         fd = os.open(text, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

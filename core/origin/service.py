@@ -117,6 +117,8 @@ class OriginService:
         self._presentations: _Bounded = _Bounded(1024)
         self._manifests: _Bounded = _Bounded(max_manifests)
         self.hot = HotObjects(hot_bytes) if hot_bytes > 0 else None  # whole recent segments (core/origin/hot.py)
+        # storage key → local file path text (None: object storage), filled by the fast path
+        self.local_paths: dict[str, str | None] = {}
 
     # -- playback ids ---------------------------------------------------------
 

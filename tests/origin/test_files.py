@@ -52,3 +52,23 @@ def test_missing_and_directories_are_not_found(storage):
         open_local(storage.local_path("media/a/h264/00009.m4s"), "media/a/h264/00009.m4s")
     with pytest.raises(NotFound):
         open_local(storage.local_path("media/a/h264"), "media/a/h264")
+
+
+def test_a_root_behind_a_link_is_fine_but_nothing_below_it(storage, tmp_path):
+    """The data dir may be a link (a mounted volume); directories of the key may not."""
+    os.symlink(storage.root, tmp_path / "linked-root")
+    linked = LocalStorage(tmp_path / "linked-root")
+    f = open_local(linked.local_path("media/a/h264/00001.m4s"), "media/a/h264/00001.m4s")
+    try:
+        assert f.read(0, 10) == b"0123456789"
+    finally:
+        f.close()
+    os.symlink(storage.root / "media/a", storage.root / "media/b")  # a link inside the root, to a real dir
+    with pytest.raises(NotFound):
+        open_local(storage.local_path("media/b/h264/00001.m4s"), "media/b/h264/00001.m4s")
+
+
+def test_dot_segments_and_empty_components_are_refused(storage):
+    for key in ("media/a/../a/h264/00001.m4s", "media/a/./h264/00001.m4s", "media//a/h264/00001.m4s"):
+        with pytest.raises(NotFound):
+            open_local(storage.root / key, key)
