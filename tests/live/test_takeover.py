@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 
+from tests.core.media.manifests.mpd_schema import validate_mpd
 from tests.live.conftest import chromium, kill, push
 from tests.live.sources import hls_live_source
 from tests.live.test_players import ARGS, HLS_PAGE, _library
@@ -137,6 +138,9 @@ def test_sigkill_of_the_live_worker_moves_the_stream_to_another(live_stack, play
         assert _worker_of(stream["id"]) != victim
         row = live_stack.get(stream["id"])
         assert row["status"] == "active" and row["playback_ids"] == stream["playback_ids"]
+        mpd = live_stack.play(stream["playback"]["dash"]).text  # DASH: the join is a new Period
+        assert mpd.count("<Period ") == 2, mpd
+        validate_mpd(mpd)
 
         # The playlist keeps growing after the takeover.
         _wait_growing(live_stack, media_url, len(_segments(text)))
