@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     srt_pull_url: str | None = None  # where live workers read that; default http://127.0.0.1:{srt_relay_port}
     live_reconnect_grace: float = Field(default=30.0, ge=1, le=3600)  # a source back within this continues
     live_dvr_window: float = Field(default=120.0, ge=6, le=86400)  # default DVR window, seconds
+    # A live stream survives its worker (core/live/takeover.py): the owning run beats this often, and
+    # a stream whose worker was silent for live_takeover_after seconds is sent to another worker.
+    live_heartbeat_interval: float = Field(default=2.0, gt=0, le=60)
+    live_takeover_after: float = Field(default=6.0, ge=1, le=600)
     # Networks (comma separated CIDRs) a live pull may reach besides public addresses: the camera LAN.
     # Cloud metadata addresses stay refused inside them (core/live/pull_guard.py).
     live_pull_allow_networks: str = ""

@@ -6,6 +6,7 @@ import functools
 
 from celery import current_app
 
+from core.live.takeover import LeasePolicy
 from core.queues import PRIORITY_CHUNK, QUEUE_TRANSCODE, TASK_ENCODE_CHUNK
 from core.services.assets import MediaLimits
 from core.services.chunked import ChunkPolicy
@@ -38,3 +39,9 @@ def pipeline_config(ctx: WorkerContext) -> PipelineConfig:
                           allow_private_urls=s.allow_private_urls, jobs=job_policy(s),
                           limits=MediaLimits.from_settings(s), chunking=chunk_policy(s),
                           key_master=functools.partial(key_master, s))
+
+
+def lease_policy(settings) -> LeasePolicy:
+    """How live streams are owned and taken over when their worker dies (core/live/takeover.py)."""
+    return LeasePolicy(heartbeat_interval=settings.live_heartbeat_interval,
+                       takeover_after=max(settings.live_takeover_after, 2 * settings.live_heartbeat_interval))

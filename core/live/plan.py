@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
@@ -53,3 +54,22 @@ def plan_live(info: LiveSourceInfo, settings: dict) -> LivePlan:
     if ladder is None and audio is None:
         raise Unprocessable("the live source has neither video nor audio")
     return LivePlan(ladder=ladder, audio=audio, frame_rate=rate, more_audio=more_audio)
+
+
+def plan_from_dict(data: dict) -> LivePlan:
+    """The plan a run stored in the row (`to_dict`), for the run that takes the stream over: same renditions,
+    same ids, so its segments continue the dead run's tracks whatever the source looks like now."""
+    fields = {f.name for f in dataclasses.fields(Rendition)}
+
+    def rendition(d: dict) -> Rendition:
+        d = {k: v for k, v in d.items() if k in fields}
+        d["frame_rate"] = Fraction(d["frame_rate"]) if d.get("frame_rate") else None
+        return Rendition(**d)
+
+    renditions = [rendition(d) for d in data["renditions"]]
+    video = tuple(r for r in renditions if not r.is_audio)
+    audio = [r for r in renditions if r.is_audio]
+    return LivePlan(ladder=Ladder(codec=video[0].codec, renditions=video) if video else None,
+                    audio=audio[0] if audio else None,
+                    frame_rate=Fraction(data["frame_rate"]) if data.get("frame_rate") else None,
+                    more_audio=tuple(audio[1:]))

@@ -170,7 +170,10 @@ class LivePublisher:
     def publish(self) -> None:
         data = json.dumps(self.live_presentation().to_dict(), separators=(",", ":")).encode()
         self.storage.put_bytes(self._key(LIVE_PRESENTATION), data, content_type="application/json")
-        if self.record and self._since_recording >= RECORDING_EVERY:
+        # Sooner than RECORDING_EVERY when the window is shorter: a worker taking the stream over
+        # finds every segment in live.json or recording.json (core/live/takeover.py).
+        every = min(RECORDING_EVERY, max(1, int(self.dvr_window / self.segment_duration) - 1))
+        if self.record and self._since_recording >= every:
             self.write_recording()
 
     def recorded_presentation(self) -> Presentation:
@@ -191,6 +194,18 @@ class LivePublisher:
             self.publish()
         if self.record and self.tracks:
             self.write_recording()
+
+    def restore(self, tracks: list[Track], periods: list[Period], inits: dict[str, bytes]) -> None:
+        """Continue what another (dead) run published: its segments, periods and init segments.
+
+        The next session then starts a new period at `media_end` (a discontinuity), numbering on.
+        """
+        self.tracks = {t.id: t for t in tracks}
+        self._order = [t.id for t in tracks]
+        self.periods = list(periods)
+        self._inits = dict(inits)
+        if self.record and self.tracks:
+            self.write_recording()  # what the dead run published since its last write, kept at once
 
     def _maybe_thumbnail(self) -> None:
         now = time.monotonic()

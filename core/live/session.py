@@ -9,6 +9,9 @@
 The database row is the record: its status is what the API shows, its
 `stop_requested` flag is how `POST …/stop` reaches us, and a heartbeat
 marks which task run owns the stream (a redelivered task leaves it alone).
+When that run dies, the reconciler frees the row (core/live/takeover.py) and
+the run that claims it next reloads the published window from storage and
+continues after a discontinuity; a run that finds its row taken stops quietly.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -35,7 +40,7 @@ from core.events import EventSink
 from core.live import hls_proxy, state
 from core.live.encode import FIRST_OFFSET, build_live_argv
 from core.live.events import emit_live_event
-from core.live.plan import LivePlan, plan_live
+from core.live.plan import LivePlan, plan_from_dict, plan_live
 from core.live.plugins import LivePlugins
 from core.live.publisher import LivePublisher
 from core.live.pull_guard import (
@@ -48,6 +53,7 @@ from core.live.pull_guard import (
 )
 from core.live.reader import NO_MEDIA, PIPE_INPUT, SourceError, SourceReader, classify, reader_argv
 from core.live.rtsp_relay import RtspRelay
+from core.live.takeover import LeasePolicy, restore_state
 from core.live.recording import create_recording
 from core.live.srt_ingest import relay_url as srt_relay_url
 from core.live.srt_ingest import srt_publishing
@@ -57,8 +63,6 @@ from core.storage import Storage
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL = 1.0  # seconds between looks at the row (stop, delete) while encoding
-HEARTBEAT_INTERVAL = 5.0
-STALE_HEARTBEAT = 20.0  # another run's heartbeat older than this: it is gone
 BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)  # seconds between attempts to (re)open the source
 
 
@@ -77,6 +81,9 @@ class LiveConfig:
     # Frame plugins' resource references (overlay ids, URLs) -> local files, given the work dir;
     # supplied by the worker (core/services/overlays.resolver), which knows storage and the URL rules.
     resolver: Callable[[Path], Callable[[str], Path]] | None = None
+    # The lease on the row (core/live/takeover.py): heartbeats this often; another run's heartbeat
+    # older than takeover_after means that run is gone and this one may take the stream.
+    lease: LeasePolicy = field(default_factory=LeasePolicy)
 
 
 class _Gone(Exception):
@@ -91,8 +98,10 @@ class LiveRun:
         self.events = events
         self.run_id = uuid.uuid4().hex[:16]
         self.work = config.work_dir / "live" / stream_id / self.run_id
-        self._last_check = self._last_beat = 0.0
+        self._last_check = 0.0
         self._stop = False
+        self._superseded = False
+        self.previous_worker: str | None = None  # the run this one took the stream from, if any
         self.speed: float | None = None  # ffmpeg's x-real-time, for monitoring and benchmarks
         self.plan: LivePlan | None = None  # planned from the first session's reader, kept across reconnects
         # The current session's proxy (http(s)) or relay (rtsp): what it refused, how upstream failed.
@@ -121,35 +130,62 @@ class LiveRun:
         return row
 
     def _claim(self) -> LiveStream | None:
+        """Take the row for this run, unless another run holds a fresh lease on it.
+
+        A conditional UPDATE on the (worker_id, heartbeat_at) read: of two runs claiming at once
+        (a redelivered message and the reconciler's), exactly one gets the stream.
+        """
         with Session(self.engine, expire_on_commit=False) as s:
             row = s.get(LiveStream, self.stream_id)
             if row is None or row.status in state.TERMINAL:
                 return None
             fresh = row.heartbeat_at is not None and utcnow() - _aware(row.heartbeat_at) < timedelta(
-                seconds=STALE_HEARTBEAT)
+                seconds=self.config.lease.takeover_after)
             if row.worker_id and row.worker_id != self.run_id and fresh and row.status != state.IDLE:
                 log.info("live %s is run by %s already", self.stream_id, row.worker_id)
                 return None
-            row.worker_id, row.heartbeat_at, row.error_code, row.error_message = self.run_id, utcnow(), None, None
-            s.add(row)
+            self.previous_worker = row.worker_id
+            taken = s.exec(update(LiveStream).where(LiveStream.id == self.stream_id)
+                           .where(_is(LiveStream.worker_id, row.worker_id))
+                           .where(_is(LiveStream.heartbeat_at, row.heartbeat_at))
+                           .values(worker_id=self.run_id, heartbeat_at=utcnow(), error_code=None, error_message=None))
             s.commit()
+            if taken.rowcount != 1:
+                log.info("live %s was claimed by another run meanwhile", self.stream_id)
+                return None
+            s.refresh(row)
             return row
 
     def _should_stop(self) -> bool:
-        """Polled often; reads the row about once a second (stop flag, deletion) and beats the heartbeat."""
+        """Polled often; reads the row about once a second (stop flag, deletion, a takeover)."""
         now = time.monotonic()
         if self._stop or now - self._last_check < CHECK_INTERVAL:
             return self._stop
         self._last_check = now
         with Session(self.engine) as s:
             row = self._row(s)
+            if row.worker_id != self.run_id:
+                # Our lease lapsed (this process stalled) and another run took the stream: it owns
+                # the row, the storage and the recording from now on.
+                log.warning("live %s: taken over by %s; this run stops", self.stream_id, row.worker_id)
+                self._superseded = self._stop = True
+                return True
             self._stop = row.stop_requested or row.status in state.TERMINAL
-            if now - self._last_beat >= HEARTBEAT_INTERVAL:
-                self._last_beat = now
-                row.heartbeat_at = utcnow()
-                s.add(row)
-                s.commit()
         return self._stop
+
+    def _beat(self, done: threading.Event) -> None:
+        """The lease: a thread, so that long steps without a look at the row (the recording's copy, its
+        storyboard, a slow probe) keep the stream; only a dead or frozen process loses it."""
+        while not done.wait(self.config.lease.heartbeat_interval):
+            try:
+                with Session(self.engine) as s:
+                    kept = s.exec(update(LiveStream).where(LiveStream.id == self.stream_id)
+                                  .where(LiveStream.worker_id == self.run_id).values(heartbeat_at=utcnow()))
+                    s.commit()
+                if kept.rowcount != 1:
+                    return  # taken over or deleted: _should_stop sees which at its next look
+            except Exception:  # a database blip; the next beat retries
+                log.warning("live %s: heartbeat failed", self.stream_id, exc_info=True)
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -164,10 +200,16 @@ class LiveRun:
         publisher = LivePublisher(self.storage, self.stream_id, segment_duration=settings["segment_duration"],
                                   dvr_window=settings["dvr_window"], record=settings["record"])
         self.work.mkdir(parents=True, exist_ok=True)
+        beating = threading.Event()
+        threading.Thread(target=self._beat, args=(beating,), name=f"lease-{self.stream_id}", daemon=True).start()
         try:
             if row.status == state.IDLE:
                 self._update(status=state.CONNECTING)
+            elif row.status in state.LIVE:
+                self._take_over(row, publisher)
             reason = self._loop(source, settings, publisher, pull=row.source_url is not None)
+            if self._superseded:
+                return
             self._finish(publisher, reason)
         except _Gone:
             log.info("live %s deleted while running; removing its media", self.stream_id)
@@ -182,9 +224,30 @@ class LiveRun:
                               ended_at=utcnow())
             raise
         finally:
+            beating.set()
             shutil.rmtree(self.work, ignore_errors=True)
 
+    def _take_over(self, row: LiveStream, publisher: LivePublisher) -> None:
+        """The stream was live under a run that died: continue what it published (same playback id,
+        same segment numbering, the recording keeps every segment), after a discontinuity."""
+        # The dead run's work files (its ffmpegs died with it: PR_SET_PDEATHSIG) are of no use now.
+        for old in (self.config.work_dir / "live" / self.stream_id).glob("*"):
+            if old.name != self.run_id:
+                shutil.rmtree(old, ignore_errors=True)
+        published = restore_state(self.storage, self.stream_id)
+        if published is None:
+            return  # nothing published yet (a first start, or a run that died before its first segment)
+        publisher.restore(published.tracks, published.periods, published.inits)
+        self.plan = plan_from_dict(row.plan) if row.plan else None
+        log.warning("live %s: taken over (from %s); continuing after %.1f s of media (%d periods)", self.stream_id,
+                    self.previous_worker or "a run the takeover pass freed", publisher.media_end,
+                    len(publisher.periods))
+        if row.status != state.RECONNECTING:
+            self._update(status=state.RECONNECTING)
+
     def _safe_update(self, **fields) -> None:
+        if self._superseded:
+            return  # the row is another run's now: it reports the stream's state
         try:
             self._update(**fields)
         except (_Gone, AbrError):
@@ -383,6 +446,11 @@ class LiveRun:
                     log.exception("live %s: after the recording %s", self.stream_id, recording_id)
         self._update(status=state.ENDED, ended_at=utcnow(), recording_asset_id=recording_id, stop_requested=False)
         log.info("live %s ended (%s); recording %s", self.stream_id, reason, recording_id)
+
+
+def _is(column, value):
+    """`column = value`, or `IS NULL` for None (SQL's `= NULL` matches nothing)."""
+    return column.is_(None) if value is None else column == value
 
 
 def _aware(value):

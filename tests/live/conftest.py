@@ -78,7 +78,9 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
     root = tmp_path_factory.mktemp("live")
     rtmp_port, api_port, srt_port, relay_port = free_port(), free_port(), free_port(), free_port()
     env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(root / "data"), "ABR_API_KEYS": TEST_KEY,
-           "ABR_RTMP_PORT": str(rtmp_port), "ABR_LIVE_RECONNECT_GRACE": "6", "ABR_ALLOW_PRIVATE_URLS": "1",
+           "ABR_RTMP_PORT": str(rtmp_port), "ABR_LIVE_RECONNECT_GRACE": "6",
+           # A killed live worker's stream moves within ~4 s (tests/live/test_takeover.py).
+           "ABR_LIVE_HEARTBEAT_INTERVAL": "1", "ABR_LIVE_TAKEOVER_AFTER": "3", "ABR_ALLOW_PRIVATE_URLS": "1",
            # The operator path for cameras on a private network: loopback sources are named, one address only.
            "ABR_LIVE_PULL_ALLOW_NETWORKS": "127.0.0.1/32",
            "ABR_PORT": str(api_port), "ABR_LOG_LEVEL": "INFO",

@@ -10,6 +10,7 @@ from core.live.session import LiveConfig, LiveRun
 from core.queues import TASK_LIVE
 from core.services.images import storyboard_of_recording
 from core.services.overlays import resolver
+from workers.config import lease_policy
 from workers.context import get_worker_context
 
 
@@ -24,5 +25,6 @@ def run_live_stream(stream_id: str) -> None:
                         after_recording=lambda asset_id: storyboard_of_recording(
                             ctx.storage, ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", asset_id=asset_id),
                         pull_policy=PullPolicy.from_setting(s.live_pull_allow_networks),
-                        resolver=lambda work: resolver(ctx.storage, work, allow_private=s.allow_private_urls))
+                        resolver=lambda work: resolver(ctx.storage, work, allow_private=s.allow_private_urls),
+                        lease=lease_policy(s))
     LiveRun(ctx.engine, ctx.storage, config, stream_id, events=events.emit).run()
