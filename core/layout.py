@@ -15,8 +15,10 @@ import re
 
 PRESENTATION = "presentation.json"
 
-# What the origin may serve from a media prefix: a rendition's init or media segment.
-SEGMENT_PATH = re.compile(r"^(?P<rendition>[a-z0-9][a-z0-9-]{0,39})/(?P<file>init\.(?:mp4|webm)|\d{5}\.(?:m4s|webm))$")
+# What the origin may serve from a media prefix: a rendition's init or media segment, or a
+# low-latency live stream's partial segment (`00042.3.m4s`: part 3 of segment 42).
+SEGMENT_PATH = re.compile(
+    r"^(?P<rendition>[a-z0-9][a-z0-9-]{0,39})/(?P<file>init\.(?:mp4|webm)|\d{5}(?:\.\d{1,3})?\.m4s|\d{5}\.webm)$")
 
 
 def source_key(asset_id: str) -> str:

@@ -20,6 +20,13 @@ dash muxer), with what live needs on top:
   `tfdt`.
 - the dash muxer keeps only a small window in its own (unused) manifest;
   the publisher moves every segment out the moment it is complete.
+- low latency (`part_target`): `-frag_type duration -frag_duration` cuts
+  every segment into CMAF fragments of about the part target (rounded to
+  whole frames by the muxer) and `-streaming 1` writes each fragment to the
+  growing segment file as soon as it is closed, where the publisher picks
+  it up as an LL-HLS part (core/media/cmaf_parts.py). Keyframes stay where
+  the VOD encoder forces them, at every segment start on every rung, so the
+  first part of each segment is the only independent one.
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ def input_args(url: str) -> list[str]:
 
 
 def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: float,
-                    input_options: list[str] | None = None) -> list[str]:
+                    input_options: list[str] | None = None, part_target: float | None = None) -> list[str]:
     """The live ffmpeg argument list (pure): `job.source` is ignored, `source_url` is read instead.
 
     `input_options` (ending in `-i …`) replace the source's input options: the
@@ -88,7 +95,7 @@ def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: flo
         raise AssertionError("build_encode_argv changed its input options")
     head, tail = base[:at], base[at + 4:]
     inputs = input_options if input_options is not None else input_args(source_url)
-    return head + ["-stats_period", "0.5"] + inputs + _live_tail(tail, offset)
+    return head + ["-stats_period", "0.5"] + inputs + _live_tail(tail, offset, part_target)
 
 
 def build_live_decode_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, audio_fifo: str | None,
@@ -109,7 +116,8 @@ def build_live_decode_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, audi
     return argv
 
 
-def build_live_raw_argv(ffmpeg: str, job: EncodeJob, *, audio_fifo: str, offset: float) -> list[str]:
+def build_live_raw_argv(ffmpeg: str, job: EncodeJob, *, audio_fifo: str, offset: float,
+                        part_target: float | None = None) -> list[str]:
     """The live encoder fed by the frame plugins: raw frames on stdin, the audio from the decoder's FIFO (pure)."""
     base = build_encode_argv(ffmpeg, replace(job, source=Path(audio_fifo)))
     at = base.index("-probesize")  # -probesize N -f rawvideo … -i pipe:0
@@ -121,10 +129,24 @@ def build_live_raw_argv(ffmpeg: str, job: EncodeJob, *, audio_fifo: str, offset:
         inputs, rest = rest[:6], rest[6:]
     else:
         inputs = []
-    return head + base[at:raw_end] + inputs + _live_tail(rest, offset)
+    return head + base[at:raw_end] + inputs + _live_tail(rest, offset, part_target)
 
 
-def _live_tail(tail: list[str], offset: float) -> list[str]:
+def part_target(settings: dict) -> float | None:
+    """A stream's part target in seconds, None unless its `latency_mode` is "low" (streams from before LL: standard)."""
+    if settings.get("latency_mode") != "low":
+        return None
+    return float(settings.get("part_target") or 0.25)
+
+
+def part_args(part_target: float | None) -> list[str]:
+    """The dash muxer's options for LL parts (none for a standard-latency stream)."""
+    if part_target is None:
+        return []
+    return ["-frag_type", "duration", "-frag_duration", _number(part_target), "-streaming", "1"]
+
+
+def _live_tail(tail: list[str], offset: float, part_target: float | None = None) -> list[str]:
     out = []
     i = 0
     while i < len(tail):
@@ -148,5 +170,6 @@ def _live_tail(tail: list[str], offset: float) -> list[str]:
     return out[:f] + ["-output_ts_offset", _number(offset)] + out[f:-1] + [
         "-format_options", "movflags=+frag_discont",
         "-window_size", str(MUXER_WINDOW), "-extra_window_size", str(MUXER_EXTRA_WINDOW),
+        *part_args(part_target),
         manifest,
     ]

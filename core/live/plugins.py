@@ -57,7 +57,8 @@ class LivePlugins:
         return FrameChain(fmt, entries, live=True)
 
     def run(self, ffmpeg: str, job: EncodeJob, *, source_url: str, offset: float, poll: Callable[[], None],
-            input_options: list[str] | None = None, stdin=None, **run_kwargs) -> None:
+            input_options: list[str] | None = None, stdin=None, part_target: float | None = None,
+            **run_kwargs) -> None:
         """One session: like run_ffmpeg on the plain live argv, with the chain between decode and encode.
 
         `input_options` and `stdin`: the decoder reads the worker's source reader (core/live/reader.py).
@@ -85,7 +86,8 @@ class LivePlugins:
 
         decode = build_live_decode_argv(ffmpeg, job, source_url=source_url, audio_fifo=str(fifo) if fifo else None,
                                         input_options=input_options)
-        encode = build_live_raw_argv(ffmpeg, job, audio_fifo=str(fifo) if fifo else "", offset=offset)
+        encode = build_live_raw_argv(ffmpeg, job, audio_fifo=str(fifo) if fifo else "", offset=offset,
+                                     part_target=part_target)
         try:
             run_with_plugins(decode, encode, chain, poll=check, on_pump=pumps.append, decoder_stdin=stdin,
                              **run_kwargs)

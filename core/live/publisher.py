@@ -10,6 +10,14 @@ Order of writes, per segment: the segment, then `live.json` (the commit
 point, as `presentation.json` is for VOD). The window is cut from the full
 list on every write; without recording, segments that left the window
 (plus a margin for players still fetching them) are deleted.
+
+Low latency (`part_target` set): the segment still being written
+(`<name>.tmp`, which the encoder appends one CMAF fragment to per part
+target) is read on every poll; each fragment that is whole is published as a
+part object (`{rendition}/00042.3.m4s`), then `live.json` lists it. A
+segment's last part is published just before the segment itself. Parts are
+listed for the last PART_SEGMENTS segments only (a player joins at the edge)
+and deleted a margin later: the segments hold the same bytes.
 """
 
 from __future__ import annotations
@@ -29,9 +37,12 @@ from core.media.live_model import (
     RECORDING_PRESENTATION,
     THUMBNAIL,
     LivePresentation,
+    Part,
     Period,
+    part_uri,
     window,
 )
+from core.media.cmaf_parts import complete_fragments
 from core.media.family import contiguous
 from core.media.inspect import read_init, read_segment
 from core.media.model import Presentation, Rendition, Track
@@ -41,6 +52,7 @@ log = logging.getLogger(__name__)
 DELETE_MARGIN_SEGMENTS = 10  # kept past the window for players that fetched the playlist just before
 RECORDING_EVERY = 15  # segments of the first track between writes of recording.json
 THUMBNAIL_INTERVAL = 2.0  # seconds between thumbnail refreshes
+PART_SEGMENTS = 3  # completed segments whose parts stay listed (RFC 8216bis: at least 3 target durations)
 
 
 @dataclass
@@ -50,14 +62,18 @@ class _Output:
     rep_id: str  # ffmpeg's $RepresentationID$
     rendition: Rendition
     next_file: int = 1  # the muxer's $Number$, restarts at 1 every session
+    part_offset: int = 0  # bytes of the current segment file already published as parts
 
 
 class LivePublisher:
     def __init__(self, storage: Storage, stream_id: str, *, segment_duration: float, dvr_window: float,
-                 record: bool, clock=time.time) -> None:
+                 record: bool, clock=time.time, part_target: float | None = None) -> None:
         self.storage, self.stream_id = storage, stream_id
         self.segment_duration, self.dvr_window, self.record = segment_duration, dvr_window, record
         self.clock = clock
+        self.part_target = part_target
+        self.parts: dict[str, list[Part]] = {}  # rendition id -> the parts still listed
+        self._part_objects: dict[str, list[tuple[int, str]]] = {}  # rendition id -> (segment, key) to delete later
         self.tracks: dict[str, Track] = {}  # rendition id -> every segment still kept
         self.periods: list[Period] = []
         self._inits: dict[str, bytes] = {}
@@ -90,17 +106,64 @@ class LivePublisher:
         return max((len(t.segments) for t in self.tracks.values()), default=0)
 
     def collect(self) -> int:
-        """Publish every segment that has been completed since the last call; returns how many."""
-        added = 0
+        """Publish every segment (and, low latency, part) completed since the last call; returns how many segments."""
+        added = parts = 0
         for output in self._outputs:
             while (segment_path := self._segment_path(output)).exists():
+                if self.part_target is not None:
+                    parts += self._add_parts(output, segment_path)
                 self._add(output, segment_path)
                 output.next_file += 1
+                output.part_offset = 0
                 added += 1
-        if added and all(t.segments for t in self.tracks.values()) and len(self.tracks) == len(self._outputs):
+            if self.part_target is not None:
+                parts += self._add_parts(output, segment_path.with_name(segment_path.name + ".tmp"))
+        ready = all(t.segments for t in self.tracks.values()) and len(self.tracks) == len(self._outputs)
+        if added and ready:
             self.publish()
             self._maybe_thumbnail()
+        elif parts and ready and self._pending_period is None:
+            # A new session's parts wait for its period (the first segment fixes its wall clock).
+            self.publish()
         return added
+
+    def _add_parts(self, output: _Output, path: Path) -> int:
+        """Publish the whole fragments of `path` (a growing `.tmp` or a just-completed segment) not yet published."""
+        try:
+            with path.open("rb") as f:
+                f.seek(output.part_offset)
+                data = f.read()
+        except FileNotFoundError:  # renamed meanwhile: the next poll takes it as a completed segment
+            return 0
+        fragments = complete_fragments(data)
+        if not fragments:
+            return 0
+        rid = output.rendition.id
+        if rid not in self.tracks:
+            init_path = self._init_path(output)
+            if not init_path.exists():
+                return 0
+            self._check_init(output, init_path, None)
+        track = self.tracks[rid]
+        number = track.segments[-1].number + 1 if track.segments else 1
+        listed = self.parts.setdefault(rid, [])
+        index = sum(1 for p in listed if p.segment == number)
+        for fragment in fragments:
+            key = self._key(part_uri(track, number, index))
+            self.storage.put_bytes(key, data[fragment.offset:fragment.offset + fragment.size])
+            listed.append(Part(number, index, fragment.duration, fragment.independent))
+            self._part_objects.setdefault(rid, []).append((number, key))
+            index += 1
+        output.part_offset += fragments[-1].offset + fragments[-1].size
+        self._trim_parts(rid, number)
+        return len(fragments)
+
+    def _trim_parts(self, rid: str, current: int) -> None:
+        listed = self.parts[rid]
+        self.parts[rid] = [p for p in listed if p.segment >= current - PART_SEGMENTS]
+        objects = self._part_objects[rid]
+        while objects and objects[0][0] < current - PART_SEGMENTS - DELETE_MARGIN_SEGMENTS:
+            self.storage.delete(objects.pop(0)[1])
 
     def _segment_path(self, output: _Output) -> Path:
         ext = "webm" if output.rendition.codec == "vp8" else "m4s"
@@ -165,7 +228,9 @@ class LivePublisher:
                   for rid in self._order if rid in self.tracks]
         return LivePresentation(
             presentation=Presentation(segment_duration=self.segment_duration, tracks=tracks, complete=self.ended),
-            periods=list(self.periods), dvr_window=self.dvr_window, ended=self.ended, published_at=self.clock())
+            periods=list(self.periods), dvr_window=self.dvr_window, ended=self.ended, published_at=self.clock(),
+            part_target=self.part_target,
+            parts={rid: list(self.parts[rid]) for rid in self._order if rid in self.parts} if not self.ended else {})
 
     def publish(self) -> None:
         data = json.dumps(self.live_presentation().to_dict(), separators=(",", ":")).encode()

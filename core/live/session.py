@@ -38,7 +38,7 @@ from core.db.models_live import LiveStream
 from core.errors import AbrError, Cancelled
 from core.events import EventSink
 from core.live import hls_proxy, state
-from core.live.encode import FIRST_OFFSET, build_live_argv
+from core.live.encode import FIRST_OFFSET, build_live_argv, part_target
 from core.live.events import emit_live_event
 from core.live.plan import LivePlan, plan_from_dict, plan_live
 from core.live.plugins import LivePlugins
@@ -198,7 +198,8 @@ class LiveRun:
         self.plugins = LivePlugins(settings.get("frame_plugins") or [], on_health=self._plugin_health,
                                    resolve=self.config.resolver(self.work / "resources") if self.config.resolver else None)
         publisher = LivePublisher(self.storage, self.stream_id, segment_duration=settings["segment_duration"],
-                                  dvr_window=settings["dvr_window"], record=settings["record"])
+                                  dvr_window=settings["dvr_window"], record=settings["record"],
+                                  part_target=part_target(settings))
         self.work.mkdir(parents=True, exist_ok=True)
         beating = threading.Event()
         threading.Thread(target=self._beat, args=(beating,), name=f"lease-{self.stream_id}", daemon=True).start()
@@ -379,10 +380,11 @@ class LiveRun:
             if self.plugins.active and plan.ladder is not None:
                 self.plugins.run(self.config.ffmpeg, job, source_url="pipe:0", offset=offset, poll=poll,
                                  input_options=PIPE_INPUT, stdin=reader.proc.stdout,
+                                 part_target=publisher.part_target,
                                  duration=None, on_progress=progress, cancel=self._should_stop)
             else:
                 argv = build_live_argv(self.config.ffmpeg, job, source_url="pipe:0", offset=offset,
-                                       input_options=PIPE_INPUT)
+                                       input_options=PIPE_INPUT, part_target=publisher.part_target)
                 run_ffmpeg(argv, duration=None, on_progress=progress, cancel=self._should_stop, poll=poll,
                            stdin=reader.proc.stdout)
         except Cancelled:

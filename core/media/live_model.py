@@ -14,6 +14,10 @@ the live session (`core.live.publisher`) writes it.
   EXT-X-PROGRAM-DATE-TIME and the MPD's availability times.
 - `ended`: no more segments will come (ENDLIST, static MPD).
 - `published_at`: when this version was written (the MPD's publishTime).
+- `part_target` / `parts` (low-latency streams only): the part target
+  duration (s) and, per rendition, the partial segments (CMAF fragments) of
+  the last few segments and of the one still being written, which LL-HLS
+  lists as EXT-X-PART and LL-DASH announces through availabilityTimeOffset.
 """
 
 from __future__ import annotations
@@ -35,6 +39,24 @@ class Period:
     wall: float  # Unix time (s) at which `start` was live
 
 
+@dataclass(frozen=True)
+class Part:
+    """One partial segment: a CMAF fragment of segment `segment`, published as its own object."""
+
+    segment: int  # the segment's number
+    index: int  # 0-based within the segment
+    duration: int  # in the track's timescale
+    independent: bool  # starts with a keyframe
+
+    def uri(self, track: Track) -> str:
+        return part_uri(track, self.segment, self.index)
+
+
+def part_uri(track: Track, segment: int, index: int) -> str:
+    """Relative to the playback root, beside the segment: `720p/00042.3.m4s`."""
+    return f"{track.id}/{segment:05d}.{index}.{track.extension}"
+
+
 @dataclass
 class LivePresentation:
     presentation: Presentation
@@ -42,6 +64,12 @@ class LivePresentation:
     dvr_window: float = 120.0
     ended: bool = False
     published_at: float = 0.0
+    part_target: float | None = None  # None: a standard-latency stream
+    parts: dict[str, list[Part]] = field(default_factory=dict)
+
+    @property
+    def low_latency(self) -> bool:
+        return self.part_target is not None
 
     @property
     def segment_duration(self) -> float:
@@ -67,7 +95,13 @@ class LivePresentation:
         return period.wall + (segment.start / track.timescale - period.start)
 
     def to_dict(self) -> dict:
+        extra = {}
+        if self.part_target is not None:
+            extra = {"part_target": self.part_target,
+                     "parts": {rid: [[p.segment, p.index, p.duration, int(p.independent)] for p in parts]
+                               for rid, parts in self.parts.items()}}
         return {
+            **extra,
             "live": True,
             "ended": self.ended,
             "dvr_window": self.dvr_window,
@@ -84,6 +118,9 @@ class LivePresentation:
             dvr_window=data["dvr_window"],
             ended=data["ended"],
             published_at=data["published_at"],
+            part_target=data.get("part_target"),
+            parts={rid: [Part(s, i, d, bool(k)) for s, i, d, k in parts]
+                   for rid, parts in data.get("parts", {}).items()},
         )
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, func, select
 
 from core import layout
@@ -40,11 +40,25 @@ class LiveStreamCreate(BaseModel):
     # SRT push only: the encoder must use this passphrase (AES; SRT takes 10 to 79 characters).
     srt_passphrase: str | None = Field(default=None, min_length=10, max_length=79)
     frame_plugins: list[FramePluginSpec] = Field(default_factory=list, max_length=8)
+    # "low": LL-HLS / LL-DASH from parts of `part_target` seconds inside 1-2 s segments (README, Live).
+    latency_mode: Literal["standard", "low"] = "standard"
+    part_target: float = Field(default=0.25, ge=0.2, le=0.5)
 
     @field_validator("frame_plugins")
     @classmethod
     def _plugins(cls, v: list[FramePluginSpec]) -> list[FramePluginSpec]:
         return check_frame_plugins(v)
+
+    @model_validator(mode="after")
+    def _low_latency(self) -> LiveStreamCreate:
+        if self.latency_mode == "low":
+            if self.segment_duration > 2.0:
+                raise ValueError("latency_mode low needs segment_duration of 1 to 2 seconds")
+            if self.codecs[0] == "vp8":
+                raise ValueError("latency_mode low needs an fMP4 codec (h264 or h265), not vp8")
+            if self.segment_duration < 3 * self.part_target:
+                raise ValueError("latency_mode low needs segment_duration of at least 3 part_target")
+        return self
 
     @field_validator("source_url")
     @classmethod

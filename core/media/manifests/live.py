@@ -6,6 +6,15 @@ EXT-X-DISCONTINUITY where a reconnect started a new period and
 EXT-X-DISCONTINUITY-SEQUENCE counting those that slid out of the window; no
 EXT-X-PLAYLIST-TYPE (segments leave the window), EXT-X-ENDLIST once ended.
 
+Low-latency HLS (RFC 8216bis §4.4.3.7-8, §4.4.4.9, §4.4.5.2-3, §6.2.5), when
+the stream has parts: EXT-X-SERVER-CONTROL (blocking reload, delta updates
+back to CAN-SKIP-UNTIL = 6 target durations, PART-HOLD-BACK = 3 part
+targets), EXT-X-PART-INF, EXT-X-PART for the parts of the last segments and
+of the one being written, an EXT-X-PRELOAD-HINT for the next part and an
+EXT-X-RENDITION-REPORT per sibling rendition (so a player switching rungs
+knows where their edge is without a round trip). A delta update (`skip`)
+replaces the segments before the skip boundary with EXT-X-SKIP.
+
 DASH (ISO/IEC 23009-1 §5.4, dynamic): availabilityStartTime is the wall
 clock of media time 0, every source connection is a Period starting at its
 own wall clock (presentationTimeOffset maps the continuous media timeline
@@ -26,7 +35,7 @@ from itertools import groupby
 from xml.etree import ElementTree as ET
 
 from core.errors import NotFound
-from core.media.live_model import LivePresentation
+from core.media.live_model import LivePresentation, Part, part_uri
 from core.media.manifests.dash import (
     MPD_NAMESPACE,
     PROFILE_LIVE,
@@ -36,12 +45,15 @@ from core.media.manifests.dash import (
     _video_set,
     xs_duration,
 )
-from core.media.manifests.hls import VERSION, build_multivariant_playlist, is_hls_track
+from core.media.manifests.hls import MEDIA_PLAYLIST_NAME, VERSION, build_multivariant_playlist, is_hls_track
 from core.media.manifests.select import append_query
 from core.media.model import Track
 
 UTC_TIMING_SCHEME = "urn:mpeg:dash:utc:http-iso:2014"
 PRESENTATION_DELAY_SEGMENTS = 3  # players stay this many segments behind the live edge
+LL_VERSION = 9  # EXT-X-SKIP needs 9 (RFC 8216bis §7)
+PART_HOLD_BACK_PARTS = 3  # the spec's minimum is 2; Apple and the issue ask for 3
+SKIP_TARGET_DURATIONS = 6  # CAN-SKIP-UNTIL: the spec's minimum
 
 
 def iso_time(unix: float) -> str:
@@ -56,7 +68,38 @@ def render_live_multivariant_playlist(live: LivePresentation, *, query: str = ""
     return build_multivariant_playlist(live.presentation, query=query).render()
 
 
-def render_live_media_playlist(live: LivePresentation, rendition: str, *, query: str = "") -> str:
+def part_target_duration(live: LivePresentation) -> float:
+    """EXT-X-PART-INF's PART-TARGET: the configured target, or the longest part if the muxer rounded above it.
+
+    The dash muxer cuts fragments on whole frames (0.25 s at 30 fps gives 8
+    frames, 0.267 s) and every part must be at most PART-TARGET; for a fixed
+    frame rate that longest part is the same from the first part on.
+    """
+    longest = 0.0
+    for track in live.presentation.tracks:
+        for part in live.parts.get(track.id, ()):
+            longest = max(longest, part.duration / track.timescale)
+    return math.ceil(max(live.part_target or 0.0, longest) * 1000 - 1e-6) / 1000
+
+
+def last_part(live: LivePresentation, track: Track) -> tuple[int, int] | None:
+    """(media sequence number, part index) of the newest part of `track`, None without parts."""
+    parts = live.parts.get(track.id)
+    if not parts:
+        return None
+    return parts[-1].segment, parts[-1].index
+
+
+def next_part(live: LivePresentation, track: Track) -> tuple[int, int]:
+    """(msn, part) of the part the encoder writes next: the preload hint, and what blocking requests wait for."""
+    parts = live.parts.get(track.id)
+    complete = track.segments[-1].number if track.segments else 0
+    if parts and parts[-1].segment > complete:
+        return parts[-1].segment, parts[-1].index + 1
+    return complete + 1, 0
+
+
+def _media_track(live: LivePresentation, rendition: str) -> Track:
     track = next((t for t in live.presentation.tracks if t.id == rendition), None)
     if track is None:
         raise NotFound(f"no rendition {rendition} in this live stream")
@@ -64,6 +107,14 @@ def render_live_media_playlist(live: LivePresentation, rendition: str, *, query:
         raise NotFound("HLS has no VP8; use the DASH manifest")
     if not track.segments:
         raise NotFound(f"rendition {rendition} has no segments yet")
+    return track
+
+
+def render_live_media_playlist(live: LivePresentation, rendition: str, *, query: str = "",
+                               skip: bool = False) -> str:
+    """The live media playlist; LL-HLS tags when the stream has parts; `skip`: a delta update (§6.2.5.1)."""
+    track = _media_track(live, rendition)
+    low = live.low_latency and not live.ended
 
     def here(uri: str) -> str:
         return append_query(posixpath.basename(uri), query)
@@ -73,27 +124,67 @@ def render_live_media_playlist(live: LivePresentation, rendition: str, *, query:
     # unless a segment rounds above it.
     target = max(math.ceil(live.segment_duration), *(round(d) for d in durations))
     first_period = live.period_index(track, track.segments[0])
-    lines = [
-        "#EXTM3U",
-        f"#EXT-X-VERSION:{VERSION}",
-        f"#EXT-X-TARGETDURATION:{target}",
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{max(VERSION, LL_VERSION) if low else VERSION}",
+             f"#EXT-X-TARGETDURATION:{target}"]
+    skipped = 0
+    if low:
+        part_target = part_target_duration(live)
+        skip_until = SKIP_TARGET_DURATIONS * target
+        lines.append(f"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={skip_until:.1f},"
+                     f"PART-HOLD-BACK={PART_HOLD_BACK_PARTS * part_target:.3f}")
+        lines.append(f"#EXT-X-PART-INF:PART-TARGET={part_target:.3f}")
+        if skip:
+            skipped = _skippable(durations, skip_until)
+    lines += [
         f"#EXT-X-MEDIA-SEQUENCE:{track.segments[0].number}",
         f"#EXT-X-DISCONTINUITY-SEQUENCE:{first_period}",
         "#EXT-X-INDEPENDENT-SEGMENTS",
         f'#EXT-X-MAP:URI="{here(track.init_uri)}"',
     ]
-    period = first_period
-    for segment, duration in zip(track.segments, durations, strict=True):
+    if skipped:
+        lines.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}")
+    parts: dict[int, list[Part]] = {}
+    for part in live.parts.get(track.id, ()) if low else ():
+        parts.setdefault(part.segment, []).append(part)
+
+    def part_lines(number: int) -> list[str]:
+        return [f'#EXT-X-PART:DURATION={p.duration / track.timescale:.5f},URI="{here(p.uri(track))}"'
+                + (",INDEPENDENT=YES" if p.independent else "") for p in parts.get(number, ())]
+
+    period = live.period_index(track, track.segments[skipped]) if skipped else first_period
+    for segment, duration in list(zip(track.segments, durations, strict=True))[skipped:]:
         index = live.period_index(track, segment)
         if index != period:
             lines.append("#EXT-X-DISCONTINUITY")
             period = index
         lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{iso_time(live.wall_clock(track, segment))}")
+        lines += part_lines(segment.number)
         lines.append(f"#EXTINF:{float(duration):.6f},")
         lines.append(here(track.segment_uri(segment.number)))
+    if low:
+        msn, index = next_part(live, track)
+        lines += part_lines(msn)  # the segment being written (no EXTINF yet)
+        lines.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{here(part_uri(track, msn, index))}"')
+        for sibling in live.presentation.tracks:
+            report = last_part(live, sibling) if sibling.id != track.id and is_hls_track(sibling) else None
+            if report is not None:
+                uri = here(f"../{sibling.id}/{MEDIA_PLAYLIST_NAME}")
+                lines.append(f'#EXT-X-RENDITION-REPORT:URI="{uri}",LAST-MSN={report[0]},LAST-PART={report[1]}')
     if live.ended:
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
+
+
+def _skippable(durations: list[Fraction], skip_until: float) -> int:
+    """How many leading segments a delta update may skip: those that end before the skip boundary."""
+    remaining = sum(durations, Fraction(0))
+    skipped = 0
+    for duration in durations:
+        if remaining - duration < skip_until:  # this segment reaches into the last CAN-SKIP-UNTIL seconds
+            break
+        remaining -= duration
+        skipped += 1
+    return skipped
 
 
 # -- DASH -----------------------------------------------------------------------------------
