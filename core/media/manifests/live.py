@@ -168,7 +168,7 @@ def render_live_media_playlist(live: LivePresentation, rendition: str, *, query:
         for sibling in live.presentation.tracks:
             report = last_part(live, sibling) if sibling.id != track.id and is_hls_track(sibling) else None
             if report is not None:
-                uri = here(f"../{sibling.id}/{MEDIA_PLAYLIST_NAME}")
+                uri = append_query(f"../{sibling.id}/{MEDIA_PLAYLIST_NAME}", query)
                 lines.append(f'#EXT-X-RENDITION-REPORT:URI="{uri}",LAST-MSN={report[0]},LAST-PART={report[1]}')
     if live.ended:
         lines.append("#EXT-X-ENDLIST")
