@@ -14,8 +14,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.origin import manifest_response, public_base_url
-from core.errors import NotFound
-from core.live.origin import LiveManifests, live_max_age
+from core.errors import BadRequest, NotFound
+from core.live.origin import LiveManifests, blocking_state, live_max_age
 from core.media.manifests import ManifestFilter
 from core.origin import policy
 from core.origin.paths import Target
@@ -39,14 +39,133 @@ def time_url(request: Request) -> str:
     return f"{public_base_url(request, request.app.state.ctx)}/play/time"
 
 
+BLOCK_TARGET_DURATIONS = 3  # a blocking reload is answered after this many target durations at the latest
+WATCH_INTERVAL = 0.02  # s between checks of live.json while requests are blocked on a stream (one check for all)
+
+
+class LiveWatch:
+    """Blocking playlist reloads of one process: one watcher task per stream, however many requests wait.
+
+    A blocked request is a coroutine awaiting the stream's `changed` event, not
+    a thread: the watcher reloads `live.json` every WATCH_INTERVAL while
+    anyone waits (in the thread pool, one call per stream) and wakes every
+    waiter when it changed; each checks its own `_HLS_msn`/`_HLS_part`.
+    """
+
+    def __init__(self, manifests: LiveManifests) -> None:
+        self.manifests = manifests
+        self._events: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, int] = {}
+
+    def watching(self, stream_id: str) -> bool:
+        return stream_id in self._events
+
+    async def wait(self, stream_id: str, ready, timeout: float) -> None:
+        """Until `ready(live)` is true or `timeout` seconds passed."""
+        deadline = time.monotonic() + timeout
+        self._waiters[stream_id] = self._waiters.get(stream_id, 0) + 1
+        if stream_id not in self._events:
+            self._events[stream_id] = asyncio.Event()
+            asyncio.get_running_loop().create_task(self._watch(stream_id))
+        try:
+            while True:
+                event = self._events[stream_id]
+                live, _ = self.manifests.load_cached(stream_id)
+                if live is not None and ready(live):
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(event.wait(), left)
+                except TimeoutError:
+                    return
+        finally:
+            self._waiters[stream_id] -= 1
+
+    async def _watch(self, stream_id: str) -> None:
+        etag = None
+        try:
+            while self._waiters.get(stream_id, 0) > 0:
+                try:
+                    _, info = await run_in_threadpool(lambda: self.manifests.load(stream_id, fresh=True))
+                except NotFound:
+                    info = None
+                if info is not None and info.etag != etag:
+                    etag = info.etag
+                    event, self._events[stream_id] = self._events[stream_id], asyncio.Event()
+                    event.set()
+                await asyncio.sleep(WATCH_INTERVAL)
+        finally:
+            self._events.pop(stream_id, None)
+            self._waiters.pop(stream_id, None)
+
+
+def live_watch(request: Request) -> LiveWatch:
+    ctx = request.app.state.ctx
+    found = ctx.extra.get("live_watch")
+    if found is None:
+        found = ctx.extra["live_watch"] = LiveWatch(live_manifests(request))
+    return found
+
+
+def _hls_params(request: Request) -> tuple[int | None, int | None, bool]:
+    """(_HLS_msn, _HLS_part, _HLS_skip=YES) of an LL-HLS request; 400 for malformed ones (RFC 8216bis §6.2.5.2)."""
+    params = request.query_params
+
+    def number(name: str) -> int | None:
+        raw = params.get(name)
+        if raw is None:
+            return None
+        if not raw.isdigit() or len(raw) > 12:
+            raise BadRequest(f"{name} must be a non-negative integer")
+        return int(raw)
+
+    msn, part = number("_HLS_msn"), number("_HLS_part")
+    if part is not None and msn is None:
+        raise BadRequest("_HLS_part without _HLS_msn")
+    skip = params.get("_HLS_skip")
+    if skip not in (None, "YES", "v2"):
+        raise BadRequest("_HLS_skip must be YES or v2")
+    return msn, part, skip is not None
+
+
 async def live_manifest(request: Request, playback: PlaybackTarget, target: Target, selected: ManifestFilter,
                         token_ttl: int | None, query: str) -> Response:
-    """A live stream's manifest (core/live/origin.py), cached for about half a segment."""
+    """A live stream's manifest (core/live/origin.py), cached for about half a segment.
+
+    LL-HLS media playlists: `_HLS_msn`/`_HLS_part` hold the request until that
+    part is published (or BLOCK_TARGET_DURATIONS passed); `_HLS_skip` asks for
+    a delta update. A blocking answer is cacheable by its full URL: once the
+    part exists the URL's answer only ever lists it.
+    """
+    msn = part = None
+    skip = False
+    if target.rendition is not None and target.kind.value == "media_playlist":
+        msn, part, skip = _hls_params(request)
+    blocked = False
+    if msn is not None:
+        manifests, watch = live_manifests(request), live_watch(request)
+        live = manifests.load_cached(playback.asset_id)[0] if watch.watching(playback.asset_id) else None
+        if live is None:  # nobody waits on this stream yet: the watcher is not keeping it fresh
+            live, _ = await run_in_threadpool(manifests.load, playback.asset_id)
+        if not blocking_state(live, target.rendition, msn, part):
+            blocked = True
+            timeout = BLOCK_TARGET_DURATIONS * max(1.0, live.segment_duration)
+            await watch.wait(
+                playback.asset_id, lambda now: blocking_state(now, target.rendition, msn, part), timeout)
     body, content_type, live, info = await run_in_threadpool(
         live_manifests(request).render, playback.asset_id, target.kind.value, rendition=target.rendition,
-        selected=selected, query=query, time_url=time_url(request))
+        selected=selected, query=query, time_url=time_url(request), skip=skip)
     rendered = RenderedManifest(body, content_type, info.mtime, live.ended)
-    cache = policy.live_cache_control(live_max_age(live.segment_duration), ended=live.ended, token_ttl=token_ttl)
+    max_age = live_max_age(live.segment_duration)
+    if msn is not None and live.low_latency and blocking_state(live, target.rendition, msn, part):
+        # Answered with what it asked for: the same URL never needs a newer answer (a CDN keeps it
+        # while players can still ask for it: a few target durations).
+        max_age = max(max_age, int(6 * live.segment_duration))
+    elif live.low_latency:
+        max_age = 0 if blocked else max_age  # a timed-out block or a plain reload: not worth keeping
+    cache = policy.live_cache_control(max_age, ended=live.ended, token_ttl=token_ttl)
     return manifest_response(request, rendered, target, token_ttl, cache_control=cache)
 
 

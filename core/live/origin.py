@@ -15,17 +15,20 @@ import time
 from dataclasses import dataclass
 
 from core import layout
-from core.errors import NotFound
+from core.errors import BadRequest, NotFound
 from core.media.live_model import LIVE_PRESENTATION, THUMBNAIL, LivePresentation
 from core.media.manifests import DASH_CONTENT_TYPE, HLS_CONTENT_TYPE, ManifestFilter
 from core.media.manifests.live import (
+    last_part,
     render_live_media_playlist,
     render_live_mpd,
     render_live_multivariant_playlist,
 )
+from core.media.model import Track
 from core.storage import ObjectInfo, Storage
 
 RELOAD_INTERVAL = 0.05  # seconds between stats of live.json per stream and process
+ADVANCE_PART_LIMIT = 3  # RFC 8216bis §6.2.5.2: a part this far past the last one is a 400
 
 
 @dataclass
@@ -43,11 +46,11 @@ class LiveManifests:
         self._loaded: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
 
-    def load(self, stream_id: str) -> tuple[LivePresentation, ObjectInfo]:
+    def load(self, stream_id: str, *, fresh: bool = False) -> tuple[LivePresentation, ObjectInfo]:
         key = layout.media_key(stream_id, LIVE_PRESENTATION)
         now = time.monotonic()
         hit = self._loaded.get(stream_id)
-        if hit is not None and now - hit.checked < RELOAD_INTERVAL:
+        if not fresh and hit is not None and now - hit.checked < RELOAD_INTERVAL:
             return hit.live, hit.info
         try:
             info = self.storage.stat(key)
@@ -61,8 +64,13 @@ class LiveManifests:
             self._loaded[stream_id] = _Loaded(live, info, now)
         return live, info
 
+    def load_cached(self, stream_id: str) -> tuple[LivePresentation | None, ObjectInfo | None]:
+        """The last loaded version, without touching storage (blocked requests check it on every change)."""
+        hit = self._loaded.get(stream_id)
+        return (hit.live, hit.info) if hit is not None else (None, None)
+
     def render(self, stream_id: str, kind: str, *, rendition: str | None, selected: ManifestFilter, query: str,
-               time_url: str) -> tuple[bytes, str, LivePresentation, ObjectInfo]:
+               time_url: str, skip: bool = False) -> tuple[bytes, str, LivePresentation, ObjectInfo]:
         """(body, content type, the live presentation, its object info) for one live manifest."""
         live, info = self.load(stream_id)
         if kind == "master":
@@ -72,7 +80,8 @@ class LiveManifests:
             live = _filtered(live, selected)
             body, content_type = render_live_mpd(live, query=query, time_url=time_url), DASH_CONTENT_TYPE
         elif kind == "media_playlist":
-            body, content_type = render_live_media_playlist(live, rendition or "", query=query), HLS_CONTENT_TYPE
+            body = render_live_media_playlist(live, rendition or "", query=query, skip=skip)
+            content_type = HLS_CONTENT_TYPE
         else:
             raise NotFound("not a live manifest")
         return body.encode(), content_type, live, info
@@ -84,6 +93,36 @@ class LiveManifests:
         except NotFound:
             raise NotFound("this live stream has no thumbnail yet") from None
         return self.storage.get_bytes(key), info
+
+
+def blocking_state(live: LivePresentation, rendition: str, msn: int, part: int | None) -> bool:
+    """Whether a blocking reload for (`_HLS_msn`, `_HLS_part`) can be answered now (RFC 8216bis §6.2.5.2).
+
+    True: the segment (no `part`) or the part is in the playlist, or the stream
+    ended. False: wait for it. BadRequest: it is further ahead than the spec
+    lets a client ask (more than two segments past the last one in the
+    playlist, or ADVANCE_PART_LIMIT parts past the last part).
+    """
+    track = _track(live, rendition)
+    if live.ended or not live.low_latency:
+        return True
+    complete = track.segments[-1].number if track.segments else 0
+    newest = last_part(live, track) or (complete, -1)
+    last_msn = max(complete, newest[0])
+    if msn > last_msn + 2:
+        raise BadRequest(f"_HLS_msn={msn} is more than two segments past the playlist's last ({last_msn})")
+    if part is not None and msn == newest[0] and part > newest[1] + ADVANCE_PART_LIMIT:
+        raise BadRequest(f"_HLS_part={part} is more than {ADVANCE_PART_LIMIT} parts past the last ({newest[1]})")
+    if part is None:
+        return msn <= complete
+    return (msn, part) <= newest  # a part past the end of a finished segment: the next segment's first
+
+
+def _track(live: LivePresentation, rendition: str) -> Track:
+    track = next((t for t in live.presentation.tracks if t.id == rendition), None)
+    if track is None:
+        raise NotFound(f"no rendition {rendition} in this live stream")
+    return track
 
 
 def _filtered(live: LivePresentation, selected: ManifestFilter) -> LivePresentation:
