@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import time
@@ -133,3 +134,36 @@ def test_latency_mode_settings():
                 {"part_target": 0.05}):
         with pytest.raises(ValidationError):
             LiveStreamCreate(latency_mode="low", **bad)
+
+
+def test_low_latency_push_end_to_end(live_stack):
+    """RTMP push through nginx-rtmp into a latency_mode=low stream: the worker's playlists carry parts that play."""
+    import m3u8
+
+    from tests.live.conftest import push
+
+    created = live_stack.create(segment_duration=1, dvr_window=20, latency_mode="low", part_target=0.25)
+    play = created["playback"]
+    publisher = push(f"{live_stack.rtmp}/{created['stream_key']}", seconds=8)
+    try:
+        live_stack.wait(created["id"], ("active",), timeout=20)
+        master = live_stack.play(play["hls"])
+        variant = next(line for line in master.text.splitlines() if line.endswith("index.m3u8"))
+        media_url = play["hls"].rsplit("/", 1)[0] + "/" + variant
+        deadline = time.monotonic() + 15
+        while "#EXT-X-PART:" not in (text := live_stack.play(media_url).text):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.1)
+        playlist = m3u8.loads(text)
+        assert playlist.server_control.can_block_reload == "YES" and playlist.preload_hint is not None
+        part = next(p for s in playlist.segments for p in s.parts)
+        body = live_stack.play(media_url.rsplit("/", 1)[0] + "/" + part.uri)
+        assert body.status_code == 200 and b"moof" in body.content[:200]
+        # A blocking reload for the hinted part is answered once the encoder closes it.
+        msn, index = re.match(r"(\d+)\.(\d+)\.m4s", playlist.preload_hint.uri).groups()
+        started = time.monotonic()
+        held = live_stack.play(f"{media_url}?_HLS_msn={int(msn)}&_HLS_part={int(index)}")
+        assert held.status_code == 200 and f'URI="{playlist.preload_hint.uri}"' in held.text
+        assert time.monotonic() - started < 3.0
+    finally:
+        kill(publisher)
