@@ -169,6 +169,7 @@ RESPONSES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
         "video/mp4": _BINARY, "audio/mp4": _BINARY, "video/webm": _BINARY,
         "application/vnd.apple.mpegurl": "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n"
                                          '#EXT-X-MAP:URI="init.mp4"\n#EXTINF:4.000,\n00001.m4s\n'}),
+    ("get", "/play/{playback_id}/keys/identity"): ("200", {"application/octet-stream": _BINARY}),
     ("get", "/play/{playback_id}/thumbnail.jpg"): ("200", {"image/jpeg": _BINARY}),
     ("get", "/play/{playback_id}/thumbnail.{fmt}"): ("200", {"image/jpeg": _BINARY, "image/webp": _BINARY}),
     ("get", "/play/{playback_id}/animated.webp"): ("200", {"image/webp": _BINARY}),

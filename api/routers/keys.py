@@ -10,7 +10,7 @@ carries key material.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.origin import authorize, get_origin, resolve_playback
@@ -30,20 +30,34 @@ _LICENCE_REQUEST = {"requestBody": {"required": True, "content": {"application/j
                                      "type": {"type": "string"}}}}}}}
 
 
-@router.post("/play/{playback_id}/keys/clearkey", summary="ClearKey licence of an encrypted asset",
-             openapi_extra=_LICENCE_REQUEST)
-async def clearkey(request: Request, playback_id: str) -> JSONResponse:
+async def _authorized_key(request: Request, playback_id: str):
+    """The asset's content key, once the playback id is encrypted and the token valid (403/404 otherwise)."""
     origin = get_origin(request)
     check_playback_id(playback_id)
     playback = await resolve_playback(origin, playback_id)
     if playback.policy != "encrypted" or playback.live:
         raise NotFound("this playback id has no keys")
     authorize(request.query_params.get("token"), playback, origin.keys)  # Forbidden without a valid token
+    ctx = request.app.state.ctx
+    return await run_in_threadpool(load_content_key, ctx.storage, key_master(ctx.settings), playback.asset_id)
+
+
+@router.get("/play/{playback_id}/keys/identity", summary="Raw content key of an encrypted asset (HLS identity)",
+            response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "the 16-byte key"}})
+async def identity(request: Request, playback_id: str) -> Response:
+    """HLS `KEYFORMAT="identity"` (Shaka): the 16 key bytes themselves, same token rules as the licence."""
+    key = await _authorized_key(request, playback_id)
+    return Response(key.key, media_type="application/octet-stream", headers=NO_STORE)
+
+
+@router.post("/play/{playback_id}/keys/clearkey", summary="ClearKey licence of an encrypted asset",
+             openapi_extra=_LICENCE_REQUEST)
+async def clearkey(request: Request, playback_id: str) -> JSONResponse:
+    key = await _authorized_key(request, playback_id)
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_LICENSE_REQUEST:
             break
-    ctx = request.app.state.ctx
-    key = await run_in_threadpool(load_content_key, ctx.storage, key_master(ctx.settings), playback.asset_id)
     return JSONResponse(clearkey_license(body[:MAX_LICENSE_REQUEST], key), headers=NO_STORE)

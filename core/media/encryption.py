@@ -120,3 +120,26 @@ class KeySystem:
 
 CLEARKEY = KeySystem("clearkey", CLEARKEY_SYSTEM_ID, "keys/clearkey")
 KEY_SYSTEMS: dict[str, KeySystem] = {CLEARKEY.name: CLEARKEY}
+
+
+# HLS (SAMPLE-AES-CTR over the same CENC segments) names a key per KEYFORMAT, one EXT-X-KEY each:
+# - "org.w3.clearkey" (hls.js with EME): the URI is a data URI carrying the KID only, which hls.js
+#   puts in the EME request; the licence itself comes from the player's configured ClearKey
+#   licence URL (our `keys/clearkey`), as HLS has no tag for a licence server.
+# - "identity" (Shaka): the URI answers the raw 16-byte key (`keys/identity`, token required);
+#   Shaka reads the KID from the init segment's `tenc` and hands both to its ClearKey CDM.
+# Each player ignores the tag of the format it does not handle (measured: hls.js 1.7.4, Shaka 4.x).
+HLS_CLEARKEY_FORMAT = "org.w3.clearkey"
+HLS_IDENTITY_FORMAT = "identity"
+HLS_KEY_FORMATS = (HLS_CLEARKEY_FORMAT, HLS_IDENTITY_FORMAT)
+IDENTITY_KEY_PATH = "keys/identity"
+
+
+def hls_key_uri(key_format: str, default_kid: str) -> str:
+    """The EXT-X-KEY URI of `key_format`: a data URI (KID only, public) or a path from the playback root."""
+    if key_format == HLS_CLEARKEY_FORMAT:
+        kid = uuid.UUID(default_kid).bytes
+        return "data:text/plain;base64," + base64.b64encode(kid).decode()
+    if key_format == HLS_IDENTITY_FORMAT:
+        return IDENTITY_KEY_PATH
+    raise ValueError(f"no HLS key format {key_format!r}")

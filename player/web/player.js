@@ -105,7 +105,7 @@
       return { engine, protocol: p };
     }
     if (protocol) return { engine: protocol === 'hls' ? 'hls' : 'dash', protocol };
-    if (config.encrypted) return { engine: 'dash', protocol: 'dash' }; // CENC + ClearKey: DASH only
+    if (config.encrypted) return { engine: 'dash', protocol: 'dash' }; // CENC + ClearKey: DASH by default (HLS on request)
     // HLS carries H.264/H.265/AV1 (CMAF); the MPD also lists VP8 (WebM) for browsers without H.264.
     // Between families the engine decides by what MSE decodes: AV1 where it can, H.264 otherwise.
     if (mseSupports(TYPES.h264) || mseSupports(TYPES.av1)) return { engine: 'hls', protocol: 'hls', auto: true };
@@ -137,8 +137,24 @@
   // ---- engine adapters: levels(), current(), auto(), select(i | -1), bandwidth(), play(), destroy() ----
   // Audio tracks (languages, description): audioTracks() -> [{index, lang, name, role}], audioTrack(), selectAudio(i).
 
+  // hls.js `drmSystems[…].generateRequest`: the playlist KID as ClearKey `keyids` init data (EME §9.1.3).
+  function keyidsInitData(initDataType, initData, context) {
+    const kid = context && context.decryptdata && context.decryptdata.keyId;
+    if (initData || !kid) return { initDataType, initData };
+    const b64url = btoa(String.fromCharCode(...kid)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    return { initDataType: 'keyids', initData: new TextEncoder().encode(JSON.stringify({ kids: [b64url] })).buffer };
+  }
+
   function hlsAdapter(url, events) {
-    const hls = new window.Hls({ startPosition: opts.start ?? -1, enableWorker: true, capLevelToPlayerSize: false });
+    const hlsConfig = { debug: params.get('debug') === '1', startPosition: opts.start ?? -1, enableWorker: true, capLevelToPlayerSize: false };
+    // Encrypted HLS is SAMPLE-AES-CTR over the DASH segments: hls.js asks EME (ClearKey) for the KID
+    // of the playlist's org.w3.clearkey EXT-X-KEY and posts the request to our licence URL.
+    // Our init segments carry no pssh, so hls.js has no initData of its own: hand EME the KID as `keyids`.
+    if (config.encrypted) {
+      Object.assign(hlsConfig, { emeEnabled: true, drmSystems: { 'org.w3.clearkey': {
+        licenseUrl: licenceUrl(), generateRequest: keyidsInitData } } });
+    }
+    const hls = new window.Hls(hlsConfig);
     let recovered = false;
     hls.on(window.Hls.Events.ERROR, (_, d) => {
       if (!d.fatal) return;
@@ -252,7 +268,9 @@
     // easy content can be H.264 (SVT-AV1's VBR overshoots): prefer AV1 where it decodes; it drops
     // undecodable variants first, so elsewhere this leaves H.264.
     player.configure({ preferredVideo: [{ label: '', role: '', language: '', codec: 'av01', hdrLevel: '', layout: '' }] });
-    if (config.encrypted) {
+    // HLS: Shaka fetches the raw key from the playlist's KEYFORMAT="identity" URI (token carried) and
+    // licenses its ClearKey CDM itself; a configured licence server would replace that, so only DASH sets one.
+    if (config.encrypted && !new URL(url).pathname.endsWith('.m3u8')) {
       player.configure({ drm: { servers: { 'org.w3.clearkey': licenceUrl() } } });
       // Shaka takes the MPD's (relative) dashif:Laurl first and resolves it against the page: aim it at ours.
       player.getNetworkingEngine().registerRequestFilter((type, request) => {

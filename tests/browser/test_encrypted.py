@@ -42,3 +42,29 @@ def test_without_a_valid_token_the_key_is_refused(server, encrypted, page, engin
     page.wait_for_selector("#message:not([hidden])", timeout=30_000)
     assert 403 in statuses
     assert page.evaluate("document.querySelector('video').currentTime") < 0.5
+
+
+@pytest.mark.parametrize(("engine", "key_request"), [("hls", ("POST", "clearkey")), ("shaka", ("GET", "identity"))])
+def test_encrypted_hls_plays_with_a_token(server, encrypted, page, engine, key_request):
+    """The same CENC segments as SAMPLE-AES-CTR HLS: hls.js via EME ClearKey (our licence), Shaka via identity."""
+    pid = encrypted.playback_id
+    keys = []
+    page.on("request", lambda r: keys.append((r.method, r.url.split("?")[0].rsplit("/", 1)[-1])) if "/keys/" in r.url else None)
+    page.on("response", lambda r: page.log.append(f"{r.status} {r.request.method} {r.url[:120]}") if r.status >= 400 else None)
+    page.goto(f"{server.url}/player/{pid}?engine={engine}&protocol=hls&autoplay=1&token={server.token(pid)}")
+    state = wait_playing(page, past=2.5, log=page.log)
+    assert state["protocol"] == "hls" and state["videoHeight"] > 0
+    assert key_request in keys, keys  # hls.js: EME licence (KID from the data URI); Shaka: the identity key
+
+
+@pytest.mark.parametrize("engine", ["hls", "shaka"])
+def test_encrypted_hls_without_a_valid_token_the_key_is_refused(server, encrypted, page, engine):
+    pid = encrypted.playback_id
+    # Playlists and segments keep their token; every key request loses it (as a leaked key URL would).
+    page.route("**/keys/*", lambda route: route.continue_(url=route.request.url.split("?")[0]))
+    statuses = []
+    page.on("response", lambda r: statuses.append(r.status) if "/keys/" in r.url else None)
+    page.goto(f"{server.url}/player/{pid}?engine={engine}&protocol=hls&autoplay=1&token={server.token(pid)}")
+    page.wait_for_selector("#message:not([hidden])", timeout=30_000)
+    assert 403 in statuses
+    assert page.evaluate("document.querySelector('video').currentTime") < 0.5

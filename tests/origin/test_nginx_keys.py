@@ -50,8 +50,17 @@ def test_nginx_caches_encrypted_segments_but_never_keys(tmp_path):
             assert got.headers.get("x-cache-status") in (None, "", "BYPASS", "MISS")
             assert got.json()["keys"][0]["kid"] == b64url(key.kid)
         assert httpx.post(f"{cdn}/play/{pid}/keys/clearkey", json=body, timeout=10).status_code == 403
+        # The HLS identity key is a GET, which nginx would cache if the origin let it: it must not.
+        identity = f"{cdn}/play/{pid}/keys/identity?token={token}"
+        for _ in range(2):
+            got = httpx.get(identity, timeout=10)
+            assert got.status_code == 200 and got.content == key.key
+            assert got.headers["cache-control"] == "private, no-store"
+            assert got.headers.get("x-cache-status") in (None, "", "BYPASS", "MISS")
+        assert httpx.get(f"{cdn}/play/{pid}/keys/identity", timeout=10).status_code == 403
 
         # With the origin gone the cached segment is still served, and no key is: nothing was kept.
         stop(proc)
         assert get(segment).headers["x-cache-status"] == "HIT"
         assert httpx.post(licence, json=body, timeout=10).status_code == 502
+        assert httpx.get(identity, timeout=10).status_code == 502

@@ -45,9 +45,15 @@ def test_encrypted_asset(pipeline, clips):
     kid = p.protection.default_kid
     assert f'cenc:default_KID="{kid}"' in mpd and "e2719d58-a985-b3c9-781a-b030af78d30e" in mpd
     assert f"<dashif:Laurl>keys/clearkey?token={t1}</dashif:Laurl>" in mpd
-    # HLS is not offered for CENC yet: a clear 404 saying so.
-    hls = c.get(f"{play}/master.m3u8?token={t1}")
-    assert hls.status_code == 404 and "encrypted" in hls.text
+    # HLS: the same CENC segments as SAMPLE-AES-CTR, a ClearKey (KID only) and an identity key per playlist.
+    assert c.get(f"{play}/master.m3u8?token={t1}").status_code == 200
+    video0 = p.video_tracks[0]
+    media = c.get(f"{play}/{video0.id}/index.m3u8?token={t1}").text
+    kid_b64 = base64.b64encode(bytes.fromhex(kid.replace("-", ""))).decode()
+    assert (f'#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="data:text/plain;base64,{kid_b64}",KEYFORMAT="org.w3.clearkey"'
+            in media)
+    assert f'#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="../keys/identity?token={t1}",KEYFORMAT="identity"' in media
+    assert c.get(f"{play}/keys/identity").status_code == 403
 
     # The licence: only with a token, never cached, the key for the KID the MPD names.
     kid_bytes = bytes.fromhex(kid.replace("-", ""))
@@ -58,6 +64,8 @@ def test_encrypted_asset(pipeline, clips):
     key = base64.urlsafe_b64decode(jwk["k"] + "==")
     assert jwk["kid"] == b64url(kid_bytes) and len(key) == 16
     assert c.post(f"{play}/keys/clearkey?token={t2}", json={"kids": [b64url(bytes(16))]}).status_code == 400
+    raw = c.get(f"{play}/keys/identity?token={t2}")  # HLS identity: the same key, raw, same rules
+    assert raw.status_code == 200 and raw.content == key and raw.headers["cache-control"] == "private, no-store"
 
     # One set of segment files for every viewer: the same bytes under two tokens.
     video = p.video_tracks[0]
@@ -71,7 +79,7 @@ def test_encrypted_asset(pipeline, clips):
     assert len(_frames(init + seg1.content, key)) > 10
 
     # No key material anywhere but the key endpoint: not in the asset, the MPD, or the worker's log.
-    for text in (json.dumps(c.get(f"/v1/assets/{asset['id']}").json()), mpd, pipeline.log.read_text(),
+    for text in (json.dumps(c.get(f"/v1/assets/{asset['id']}").json()), mpd, media, pipeline.log.read_text(),
                  pipeline.storage.get_bytes(f"media/{asset['id']}/presentation.json").decode()):
         assert key.hex() not in text and jwk["k"] not in text
     assert "encryption_key=<redacted>" in pipeline.log.read_text()

@@ -14,7 +14,8 @@ from fractions import Fraction
 from typing import Literal
 
 from core.errors import NotFound
-from core.media.model import VIDEO_CODECS, Presentation, Segment, TextTrack, Track
+from core.media.encryption import HLS_KEY_FORMATS, hls_key_uri
+from core.media.model import VIDEO_CODECS, Presentation, Protection, Segment, TextTrack, Track
 from core.media.manifests.select import append_query, clean_query
 
 VERSION = 7  # EXT-X-MAP in a non-I-frame playlist needs 6; 7 is what CMAF players expect
@@ -43,6 +44,22 @@ class Map:
 
 
 @dataclass(frozen=True)
+class Key:
+    """# EXT-X-KEY: how the segments that follow are encrypted, and where a player of `key_format` gets the key.
+
+    CENC (`cenc`, AES-CTR) CMAF segments are `SAMPLE-AES-CTR` in HLS: the same
+    files the MPD lists, so one set serves both protocols.
+    """
+
+    uri: str
+    key_format: str
+    method: str = "SAMPLE-AES-CTR"
+
+    def render(self) -> str:
+        return f'#EXT-X-KEY:METHOD={self.method},URI="{self.uri}",KEYFORMAT="{self.key_format}",KEYFORMATVERSIONS="1"'
+
+
+@dataclass(frozen=True)
 class MediaSegment:
     """# EXTINF: one segment's duration, then its URI line."""
 
@@ -63,6 +80,7 @@ class MediaPlaylist:
     map: Map
     segments: tuple[MediaSegment, ...]
     ended: bool
+    keys: tuple[Key, ...] = ()
 
     def render(self) -> str:
         lines = [
@@ -72,6 +90,7 @@ class MediaPlaylist:
             f"#EXT-X-MEDIA-SEQUENCE:{self.media_sequence}",
             f"#EXT-X-PLAYLIST-TYPE:{self.playlist_type}",
             "#EXT-X-INDEPENDENT-SEGMENTS",
+            *(k.render() for k in self.keys),
             self.map.render(),
             *(s.render() for s in self.segments),
         ]
@@ -96,7 +115,17 @@ def _contiguous(segments: list[Segment]) -> list[Segment]:
     return run
 
 
-def build_media_playlist(track: Track, *, ended: bool, query: str = "") -> MediaPlaylist:
+def build_keys(protection: Protection | None, query: str) -> tuple[Key, ...]:
+    """One EXT-X-KEY per key format players need (hls.js: ClearKey via EME; Shaka: `identity`)."""
+    if protection is None:
+        return ()
+    # Key URIs are relative to the playback root; the media playlist is one level down.
+    return tuple(Key(uri if uri.startswith("data:") else append_query(f"../{uri}", query), fmt)
+                 for fmt in HLS_KEY_FORMATS for uri in [hls_key_uri(fmt, protection.default_kid)])
+
+
+def build_media_playlist(track: Track, *, ended: bool, query: str = "",
+                         protection: Protection | None = None) -> MediaPlaylist:
     if not is_hls_track(track):
         raise NotFound("HLS has no VP8; use the DASH manifest")
     segments = _contiguous(track.segments)
@@ -122,11 +151,12 @@ def build_media_playlist(track: Track, *, ended: bool, query: str = "") -> Media
             for s in segments
         ),
         ended=ended,
+        keys=build_keys(protection, query),
     )
 
 
-def render_media_playlist(track: Track, *, ended: bool, query: str = "") -> str:
-    return build_media_playlist(track, ended=ended, query=query).render()
+def render_media_playlist(track: Track, *, ended: bool, query: str = "", protection: Protection | None = None) -> str:
+    return build_media_playlist(track, ended=ended, query=query, protection=protection).render()
 
 
 def _quoted(value: str) -> str:
@@ -274,9 +304,6 @@ def _family_then_bandwidth(track: Track) -> tuple[int, int]:
 
 def build_multivariant_playlist(presentation: Presentation, *, query: str = "") -> MultivariantPlaylist:
     clean_query(query)  # refuse an unsafe query even when nothing would carry it
-    if presentation.protection is not None:
-        # CENC (AES-CTR) segments would need SAMPLE-AES-CTR + EME in HLS; not offered yet.
-        raise NotFound("this asset is encrypted: play its DASH manifest (manifest.mpd)")
     audio_tracks = [t for t in presentation.audio_tracks if is_hls_track(t)]
     audio = audio_tracks[0] if audio_tracks else None
     if any(not t.segments for t in audio_tracks):

@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import BadRequest, NotFound
 from core.media.manifests import render_media_playlist, render_multivariant_playlist
-from core.media.model import Presentation, Segment
+from core.media.model import Presentation, Protection, Segment
 
 MULTIVARIANT = """\
 #EXTM3U
@@ -215,3 +215,36 @@ def test_media_playlist_without_segments_is_not_found(presentation):
 def test_same_text_after_json_round_trip(presentation):
     again = Presentation.from_dict(presentation.to_dict())
     assert render_multivariant_playlist(again) == MULTIVARIANT
+
+
+ENCRYPTED_720P = """\
+#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-TARGETDURATION:4
+#EXT-X-MEDIA-SEQUENCE:1
+#EXT-X-PLAYLIST-TYPE:VOD
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="data:text/plain;base64,ABEiM0RVZneImaq7zN3u/w==",KEYFORMAT="org.w3.clearkey",KEYFORMATVERSIONS="1"
+#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="../keys/identity?token=t",KEYFORMAT="identity",KEYFORMATVERSIONS="1"
+#EXT-X-MAP:URI="init.mp4?token=t"
+#EXTINF:4.000000,
+00001.m4s?token=t
+#EXTINF:4.000000,
+00002.m4s?token=t
+#EXTINF:2.500000,
+00003.m4s?token=t
+#EXT-X-ENDLIST
+"""
+
+
+def test_encrypted_media_playlist_exact(presentation):
+    """CENC segments as SAMPLE-AES-CTR: the KID (public) for EME ClearKey, the key URL (with the token) for identity."""
+    protection = Protection(default_kid="00112233-4455-6677-8899-aabbccddeeff")
+    got = render_media_playlist(track(presentation, "h264-720p"), ended=True, query="token=t", protection=protection)
+    assert got == ENCRYPTED_720P
+
+
+def test_encrypted_presentation_has_a_multivariant_playlist(presentation):
+    clear = render_multivariant_playlist(presentation)
+    presentation.protection = Protection(default_kid="00112233-4455-6677-8899-aabbccddeeff")
+    assert render_multivariant_playlist(presentation) == clear  # the keys are in the media playlists
