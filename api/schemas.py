@@ -36,6 +36,27 @@ def error_responses(*statuses: int) -> dict[int | str, dict]:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
+class FullQuality(BaseModel):
+    """VMAF over the whole published rendition (settings `quality_report: true`)."""
+
+    vmaf_mean: float
+    vmaf_p5: float
+    frames: int  # how many frames were scored
+
+
+class RenditionQuality(BaseModel):
+    """A rendition's measured VMAF (0-100, against the source at display size, model vmaf_v0.6.1).
+
+    `vmaf_mean`/`vmaf_p5` (mean and 5th percentile over the frames) come from the per-title
+    analysis' samples (`samples` of them); `full` is the whole rendition, once measured.
+    """
+
+    vmaf_mean: float | None = None
+    vmaf_p5: float | None = None
+    samples: int = 0
+    full: FullQuality | None = None
+
+
 class RenditionPublic(BaseModel):
     id: str
     codec: str
@@ -44,6 +65,7 @@ class RenditionPublic(BaseModel):
     bitrate: int
     frame_rate: float | None
     status: str
+    quality: RenditionQuality | None = None  # null: not measured (fixed or explicit ladder, audio)
 
 
 class PlaybackIdPublic(BaseModel):
@@ -97,7 +119,8 @@ def asset_public(asset: Asset, renditions: list[Rendition], playback_ids: list[P
         progress_detail=asset.progress_detail, duration=asset.duration, source=asset.source,
         settings=asset.settings,
         renditions=[RenditionPublic(id=r.name, codec=r.codec, width=r.width, height=r.height, bitrate=r.bitrate,
-                                    frame_rate=r.frame_rate, status=r.status) for r in renditions],
+                                    frame_rate=r.frame_rate, status=r.status,
+                                    quality=RenditionQuality(**r.quality) if r.quality else None) for r in renditions],
         playback_ids=[PlaybackIdPublic(id=p.id, policy=p.policy) for p in playback_ids],
         playback=playback,
         error=ErrorInfo(code=asset.error_code, message=asset.error_message or "") if asset.error_code else None,

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # transcode worker encodes; sources shorter than chunk_min_source (default 2 x
     # chunk_duration) take the single-worker path.
     chunk_duration: float = Field(default=60.0, gt=0)
+    # Sources longer than this get a per-title ("auto") ladder unless their settings name one
+    # (core/media/analysis.py); shorter ones keep the fixed table, where analysis would cost more than it saves.
+    auto_ladder_min_duration: float = Field(default=20.0, ge=0)
     chunk_min_source: float | None = Field(default=None, ge=0)
     worker_metrics_port: int = Field(default=0, ge=0, lt=65536)  # `abr worker` serves /metrics here (0: off)
     job_stale_after: float = Field(default=60.0, gt=0)  # s without heartbeat before a job is resent

@@ -5,6 +5,7 @@
 - `media/{asset_id}/` — what the origin serves: `{rendition}/init.mp4`,
   `{rendition}/00001.m4s` (or `.webm`), and `presentation.json`, the model the
   manifests are rendered from (not itself served).
+- `sources/{asset_id}/analysis.json` — the per-title analysis' measurements.
 - `staging/{asset_id}/{job_id}/` — scratch for codec families encoded after the
   first; published into `media/` atomically when the family is complete.
 """
@@ -28,6 +29,11 @@ def source_key(asset_id: str) -> str:
 def added_audio_source_key(asset_id: str, rendition_id: str) -> str:
     """The file an audio track added after the fact (a dub) was encoded from."""
     return f"sources/{asset_id}/{rendition_id}"
+
+
+def analysis_key(asset_id: str) -> str:
+    """The per-title analysis' measurements (core/services/quality.py): a retry plans the same ladder from them."""
+    return f"sources/{asset_id}/analysis.json"
 
 
 def content_key_key(asset_id: str) -> str:

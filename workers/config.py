@@ -38,7 +38,8 @@ def pipeline_config(ctx: WorkerContext) -> PipelineConfig:
                           max_source_bytes=s.max_upload_bytes, import_timeout=s.import_timeout,
                           allow_private_urls=s.allow_private_urls, jobs=job_policy(s),
                           limits=MediaLimits.from_settings(s), chunking=chunk_policy(s),
-                          key_master=functools.partial(key_master, s))
+                          key_master=functools.partial(key_master, s),
+                          auto_ladder_min_duration=s.auto_ladder_min_duration)
 
 
 def lease_policy(settings) -> LeasePolicy:

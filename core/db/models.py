@@ -67,6 +67,8 @@ class Rendition(SQLModel, table=True):
     bitrate: int = 0
     frame_rate: float | None = None
     status: str = Field(default="pending", max_length=20)  # pending|encoding|ready|errored
+    # Measured VMAF (api/schemas.py RenditionQuality): {"vmaf_mean", "vmaf_p5", "samples", "full"?}; None: not measured.
+    quality: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Job(SQLModel, table=True):

@@ -1,5 +1,10 @@
 """Plan the adaptive bitrate ladder: a pure function of the source's display size and frame rate.
 
+With `measurements` (the per-title analysis of the source, core/media/analysis.py)
+the rungs are chosen from measured rate-quality curves instead of the fixed
+table (core/media/pertitle.py); the fixed table's rungs are then the candidate
+sizes and each one's bitrate is the most a per-title rung there may spend.
+
 A rung is named by its SHORT side ("720p" is 1280x720 landscape and 720x1280
 portrait), so a phone's portrait video gets the same quality as landscape;
 players and the dashboard label rungs the same way.
@@ -11,7 +16,8 @@ import math
 from fractions import Fraction
 
 from core.errors import Unprocessable
-from core.media.model import AUDIO_RENDITION_ID, VIDEO_CODECS, Ladder, Rendition
+from core.media.model import AUDIO_RENDITION_ID, VIDEO_CODECS, Ladder, Rendition, RungQuality
+from core.media.pertitle import QualityMeasurements, choose_rungs
 
 # Nominal short side -> H.264 average bitrate (bits/s) at 30 fps.
 H264_BITRATES: dict[int, int] = {
@@ -54,11 +60,13 @@ def plan_ladder(
     frame_rate: Fraction,
     explicit: list[dict] | None = None,
     max_rungs: int = 4,
+    measurements: QualityMeasurements | None = None,
 ) -> Ladder:
     """The renditions to encode for `codec`, highest first, never above the source size.
 
     Planned rungs within 15 % of the one above are skipped (`skip_close_rungs`);
-    an explicit ladder is taken as given (minus rungs above the source).
+    an explicit ladder is taken as given (minus rungs above the source);
+    `measurements` make it a per-title ladder (each rendition's quality in `Ladder.quality`).
     """
     if codec not in VIDEO_CODECS:
         raise Unprocessable(f"unknown video codec {codec!r}; use one of {', '.join(VIDEO_CODECS)}")
@@ -67,14 +75,20 @@ def plan_ladder(
     check_aspect(display_width, display_height)
     rate = output_frame_rate(frame_rate)
     short = min(display_width, display_height)
+    quality: dict[int, RungQuality] = {}
     if explicit is not None:
         rungs = _explicit_rungs(explicit, short)
     else:
         rungs = skip_close_rungs(_table_rungs(codec, short, rate))[: max(1, max_rungs)]
+        chosen = choose_rungs(measurements, dict(rungs), max_rungs) if measurements is not None else []
+        if chosen:  # nothing measured (an analysis that scored no frame): the fixed table stays
+            rungs = [(c.short, c.bitrate) for c in chosen]
+            quality = {c.short: RungQuality(c.vmaf_mean, c.vmaf_p5, measurements.samples) for c in chosen}
     renditions = tuple(
         _rendition(codec, nominal, bitrate, display_width, display_height, rate) for nominal, bitrate in rungs
     )
-    return Ladder(codec=codec, renditions=renditions)
+    by_id = {r.id: quality[nominal] for r, (nominal, _) in zip(renditions, rungs) if nominal in quality}
+    return Ladder(codec=codec, renditions=renditions, quality=by_id)
 
 
 def check_aspect(display_width: int, display_height: int) -> None:

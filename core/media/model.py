@@ -69,11 +69,22 @@ _RENDITION_DEFAULTS = {"language": "", "name": "", "role": "", "default": False,
 
 
 @dataclass(frozen=True)
+class RungQuality:
+    """A rung's VMAF as the per-title analysis measured it on the source's samples (0-100, display size)."""
+
+    vmaf_mean: float
+    vmaf_p5: float  # 5th percentile over the scored frames: the worst moments
+    samples: int  # how many samples of the source it was measured on
+
+
+@dataclass(frozen=True)
 class Ladder:
     """The renditions one ffmpeg process encodes for one codec family."""
 
     codec: str
     renditions: tuple[Rendition, ...]
+    # rendition id -> measured quality; only a per-title ("auto") ladder has it.
+    quality: dict[str, RungQuality] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

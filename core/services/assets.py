@@ -19,6 +19,7 @@ from core.media.ladder import plan_ladder
 from core.media.limits import HeaderFacts, MediaLimits, check_header  # MediaLimits: also imported from here
 from core.media.plugins import PluginSettingsError, validate_chain
 from core.media.model import Ladder
+from core.media.pertitle import QualityMeasurements
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import MediaInfo
 from core.storage import Storage
@@ -102,7 +103,13 @@ class AssetSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     codecs: list[Literal["h264", "h265", "vp8", "av1"]] = Field(default_factory=lambda: ["h264"], min_length=1, max_length=4)
     segment_duration: float = Field(default=4.0, ge=1.0, le=10.0)
-    ladder: list[LadderRung] | None = Field(default=None, min_length=1, max_length=8)
+    # A list: exactly these rungs. "auto": per-title, measured on samples of the source with VMAF
+    # (core/media/analysis.py). "fixed": the bitrate table. None: "auto" for sources longer than the
+    # worker's `auto_ladder_min_duration` (ABR_AUTO_LADDER_MIN_DURATION), "fixed" for shorter ones.
+    ladder: list[LadderRung] | Literal["auto", "fixed"] | None = Field(default=None)
+    # After publishing, measure every video rendition's VMAF over its whole length (costs about a decode
+    # and a VMAF pass per rendition); without it only the per-title analysis' sample scores are shown.
+    quality_report: bool = False
     # encrypted: signed, and the CMAF segments CENC-encrypted with the asset's key (DASH + ClearKey)
     playback_policy: Literal["public", "signed", "encrypted"] = "public"
     passthrough: str | None = Field(default=None, max_length=2000)
@@ -117,6 +124,21 @@ class AssetSettings(BaseModel):
     @classmethod
     def _plugins(cls, v: list[FramePluginSpec]) -> list[FramePluginSpec]:
         return check_frame_plugins(v)
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder_size(cls, v):
+        if isinstance(v, list) and not 1 <= len(v) <= 8:
+            raise ValueError("an explicit ladder has 1 to 8 rungs")
+        return v
+
+    def ladder_mode(self, duration: float | None, auto_min_duration: float) -> Literal["explicit", "auto", "fixed"]:
+        """How this asset's ladder is planned: explicit rungs, per-title, or the fixed table."""
+        if isinstance(self.ladder, list):
+            return "explicit"
+        if self.ladder is not None:
+            return self.ladder
+        return "auto" if duration is not None and duration > auto_min_duration else "fixed"
 
     @field_validator("codecs")
     @classmethod
@@ -190,18 +212,23 @@ def check_limits(info: MediaInfo, limits: MediaLimits) -> None:
                              frame_rate=v.frame_rate if v else None), limits)
 
 
-def plan_asset(info: MediaInfo, settings: AssetSettings) -> tuple[list[Ladder], PlannedRendition | None]:
+def plan_asset(info: MediaInfo, settings: AssetSettings, measurements: dict[str, QualityMeasurements] | None = None,
+               ) -> tuple[list[Ladder], PlannedRendition | None]:
     """Every ladder (one per requested codec, in order) and the default audio rendition.
 
+    `measurements` (codec -> the per-title analysis) make those codecs' ladders per-title;
+    without them an "auto" ladder is planned from the fixed table (what the API records
+    at upload, before a worker has analysed the source).
     The other audio tracks, if any: `plan_audio_renditions`.
     """
     ladders = []
     if info.video is not None:
-        explicit = [r.model_dump() for r in settings.ladder] if settings.ladder else None
+        explicit = [r.model_dump() for r in settings.ladder] if isinstance(settings.ladder, list) else None
         for codec in settings.codecs:
             ladders.append(plan_ladder(codec=codec, display_width=info.video.display_width,
                                        display_height=info.video.display_height,
-                                       frame_rate=info.video.frame_rate, explicit=explicit))
+                                       frame_rate=info.video.frame_rate, explicit=explicit,
+                                       measurements=(measurements or {}).get(codec)))
     audio_tracks = plan_audio_renditions(info, settings)
     audio = audio_tracks[0] if audio_tracks else None
     if not ladders and audio is None:

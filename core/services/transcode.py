@@ -48,6 +48,7 @@ from core.services.chunked import ChunkPolicy, Chunked, plan_chunked
 from core.services.content_keys import ensure_content_key
 from core.services.images import finish_extras
 from core.services.overlays import resolver
+from core.services.quality import analyse_families, full_report, record_ladders
 from core.services.jobs import Heartbeat, JobPolicy, claim, latest_job
 from core.services.url_import import fetch
 from core.storage import Storage
@@ -98,6 +99,7 @@ class PipelineConfig:
     limits: MediaLimits = MediaLimits()
     chunking: ChunkPolicy | None = None  # None: never split (core/services/chunked.py)
     key_master: Callable[[], bytes] | None = None  # encrypted playback: the master that wraps content keys
+    auto_ladder_min_duration: float = 20.0  # longer sources get a per-title ladder unless settings say otherwise
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,8 @@ class AssetTranscode:
             raise Unprocessable(f"the asset's settings cannot be used on this worker: {exc.errors()[0]['msg']}") from exc
         self._plugins = [p.model_dump() for p in asset_settings.frame_plugins]
         ladders, audio = plan_asset(info, asset_settings)
+        if ladders and asset_settings.ladder_mode(info.duration, self.config.auto_ladder_min_duration) == "auto":
+            ladders = self._per_title(info, asset_settings, ladders, source)
         more_audio = tuple(plan_audio_renditions(info, asset_settings)[1:])
         if input_url:
             self._record_import(info, ladders, [audio, *more_audio] if audio else [], source)
@@ -284,11 +288,29 @@ class AssetTranscode:
                       ffmpeg=self.config.ffmpeg, work_dir=self.work, mp4_support=asset_settings.mp4_support)
         presentation.complete = True
         self._write_presentation(presentation)
+        if asset_settings.quality_report:
+            # Before `ready`: a client that waits for ready finds every rendition's full score.
+            self._update(progress_detail={"stage": "quality_report"})
+            full_report(self.engine, self.storage, self.config.ffmpeg, self.asset_id, presentation, source=source,
+                        work_dir=self.work / "quality", cancel=self.cancelled, timeout=self.config.ffmpeg_timeout)
         self._update(status="ready", progress=100.0, playable=True, progress_detail=None)
         events.emit(self.engine, events.ASSET_READY, asset_id=self.asset_id)
         self._finish_job("succeeded")
         metrics.observe_job("transcode", time.monotonic() - self._started)
         log.info("asset %s ready", self.asset_id)
+
+    def _per_title(self, info, settings: AssetSettings, fixed: list[Ladder], source: Path) -> list[Ladder]:
+        """The per-title ladders: measured on samples of the source, planned, and recorded as the renditions."""
+        self._update(progress_detail={"stage": "analysis"})
+        started = time.monotonic()
+        measurements = analyse_families(self.config.ffmpeg, self.storage, self.asset_id, info, fixed, source=source,
+                                        segment_duration=settings.segment_duration, work_dir=self.work,
+                                        cancel=self.cancelled, timeout=self.config.ffmpeg_timeout)
+        ladders, _ = plan_asset(info, settings, measurements)
+        record_ladders(self.engine, self.asset_id, ladders)
+        log.info("asset %s: per-title ladder in %.1f s: %s", self.asset_id, time.monotonic() - started,
+                 ", ".join(f"{r.id}@{r.bitrate // 1000}k" for lad in ladders for r in lad.renditions))
+        return ladders
 
     def _content_key(self) -> ContentKey:
         if self.config.key_master is None:

@@ -1,0 +1,166 @@
+"""The per-title ladder: rate–quality measurements of sample encodes in, rungs out (pure).
+
+`core.media.analysis` encodes a few short samples of the source at every
+candidate size (the fixed table's rungs) × a few bitrates with the family's
+real encoder settings and scores each against the source with VMAF at
+display size. Those measurements are `RatePoint`s; this module turns them
+into rungs without running anything, so the choice is tested exactly on
+recorded measurements (tests/core/media/test_pertitle.py).
+
+The choice, in order:
+1. Per size, the rate–quality curve is the upper convex hull of that size's
+   points in (log2 bitrate, VMAF): a point below the hull is a wasted setting,
+   and the concave curve is what interpolation between measured points needs.
+   The whole title's hull (`convex_hull` over every size) is what the
+   analysis reports; a rung is always a point of its own size's curve.
+2. The top: the best VMAF any size reaches within the fixed table's bits for
+   that size (`caps`, never exceeded), minus `TOP_SLACK`. Past that point the
+   curve is flat — quality has stopped improving and the bits would be waste
+   (e.g. a cartoon at 99 from 1 Mbit/s does not get 5 Mbit/s). The top rung is
+   the size that reaches that quality with the fewest bits.
+3. Below it, each smaller size is capped the same way: the quality its fixed
+   bits reach, minus `TOP_SLACK`, at the fewest bits that reach it. A rung
+   not `MIN_RATE_STEP` cheaper than the one above is dropped: a player could
+   hardly tell the two apart, and each costs an encode and its storage.
+
+Why not fixed VMAF steps (95/90/84/76/65, as some services use)? Measured on
+bench/quality.py's high-motion source, a 76 step put the 240p rung 9 points
+under the fixed table's 240p (85) for 30 % fewer bits there: a per-title
+ladder must never look worse than the table it replaces, rung for rung, so
+each rung's target comes from what its size reaches with the table's bits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# The top rung may sit this far below the best quality the fixed table's bits reach: far under
+# what viewers notice (a JND is ~2-6 VMAF points), yet on a flat curve it is where most of the
+# bits go. Half a point, not one: the samples' estimate misses the whole title's score by about
+# that much (bench/quality.py), and the top rung must stay within a point of the fixed one.
+TOP_SLACK = 0.5
+MIN_RATE_STEP = 1.4  # each rung at least this factor cheaper than the one above, or it is dropped
+MIN_BITRATE = 50_000  # the API's smallest rung bitrate
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One size at one bitrate, averaged over the samples: what a rung there costs and looks like."""
+
+    short: int  # the rung's nominal short side (as in `h264-720p`)
+    bitrate: int  # bits/s actually produced (mean over the samples)
+    vmaf_mean: float  # mean over every scored frame of every sample, at display size
+    vmaf_p5: float  # 5th percentile of those frames: the bad moments the mean hides
+
+
+@dataclass(frozen=True)
+class QualityMeasurements:
+    """What the analysis measured: every point, and how (for the API and the bench)."""
+
+    points: tuple[RatePoint, ...]
+    samples: int
+    sample_seconds: float
+
+
+@dataclass(frozen=True)
+class ChosenRung:
+    short: int
+    bitrate: int
+    vmaf_mean: float  # read off the size's curve at `bitrate`: an estimate from the samples
+    vmaf_p5: float
+
+
+def convex_hull(points: list[RatePoint] | tuple[RatePoint, ...]) -> list[RatePoint]:
+    """The rising upper convex hull in (log2 bitrate, mean VMAF), cheapest first.
+
+    Points dominated (as many bits or more for no better quality) are dropped
+    first; the hull ends at the best-quality point (beyond it more bits only lose).
+    """
+    pareto: list[RatePoint] = []
+    for p in sorted(points, key=lambda p: (p.bitrate, -p.vmaf_mean)):
+        if pareto and p.vmaf_mean <= pareto[-1].vmaf_mean:
+            continue  # more bits, no better
+        pareto.append(p)
+    hull: list[RatePoint] = []
+    for p in pareto:
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], p) >= 0:
+            hull.pop()  # hull[-1] lies on or below the line from hull[-2] to p
+        hull.append(p)
+    return hull
+
+
+def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 4) -> list[ChosenRung]:
+    """The per-title rungs, highest first; `caps`: short side -> the fixed table's bitrate there.
+
+    Only sizes in `caps` are candidates. Empty when nothing was measured.
+    """
+    curves = {s: convex_hull([p for p in m.points if p.short == s]) for s in caps}
+    curves = {s: c for s, c in curves.items() if c}
+    if not curves:
+        return []
+    best = max(_value(c, caps[s])[0] for s, c in curves.items())
+    top = _cheapest(curves, caps, best - TOP_SLACK, sizes=curves.keys(), below_rate=None)
+    if top is None:  # unreachable: the best size reaches `best` within its cap; kept for safety
+        return []
+    rungs = [top]
+    for size in sorted((s for s in curves if s < top.short), reverse=True):
+        if len(rungs) >= max(1, max_rungs):
+            break
+        target = _value(curves[size], caps[size])[0] - TOP_SLACK
+        rung = _cheapest(curves, caps, target, sizes=[size], below_rate=rungs[-1].bitrate / MIN_RATE_STEP)
+        if rung is not None:
+            rungs.append(rung)
+    return rungs
+
+
+def _cheapest(curves: dict[int, list[RatePoint]], caps: dict[int, int], target: float, *, sizes,
+              below_rate: float | None) -> ChosenRung | None:
+    """The size that reaches `target` with the fewest bits (within its cap and under `below_rate`)."""
+    found: ChosenRung | None = None
+    for s in sorted(sizes, reverse=True):  # larger first: a tie goes to the sharper picture
+        rate = _rate_for(curves[s], target)
+        if rate is None:
+            continue
+        rate = max(MIN_BITRATE, _kbit(rate))
+        if rate > caps[s] or (below_rate is not None and rate > below_rate):
+            continue
+        if found is None or rate < found.bitrate:
+            mean, p5 = _value(curves[s], rate)
+            found = ChosenRung(short=s, bitrate=rate, vmaf_mean=round(mean, 2), vmaf_p5=round(p5, 2))
+    return found
+
+
+def _rate_for(curve: list[RatePoint], target: float) -> float | None:
+    """The fewest bits at which `curve` reaches `target` (log-rate interpolation); None if it never does.
+
+    When even the cheapest measured point is above the target, that point's rate
+    is the answer: the curve below it was not measured, so it is not guessed.
+    """
+    if curve[0].vmaf_mean >= target:
+        return float(curve[0].bitrate)
+    for lo, hi in zip(curve, curve[1:]):
+        if hi.vmaf_mean >= target:
+            t = (target - lo.vmaf_mean) / (hi.vmaf_mean - lo.vmaf_mean)
+            return 2 ** (math.log2(lo.bitrate) + t * (math.log2(hi.bitrate) - math.log2(lo.bitrate)))
+    return None
+
+
+def _value(curve: list[RatePoint], rate: float) -> tuple[float, float]:
+    """(mean, p5) VMAF of `curve` at `rate`: interpolated in log rate, flat beyond the measured ends."""
+    if rate <= curve[0].bitrate:
+        return curve[0].vmaf_mean, curve[0].vmaf_p5
+    for lo, hi in zip(curve, curve[1:]):
+        if rate <= hi.bitrate:
+            t = (math.log2(rate) - math.log2(lo.bitrate)) / (math.log2(hi.bitrate) - math.log2(lo.bitrate))
+            return (lo.vmaf_mean + t * (hi.vmaf_mean - lo.vmaf_mean), lo.vmaf_p5 + t * (hi.vmaf_p5 - lo.vmaf_p5))
+    return curve[-1].vmaf_mean, curve[-1].vmaf_p5
+
+
+def _cross(o: RatePoint, a: RatePoint, b: RatePoint) -> float:
+    ox, ax, bx = math.log2(o.bitrate), math.log2(a.bitrate), math.log2(b.bitrate)
+    return (ax - ox) * (b.vmaf_mean - o.vmaf_mean) - (a.vmaf_mean - o.vmaf_mean) * (bx - ox)
+
+
+def _kbit(bits: float) -> int:
+    return max(1, round(bits / 1000)) * 1000

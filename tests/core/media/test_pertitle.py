@@ -1,0 +1,120 @@
+"""The per-title planner on recorded measurements: hull and rung choice, exact outputs (no ffmpeg)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from core.media.analysis import Sample, percentile, plan_samples, score_size
+from core.media.ladder import plan_ladder
+from core.media.model import RungQuality
+from core.media.pertitle import ChosenRung, QualityMeasurements, RatePoint, choose_rungs, convex_hull
+
+
+def pts(short: int, *pairs: tuple[int, float]) -> list[RatePoint]:
+    return [RatePoint(short, rate, vmaf, round(vmaf - 10, 2)) for rate, vmaf in pairs]
+
+
+# A 720p title, measured at 4 rates per size, each rate 2x the one below: concave curves.
+CURVES = (pts(720, (375_000, 80.0), (750_000, 88.0), (1_500_000, 93.0), (3_000_000, 96.0))
+          + pts(480, (187_500, 74.0), (375_000, 84.0), (750_000, 89.0), (1_500_000, 91.0))
+          + pts(360, (100_000, 60.0), (200_000, 72.0), (400_000, 80.0), (800_000, 84.0)))
+CAPS = {720: 3_000_000, 480: 1_500_000, 360: 800_000}
+
+# Recorded by core.media.analysis on a 6 s 640x360 smptebars source (2 samples, x264 veryfast):
+# the encoder cannot spend the table's bits on a still picture (level 1.0 and 0.4 land at ~50k).
+RECORDED_STATIC = (RatePoint(360, 49016, 97.11, 95.7), RatePoint(360, 51036, 96.51, 92.13),
+                   RatePoint(360, 36540, 92.58, 80.37), RatePoint(360, 30232, 68.67, 66.0),
+                   RatePoint(240, 48752, 90.37, 87.13), RatePoint(240, 46376, 88.01, 78.82),
+                   RatePoint(240, 28440, 74.11, 54.39), RatePoint(240, 20452, 44.31, 43.37))
+
+
+def test_hull_drops_dominated_and_under_the_curve_points():
+    hull = convex_hull(pts(720, (100_000, 50.0), (200_000, 60.0), (400_000, 80.0), (800_000, 85.0),
+                           (900_000, 84.0), (1_600_000, 85.0)))
+    # 200k/60 is under the line 100k/50 -> 400k/80 (slope 15 per doubling vs 10); 900k/84 and 1.6M/85
+    # buy nothing over 800k/85.
+    assert [(p.bitrate, p.vmaf_mean) for p in hull] == [(100_000, 50.0), (400_000, 80.0), (800_000, 85.0)]
+
+
+def test_hull_of_recorded_static_points():
+    hull = convex_hull(RECORDED_STATIC)
+    assert [(p.short, p.bitrate, p.vmaf_mean) for p in hull] == [
+        (240, 20452, 44.31), (240, 28440, 74.11), (360, 36540, 92.58), (360, 49016, 97.11)]
+
+
+def test_rungs_capped_where_each_size_stops_improving_exact():
+    rungs = choose_rungs(QualityMeasurements(tuple(CURVES), samples=3, sample_seconds=6.0), CAPS, max_rungs=4)
+    # top: best within caps is 96 (720p at 3M), minus 0.5 -> 95.5 at 1.5M * 2^(5/6);
+    # 480p reaches 91 at its cap -> 90.5 at 750k * 2^(3/4); 360p 84 -> 83.5 at 400k * 2^(7/8).
+    assert rungs == [ChosenRung(720, 2_673_000, 95.5, 85.5), ChosenRung(480, 1_261_000, 90.5, 80.5),
+                     ChosenRung(360, 734_000, 83.5, 73.5)]
+
+
+def test_a_rung_not_much_cheaper_than_the_one_above_is_dropped():
+    # 480p saturates early (89.5 already at 375k): its rung would be 1.02M, under 1.4x below 720p's 1.2M.
+    close = (pts(720, (600_000, 90.0), (1_200_000, 95.0), (3_000_000, 95.5))
+             + pts(480, (375_000, 89.5), (750_000, 90.0), (1_500_000, 91.0)))
+    rungs = choose_rungs(QualityMeasurements(tuple(close), 2, 4.0), {720: 3_000_000, 480: 1_500_000})
+    assert rungs == [ChosenRung(720, 1_200_000, 95.0, 85.0)]
+
+
+def test_flat_top_is_capped_where_quality_stops_improving():
+    flat = pts(720, (375_000, 97.0), (750_000, 98.5), (1_500_000, 99.0), (3_000_000, 99.2))
+    rungs = choose_rungs(QualityMeasurements(tuple(flat), 2, 4.0), {720: 3_000_000}, max_rungs=4)
+    # 98.7 is reached at 750k * 2^0.4: a third of the table's bits for half a VMAF point.
+    assert rungs == [ChosenRung(720, 990_000, 98.7, 88.7)]
+
+
+def test_recorded_static_title_gets_one_cheap_rung():
+    rungs = choose_rungs(QualityMeasurements(RECORDED_STATIC, 2, 4.0), {360: 800_000, 240: 400_000})
+    # 240p would reach 89.9 only at ~48k (50k floor): not 1.4x under the 360p rung's 50k, so it is dropped.
+    assert rungs == [ChosenRung(360, 50_000, 97.11, 95.7)]
+
+
+def test_rate_never_exceeds_the_fixed_cap():
+    hard = pts(720, (750_000, 40.0), (1_500_000, 50.0), (3_000_000, 60.0), (6_000_000, 70.0))
+    rungs = choose_rungs(QualityMeasurements(tuple(hard), 1, 2.0), {720: 3_000_000})
+    assert rungs == [ChosenRung(720, 2_898_000, 59.5, 49.5)]
+    assert all(r.bitrate <= 3_000_000 for r in rungs)
+
+
+def test_plan_ladder_with_measurements():
+    m = QualityMeasurements(tuple(CURVES), samples=3, sample_seconds=6.0)
+    ladder = plan_ladder(codec="h264", display_width=1280, display_height=720, frame_rate=Fraction(30), measurements=m)
+    assert [(r.id, r.width, r.height, r.bitrate, r.max_bitrate, r.buffer_size) for r in ladder.renditions] == [
+        ("h264-720p", 1280, 720, 2_673_000, 4_009_500, 5_346_000),
+        ("h264-480p", 854, 480, 1_261_000, 1_891_500, 2_522_000),
+        ("h264-360p", 640, 360, 734_000, 1_101_000, 1_468_000)]
+    assert ladder.quality == {"h264-720p": RungQuality(95.5, 85.5, 3), "h264-480p": RungQuality(90.5, 80.5, 3),
+                              "h264-360p": RungQuality(83.5, 73.5, 3)}
+
+
+def test_plan_ladder_without_points_keeps_the_fixed_table():
+    fixed = plan_ladder(codec="h264", display_width=1280, display_height=720, frame_rate=Fraction(30))
+    empty = plan_ladder(codec="h264", display_width=1280, display_height=720, frame_rate=Fraction(30),
+                        measurements=QualityMeasurements((), 0, 0.0))
+    assert empty.renditions == fixed.renditions and empty.quality == {} and fixed.quality == {}
+
+
+@pytest.mark.parametrize("duration, expected", [
+    (6.0, [Sample(0.5, 2.0), Sample(3.5, 2.0)]),
+    (3.0, [Sample(0.0, 1.5), Sample(1.5, 1.5)]),
+    (600.0, [Sample(49.0 + 100 * i, 2.0) for i in range(6)]),
+    (250.0, [Sample(30.25, 2.0), Sample(92.75, 2.0), Sample(155.25, 2.0), Sample(217.75, 2.0)]),  # 2 + 1 per 2 min
+])
+def test_plan_samples(duration, expected):
+    assert plan_samples(duration) == expected
+
+
+def test_score_size_caps_at_1080_lines():
+    assert score_size(3840, 2160) == (1920, 1080)
+    assert score_size(1080, 1920) == (1080, 1920)
+    assert score_size(2160, 3840) == (1080, 1920)
+    assert score_size(853, 480) == (852, 480)
+
+
+def test_percentile():
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 5) == pytest.approx(1.2)
+    assert percentile([7.0], 5) == 7.0
