@@ -65,7 +65,7 @@ SEGMENT = 4.0
 def sources(w: int, h: int) -> dict[str, list[str]]:
     """name -> lavfi input args + filter (video only)."""
     return {
-        "animation": ["-f", "lavfi", "-i", f"life=size={w // 20}x{h // 20}:rate={RATE}:mold=10:ratio=0.2:"
+        "animation": ["-f", "lavfi", "-i", f"life=size={w // 20}x{h // 20}:rate={RATE}:mold=10:ratio=0.2:seed=1:"
                       f"life_color=#f0c020:death_color=#2040a0,scale={w}:{h}:flags=neighbor,format=yuv420p"],
         "motion": ["-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={RATE},noise=alls=8:allf=t,format=yuv420p"],
         "static": ["-f", "lavfi", "-i", f"smptehdbars=size={w}x{h}:rate={RATE}",

@@ -470,7 +470,7 @@
   function renditionsTable(asset) {
     if (!asset.renditions.length) return h('p', { class: 'muted' }, 'No renditions planned yet.');
     return h('div', { class: 'table-wrap' }, h('table', { class: 'renditions' },
-      h('thead', {}, h('tr', {}, ...['Rendition', 'Codec', 'Resolution', 'Bitrate', 'Frame rate', 'Status']
+      h('thead', {}, h('tr', {}, ...['Rendition', 'Codec', 'Resolution', 'Bitrate', 'Frame rate', 'Quality', 'Status']
         .map((t) => h('th', { class: t === 'Codec' || t === 'Frame rate' ? 'wide-only' : null }, t)))),
       h('tbody', {}, ...asset.renditions.map((r) => h('tr', {},
         h('td', {}, h('code', {}, r.id)),
@@ -478,7 +478,18 @@
         h('td', {}, r.height ? `${r.width}×${r.height}` : '–'),
         h('td', {}, fmtRate(r.bitrate)),
         h('td', { class: 'wide-only' }, r.frame_rate ? `${+r.frame_rate.toFixed(2)} fps` : '–'),
+        qualityCell(r.quality),
         h('td', {}, h('span', { class: `badge small ${r.status}` }, r.status)))))));
+  }
+
+  // Measured VMAF (0-100, against the source): the whole rendition's when the quality report ran,
+  // else the per-title analysis' estimate from samples. The 5th percentile shows the worst moments.
+  function qualityCell(q) {
+    if (!q || (q.vmaf_mean == null && !q.full)) return h('td', { class: 'quality muted' }, '–');
+    const m = q.full || q;
+    const source = q.full ? `whole rendition, ${q.full.frames} frames` : `${q.samples} sample${q.samples === 1 ? '' : 's'}`;
+    return h('td', { class: 'quality', title: `VMAF mean ${m.vmaf_mean.toFixed(2)}, 5th percentile ${m.vmaf_p5.toFixed(2)} (${source})` },
+      `VMAF ${m.vmaf_mean.toFixed(1)}`, h('span', { class: 'muted small' }, ` · p5 ${m.vmaf_p5.toFixed(1)}`));
   }
 
   function facts(asset) {

@@ -108,6 +108,32 @@ def test_plan_samples(duration, expected):
     assert plan_samples(duration) == expected
 
 
+def test_samples_go_to_the_busiest_window_of_each_stretch():
+    # 20 s, two stretches of 10 s: a busy opening (0-2 s) and a busy moment at 14-15 s.
+    activity = [900, 800, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 700, 700, 100, 100, 100, 100]
+    assert plan_samples(20.0, activity=activity) == [Sample(0.0, 2.0), Sample(14.0, 2.0)]
+    assert plan_samples(20.0, activity=[5] * 20) == [Sample(0.0, 2.0), Sample(10.0, 2.0)]  # ties: the earliest
+    assert plan_samples(20.0) == [Sample(4.0, 2.0), Sample(14.0, 2.0)]  # no activity: the middles
+
+
+def test_source_activity_reads_bytes_per_second(tmp_path):
+    import subprocess
+
+    from core.media.analysis import source_activity
+    from core.media.ffmpeg import find_ffmpeg
+
+    # 2 s of a still card, then 2 s of grain: the second half costs far more bytes.
+    path = tmp_path / "two.mp4"
+    subprocess.run([find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                    "-f", "lavfi", "-i", "smptebars=size=320x240:rate=10", "-f", "lavfi",
+                    "-i", "testsrc2=size=320x240:rate=10,noise=alls=40:allf=t",
+                    "-filter_complex", "[0:v]trim=0:2[a];[1:v]trim=0:2,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", str(path)], check=True)
+    activity = source_activity(path)
+    assert len(activity) == 4
+    assert min(activity[2:]) > 3 * max(activity[:2]), activity
+
+
 def test_score_size_caps_at_1080_lines():
     assert score_size(3840, 2160) == (1920, 1080)
     assert score_size(1080, 1920) == (1080, 1920)
