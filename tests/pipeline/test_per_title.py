@@ -30,7 +30,7 @@ def client(tmp_path):
 def _source(tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"{name}.mp4"
     subprocess.run([find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
-                    "-i", LAVFI[name], "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "8",
+                    "-i", LAVFI[name], "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "8",
                     "-pix_fmt", "yuv420p", str(path)], check=True)
     return path
 
@@ -42,6 +42,7 @@ def _transcode(client, tmp_path: Path, asset_id: str) -> dict:
     return client.get(f"/v1/assets/{asset_id}").json()
 
 
+@pytest.mark.timeout(600)  # 2 analyses + 2 encodes + a full VMAF pass: ~80 s on a quiet 2-core machine
 def test_static_source_gets_a_smaller_ladder_than_high_motion(client, tmp_path):
     created = {name: upload_asset(client, _source(tmp_path, name),
                                   {"ladder": "auto", "segment_duration": 2, "quality_report": name == "static"})
