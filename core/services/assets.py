@@ -104,8 +104,8 @@ class AssetSettings(BaseModel):
     codecs: list[Literal["h264", "h265", "vp8", "av1"]] = Field(default_factory=lambda: ["h264"], min_length=1, max_length=4)
     segment_duration: float = Field(default=4.0, ge=1.0, le=10.0)
     # A list: exactly these rungs. "auto": per-title, measured on samples of the source with VMAF
-    # (core/media/analysis.py). "fixed": the bitrate table. None: "auto" for sources longer than the
-    # worker's `auto_ladder_min_duration` (ABR_AUTO_LADDER_MIN_DURATION), "fixed" for shorter ones.
+    # (core/media/analysis.py). "fixed": the bitrate table. None: "fixed", or "auto" for sources longer
+    # than the worker's `auto_ladder_min_duration` when the operator sets ABR_AUTO_LADDER_MIN_DURATION.
     ladder: list[LadderRung] | Literal["auto", "fixed"] | None = Field(default=None)
     # After publishing, measure every video rendition's VMAF over its whole length (costs about a decode
     # and a VMAF pass per rendition); without it only the per-title analysis' sample scores are shown.
@@ -132,13 +132,16 @@ class AssetSettings(BaseModel):
             raise ValueError("an explicit ladder has 1 to 8 rungs")
         return v
 
-    def ladder_mode(self, duration: float | None, auto_min_duration: float) -> Literal["explicit", "auto", "fixed"]:
+    def ladder_mode(self, duration: float | None,
+                    auto_min_duration: float | None) -> Literal["explicit", "auto", "fixed"]:
         """How this asset's ladder is planned: explicit rungs, per-title, or the fixed table."""
         if isinstance(self.ladder, list):
             return "explicit"
         if self.ladder is not None:
             return self.ladder
-        return "auto" if duration is not None and duration > auto_min_duration else "fixed"
+        if auto_min_duration is None or duration is None:
+            return "fixed"
+        return "auto" if duration > auto_min_duration else "fixed"
 
     @field_validator("codecs")
     @classmethod

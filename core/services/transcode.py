@@ -99,7 +99,7 @@ class PipelineConfig:
     limits: MediaLimits = MediaLimits()
     chunking: ChunkPolicy | None = None  # None: never split (core/services/chunked.py)
     key_master: Callable[[], bytes] | None = None  # encrypted playback: the master that wraps content keys
-    auto_ladder_min_duration: float = 20.0  # longer sources get a per-title ladder unless settings say otherwise
+    auto_ladder_min_duration: float | None = None  # longer sources get a per-title ladder unless settings say otherwise
 
 
 @dataclass(frozen=True)
