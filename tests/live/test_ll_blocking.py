@@ -108,5 +108,6 @@ def test_a_thousand_blocked_requests_one_process_no_thread_per_waiter(ll):
     responses = asyncio.run(main())
     assert [r.status_code for r in responses] == [200] * 1000
     assert all('URI="00004.2.m4s"' in r.text for r in responses)
-    # Waiting costs no thread: the few here are the thread pool's, not one per waiter.
-    assert peak["threads"] - before <= 8, (before, peak)
+    # Waiting costs no thread. The request's synchronous lookups run on AnyIO's shared pool (40 threads
+    # by default) before the wait, so up to that many may exist; a thread per waiter would be 1,000.
+    assert peak["threads"] - before <= 40 + 8, (before, peak)
