@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from api.origin_fastpath import OriginFastPath
 from tests.helpers import app_client
 from tests.origin.fabricate import Fabricated, fabricate
 from tests.s3_server import s3_endpoint  # noqa: F401
@@ -22,3 +23,18 @@ def origin_client(tmp_path_factory) -> Iterator[TestClient]:
 def asset(origin_client) -> Fabricated:
     ctx = origin_client.app.state.ctx
     return fabricate(ctx.engine, ctx.storage)
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """Paths the fast path answered itself (True) or handed to the routes (False), in order."""
+    seen: list[tuple[str, bool]] = []
+    real = OriginFastPath.answer
+
+    def recording(self, scope):
+        found = real(self, scope)
+        seen.append((scope["path"], found is not None))
+        return found
+
+    monkeypatch.setattr(OriginFastPath, "answer", recording)
+    return seen

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from api.origin_fastpath import OriginFastPath
 from core.origin.files import LocalFile, open_local
 from core.services.playback import SigningKeys, sign_token
 from tests.helpers import app_client
@@ -36,21 +35,6 @@ def pair(request, tmp_path_factory):
         keys = SigningKeys.from_settings(ctx.settings.signing_key, "", ctx.settings.signing_key_id)
         token = sign_token(made.signed_id, keys=keys, expires_at=int(time.time()) + 600)
         yield fast, slow, made, token
-
-
-@pytest.fixture
-def served(monkeypatch):
-    """Paths the fast path answered itself (True) or handed on (False), in order."""
-    seen: list[tuple[str, bool]] = []
-    real = OriginFastPath.answer
-
-    def recording(self, scope):
-        found = real(self, scope)
-        seen.append((scope["path"], found is not None))
-        return found
-
-    monkeypatch.setattr(OriginFastPath, "answer", recording)
-    return seen
 
 
 def comparable(response) -> tuple:

@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from api.origin_fastpath import OriginFastPath
 from core.origin.files import LocalFile
 from core.services.playback import SigningKeys, sign_token
 from tests.origin.fabricate import fabricate
@@ -19,21 +18,6 @@ PATHSEND = {"http.response.pathsend": {}}
 def big_asset(origin_client):
     ctx = origin_client.app.state.ctx
     return fabricate(ctx.engine, ctx.storage, segment_size=200_000)
-
-
-@pytest.fixture
-def served(monkeypatch):
-    """Paths the fast path answered itself (True) or handed to the routes (False), in order."""
-    seen: list[tuple[str, bool]] = []
-    real = OriginFastPath.answer
-
-    def recording(self, scope):
-        found = real(self, scope)
-        seen.append((scope["path"], found is not None))
-        return found
-
-    monkeypatch.setattr(OriginFastPath, "answer", recording)
-    return seen
 
 
 def _call(app, path: str, headers: list[tuple[bytes, bytes]], extensions: dict) -> list[dict]:
