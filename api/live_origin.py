@@ -7,18 +7,24 @@ routes (`thumbnail.jpg` of a live id) and the live-stream routes (`preview.mjpeg
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import time
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.origin import manifest_response, public_base_url
+from api.errors import error_response
+from api.origin import manifest_response, public_base_url, segment_response
 from core.errors import BadRequest, NotFound
-from core.live.origin import LiveManifests, blocking_state, live_max_age
+from core.layout import media_key
+from core.live.origin import LiveManifests, Progress, blocking_state, live_max_age, part_progress, segment_progress
+from core.media.live_model import part_uri
 from core.media.manifests import ManifestFilter
 from core.origin import policy
-from core.origin.paths import Target
+from core.origin.paths import Target, segment_content_type
+from core.origin.service import OriginService
 from core.origin.preview import PreviewSlots, preview_deadline
 from core.origin.service import RenderedManifest
 from core.services.playback import PlaybackTarget
@@ -219,6 +225,103 @@ class _HeldStreamingResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self.on_close()
+
+
+# -- LL: a segment or part asked for before it is stored --------------------------------------
+
+_MEDIA_FILE = re.compile(r"^(?P<number>\d{5})(?:\.(?P<part>\d{1,3}))?\.m4s$")
+
+
+class SegmentAborted(Exception):
+    """A segment streamed as it was written will not complete as sent: the connection is cut, not ended.
+
+    Raised inside the body: the server then drops the connection without the
+    last chunk, so neither the player nor a CDN takes a short body for the segment.
+    """
+
+
+async def live_media_ahead(request: Request, origin: OriginService, playback: PlaybackTarget, target: Target,
+                           token_ttl: int | None) -> Response:
+    """A live stream's segment or part that is not stored yet (LL streams only; NotFound otherwise).
+
+    The segment being written (`00042.m4s`, the DASH SegmentTemplate URL and
+    HLS's full-segment URL): answered at once, chunked, with the parts
+    already published, then each new one as it is published, then the rest
+    of the finished segment file — the body is that file byte for byte.
+
+    The next part (`00042.3.m4s`, the EXT-X-PRELOAD-HINT): held until it is
+    published, then answered like any stored part; 503 (no-store) after
+    BLOCK_TARGET_DURATIONS target durations.
+
+    Both wait on the stream's LiveWatch (one watcher per stream, an asyncio
+    event per change): no thread and no poll loop per request.
+    """
+    found = _MEDIA_FILE.match(target.file or "")
+    if found is None or request.method != "GET":
+        raise NotFound("no such file")
+    manifests, watch = live_manifests(request), live_watch(request)
+    live, _ = await run_in_threadpool(manifests.load, playback.asset_id)
+    number, part = int(found["number"]), found["part"]
+    timeout = BLOCK_TARGET_DURATIONS * max(1.0, live.segment_duration)
+    if part is not None:
+        index = int(part)
+        state = part_progress(live, target.rendition, number, index)
+        if state is Progress.WAIT:
+            await watch.wait(playback.asset_id,
+                             lambda now: part_progress(now, target.rendition, number, index) is not Progress.WAIT,
+                             timeout)
+            now = manifests.load_cached(playback.asset_id)[0] or live
+            state = part_progress(now, target.rendition, number, index)
+            if state is Progress.WAIT:
+                return error_response(503, "part_not_ready", "the part was not published in time; "
+                                      "reload the playlist", {"Retry-After": "1"})
+        if state is not Progress.READY:
+            raise NotFound("no such part")
+        return await segment_response(request, origin, playback, target, token_ttl)
+    state = segment_progress(live, target.rendition, number)
+    if state is Progress.READY:  # completed since the first look
+        return await segment_response(request, origin, playback, target, token_ttl)
+    if state is Progress.NEVER:
+        raise NotFound("no such segment")
+    # Cached like the finished segment (immutable, capped by the token): the body is the finished
+    # file byte for byte, and a CDN keeps only a response that ended (nginx drops a cut one). No
+    # `X-Accel-Buffering: no`: nginx does not cache a response it does not buffer; whether the CDN
+    # streams or waits for these bodies is its configuration's choice (docker/nginx-cache.conf).
+    headers = {"Cache-Control": policy.cache_control(target.kind, complete=True, token_ttl=token_ttl)}
+    chunks = _segment_chunks(request, playback.asset_id, target.rendition, number, timeout)
+    return StreamingResponse(chunks, media_type=segment_content_type(target), headers=headers)
+
+
+async def _segment_chunks(request: Request, stream_id: str, rendition: str, number: int, timeout: float):
+    """The bytes of segment `number`: its parts as they are published, then the rest of the finished file."""
+    storage, manifests, watch = request.app.state.ctx.storage, live_manifests(request), live_watch(request)
+    index, sent, digest = 0, 0, hashlib.sha256()
+    while True:
+        live, _ = manifests.load_cached(stream_id)
+        state = segment_progress(live, rendition, number, index)
+        if state is Progress.PART:
+            track = next(t for t in live.presentation.tracks if t.id == rendition)
+            data = await run_in_threadpool(storage.get_bytes, media_key(stream_id, part_uri(track, number, index)))
+            index, sent = index + 1, sent + len(data)
+            digest.update(data)
+            yield data
+        elif state is Progress.READY:
+            track = next(t for t in live.presentation.tracks if t.id == rendition)
+            data = await run_in_threadpool(storage.get_bytes, media_key(stream_id, track.segment_uri(number)))
+            if hashlib.sha256(data[:sent]).digest() != digest.digest():
+                # The parts sent are not the file's start (a session cut mid-segment): never end it as if whole.
+                raise SegmentAborted(f"{stream_id}/{rendition}/{number}: the segment differs from its parts")
+            if len(data) > sent:
+                yield data[sent:]
+            return
+        elif state is Progress.WAIT:
+            await watch.wait(stream_id, lambda now: segment_progress(now, rendition, number, index)
+                             is not Progress.WAIT, timeout)
+            now, _ = manifests.load_cached(stream_id)
+            if segment_progress(now, rendition, number, index) is Progress.WAIT:
+                raise SegmentAborted(f"{stream_id}/{rendition}/{number}: no new part in {timeout:.0f} s")
+        else:
+            raise SegmentAborted(f"{stream_id}/{rendition}/{number}: the stream ended before the segment")
 
 
 def preview_slots(request: Request) -> PreviewSlots:

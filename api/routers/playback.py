@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.flights import single_flight
-from api.live_origin import live_manifest
+from api.live_origin import live_manifest, live_media_ahead
 from api.origin import (
     authorize,
     get_origin,
@@ -22,6 +22,7 @@ from api.origin import (
     segment_response,
 )
 from api.schemas import error_responses
+from core.errors import NotFound
 from core.media.manifests import ManifestFilter
 from core.origin.paths import Kind, Target, check_playback_id, classify
 from core.origin.service import OriginService
@@ -56,7 +57,13 @@ async def _serve(request: Request, playback_id: str, path: str) -> Response:
     playback = await resolve_playback(origin, playback_id)
     token_ttl, query = authorize(request.query_params.get("token"), playback, origin.keys)
     if target.kind is Kind.SEGMENT:
-        return await segment_response(request, origin, playback, target, token_ttl)
+        try:
+            return await segment_response(request, origin, playback, target, token_ttl)
+        except NotFound:
+            if not playback.live:
+                raise
+        # Not stored (yet): LL streams answer the segment being written and hold the next part.
+        return await live_media_ahead(request, origin, playback, target, token_ttl)
     return await _manifest(request, origin, playback, target, token_ttl, query)
 
 

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from enum import Enum
 
 from core import layout
 from core.errors import BadRequest, NotFound
@@ -20,6 +21,7 @@ from core.media.live_model import LIVE_PRESENTATION, THUMBNAIL, LivePresentation
 from core.media.manifests import DASH_CONTENT_TYPE, HLS_CONTENT_TYPE, ManifestFilter
 from core.media.manifests.live import (
     last_part,
+    next_part,
     render_live_media_playlist,
     render_live_mpd,
     render_live_multivariant_playlist,
@@ -118,6 +120,46 @@ def blocking_state(live: LivePresentation, rendition: str, msn: int, part: int |
     return (msn, part) <= newest  # a part past the end of a finished segment: the next segment's first
 
 
+class Progress(str, Enum):
+    """Where a live segment or part stands for a request that arrived before it was stored."""
+
+    READY = "ready"  # stored (the part is listed; the segment is complete)
+    PART = "part"  # the segment is not complete, but the part asked for next is listed
+    WAIT = "wait"  # coming soon: hold the request
+    NEVER = "never"  # it will not come (too far ahead, a finished segment without it, the stream ended)
+
+
+def segment_progress(live: LivePresentation, rendition: str, number: int, index: int = 0) -> Progress:
+    """A media segment requested before it is complete, `index` parts of it already sent (LL-DASH).
+
+    Only the segment being written (the one after the last complete) is
+    waited for: a player asks for it once its first part is due
+    (availabilityTimeOffset); anything further ahead stays a 404.
+    """
+    track = _track(live, rendition)
+    complete = track.segments[-1].number if track.segments else 0
+    if number <= complete:
+        return Progress.READY
+    if not live.low_latency or live.ended or number != complete + 1:
+        return Progress.NEVER
+    if any(p.segment == number and p.index == index for p in live.parts.get(rendition, ())):
+        return Progress.PART
+    return Progress.WAIT
+
+
+def part_progress(live: LivePresentation, rendition: str, number: int, index: int) -> Progress:
+    """A part requested before it is stored (the EXT-X-PRELOAD-HINT's, or at most ADVANCE_PART_LIMIT - 1 past it)."""
+    track = _track(live, rendition)
+    if any(p.segment == number and p.index == index for p in live.parts.get(rendition, ())):
+        return Progress.READY
+    if not live.low_latency or live.ended:
+        return Progress.NEVER
+    hint_msn, hint_index = next_part(live, track)
+    if number != hint_msn or not hint_index <= index < hint_index + ADVANCE_PART_LIMIT:
+        return Progress.NEVER  # a finished segment's parts never change; further ahead is not promised
+    return Progress.WAIT
+
+
 def _track(live: LivePresentation, rendition: str) -> Track:
     track = next((t for t in live.presentation.tracks if t.id == rendition), None)
     if track is None:
@@ -129,7 +171,8 @@ def _filtered(live: LivePresentation, selected: ManifestFilter) -> LivePresentat
     if selected.is_empty:
         return live
     return LivePresentation(presentation=selected.apply(live.presentation), periods=live.periods,
-                            dvr_window=live.dvr_window, ended=live.ended, published_at=live.published_at)
+                            dvr_window=live.dvr_window, ended=live.ended, published_at=live.published_at,
+                            part_target=live.part_target, parts=live.parts)  # a filtered LL-DASH MPD stays LL
 
 
 def live_max_age(segment_duration: float) -> int:

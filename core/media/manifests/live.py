@@ -22,6 +22,17 @@ into it), with publishTime, minimumUpdatePeriod, timeShiftBufferDepth (the
 DVR window), suggestedPresentationDelay and a UTCTiming element pointing at
 our own clock (players otherwise ask a public time server). Once ended the
 MPD is static: the periods back to back, with a mediaPresentationDuration.
+
+Low-latency DASH (DASH-IF "Low-latency Modes for DASH", from the same CMAF
+parts as LL-HLS), while a stream with parts is live: each SegmentTemplate
+gets availabilityTimeOffset = segment duration - part duration (a segment
+can be requested once its first part is out: the origin answers it with
+chunked transfer as its parts are published) and
+availabilityTimeComplete="false"; the timeline announces the segment being
+written (one more S, the previous segment's duration: fixed GOPs; the next
+MPD corrects it if the encoder cut it otherwise), since a player requests
+only segments its timeline lists; a ServiceDescription gives the latency
+target and the catch-up playback rates (`service_latency`).
 """
 
 from __future__ import annotations
@@ -54,6 +65,9 @@ PRESENTATION_DELAY_SEGMENTS = 3  # players stay this many segments behind the li
 LL_VERSION = 9  # EXT-X-SKIP needs 9 (RFC 8216bis §7)
 PART_HOLD_BACK_PARTS = 3  # the spec's minimum is 2; Apple and the issue ask for 3
 SKIP_TARGET_DURATIONS = 6  # CAN-SKIP-UNTIL: the spec's minimum
+# LL-DASH catch-up: ±4 % is not heard on speech or music (the DASH-IF LL example's values); dash.js
+# speeds up to this rate while behind the latency target and slows down when ahead of it.
+CATCHUP_RATES = (0.96, 1.04)
 
 
 def iso_time(unix: float) -> str:
@@ -223,7 +237,15 @@ def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | 
             suggestedPresentationDelay=xs_duration(PRESENTATION_DELAY_SEGMENTS * live.segment_duration),
         )
     attrs.update(maxSegmentDuration=xs_duration(longest), minBufferTime=xs_duration(longest))
+    low = live.low_latency and not live.ended
+    if low:
+        latency = service_latency(live)
+        attrs["suggestedPresentationDelay"] = xs_duration(latency[1] / 1000)  # players without ServiceDescription
     mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **{k: str(v) for k, v in attrs.items()}})
+    if low:  # before the Periods, as the schema orders MPD's children
+        service = _sub(mpd, "ServiceDescription", id=0)
+        _sub(service, "Latency", min=latency[0], target=latency[1], max=latency[2])
+        _sub(service, "PlaybackRate", min=CATCHUP_RATES[0], max=CATCHUP_RATES[1])
     for index, tracks in periods:
         period = live.periods[index]
         start = period.start - base if live.ended else period.wall - live.availability_start
@@ -238,6 +260,8 @@ def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | 
             _audio_set(element, set_id, track, query, default=position == 0)
             set_id += 1
         _offsets(element, tracks, period.start if not live.ended else max(period.start, base))
+        if low and index == periods[-1][0]:
+            _low_latency_templates(element, tracks, live)
     if time_url and not live.ended:
         _sub(mpd, "UTCTiming", schemeIdUri=UTC_TIMING_SCHEME, value=time_url)
     ET.indent(mpd)
@@ -250,3 +274,38 @@ def _offsets(period: ET.Element, tracks: list[Track], start: float) -> None:
     for representation in period.iter("Representation"):
         template = representation.find("SegmentTemplate")
         template.set("presentationTimeOffset", str(round(start * timescales[representation.get("id")])))
+
+
+def service_latency(live: LivePresentation) -> tuple[int, int, int]:
+    """ServiceDescription Latency (min, target, max) in ms, for dash.js's catch-up.
+
+    target: the LL-HLS hold-back (PART-HOLD-BACK, 3 parts) plus one part, so
+    both protocols aim at the same latency: HLS counts its hold-back from
+    the newest part published, which on average is half a part old, while
+    dash.js counts from the wall clock now, and a frame is only published
+    once the part holding it is whole. min: 2 parts (RFC 8216bis's least
+    PART-HOLD-BACK; closer, the player waits on the part being written).
+    max: a standard-latency player's delay (PRESENTATION_DELAY_SEGMENTS
+    segments): past it low latency has failed and dash.js seeks to the target.
+    """
+    part = part_target_duration(live)
+    target = (PART_HOLD_BACK_PARTS + 1) * part
+    maximum = max(PRESENTATION_DELAY_SEGMENTS * live.segment_duration, 2 * target)
+    return round(2 * part * 1000), round(target * 1000), round(maximum * 1000)
+
+
+def _low_latency_templates(period: ET.Element, tracks: list[Track], live: LivePresentation) -> None:
+    """availabilityTimeOffset/Complete on each SegmentTemplate, and the segment being written in its timeline."""
+    offset = max(0.0, live.segment_duration - part_target_duration(live))
+    by_id = {t.rendition.id: t for t in tracks}
+    for representation in period.iter("Representation"):
+        template = representation.find("SegmentTemplate")
+        template.set("availabilityTimeOffset", f"{offset:.3f}".rstrip("0").rstrip("."))
+        template.set("availabilityTimeComplete", "false")
+        last = by_id[representation.get("id")].segments[-1]
+        timeline = template.find("SegmentTimeline")
+        run = timeline[-1]
+        if int(run.get("d")) == last.duration:
+            run.set("r", str(int(run.get("r", "0")) + 1))
+        else:
+            _sub(timeline, "S", d=last.duration)
