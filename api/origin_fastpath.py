@@ -139,8 +139,8 @@ class OriginFastPath:
                 try:
                     found = _segment(origin, playback.asset_id, target, token_ttl, method, headers, pathsend)
                 except MissingObject as missing:
-                    if method != "GET":
-                        return None
+                    if method != "GET" or playback.live:
+                        return None  # live: a low-latency stream answers what is being written (api.live_origin)
                     # As api/errors.py answers it (same log line, body and headers): a player probing
                     # past the end, or a stale playlist, should not cost the whole FastAPI stack.
                     _api_log.info("%s %s: no object %r in storage", method, scope["path"], missing.key)

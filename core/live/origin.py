@@ -4,7 +4,9 @@ The live stream's media sits under `media/{live_stream_id}/` (the same
 layout as an asset: `{rendition}/init.mp4`, `{rendition}/00001.m4s`), so
 segments go through the origin's ordinary segment path (immutable). Only
 manifests differ: they are rendered from `live.json`, which changes every
-segment, and cached by CDNs for about half a segment.
+segment, and cached by CDNs for about half a segment. Low-latency streams
+also answer a segment or part asked for before it is stored
+(`segment_progress`, `part_progress`: api/live_origin.py waits on them).
 """
 
 from __future__ import annotations
