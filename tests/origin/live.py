@@ -42,7 +42,7 @@ def uvicorn_origin(env: dict[str, str], port: int | None = None) -> Iterator[tup
         env={**os.environ, **env}, cwd=REPO_ROOT,
     )
     try:
-        wait_for_port(port, proc=proc)
+        wait_for_port(port, timeout=60, proc=proc)
         yield f"http://127.0.0.1:{port}", proc
     finally:
         stop(proc)
