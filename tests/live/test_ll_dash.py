@@ -160,6 +160,13 @@ def test_segment_being_written_is_the_finished_segment(ll):
     assert client.head(f"{base}/00005.m4s").status_code == 404
 
 
+def test_filtered_mpd_stays_low_latency(ll):
+    client, _, base, _ = ll
+    mpd = client.get(base.rsplit("/", 1)[0] + "/manifest.mpd", params={"max_height": 200}).text
+    assert 'id="360p"' not in mpd and 'id="180p"' in mpd
+    assert 'availabilityTimeComplete="false"' in mpd and "<ServiceDescription" in mpd
+
+
 def test_preload_hint_held_until_published(ll):
     client, stream_id, base, live = ll
     storage = client.app.state.ctx.storage
