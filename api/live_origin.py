@@ -24,9 +24,8 @@ from core.media.live_model import part_uri
 from core.media.manifests import ManifestFilter
 from core.origin import policy
 from core.origin.paths import Target, segment_content_type
-from core.origin.service import OriginService
 from core.origin.preview import PreviewSlots, preview_deadline
-from core.origin.service import RenderedManifest
+from core.origin.service import OriginService, RenderedManifest
 from core.services.playback import PlaybackTarget
 
 MJPEG_BOUNDARY = "abrframe"
