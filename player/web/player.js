@@ -145,6 +145,42 @@
     return { initDataType: 'keyids', initData: new TextEncoder().encode(JSON.stringify({ kids: [b64url] })).buffer };
   }
 
+  // ---- low-latency live (latency_mode "low"): detected from the manifest, so it works behind any CDN ----
+  // Standard streams keep the engines' settings as they were; these apply only once a manifest shows LL.
+  const LOW_LATENCY = {
+    // hls.js aims at the playlist's PART-HOLD-BACK (3 parts) when its lowLatencyMode is on (its default);
+    // when playback falls behind that (a stall, a slow start) it plays up to this much faster to catch up.
+    hlsCatchupRate: 1.5,
+    // dash.js, when the MPD names no latency target (ServiceDescription): a little over one LL segment
+    // (1-2 s) behind the wall-clock edge, against standard's 3 segments; it speeds up or slows down by up
+    // to 20 % to stay there, and jumps back to it when more than maxDrift seconds off.
+    dashLiveDelay: 2.5,
+    dashCatchup: { enabled: true, maxDrift: 3, playbackRate: { min: -0.2, max: 0.2 } },
+  };
+
+  /** An LL-HLS media playlist, as hls.js parsed it: parts listed (EXT-X-PART-INF, EXT-X-PART). */
+  const isLowLatencyPlaylist = (details) => !!(details && details.live && details.partList && details.partList.length);
+
+  /** A parsed MPD (dash.js's MANIFEST_LOADED data) of an LL-DASH stream: some SegmentTemplate or
+   * BaseURL has availabilityTimeOffset > 0 (segments requested while written) or availabilityTimeComplete
+   * false. Walks the parsed tree instead of naming dash.js's internal field paths. */
+  function mpdLowLatency(mpd) {
+    const found = { lowLatency: false, serviceDescription: false };
+    const seen = new Set();
+    const walk = (node, depth) => {
+      if (!node || typeof node !== 'object' || seen.has(node) || depth > 12) return;
+      seen.add(node);
+      for (const [key, value] of Object.entries(node)) {
+        if (/^availabilityTimeOffset$/i.test(key) && parseFloat(value) > 0) found.lowLatency = true;
+        else if (/^availabilityTimeComplete$/i.test(key) && String(value) === 'false') found.lowLatency = true;
+        else if (/^ServiceDescription/i.test(key)) found.serviceDescription = true;
+        walk(value, depth + 1);
+      }
+    };
+    walk(mpd, 0);
+    return found;
+  }
+
   function hlsAdapter(url, events) {
     const hlsConfig = { debug: params.get('debug') === '1', startPosition: opts.start ?? -1, enableWorker: true, capLevelToPlayerSize: false };
     // Encrypted HLS is SAMPLE-AES-CTR over the DASH segments: hls.js asks EME (ClearKey) for the KID
@@ -165,7 +201,16 @@
     hls.on(window.Hls.Events.LEVEL_SWITCHED, () => events.switched());
     // A live playlist has no ENDLIST; when the stream ends the next reload has one (live -> false).
     let live = false;
-    hls.on(window.Hls.Events.LEVEL_LOADED, (_, d) => { live = !!(d.details && d.details.live); });
+    let lowLatency = null;
+    hls.on(window.Hls.Events.LEVEL_LOADED, (_, d) => {
+      live = !!(d.details && d.details.live);
+      // LL-HLS: hls.js already loads parts and blocks on _HLS_msn/_HLS_part (lowLatencyMode) and aims at
+      // PART-HOLD-BACK; turn on its catch-up (read on every timeupdate), which only acts in lowLatencyMode.
+      if (!lowLatency && hls.config.lowLatencyMode && isLowLatencyPlaylist(d.details)) {
+        hls.config.maxLiveSyncPlaybackRate = LOW_LATENCY.hlsCatchupRate;
+        lowLatency = { partTarget: d.details.partTarget, holdBack: d.details.partHoldBack, catchupRate: LOW_LATENCY.hlsCatchupRate };
+      }
+    });
     hls.on(window.Hls.Events.AUDIO_TRACKS_UPDATED, () => events.audio());
     hls.on(window.Hls.Events.AUDIO_TRACK_SWITCHED, () => events.audio());
     hls.loadSource(url);
@@ -179,6 +224,8 @@
       auto: () => hls.autoLevelEnabled,
       live: () => live,
       liveEdge: () => hls.liveSyncPosition, // where hls.js plays "live" (a few segments behind the newest)
+      lowLatency: () => lowLatency,
+      latency: () => hls.latency, // seconds behind the newest listed media (its parts too, in LL)
       goLive: () => { if (Number.isFinite(hls.liveSyncPosition)) video.currentTime = hls.liveSyncPosition; },
       select: (i) => { hls.currentLevel = i; }, // -1: automatic; an index switches now (flushes the buffer)
       audioTracks: () => (hls.audioTracks || []).map((t, i) => ({
@@ -205,6 +252,17 @@
     });
     player.on(E.PLAYBACK_ERROR, (e) => events.fatal((e && e.error && e.error.message) || 'media error'));
     player.on(E.STREAM_INITIALIZED, () => events.levels());
+    // LL-DASH: settle near the edge and catch up, unless the MPD's ServiceDescription names its own target
+    // (dash.js follows that one; a setting here would override it). Settings change at runtime (events).
+    let lowLatency = null;
+    player.on(E.MANIFEST_LOADED, (e) => {
+      const found = !lowLatency && e && e.data ? mpdLowLatency(e.data) : null;
+      if (!found || !found.lowLatency) return;
+      const streaming = { liveCatchup: LOW_LATENCY.dashCatchup };
+      if (!found.serviceDescription) streaming.delay = { liveDelay: LOW_LATENCY.dashLiveDelay };
+      player.updateSettings({ streaming });
+      lowLatency = { liveDelay: found.serviceDescription ? null : LOW_LATENCY.dashLiveDelay, catchup: true };
+    });
     if (E.PLAYBACK_NOT_ALLOWED) player.on(E.PLAYBACK_NOT_ALLOWED, autoplayBlocked);
     // The representation on screen: getCurrentRepresentationForType() is the one being downloaded,
     // which the ABR changes seconds before its first frame is shown.
@@ -238,6 +296,8 @@
         return Number.isFinite(end) && Number.isFinite(delay) ? end - delay : null;
       },
       goLive: () => { if (player.seekToOriginalLive) player.seekToOriginalLive(); else player.seek(player.duration()); },
+      lowLatency: () => lowLatency,
+      latency: () => (player.isReady() && player.isDynamic() ? player.getCurrentLiveLatency() : NaN),
       select: (i) => {
         if (i < 0) { abr(true); return; }
         abr(false);
@@ -302,6 +362,8 @@
       auto: () => player.getConfiguration().abr.enabled,
       live: () => player.isLive(),
       liveEdge: () => player.seekRange().end, // already the presentation delay behind the newest segment
+      lowLatency: () => null, // Shaka keeps its defaults: it plays LL streams as standard ones
+      latency: () => player.getStats().liveLatency,
       goLive: () => player.goToLive(),
       select: (i) => {
         if (i < 0) { player.configure({ abr: { enabled: true } }); return; }
@@ -449,6 +511,13 @@
   // ---- live: a LIVE badge, the seek bar over the DVR window, "go live" when behind ----------------
 
   const isLive = () => !!(state.adapter && state.adapter.live());
+  /** The engine's low-latency settings in force (null: a standard stream, or an engine that keeps its own). */
+  const lowLatency = () => (state.adapter && state.adapter.lowLatency ? state.adapter.lowLatency() : null);
+  /** Seconds behind the live edge as the engine measures it (NaN when it does not say). */
+  const latency = () => {
+    const v = state.adapter && state.adapter.latency ? state.adapter.latency() : NaN;
+    return typeof v === 'number' ? v : NaN;
+  };
   /** Where the engine plays "live" (its target latency behind the newest segment). */
   function liveTarget() {
     const edge = state.adapter ? state.adapter.liveEdge() : null;
@@ -548,6 +617,7 @@
       `Video      ${video.videoWidth}×${video.videoHeight}`,
       live ? `Live       ${(seekableEnd() - video.currentTime).toFixed(1)} s behind the newest segment` : '',
       live && Number.isFinite(windowLength) ? `DVR        ${fmtTime(windowLength, true)} window` : '',
+      live && Number.isFinite(latency()) ? `Latency    ${latency().toFixed(1)} s${lowLatency() ? ' · low-latency mode' : ''}` : '',
       `Bandwidth  ${fmtRate(a.bandwidth())} estimated`,
       `Buffer     ${bufferAhead().toFixed(1)} s ahead`,
       q ? `Dropped    ${q.droppedVideoFrames} of ${q.totalVideoFrames} frames` : '',
@@ -737,6 +807,8 @@
     levels: () => (state.adapter ? state.adapter.levels() : []),
     currentLevel: () => (state.adapter ? playingLevel(state.adapter) : -1), // the level on screen
     get live() { return isLive(); },
+    get lowLatency() { return lowLatency(); },
+    latency,
     liveWindow: () => ({ start: seekableStart(), end: seekableEnd(), target: state.adapter ? liveTarget() : NaN }),
     goLive,
     autoLevel: () => (state.adapter ? state.adapter.auto() : true),
