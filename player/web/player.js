@@ -209,8 +209,19 @@
       if (!lowLatency && hls.config.lowLatencyMode && isLowLatencyPlaylist(d.details)) {
         hls.config.maxLiveSyncPlaybackRate = LOW_LATENCY.hlsCatchupRate;
         lowLatency = { partTarget: d.details.partTarget, holdBack: d.details.partHoldBack, catchupRate: LOW_LATENCY.hlsCatchupRate };
+        if (opts.start === null) video.addEventListener('timeupdate', startNearEdge);
       }
     });
+    // hls.js starts at an independent part (a segment start) and its catch-up only closes gaps of up to
+    // one target duration; a slow first load can leave it seconds behind for good. Once, as playback
+    // starts: too far behind the target latency, jump to it (later on, DVR seeks stay where they are).
+    const startNearEdge = () => {
+      if (!(video.currentTime > 0)) return;
+      video.removeEventListener('timeupdate', startNearEdge);
+      const details = hls.latestLevelDetails;
+      const target = hls.liveSyncPosition;
+      if (details && Number.isFinite(target) && target - video.currentTime > details.targetduration) video.currentTime = target;
+    };
     hls.on(window.Hls.Events.AUDIO_TRACKS_UPDATED, () => events.audio());
     hls.on(window.Hls.Events.AUDIO_TRACK_SWITCHED, () => events.audio());
     hls.loadSource(url);
@@ -337,7 +348,15 @@
         if (type === shaka.net.NetworkingEngine.RequestType.LICENSE) request.uris = [licenceUrl()];
       });
     }
-    player.addEventListener('error', (e) => events.fatal(`Shaka error ${e.detail && e.detail.code}`));
+    // Not every error event stops Shaka: RECOVERABLE ones never do, and on a live stream its default
+    // failureCallback retries HTTP failures itself (BAD_HTTP_STATUS, HTTP_ERROR, TIMEOUT: 1001-1003), for
+    // instance an LL-HLS preload-hinted part that is not there yet; it reports them as CRITICAL first.
+    player.addEventListener('error', (e) => {
+      const err = e.detail || {};
+      if (err.severity === shaka.util.Error.Severity.RECOVERABLE) return;
+      if (player.isLive() && [1001, 1002, 1003].includes(err.code)) { console.warn(`Shaka retries: error ${err.code}`, err.data && err.data[0]); return; }
+      events.fatal(`Shaka error ${err.code}`);
+    });
     player.addEventListener('variantchanged', () => events.switched());
     player.addEventListener('adaptation', () => events.switched());
     player.addEventListener('trackschanged', () => events.levels());
