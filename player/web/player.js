@@ -263,16 +263,16 @@
     });
     player.on(E.PLAYBACK_ERROR, (e) => events.fatal((e && e.error && e.error.message) || 'media error'));
     player.on(E.STREAM_INITIALIZED, () => events.levels());
-    // LL-DASH: settle near the edge and catch up, unless the MPD's ServiceDescription names its own target
-    // (dash.js follows that one; a setting here would override it). Settings change at runtime (events).
+    // LL-DASH: dash.js turns on its low-latency mode by itself on such an MPD and follows the MPD's
+    // ServiceDescription (latency target, catch-up rates; our origin sends one), which any setting here
+    // would override. Without one, settle near the edge and catch up. Settings change at runtime (events).
     let lowLatency = null;
     player.on(E.MANIFEST_LOADED, (e) => {
       const found = !lowLatency && e && e.data ? mpdLowLatency(e.data) : null;
       if (!found || !found.lowLatency) return;
-      const streaming = { liveCatchup: LOW_LATENCY.dashCatchup };
-      if (!found.serviceDescription) streaming.delay = { liveDelay: LOW_LATENCY.dashLiveDelay };
-      player.updateSettings({ streaming });
-      lowLatency = { liveDelay: found.serviceDescription ? null : LOW_LATENCY.dashLiveDelay, catchup: true };
+      if (found.serviceDescription) { lowLatency = { from: 'mpd' }; return; }
+      player.updateSettings({ streaming: { delay: { liveDelay: LOW_LATENCY.dashLiveDelay }, liveCatchup: LOW_LATENCY.dashCatchup } });
+      lowLatency = { from: 'player', liveDelay: LOW_LATENCY.dashLiveDelay };
     });
     if (E.PLAYBACK_NOT_ALLOWED) player.on(E.PLAYBACK_NOT_ALLOWED, autoplayBlocked);
     // The representation on screen: getCurrentRepresentationForType() is the one being downloaded,
