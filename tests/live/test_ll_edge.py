@@ -5,7 +5,7 @@
   the answered blocking (and delta) URL is then a HIT; parts come through byte-identical.
 - players: our player turns on hls.js's low-latency catch-up for the LL stream and sits nearer the live
   edge than hls.js with lowLatencyMode off on the same stream (which still plays it); Shaka plays it;
-  hls.js parses the parts, CAN-BLOCK-RELOAD and PART-HOLD-BACK.
+  hls.js parses the parts, CAN-BLOCK-RELOAD and PART-HOLD-BACK; dash.js in our player sees the LL MPD.
 
 One push and one nginx serve every test here (module fixtures): small picture, 1 s segments, 0.25 s parts.
 """
@@ -271,3 +271,19 @@ def test_hlsjs_parses_the_ll_playlist(ll, chromium_browser):
     assert details["partHoldBack"] == pytest.approx(3 * details["partTarget"], abs=0.01), details
     assert details["canBlockReload"] is True and details["canSkipUntil"] == 6, details
 
+
+
+def test_dashjs_in_our_player_follows_the_ll_mpd(ll, chromium_browser):
+    """The LL MPD (availabilityTimeOffset, ServiceDescription) is seen as LL and left to dash.js's own LL mode."""
+    page = player_page(chromium_browser, ll, "engine=dash")
+    try:
+        playing(page)
+        moved, = advancing(page, seconds=3.0)
+        state = page.evaluate("({ll: window.abrPlayer.lowLatency, error: window.abrPlayer.error, "
+                              "latency: window.abrPlayer.latency()})")
+        assert not page.errors, page.errors
+    finally:
+        page.close()
+    assert state["ll"] == {"from": "mpd"} and state["error"] is None, state
+    assert moved > 1.5, moved
+    print(f"\ndash.js latency (its own, wall clock): {state['latency']:.2f} s")
