@@ -217,7 +217,7 @@ def test_our_player_in_ll_mode_is_nearer_the_edge_than_hlsjs_without_it(ll, chro
             samples["standard"].append(standard.evaluate("window.hls.latency"))
             time.sleep(0.25)
         mode = ours.evaluate("window.abrPlayer.lowLatency")
-        moved = advancing(ours, standard)
+        moved = advancing(ours, standard, seconds=3.0)
         parts = [sum(1 for u in page.requests if PART_URI.search(u)) for page in (ours, standard)]
         assert not ours.errors and not standard.errors, (ours.errors, standard.errors)
     finally:
@@ -225,7 +225,8 @@ def test_our_player_in_ll_mode_is_nearer_the_edge_than_hlsjs_without_it(ll, chro
         standard.close()
     assert mode["catchupRate"] == 1.5 and mode["holdBack"] == pytest.approx(3 * mode["partTarget"], abs=0.01), mode
     assert PART_TARGET <= mode["partTarget"] < PART_TARGET + 0.1, mode  # whole frames: 0.267 s at 15 fps
-    assert moved[0] > 1.5 and moved[1] > 1.5, moved  # both play on (standard players still play LL streams)
+    # Both play on, in 3 s at least half speed on a loaded machine (standard players still play LL streams).
+    assert moved[0] > 1.5 and moved[1] > 1.5, moved
     # LL mode loads parts; with lowLatencyMode off hls.js loads whole segments only (it still uses
     # blocking reloads: the playlist offers them).
     assert parts[0] > 0 and parts[1] == 0, parts
