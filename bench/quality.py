@@ -38,6 +38,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -87,9 +88,10 @@ def encode_and_score(source: Path, ladder, duration: float, work: Path, size: tu
     shutil.rmtree(out, ignore_errors=True)
     job = EncodeJob(source=source, out_dir=out, ladder=ladder, audio=None, segment_duration=SEGMENT,
                     frame_rate=ladder.renditions[0].frame_rate)
-    t = time.monotonic()
+    t, cpu = time.monotonic(), _children_cpu()
     tracks = encode_family(FFMPEG, job, duration=duration, on_progress=None, on_segment=lambda *a: None)
     encode_s = time.monotonic() - t
+    CPU["encode"] = _children_cpu() - cpu
     rungs = []
     for i, track in enumerate(tracks):
         joined, media = analysis.joined_track(out, str(i), work / f"{track.id}.mp4")
@@ -100,6 +102,15 @@ def encode_and_score(source: Path, ladder, duration: float, work: Path, size: tu
                       "vmaf_mean": round(statistics.fmean(frames), 2), "vmaf_p5": round(analysis.percentile(frames, 5), 2),
                       "predicted_vmaf": q.vmaf_mean if q else None})
     return encode_s, rungs
+
+
+CPU: dict[str, float] = {}  # the last encode's CPU seconds (ffmpeg's, all threads)
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process so far: ffmpeg's, whatever the load."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def bd_rate(fixed: list[dict], pertitle: list[dict]) -> float | None:
@@ -130,12 +141,17 @@ def run_source(name: str, args: list[str], duration: float, w: int, h: int, work
     size = analysis.score_size(w, h)
     fixed = plan_ladder(codec="h264", display_width=w, display_height=h, frame_rate=Fraction(RATE))
     fixed_s, fixed_rungs = encode_and_score(source, fixed, duration, work / "fixed", size)
-    t = time.monotonic()
+    fixed_cpu = CPU["encode"]
+    t, cpu = time.monotonic(), _children_cpu()
     measured = analysis.analyse(FFMPEG, source, fixed, duration=duration, display=(w, h), segment_duration=SEGMENT,
                                 work_dir=work / "analysis")
-    analysis_s = time.monotonic() - t
+    analysis_s, analysis_cpu = time.monotonic() - t, _children_cpu() - cpu
     auto = plan_ladder(codec="h264", display_width=w, display_height=h, frame_rate=Fraction(RATE), measurements=measured)
     auto_s, auto_rungs = encode_and_score(source, auto, duration, work / "auto", size)
+    auto_cpu = CPU["encode"]
+    # A 10-minute source of this picture: 6 samples (plan_samples' most) against 20x this encode.
+    per_sample = analysis_cpu / measured.samples
+    projected = per_sample * analysis.MAX_SAMPLES / (fixed_cpu / duration * 600)
     fixed_total, auto_total = sum(r["bitrate"] for r in fixed_rungs), sum(r["bitrate"] for r in auto_rungs)
     by_id = {r["id"]: r for r in fixed_rungs}
     within = all(r["vmaf_mean"] >= by_id[r["id"]]["vmaf_mean"] - 1 for r in auto_rungs if r["id"] in by_id)
@@ -144,6 +160,10 @@ def run_source(name: str, args: list[str], duration: float, w: int, h: int, work
             "bd_rate_pct": bd_rate(fixed_rungs, auto_rungs), "vmaf_within_1": within,
             "analysis_s": round(analysis_s, 1), "fixed_encode_s": round(fixed_s, 1), "auto_encode_s": round(auto_s, 1),
             "analysis_fraction": round(analysis_s / auto_s, 2),
+            "analysis_cpu_s": round(analysis_cpu, 1), "fixed_encode_cpu_s": round(fixed_cpu, 1),
+            "auto_encode_cpu_s": round(auto_cpu, 1), "analysis_cpu_fraction": round(analysis_cpu / fixed_cpu, 2),
+            "projected_10min_cpu_fraction": round(projected, 3),
+            "chosen": [{"id": r.id, "bitrate": r.bitrate, "crf": r.crf} for r in auto.renditions],
             "measurements": asdict(measured), "hull": [asdict(p) for p in convex_hull(measured.points)]}
 
 
@@ -164,12 +184,16 @@ def main() -> None:
         r = results[-1]
         print(f"\n{name}: fixed {r['fixed_total'] / 1e3:.0f} kbit/s, per-title {r['auto_total'] / 1e3:.0f} kbit/s "
               f"({r['saving_pct']:+.1f} % saved), BD-rate {r['bd_rate_pct']} %, VMAF within 1: {r['vmaf_within_1']}, "
-              f"analysis {r['analysis_s']} s = {r['analysis_fraction']:.2f} x encode {r['auto_encode_s']} s", flush=True)
+              f"analysis {r['analysis_s']} s = {r['analysis_fraction']:.2f} x encode {r['auto_encode_s']} s; CPU: analysis "
+              f"{r['analysis_cpu_s']} s = {r['analysis_cpu_fraction']:.2f} x fixed encode {r['fixed_encode_cpu_s']} s, "
+              f"projected for 10 min: {r['projected_10min_cpu_fraction']:.3f}", flush=True)
         for label in ("fixed", "auto"):
             for g in r[label]:
                 pred = f" (predicted {g['predicted_vmaf']})" if g["predicted_vmaf"] is not None else ""
+                crf = {c["id"]: c["crf"] for c in r["chosen"]}.get(g["id"]) if label == "auto" else None
+                how = f" crf {crf}" if crf is not None else ""
                 print(f"  {label:5} {g['id']:10} {g['bitrate'] / 1e3:8.0f} kbit/s  VMAF {g['vmaf_mean']:6.2f}"
-                      f"  p5 {g['vmaf_p5']:6.2f}{pred}")
+                      f"  p5 {g['vmaf_p5']:6.2f}{pred}{how}")
     summary = {"load_before": load_before, "load_after": os.getloadavg(), "duration": a.duration, "size": a.size,
                "results": results}
     print("JSON " + json.dumps(summary, separators=(",", ":")))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -33,12 +34,13 @@ from pathlib import Path
 from core.errors import FFmpegError
 from core.media.encode import EncodeJob, build_encode_argv, stream_map
 from core.media.model import Ladder
-from core.media.pertitle import QualityMeasurements, RatePoint
+from core.media.pertitle import TOP_SLACK, QualityMeasurements, RatePoint
 from core.media.runner import run_ffmpeg
 
 log = logging.getLogger(__name__)
 
 SAMPLE_SECONDS = 2.0
+PREROLL_SECONDS = 1.0
 MAX_SAMPLES = 6
 # Fractions of the fixed table's bitrate each size is measured at: 2.5x apart, from the table
 # itself (the per-title ladder never spends more) down to 1/16 of it, where a static or
@@ -47,6 +49,15 @@ RATE_LEVELS: tuple[float, ...] = (1.0, 0.4, 0.16, 0.064)
 # Score every 2nd frame: VMAF costs about as much as the encodes, and at 2 s samples the
 # per-frame spread (p5) is still taken from 25-30 frames per sample.
 VMAF_SUBSAMPLE = 2
+# Codecs measured with capped-CRF trials (`crf_trials`) and encoded at the chosen CRF: x264's CRF under
+# VBV is repeatable with sliced threads (byte-identical retries). Others keep the rate grid.
+CRF_CODECS = ("h264",)
+FIRST_CRF = 23.0  # x264's default: mid-range for every size
+CRF_TRIALS = 3  # after the table's own trial
+CRF_STEP = 4.0  # on a flat curve
+MAX_CRF_STEP = 10.0
+CLOSE_CRF = 3.0  # two trials this close around the target: interpolating between them is good enough
+MIN_CRF, MAX_CRF = 10.0, 45.0
 SCORE_MAX_SHORT = 1080
 
 
@@ -128,8 +139,14 @@ def analyse(
     samples: list[Sample] | None = None,
     cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
+    nice: int = 0,
 ) -> QualityMeasurements:
-    """Measure `ladder`'s sizes at `RATE_LEVELS` on samples of `source` (the fixed ladder goes in)."""
+    """Measure `ladder`'s sizes on samples of `source` (the fixed ladder goes in).
+
+    H.264: the fixed table itself, then `CRF_TRIALS` capped-CRF trials aimed per
+    size at the table's quality (`crf_trials`). Other codecs: `RATE_LEVELS`.
+    `nice`: added to every ffmpeg's niceness (the analysis may run beside an encode).
+    """
     if samples is None:
         try:
             activity = source_activity(source)
@@ -137,45 +154,142 @@ def analyse(
             log.warning("source activity unreadable (%s); sampling stretch middles", exc)
             activity = None
         samples = plan_samples(duration, activity=activity)
-    rate = ladder.renditions[0].frame_rate or Fraction(30)
-    size = score_size(*display)
-    # (short side, level) -> per sample: bits, seconds, per-frame VMAF
-    found: dict[tuple[int, float], list[tuple[int, float, list[float]]]] = {}
-    for i, sample in enumerate(samples):
+    run = _Trials(ffmpeg, source, ladder, samples, segment_duration=segment_duration, work_dir=work_dir,
+                  size=score_size(*display), cancel=cancel, timeout=timeout, nice=nice)
+    points: list[RatePoint] = []
+    if ladder.codec in CRF_CODECS:
+        points = crf_trials(run, ladder)
+    else:
         for level in RATE_LEVELS:
-            out = work_dir / f"s{i}-{level:g}"
-            scaled = Ladder(ladder.codec, tuple(
-                replace(r, bitrate=_at(r.bitrate, level), max_bitrate=_at(r.max_bitrate, level),
-                        buffer_size=_at(r.buffer_size, level)) for r in ladder.renditions))
-            job = EncodeJob(source=source, out_dir=out, ladder=scaled, audio=None,
-                            segment_duration=segment_duration, frame_rate=rate,
-                            start=sample.start, length=sample.length)
-            out.mkdir(parents=True, exist_ok=True)
-            run_ffmpeg(build_encode_argv(ffmpeg, job), duration=None, on_progress=None, cancel=cancel, timeout=timeout)
-            files, bits = [], []
-            for rep_id, rid in stream_map(job).items():
-                path, size_bytes = _join(out, rep_id, out / f"{rid}.{_ext(ladder.codec)}")
-                files.append(path)
-                bits.append(size_bytes * 8)
-            scores = score(ffmpeg, source, files, sample, rate=rate, size=size, work_dir=out,
-                           cancel=cancel, timeout=timeout)
-            for r, b, frames in zip(ladder.renditions, bits, scores):
-                found.setdefault((min(r.width, r.height), level), []).append((b, sample.length, frames))
-    points = []
-    for (short, _level), runs in sorted(found.items(), key=lambda kv: (-kv[0][0], -kv[0][1])):
-        frames = [v for _, _, f in runs for v in f]
-        if not frames:
-            continue
-        bitrate = round(sum(b for b, _, _ in runs) / sum(s for _, s, _ in runs))
-        points.append(RatePoint(short=_nominal(short, ladder), bitrate=bitrate,
-                                vmaf_mean=round(statistics.fmean(frames), 2), vmaf_p5=round(percentile(frames, 5), 2)))
+            scaled = tuple(replace(r, bitrate=_at(r.bitrate, level), max_bitrate=_at(r.max_bitrate, level),
+                                   buffer_size=_at(r.buffer_size, level)) for r in ladder.renditions)
+            points += run.measure(scaled, f"r{level:g}").values()
+    points.sort(key=lambda p: (-p.short, -p.bitrate))
     return QualityMeasurements(points=tuple(points), samples=len(samples),
                                sample_seconds=round(sum(s.length for s in samples), 3))
 
 
+def crf_trials(run: _Trials, ladder: Ladder) -> list[RatePoint]:
+    """The fixed table, then capped-CRF trials that close in on each size's table quality (ab-av1's search).
+
+    1. The table as it is: each size's quality at the fixed bits, the target
+       (minus `TOP_SLACK`, as the planner takes it).
+    2. Every size at `FIRST_CRF`, under the table's cap (maxrate, bufsize).
+    3. Each size at the CRF its two points put the target at: the straight
+       line through them in (log rate, VMAF) gives the rate, x264's +6 CRF per
+       halved rate the CRF (`next_crf`).
+    4. Only sizes whose two CRF trials do not yet bracket the target within
+       `CLOSE_CRF`: once more, from the two CRF trials.
+    Trials 3 and 4 encode only the sizes that need them.
+    """
+    by_short = {min(r.width, r.height): r for r in ladder.renditions}
+    ref = run.measure(ladder.renditions, "table")
+    points = list(ref.values())
+    target = {s: p.vmaf_mean - TOP_SLACK for s, p in ref.items()}
+    tried: dict[int, list[RatePoint]] = {s: [] for s in ref}
+    crf = {s: FIRST_CRF for s in ref}
+    for step in range(CRF_TRIALS):
+        if not crf:
+            break
+        found = run.measure(tuple(replace(by_short[s], crf=c) for s, c in crf.items()), f"crf{step}")
+        for s, p in found.items():
+            tried[s].append(p)
+        points += found.values()
+        crf = {}
+        for s, trials in tried.items():
+            if s in target and len(trials) == step + 1:
+                c = next_crf(ref[s], trials, target[s])
+                if c is not None:
+                    crf[s] = c
+    return points
+
+
+def next_crf(ref: RatePoint, trials: list[RatePoint], target: float) -> float | None:
+    """The CRF to try next for one size (pure), or None when its trials already bracket `target` closely.
+
+    `trials` are the size's CRF trials so far (each with `crf`), `ref` its
+    fixed-table point. The two most recent points (the table's when there is
+    one CRF trial) give the slope in VMAF per doubled rate; the CRF follows
+    from the rate by x264's rule of thumb (+6 CRF halves the rate). A flat or
+    inverted slope (a picture that is already as good as it gets) steps by
+    `CRF_STEP` upwards. The step is at least 1 and at most `MAX_CRF_STEP`.
+    """
+    ordered = sorted(trials, key=lambda p: p.crf)
+    above = [p for p in ordered if p.vmaf_mean >= target]
+    below = [p for p in ordered if p.vmaf_mean < target]
+    if above and below and below[0].crf - above[-1].crf <= CLOSE_CRF:
+        return None
+    last = trials[-1]
+    other = trials[-2] if len(trials) >= 2 else ref
+    d_rate = math.log2(max(1, last.bitrate)) - math.log2(max(1, other.bitrate))
+    slope = (last.vmaf_mean - other.vmaf_mean) / d_rate if abs(d_rate) > 0.05 else 0.0
+    if slope <= 0.5:  # quality hardly moves with the rate here: try cheaper, or dearer if below target
+        step = CRF_STEP if last.vmaf_mean >= target else -CRF_STEP
+    else:
+        step = -6 * (target - last.vmaf_mean) / slope
+    step = max(-MAX_CRF_STEP, min(MAX_CRF_STEP, step))
+    if abs(step) < 1:
+        step = 1.0 if step >= 0 else -1.0
+    c = last.crf + step
+    if above and below:  # stay inside the bracket
+        c = min(max(c, above[-1].crf + 0.5), below[0].crf - 0.5)
+    c = round(min(MAX_CRF, max(MIN_CRF, c)) * 2) / 2
+    return None if any(abs(p.crf - c) < 0.25 for p in trials) else c
+
+
+class _Trials:
+    """Encode every sample with one set of renditions, score each against the source: one `RatePoint` a size."""
+
+    def __init__(self, ffmpeg: str, source: Path, ladder: Ladder, samples: list[Sample], *, segment_duration: float,
+                 work_dir: Path, size: tuple[int, int], cancel, timeout, nice: int) -> None:
+        self.ffmpeg, self.source, self.ladder, self.samples = ffmpeg, source, ladder, samples
+        self.segment_duration, self.work_dir, self.size = segment_duration, work_dir, size
+        self.cancel, self.timeout, self.nice = cancel, timeout, nice
+        self.rate = ladder.renditions[0].frame_rate or Fraction(30)
+
+    def measure(self, renditions, tag: str) -> dict[int, RatePoint]:
+        """short side -> the point of that size (mean bits/s and VMAF over every sample)."""
+        found: dict[int, list[tuple[int, float, list[float]]]] = {}
+        for i, sample in enumerate(self.samples):
+            out = self.work_dir / f"s{i}-{tag}"
+            # The encode starts PREROLL_SECONDS early and those frames are not scored: a rate control
+            # starting cold spends its first frames badly, which the real encode does once per title,
+            # not once per sample (measured: a 2 s sample without it put the table's 240p 2 VMAF low).
+            start = max(0.0, sample.start - PREROLL_SECONDS)
+            skip = round((sample.start - start) * self.rate)
+            job = EncodeJob(source=self.source, out_dir=out, ladder=Ladder(self.ladder.codec, tuple(renditions)),
+                            audio=None, segment_duration=self.segment_duration, frame_rate=self.rate,
+                            start=start, length=round(sample.start + sample.length - start, 3))
+            out.mkdir(parents=True, exist_ok=True)
+            run_ffmpeg(build_encode_argv(self.ffmpeg, job), duration=None, on_progress=None, cancel=self.cancel,
+                       timeout=self.timeout, nice=self.nice)
+            files, bits = [], []
+            for rep_id, rid in stream_map(job).items():
+                path, size_bytes = _join(out, rep_id, out / f"{rid}.{_ext(self.ladder.codec)}")
+                files.append(path)
+                bits.append(size_bytes * 8)
+            scores = score(self.ffmpeg, self.source, files, sample, rate=self.rate, size=self.size, work_dir=out,
+                           cancel=self.cancel, timeout=self.timeout, nice=self.nice, skip=skip)
+            shutil.rmtree(out, ignore_errors=True)
+            for r, b, frames in zip(renditions, bits, scores):
+                found.setdefault(min(r.width, r.height), []).append((b, job.length, frames))
+        points = {}
+        for short, runs in found.items():
+            frames = [v for _, _, f in runs for v in f]
+            if not frames:
+                continue
+            r = next(r for r in renditions if min(r.width, r.height) == short)
+            bitrate = round(sum(b for b, _, _ in runs) / sum(s for _, s, _ in runs))
+            points[short] = RatePoint(short=_nominal(short, self.ladder), bitrate=bitrate,
+                                      vmaf_mean=round(statistics.fmean(frames), 2),
+                                      vmaf_p5=round(percentile(frames, 5), 2), crf=r.crf)
+        return points
+
+
 def score(ffmpeg: str, source: Path, files: list[Path], sample: Sample | None, *, rate: Fraction,
           size: tuple[int, int], work_dir: Path, cancel: Callable[[], bool] | None = None,
-          timeout: float | None = None, subsample: int = VMAF_SUBSAMPLE) -> list[list[float]]:
+          timeout: float | None = None, subsample: int = VMAF_SUBSAMPLE, nice: int = 0,
+          skip: int = 0) -> list[list[float]]:
     """Per-frame VMAF of each of `files` against `source` (its `sample` window, or all of it).
 
     One ffmpeg decodes the source once and scores every file: the reference goes
@@ -193,12 +307,13 @@ def score(ffmpeg: str, source: Path, files: list[Path], sample: Sample | None, *
     graph = f"[0:v]fps={rate},{prep},split={n}" + "".join(f"[r{k}]" for k in range(n))
     logs = [work_dir / f"vmaf-{k}.json" for k in range(n)]
     for k in range(n):
-        graph += (f";[{k + 1}:v]{prep}[d{k}];[d{k}][r{k}]libvmaf=log_fmt=json:log_path={_escape(logs[k])}"
+        trim = f"trim=start_frame={skip}," if skip else ""  # the encode's pre-roll
+        graph += (f";[{k + 1}:v]{trim}{prep}[d{k}];[d{k}][r{k}]libvmaf=log_fmt=json:log_path={_escape(logs[k])}"
                   f":n_subsample={subsample}:n_threads=2[o{k}]")
     argv += ["-filter_complex", graph]
     for k in range(n):
         argv += ["-map", f"[o{k}]", "-f", "null", "-"]
-    run_ffmpeg(argv, duration=None, on_progress=None, cancel=cancel, timeout=timeout)
+    run_ffmpeg(argv, duration=None, on_progress=None, cancel=cancel, timeout=timeout, nice=nice)
     out = []
     for path in logs:
         try:

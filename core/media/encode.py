@@ -281,7 +281,10 @@ def _video_args(job: EncodeJob) -> list[str]:
     if ladder.codec == "h264":
         args += [*_X264, "-sc_threshold", "0"]
         for i, plan in enumerate(plans):
-            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}"]
+            # stitchable: the PPS's initial QP is 26 whatever the rate control, so a capped-CRF rung's
+            # init segment is byte-identical to the same rung's at the fixed table's bitrate (otherwise
+            # x264 writes the CRF there): chunks of one track may be encoded either way.
+            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}:stitchable=1"]
     elif ladder.codec == "h265":
         params = f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error"
         args += [*_X265, "-x265-params", params]
@@ -296,6 +299,13 @@ def _video_args(job: EncodeJob) -> list[str]:
     args += ["-force_key_frames", f"expr:gte(t,n_forced*{_number(job.segment_duration)})"]
     for i, r in enumerate(ladder.renditions):
         maxrate = [] if ladder.codec == "av1" else [f"-maxrate:v:{i}", str(r.max_bitrate)]
+        if r.crf is not None and ladder.codec == "h264":
+            # Capped CRF: x264 keeps the quality constant under the VBV cap and ignores -b:v, which
+            # then only fills the init segment's `btrt` box. It is the cap's nominal rate (maxrate is
+            # 1.5x the table's bitrate), as a fixed-table encode of the rung writes there.
+            args += [f"-crf:v:{i}", _number(r.crf), f"-b:v:{i}", str(r.max_bitrate * 2 // 3), *maxrate,
+                     f"-bufsize:v:{i}", str(r.buffer_size)]
+            continue
         args += [f"-b:v:{i}", str(r.bitrate), *maxrate, f"-bufsize:v:{i}", str(r.buffer_size)]
     return args
 

@@ -76,16 +76,20 @@ def plan_ladder(
     rate = output_frame_rate(frame_rate)
     short = min(display_width, display_height)
     quality: dict[int, RungQuality] = {}
+    crfs: dict[int, tuple[float, int]] = {}  # nominal -> (CRF, the table's bitrate: its cap)
     if explicit is not None:
         rungs = _explicit_rungs(explicit, short)
     else:
         rungs = skip_close_rungs(_table_rungs(codec, short, rate))[: max(1, max_rungs)]
         chosen = choose_rungs(measurements, dict(rungs), max_rungs) if measurements is not None else []
         if chosen:  # nothing measured (an analysis that scored no frame): the fixed table stays
+            table = dict(rungs)
             rungs = [(c.short, c.bitrate) for c in chosen]
             quality = {c.short: RungQuality(c.vmaf_mean, c.vmaf_p5, measurements.samples) for c in chosen}
+            crfs = {c.short: (c.crf, table[c.short]) for c in chosen if c.crf is not None}
     renditions = tuple(
-        _rendition(codec, nominal, bitrate, display_width, display_height, rate) for nominal, bitrate in rungs
+        _rendition(codec, nominal, bitrate, display_width, display_height, rate, crf=crfs.get(nominal))
+        for nominal, bitrate in rungs
     )
     by_id = {r.id: quality[nominal] for r, (nominal, _) in zip(renditions, rungs) if nominal in quality}
     return Ladder(codec=codec, renditions=renditions, quality=by_id)
@@ -177,20 +181,24 @@ def _explicit_rungs(explicit: list[dict], short: int) -> list[tuple[int, int]]:
     return kept
 
 
-def _rendition(codec: str, nominal: int, bitrate: int, width: int, height: int, rate: Fraction) -> Rendition:
+def _rendition(codec: str, nominal: int, bitrate: int, width: int, height: int, rate: Fraction,
+               crf: tuple[float, int] | None = None) -> Rendition:
+    """`crf`: (CRF, table bitrate) of a capped-CRF rung, whose VBV cap is the table's, as in its trials."""
     if width >= height:
         w, h = _even(nominal * width / height), _even(nominal)
     else:
         w, h = _even(nominal), _even(nominal * height / width)
+    cap = crf[1] if crf is not None else bitrate
     return Rendition(
         id=f"{codec}-{min(w, h)}p",
         codec=codec,
         width=w,
         height=h,
         bitrate=bitrate,
-        max_bitrate=bitrate * 3 // 2,
-        buffer_size=bitrate * 2,
+        max_bitrate=cap * 3 // 2,
+        buffer_size=cap * 2,
         frame_rate=rate,
+        crf=crf[0] if crf is not None else None,
     )
 
 

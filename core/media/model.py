@@ -59,13 +59,17 @@ class Rendition:
     role: str = ""  # one of AUDIO_ROLES; "" = main for the default track, alternate otherwise
     default: bool = False  # the track a player starts with
     source_stream: int = 0  # which audio stream of the input it is encoded from (`-map 0:a:N`)
+    # Capped CRF (a per-title H.264 rung, core/media/pertitle.py): x264 holds this constant rate factor
+    # under the `max_bitrate`/`buffer_size` cap, and `bitrate` is the average the analysis expects.
+    # None: average-bitrate rate control at `bitrate` (the fixed table, explicit ladders, other codecs).
+    crf: float | None = None
 
     @property
     def is_audio(self) -> bool:
         return self.codec == "aac"
 
 
-_RENDITION_DEFAULTS = {"language": "", "name": "", "role": "", "default": False, "source_stream": 0}
+_RENDITION_DEFAULTS = {"language": "", "name": "", "role": "", "default": False, "source_stream": 0, "crf": None}
 
 
 @dataclass(frozen=True)

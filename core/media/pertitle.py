@@ -52,6 +52,7 @@ class RatePoint:
     bitrate: int  # bits/s actually produced (mean over the samples)
     vmaf_mean: float  # mean over every scored frame of every sample, at display size
     vmaf_p5: float  # 5th percentile of those frames: the bad moments the mean hides
+    crf: float | None = None  # a capped-CRF trial (x264's rate factor under the table's cap); None: average bitrate
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class ChosenRung:
     bitrate: int
     vmaf_mean: float  # read off the size's curve at `bitrate`: an estimate from the samples
     vmaf_p5: float
+    crf: float | None = None  # encode at this capped CRF (`bitrate` is then its expected average)
 
 
 def convex_hull(points: list[RatePoint] | tuple[RatePoint, ...]) -> list[RatePoint]:
@@ -103,15 +105,71 @@ def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 
     top = _cheapest(curves, caps, best - TOP_SLACK, sizes=curves.keys(), below_rate=None)
     if top is None:  # unreachable: the best size reaches `best` within its cap; kept for safety
         return []
-    rungs = [top]
+    rungs = [_capped_crf(top, m.points, best - TOP_SLACK, caps[top.short])]
     for size in sorted((s for s in curves if s < top.short), reverse=True):
         if len(rungs) >= max(1, max_rungs):
             break
         target = _value(curves[size], caps[size])[0] - TOP_SLACK
-        rung = _cheapest(curves, caps, target, sizes=[size], below_rate=rungs[-1].bitrate / MIN_RATE_STEP)
+        below = rungs[-1].bitrate / MIN_RATE_STEP
+        rung = _cheapest(curves, caps, target, sizes=[size], below_rate=below)
         if rung is not None:
-            rungs.append(rung)
+            crf = _capped_crf(rung, m.points, target, caps[size])
+            rungs.append(crf if crf.bitrate <= below else rung)
     return rungs
+
+
+def crf_for(points: list[RatePoint] | tuple[RatePoint, ...], target: float) -> ChosenRung | None:
+    """The highest CRF (fewest bits) at which one size's CRF trials reach `target` VMAF; None if none does.
+
+    Quality is taken as linear in CRF between two trials, bits as exponential
+    (x264: +6 CRF halves the rate): between two trials VMAF falls faster as
+    CRF rises, so the straight line lies under the curve and errs towards
+    quality. A trial scoring higher than a lower CRF's is noise and counts at
+    the lower one's score. Beyond the trials nothing is guessed: when every
+    trial is above the target the highest CRF tried is the answer; when none
+    is, the rung stays at an average bitrate. The CRF is rounded down to 0.1.
+    """
+    trials = sorted((p for p in points if p.crf is not None), key=lambda p: p.crf)
+    if not trials:
+        return None
+    floor = [trials[0]]  # each trial at no more than the score of every lower CRF
+    for p in trials[1:]:
+        if p.vmaf_mean > floor[-1].vmaf_mean:
+            p = RatePoint(p.short, p.bitrate, floor[-1].vmaf_mean, min(p.vmaf_p5, floor[-1].vmaf_p5), p.crf)
+        floor.append(p)
+    if floor[0].vmaf_mean < target:
+        return None
+    crf = floor[-1].crf
+    for lo, hi in zip(floor, floor[1:]):
+        if hi.vmaf_mean < target:
+            crf = lo.crf + (hi.crf - lo.crf) * (lo.vmaf_mean - target) / (lo.vmaf_mean - hi.vmaf_mean)
+            break
+    crf = max(floor[0].crf, math.floor(crf * 10 + 1e-9) / 10)
+    for lo, hi in zip(floor, floor[1:]):
+        if lo.crf <= crf <= hi.crf and hi.crf > lo.crf:
+            t = (crf - lo.crf) / (hi.crf - lo.crf)
+            rate = 2 ** (math.log2(lo.bitrate) + t * (math.log2(hi.bitrate) - math.log2(lo.bitrate)))
+            return ChosenRung(short=lo.short, bitrate=max(MIN_BITRATE, _kbit(rate)),
+                              vmaf_mean=round(lo.vmaf_mean + t * (hi.vmaf_mean - lo.vmaf_mean), 2),
+                              vmaf_p5=round(lo.vmaf_p5 + t * (hi.vmaf_p5 - lo.vmaf_p5), 2), crf=crf)
+    p = [q for q in floor if q.crf <= crf][-1]  # one trial, or the highest CRF: no interpolation
+    return ChosenRung(short=p.short, bitrate=max(MIN_BITRATE, _kbit(p.bitrate)), vmaf_mean=p.vmaf_mean,
+                      vmaf_p5=p.vmaf_p5, crf=crf)
+
+
+def _capped_crf(rung: ChosenRung, points, target: float, cap: int) -> ChosenRung:
+    """`rung` as a capped-CRF rung when its size's CRF trials reach `target` within the table's bits.
+
+    Why CRF: the samples are a title's busiest windows, and an average bitrate
+    measured there is spread by x264 over the whole title, so the quality of a
+    title whose complexity changes misses the samples' (bench/quality.py's
+    animation: 2.6-6.5 VMAF low on the lower rungs). A CRF holds the samples'
+    quality everywhere and spends less where the picture is easier.
+    """
+    found = crf_for([p for p in points if p.short == rung.short], target)
+    if found is None or found.bitrate > cap:
+        return rung
+    return found
 
 
 def _cheapest(curves: dict[int, list[RatePoint]], caps: dict[int, int], target: float, *, sizes,
