@@ -220,13 +220,20 @@ def next_crf(ref: RatePoint, trials: list[RatePoint], target: float) -> float | 
     if above and below and below[0].crf - above[-1].crf <= CLOSE_CRF:
         return None
     last = trials[-1]
-    other = trials[-2] if len(trials) >= 2 else ref
-    d_rate = math.log2(max(1, last.bitrate)) - math.log2(max(1, other.bitrate))
-    slope = (last.vmaf_mean - other.vmaf_mean) / d_rate if abs(d_rate) > 0.05 else 0.0
-    if slope <= 0.5:  # quality hardly moves with the rate here: try cheaper, or dearer if below target
-        step = CRF_STEP if last.vmaf_mean >= target else -CRF_STEP
+    if len(trials) >= 2 and abs(trials[-2].vmaf_mean - last.vmaf_mean) > 0.05:
+        # Two CRF trials: the straight line between them in (CRF, VMAF) (measured on the motion
+        # source, +7 CRF cut the rate 3.8x, not the 2.2x of the rule below: the line is closer).
+        other = trials[-2]
+        slope = (other.vmaf_mean - last.vmaf_mean) / (last.crf - other.crf)  # VMAF lost per CRF step
+        step = (last.vmaf_mean - target) / slope if slope > 0.05 else CRF_STEP
     else:
-        step = -6 * (target - last.vmaf_mean) / slope
+        other = trials[-2] if len(trials) >= 2 else ref
+        d_rate = math.log2(max(1, last.bitrate)) - math.log2(max(1, other.bitrate))
+        slope = (last.vmaf_mean - other.vmaf_mean) / d_rate if abs(d_rate) > 0.05 else 0.0
+        if slope <= 0.5:  # quality hardly moves with the rate here: try cheaper, or dearer if below target
+            step = CRF_STEP if last.vmaf_mean >= target else -CRF_STEP
+        else:
+            step = -6 * (target - last.vmaf_mean) / slope
     step = max(-MAX_CRF_STEP, min(MAX_CRF_STEP, step))
     if abs(step) < 1:
         step = 1.0 if step >= 0 else -1.0

@@ -51,8 +51,8 @@ CASES = [
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(2 x 0.59) = 1.
-            "-x264-params:v:0", "sliced-threads=1:threads=1", "-x264-params:v:1", "sliced-threads=1:threads=1",
-            "-x264-params:v:2", "sliced-threads=1:threads=1",
+            "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1", "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1",
+            "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1",
             *KEYS_4S_30,
             "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
             "-b:v:1", "1500000", "-maxrate:v:1", "2250000", "-bufsize:v:1", "3000000",
@@ -123,7 +123,7 @@ CASES = [
             "[0:v]fps=30000/1001,split=1[s0];[s0]scale=320:240:flags=bicubic,setsar=1,format=yuv420p[v0]",
             "-map", "[v0]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-            "-x264-params:v:0", "sliced-threads=1:threads=4",
+            "-x264-params:v:0", "sliced-threads=1:threads=4:stitchable=1",
             "-g", "75", "-keyint_min", "75", "-force_key_frames", "expr:gte(t,n_forced*2.5)",
             "-b:v:0", "400000", "-maxrate:v:0", "600000", "-bufsize:v:0", "800000",
         ] + tail("id=0,streams=0", seg="2.5"),
@@ -175,3 +175,15 @@ def test_more_audio_needs_a_default_track():
     with pytest.raises(ValueError, match="more_audio"):
         build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, video("h264", (640, 360, 800_000)), None, 4.0,
                                               Fraction(30), more_audio=(AUDIO,)))
+
+
+def test_capped_crf_rung_exact():
+    """A per-title CRF rung: -crf under the table's cap; -b:v is the cap's nominal rate (the init's btrt)."""
+    crf = Rendition("h264-480p", "h264", 854, 480, 412_000, 2_250_000, 3_000_000, Fraction(30), crf=24.5)
+    abr = Rendition("h264-360p", "h264", 640, 360, 800_000, 1_200_000, 1_600_000, Fraction(30))
+    argv = build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, Ladder("h264", (crf, abr)), None, 4.0, Fraction(30)))
+    rate = argv.index("-force_key_frames") + 2
+    assert argv[rate:argv.index("-fflags")] == [
+        "-crf:v:0", "24.5", "-b:v:0", "1500000", "-maxrate:v:0", "2250000", "-bufsize:v:0", "3000000",
+        "-b:v:1", "800000", "-maxrate:v:1", "1200000", "-bufsize:v:1", "1600000",
+    ]  # fmt: skip
