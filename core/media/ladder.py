@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from core.errors import Unprocessable
 from core.media.model import AUDIO_RENDITION_ID, VIDEO_CODECS, Ladder, Rendition, RungQuality
-from core.media.pertitle import QualityMeasurements, choose_rungs
+from core.media.pertitle import QualityMeasurements, choose_rungs, same_size_rungs
 
 # Nominal short side -> H.264 average bitrate (bits/s) at 30 fps.
 H264_BITRATES: dict[int, int] = {
@@ -61,12 +61,15 @@ def plan_ladder(
     explicit: list[dict] | None = None,
     max_rungs: int = 4,
     measurements: QualityMeasurements | None = None,
+    keep_sizes: bool = False,
 ) -> Ladder:
     """The renditions to encode for `codec`, highest first, never above the source size.
 
     Planned rungs within 15 % of the one above are skipped (`skip_close_rungs`);
     an explicit ladder is taken as given (minus rungs above the source);
-    `measurements` make it a per-title ladder (each rendition's quality in `Ladder.quality`).
+    `measurements` make it a per-title ladder (each rendition's quality in `Ladder.quality`);
+    with `keep_sizes` it keeps the fixed table's rungs and only gives each its capped CRF
+    (`same_size_rungs`: a rung without one stays exactly the table's).
     """
     if codec not in VIDEO_CODECS:
         raise Unprocessable(f"unknown video codec {codec!r}; use one of {', '.join(VIDEO_CODECS)}")
@@ -81,7 +84,13 @@ def plan_ladder(
         rungs = _explicit_rungs(explicit, short)
     else:
         rungs = skip_close_rungs(_table_rungs(codec, short, rate))[: max(1, max_rungs)]
-        chosen = choose_rungs(measurements, dict(rungs), max_rungs) if measurements is not None else []
+        if measurements is not None and keep_sizes:
+            table = dict(rungs)
+            same = same_size_rungs(measurements, table)
+            quality = {s: RungQuality(c.vmaf_mean, c.vmaf_p5, measurements.samples) for s, c in same.items() if c}
+            crfs = {s: (c.crf, table[s]) for s, c in same.items() if c}
+            rungs = [(s, same[s].bitrate if same[s] else b) for s, b in rungs]
+        chosen = choose_rungs(measurements, dict(rungs), max_rungs) if measurements is not None and not keep_sizes else []
         if chosen:  # nothing measured (an analysis that scored no frame): the fixed table stays
             table = dict(rungs)
             rungs = [(c.short, c.bitrate) for c in chosen]

@@ -118,6 +118,23 @@ def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 
     return rungs
 
 
+def same_size_rungs(m: QualityMeasurements, caps: dict[int, int]) -> dict[int, ChosenRung | None]:
+    """Every size of `caps` kept, each at the capped CRF that reaches its fixed quality (None: stays fixed).
+
+    For a ladder whose sizes were fixed before the analysis finished: the
+    chunked path encodes chunk 0 with the fixed table while the samples are
+    measured, and later chunks of the same tracks at these CRFs. The target is
+    the size's own (its quality at the table's bits, minus `TOP_SLACK`); a size
+    whose CRF trials do not reach it within the table's bits stays at the table.
+    """
+    out: dict[int, ChosenRung | None] = {}
+    for size, cap in caps.items():
+        curve = convex_hull([p for p in m.points if p.short == size])
+        found = crf_for([p for p in m.points if p.short == size], _value(curve, cap)[0] - TOP_SLACK) if curve else None
+        out[size] = found if found is not None and found.bitrate <= cap else None
+    return out
+
+
 def crf_for(points: list[RatePoint] | tuple[RatePoint, ...], target: float) -> ChosenRung | None:
     """The highest CRF (fewest bits) at which one size's CRF trials reach `target` VMAF; None if none does.
 

@@ -216,12 +216,13 @@ def check_limits(info: MediaInfo, limits: MediaLimits) -> None:
 
 
 def plan_asset(info: MediaInfo, settings: AssetSettings, measurements: dict[str, QualityMeasurements] | None = None,
-               ) -> tuple[list[Ladder], PlannedRendition | None]:
+               keep_sizes: bool = False) -> tuple[list[Ladder], PlannedRendition | None]:
     """Every ladder (one per requested codec, in order) and the default audio rendition.
 
     `measurements` (codec -> the per-title analysis) make those codecs' ladders per-title;
     without them an "auto" ladder is planned from the fixed table (what the API records
-    at upload, before a worker has analysed the source).
+    at upload, before a worker has analysed the source). `keep_sizes`: the fixed table's
+    rungs, each at its measured capped CRF (the chunked path, `plan_ladder`).
     The other audio tracks, if any: `plan_audio_renditions`.
     """
     ladders = []
@@ -231,7 +232,7 @@ def plan_asset(info: MediaInfo, settings: AssetSettings, measurements: dict[str,
             ladders.append(plan_ladder(codec=codec, display_width=info.video.display_width,
                                        display_height=info.video.display_height,
                                        frame_rate=info.video.frame_rate, explicit=explicit,
-                                       measurements=(measurements or {}).get(codec)))
+                                       measurements=(measurements or {}).get(codec), keep_sizes=keep_sizes))
     audio_tracks = plan_audio_renditions(info, settings)
     audio = audio_tracks[0] if audio_tracks else None
     if not ladders and audio is None:

@@ -217,7 +217,8 @@ class Chunked:
             s.commit()
 
     # -- the whole-asset task ---------------------------------------------------------------------
-    def start(self, plan: ChunkPlan, source: Path, send: Callable[[str, str], None]) -> None:
+    def start(self, plan: ChunkPlan, source: Path, send: Callable[[str, str], None],
+              prepare: Callable[[ChunkPlan], ChunkPlan] | None = None) -> None:
         """Encode `audio` and `f0c0` at once, each straight into media/, while the other pieces are sent.
 
         Nothing before the first segments grows with the source: the audio is
@@ -225,6 +226,9 @@ class Chunked:
         beside chunk 0 and publishes segment by segment, so `playable` waits for
         its first segment, not its last. Sending one task per piece (a broker
         round trip each, 60 for an hour) happens beside the encodes too.
+        `prepare` (the per-title analysis) runs there as well, before the other
+        pieces are sent: it returns the plan they are encoded with (the same
+        rungs, other rate control), stored as the plan; chunk 0 keeps `plan`.
         """
         plan = self.load_plan() or plan
         self.storage.put_bytes(f"{self.root}/plan.json", plan.to_json(), content_type="application/json")
@@ -236,7 +240,7 @@ class Chunked:
         audio_done = not plan.audio or any(t.id == plan.audio.id and t.complete for t in presentation.tracks)
         self.run._playable = bool(self.run._playable_now())
         stop = threading.Event()  # the first failure stops the other encode
-        work: list[Callable[[], None]] = [lambda: self._send(plan, done, send)]
+        work: list[Callable[[], None]] = [lambda: self._send(plan, done, send, prepare)]
         if not audio_done:
             work.append(lambda: self._encode_audio(plan, source, stop))
         if "f0c0" not in done:
@@ -249,8 +253,16 @@ class Chunked:
         self._release(plan)
         self.advance(plan, force=True)
 
-    def _send(self, plan: ChunkPlan, done: dict[str, dict], send: Callable[[str, str], None]) -> None:
+    def _send(self, plan: ChunkPlan, done: dict[str, dict], send: Callable[[str, str], None],
+              prepare: Callable[[ChunkPlan], ChunkPlan] | None = None) -> None:
         pieces = [p for p in plan.pieces[1:] if p not in done]
+        if prepare is not None and pieces:
+            try:
+                plan = prepare(plan)
+            except FFmpegError as exc:  # chunk 0 is already being served: finish on the fixed table
+                log.warning("asset %s: per-title analysis failed (%s); the fixed ladder stays", self.asset_id, exc)
+            else:
+                self.storage.put_bytes(f"{self.root}/plan.json", plan.to_json(), content_type="application/json")
         for piece in pieces:
             send(self.asset_id, piece)
         log.info("asset %s: %d of %d chunks x %d families sent", self.asset_id, len(pieces), len(plan.chunks),

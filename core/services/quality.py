@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def analyse_families(ffmpeg: str, storage: Storage, asset_id: str, info: MediaInfo, fixed: list[Ladder], *,
                      source: Path, segment_duration: float, work_dir: Path,
                      cancel: Callable[[], bool] | None = None,
-                     timeout: float | None = None) -> dict[str, QualityMeasurements]:
+                     timeout: float | None = None, nice: int = 0) -> dict[str, QualityMeasurements]:
     """codec -> measurements for every family of `fixed` (the fixed-table ladders: the candidate sizes)."""
     key = layout.analysis_key(asset_id)
     if storage.exists(key):
@@ -51,7 +51,7 @@ def analyse_families(ffmpeg: str, storage: Storage, asset_id: str, info: MediaIn
         shutil.rmtree(out, ignore_errors=True)
         found[ladder.codec] = analysis.analyse(
             ffmpeg, source, ladder, duration=info.duration, display=(video.display_width, video.display_height),
-            segment_duration=segment_duration, work_dir=out, cancel=cancel, timeout=timeout)
+            segment_duration=segment_duration, work_dir=out, cancel=cancel, timeout=timeout, nice=nice)
         shutil.rmtree(out, ignore_errors=True)
         log.info("asset %s: %s analysed in %.1f s (%d points)", asset_id, ladder.codec, time.monotonic() - started,
                  len(found[ladder.codec].points))

@@ -25,7 +25,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -44,7 +44,7 @@ from core.media.model import Rendition as PlannedRendition
 from core.media.probe import probe
 from core.media.runner import Progress
 from core.services.assets import AssetSettings, MediaLimits, check_limits, plan_asset, plan_audio_renditions
-from core.services.chunked import ChunkPolicy, Chunked, plan_chunked
+from core.services.chunked import ChunkPlan, ChunkPolicy, Chunked, plan_chunked
 from core.services.content_keys import ensure_content_key
 from core.services.images import finish_extras
 from core.services.overlays import resolver
@@ -56,6 +56,9 @@ from core.storage import Storage
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.0
 CANCEL_POLL_S = 1.0
+# The per-title analysis beside chunk 0 (chunked path): CFS weight 110 against 1024 for chunk 0's encoders,
+# so the first segments (what `playable` waits for) keep the cores and the analysis takes what is left.
+ANALYSIS_NICE = 10
 DB_RETRY_S = 30.0  # how long a running job rides out a database restart before giving the attempt up
 
 
@@ -258,8 +261,7 @@ class AssetTranscode:
             raise Unprocessable(f"the asset's settings cannot be used on this worker: {exc.errors()[0]['msg']}") from exc
         self._plugins = [p.model_dump() for p in asset_settings.frame_plugins]
         ladders, audio = plan_asset(info, asset_settings)
-        if ladders and asset_settings.ladder_mode(info.duration, self.config.auto_ladder_min_duration) == "auto":
-            ladders = self._per_title(info, asset_settings, ladders, source)
+        auto = bool(ladders) and asset_settings.ladder_mode(info.duration, self.config.auto_ladder_min_duration) == "auto"
         more_audio = tuple(plan_audio_renditions(info, asset_settings)[1:])
         if input_url:
             self._record_import(info, ladders, [audio, *more_audio] if audio else [], source)
@@ -273,8 +275,14 @@ class AssetTranscode:
             plan = chunked.load_plan() or plan_chunked(self.config.chunking, info, ladders, audio,
                                                        asset_settings.segment_duration, asset_settings.mp4_support)
             if plan is not None:
-                chunked.start(plan, source, self.config.chunking.send)
+                # Per-title: chunk 0 starts at once with the fixed table; the analysis runs beside it
+                # (niced) and the other chunks are sent with its CRFs for the same rungs.
+                prepare = functools.partial(self._per_title_chunks, info, asset_settings, source) if auto else None
+                chunked.start(plan, source, self.config.chunking.send, prepare=prepare)
                 return
+        if auto:
+            ladders = self._per_title(info, asset_settings, ladders, source)
+            families = families_for(ladders, audio, more_audio)
         presentation = self._existing_presentation(asset_settings.segment_duration)
         if content_key is not None:
             presentation.protection = Protection(default_kid=content_key.kid_uuid)
@@ -311,6 +319,19 @@ class AssetTranscode:
         log.info("asset %s: per-title ladder in %.1f s: %s", self.asset_id, time.monotonic() - started,
                  ", ".join(f"{r.id}@{r.bitrate // 1000}k" for lad in ladders for r in lad.renditions))
         return ladders
+
+    def _per_title_chunks(self, info, settings: AssetSettings, source: Path, plan: ChunkPlan) -> ChunkPlan:
+        """`plan` with every family at its measured capped CRFs for the same rungs (run beside chunk 0)."""
+        started = time.monotonic()
+        measurements = analyse_families(self.config.ffmpeg, self.storage, self.asset_id, info, plan.ladders,
+                                        source=source, segment_duration=plan.segment_duration,
+                                        work_dir=self.work, cancel=self.cancelled,
+                                        timeout=self.config.ffmpeg_timeout, nice=ANALYSIS_NICE)
+        ladders, _ = plan_asset(info, settings, measurements, keep_sizes=True)
+        record_ladders(self.engine, self.asset_id, ladders)
+        log.info("asset %s: per-title CRFs beside chunk 0 in %.1f s: %s", self.asset_id, time.monotonic() - started,
+                 ", ".join(f"{r.id}@crf{r.crf}" for lad in ladders for r in lad.renditions))
+        return replace(plan, ladders=ladders)
 
     def _content_key(self) -> ContentKey:
         if self.config.key_master is None:
