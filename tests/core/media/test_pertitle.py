@@ -6,10 +6,11 @@ from fractions import Fraction
 
 import pytest
 
-from core.media.analysis import Sample, percentile, plan_samples, score_size
+from core.media.analysis import Sample, next_crf, percentile, plan_samples, score_size
 from core.media.ladder import plan_ladder
 from core.media.model import RungQuality
-from core.media.pertitle import ChosenRung, QualityMeasurements, RatePoint, choose_rungs, convex_hull
+from core.media.pertitle import (ChosenRung, QualityMeasurements, RatePoint, choose_rungs, convex_hull, crf_for,
+                                 same_size_rungs)
 
 
 def pts(short: int, *pairs: tuple[int, float]) -> list[RatePoint]:
@@ -144,3 +145,90 @@ def test_score_size_caps_at_1080_lines():
 def test_percentile():
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 5) == pytest.approx(1.2)
     assert percentile([7.0], 5) == 7.0
+
+
+# Recorded by core.media.analysis (table + capped-CRF trials, 1 s pre-roll) on bench/quality.py's sources,
+# 8 s 640x360, 2 samples: the table's point has crf None.
+R = RatePoint
+RECORDED_MOTION = (R(360, 1377175, 95.48, 93.90, 23.0), R(360, 1095235, 94.99, 93.76, 23.5),
+                   R(360, 792725, 94.49, 93.22, None), R(360, 364432, 87.56, 85.48, 30.0),
+                   R(240, 392060, 86.20, 84.87, 21.5), R(240, 385847, 85.62, 83.59, None),
+                   R(240, 294817, 84.01, 82.80, 23.0))
+RECORDED_STATIC_CRF = (R(360, 1409537, 97.33, 96.61, 13.0), R(360, 795639, 97.53, 97.04, None),
+                       R(360, 377595, 97.31, 96.96, 17.0), R(360, 73341, 95.65, 95.13, 23.0),
+                       R(240, 705239, 89.52, 89.04, 13.0), R(240, 378997, 88.84, 88.29, None),
+                       R(240, 73256, 87.77, 87.20, 21.0), R(240, 59703, 86.40, 85.76, 23.0))
+CAPS_360 = {360: 800_000, 240: 400_000}
+
+
+def test_crf_for_interpolates_between_the_trials_that_bracket_the_target():
+    # 97.03 lies between CRF 17 (97.31) and 23 (95.65): 17 + 6 x 0.28 / 1.66 = 18.01 -> 18.0 (rounded down),
+    # the rate log-interpolated between 377.6k and 73.3k at 1/6 of the way.
+    assert crf_for(RECORDED_STATIC_CRF[:4], 97.03) == ChosenRung(360, 287_000, 97.03, 96.66, crf=18.0)
+
+
+def test_crf_for_treats_a_higher_score_at_a_higher_crf_as_noise():
+    trials = [R(720, 1_000_000, 90.0, 80.0, 20.0), R(720, 500_000, 91.0, 81.0, 26.0), R(720, 250_000, 80.0, 70.0, 32.0)]
+    # CRF 26 counts at CRF 20's 90 (and p5 80): 85 is half way from 26 to 32.
+    assert crf_for(trials, 85.0) == ChosenRung(720, 354_000, 85.0, 75.0, crf=29.0)
+
+
+def test_crf_for_never_guesses_beyond_the_trials():
+    one = [R(720, 1_000_000, 90.0, 80.0, 20.0)]
+    assert crf_for(one, 95.0) is None  # not reached: the rung stays at an average bitrate
+    assert crf_for(one, 85.0) == ChosenRung(720, 1_000_000, 90.0, 80.0, crf=20.0)  # every trial above: the highest
+    assert crf_for([R(720, 1_000_000, 90.0, 80.0, None)], 85.0) is None  # no CRF trial at all
+
+
+def test_recorded_motion_rungs_exact():
+    rungs = choose_rungs(QualityMeasurements(RECORDED_MOTION, 2, 4.0), CAPS_360)
+    # 360p: its CRF trials reach 93.99 only at ~1.2M, over the table's 800k: it stays at an average rate.
+    # 240p: 85.12 between CRF 21.5 (86.20) and 23 (84.01): CRF 21.8, under the table's 400k.
+    assert rungs == [ChosenRung(360, 751_000, 94.01, 92.68), ChosenRung(240, 370_000, 85.76, 84.46, crf=21.8)]
+
+
+def test_recorded_static_gets_one_capped_crf_rung():
+    rungs = choose_rungs(QualityMeasurements(RECORDED_STATIC_CRF, 2, 4.0), CAPS_360)
+    assert rungs == [ChosenRung(360, 287_000, 97.03, 96.66, crf=18.0)]  # 240p: not 1.4x cheaper, dropped
+
+
+def test_plan_ladder_gives_a_crf_rung_the_tables_cap():
+    m = QualityMeasurements(RECORDED_MOTION, 2, 4.0)
+    ladder = plan_ladder(codec="h264", display_width=640, display_height=360, frame_rate=Fraction(30), measurements=m)
+    assert [(r.id, r.bitrate, r.max_bitrate, r.buffer_size, r.crf) for r in ladder.renditions] == [
+        ("h264-360p", 751_000, 1_126_500, 1_502_000, None), ("h264-240p", 370_000, 600_000, 800_000, 21.8)]
+
+
+def test_same_size_rungs_keep_every_size_and_the_table_where_crf_misses():
+    assert same_size_rungs(QualityMeasurements(RECORDED_STATIC_CRF, 2, 4.0), CAPS_360) == {
+        360: ChosenRung(360, 287_000, 97.03, 96.66, crf=18.0), 240: ChosenRung(240, 215_000, 88.6, 88.07, crf=17.2)}
+    m = QualityMeasurements(RECORDED_MOTION, 2, 4.0)
+    ladder = plan_ladder(codec="h264", display_width=640, display_height=360, frame_rate=Fraction(30), measurements=m,
+                         keep_sizes=True)
+    # 360p stays exactly the table's rung (a chunk of it may be encoded either way: same init segment).
+    assert [(r.id, r.bitrate, r.max_bitrate, r.buffer_size, r.crf) for r in ladder.renditions] == [
+        ("h264-360p", 800_000, 1_200_000, 1_600_000, None), ("h264-240p", 370_000, 600_000, 800_000, 21.8)]
+    assert ladder.quality == {"h264-240p": RungQuality(85.76, 84.46, 2)}
+
+
+@pytest.mark.parametrize("trials, expected", [
+    # One CRF trial: the line from the table's point (792.7k, 94.49) to CRF 23 (1.38M, 95.48) is 1.24 VMAF per
+    # doubled rate; 93.99 is 1.2 doublings down: +7.2 CRF -> 30.0 (halves).
+    ([R(360, 1377175, 95.48, 93.90, 23.0)], 30.0),
+    # Two: the line between them in (CRF, VMAF): 23 + 7 x 1.49 / 7.92 = 24.3 -> 24.5.
+    ([R(360, 1377175, 95.48, 93.90, 23.0), R(360, 364432, 87.56, 85.48, 30.0)], 24.5),
+    # Bracketing the target within CLOSE_CRF: done.
+    ([R(360, 1377175, 95.48, 93.90, 23.0), R(360, 800000, 93.0, 85.48, 25.0)], None),
+])
+def test_next_crf(trials, expected):
+    assert next_crf(R(360, 792725, 94.49, 93.22, None), trials, 93.99) == expected
+
+
+def test_next_crf_on_a_flat_curve_and_at_the_step_limit():
+    table = R(240, 378997, 88.84, 88.29, None)
+    # 0.915 VMAF per doubled rate (2.44 points over 2.67 doublings): 0.94 short of 87.34 at CRF 23 is
+    # 1.03 doublings, -6.2 CRF -> 17.0; 1.94 short of 88.34 would be -12.7: at most 10.
+    assert next_crf(table, [R(240, 59703, 86.40, 85.76, 23.0)], 87.34) == 17.0
+    assert next_crf(table, [R(240, 59703, 86.40, 85.76, 23.0)], 88.34) == 13.0
+    # A CRF trial spending more than the table for no better score (a flat curve): 4 CRF cheaper.
+    assert next_crf(table, [R(240, 500_000, 88.84, 88.0, 20.0)], 88.34) == 24.0
