@@ -1,7 +1,7 @@
 """Per-title vs fixed ladder (not run by CI): bits, VMAF per rung, BD-rate, analysis cost.
 
     .venv/bin/python bench/quality.py [--duration 30] [--size 1280x720] [--sources animation,motion,static]
-                                      [--keep DIR] [--json-out FILE]
+                                      [--keep DIR] [--json-out FILE] [--subsample 2]
 
 Targets (issue #17): the per-title ladder's total bitrate >= 20 % below the
 fixed ladder's, every per-title rung's VMAF within 1 point of the fixed
@@ -60,6 +60,7 @@ from core.media.pertitle import convex_hull  # noqa: E402
 
 FFMPEG = find_ffmpeg()
 RATE = 30
+SCORE_SUBSAMPLE = 2  # --subsample: every n-th frame of each whole rendition is scored
 SEGMENT = 4.0
 
 
@@ -95,7 +96,8 @@ def encode_and_score(source: Path, ladder, duration: float, work: Path, size: tu
     rungs = []
     for i, track in enumerate(tracks):
         joined, media = analysis.joined_track(out, str(i), work / f"{track.id}.mp4")
-        (frames,) = analysis.score(FFMPEG, source, [joined], None, rate=Fraction(RATE), size=size, work_dir=work)
+        (frames,) = analysis.score(FFMPEG, source, [joined], None, rate=Fraction(RATE), size=size, work_dir=work,
+                                   subsample=SCORE_SUBSAMPLE)
         q = ladder.quality.get(track.id)
         rungs.append({"id": track.id, "target_bitrate": track.rendition.bitrate,
                       "bitrate": round(media * 8 / track.duration_seconds),
@@ -174,7 +176,10 @@ def main() -> None:
     parser.add_argument("--sources", default="animation,motion,static")
     parser.add_argument("--keep", type=Path)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--subsample", type=int, default=2, help="score every n-th frame of each whole rendition")
     a = parser.parse_args()
+    global SCORE_SUBSAMPLE
+    SCORE_SUBSAMPLE = a.subsample
     w, h = (int(x) for x in a.size.split("x"))
     root = a.keep or Path(tempfile.mkdtemp(prefix="bench-quality-"))
     results = []
@@ -195,6 +200,7 @@ def main() -> None:
                 print(f"  {label:5} {g['id']:10} {g['bitrate'] / 1e3:8.0f} kbit/s  VMAF {g['vmaf_mean']:6.2f}"
                       f"  p5 {g['vmaf_p5']:6.2f}{pred}{how}")
     summary = {"load_before": load_before, "load_after": os.getloadavg(), "duration": a.duration, "size": a.size,
+               "subsample": a.subsample,
                "results": results}
     print("JSON " + json.dumps(summary, separators=(",", ":")))
     if a.json_out:

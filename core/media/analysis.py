@@ -3,20 +3,22 @@
 The measurements feed `plan_ladder(measurements=...)` (core/media/pertitle.py
 chooses the rungs). What is run, for one codec family:
 
-- `plan_samples`: a few short windows spread evenly over the source (the
-  middle of each equal stretch, so a title's opening, middle and end all
-  count). Their number grows with the duration, their length is fixed, so
-  the analysis stays a small, bounded fraction of the encode (a 10-minute
+- `plan_samples`: a few short windows, one per equal stretch of the source
+  at its busiest second (so a title's opening, middle and end all count).
+  Their number grows with the duration, their length is fixed, so the
+  analysis stays a small, bounded fraction of the encode (a 10-minute
   source: 6 samples of 2 s, 2 % of the picture).
-- Every sample is encoded at each candidate size (the fixed ladder's rungs)
-  × each of `RATE_LEVELS` (fractions of the fixed table's bitrate), by
-  `build_encode_argv` itself: the family's real encoder, preset, VBV and
-  keyframe settings, one ffmpeg per sample and level, as the real encode
-  runs one ffmpeg for all rungs.
+- Every sample is encoded by `build_encode_argv` itself (the family's real
+  encoder, preset, VBV and keyframe settings, one ffmpeg for every size as
+  the real encode), from `PREROLL_SECONDS` before the sample, at each trial:
+  H.264: the fixed table, then up to `CRF_TRIALS` capped-CRF trials per size
+  aimed at the table's quality (`crf_trials`, a search as ab-av1's); other
+  codecs: `RATE_LEVELS` of the table's bitrate.
 - Each output is scored against the same window of the source, both scaled
   to the display size (capped at 1080 lines: the VMAF v0.6.1 model is
   trained for a 1080p screen at 3 picture heights), by ffmpeg's libvmaf
   with the per-frame log read back for the 5th percentile.
+- `nice`: the chunked path runs all of it beside chunk 0's encode.
 """
 
 from __future__ import annotations

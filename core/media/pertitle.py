@@ -1,9 +1,9 @@
 """The per-title ladder: rate–quality measurements of sample encodes in, rungs out (pure).
 
 `core.media.analysis` encodes a few short samples of the source at every
-candidate size (the fixed table's rungs) × a few bitrates with the family's
-real encoder settings and scores each against the source with VMAF at
-display size. Those measurements are `RatePoint`s; this module turns them
+candidate size (the fixed table's rungs) at the table's bitrates and a few
+capped CRFs (other codecs: a few bitrates) with the family's real encoder
+settings and scores each against the source with VMAF at display size. Those measurements are `RatePoint`s; this module turns them
 into rungs without running anything, so the choice is tested exactly on
 recorded measurements (tests/core/media/test_pertitle.py).
 
@@ -23,6 +23,17 @@ The choice, in order:
    not `MIN_RATE_STEP` cheaper than the one above is dropped: a player could
    hardly tell the two apart, and each costs an encode and its storage.
 
+4. H.264 (`RatePoint.crf` set on the analysis' capped-CRF trials): each rung
+   becomes the CRF at which its size reaches the rung's target (`crf_for`,
+   interpolated between the trials that bracket it), under the table's VBV
+   cap, when that costs no more than the table; otherwise it stays at an
+   average bitrate. The samples are the title's busiest windows: a CRF holds
+   their quality over the whole title and spends less wherever the picture
+   is easier, where an average rate would be spread evenly (measured on
+   bench/quality.py's animation, 2.6-6.5 VMAF short on the lower rungs).
+`same_size_rungs` is the variant for a ladder whose sizes are already being
+encoded (the chunked path's chunk 0): every size kept, each at its CRF.
+
 Why not fixed VMAF steps (95/90/84/76/65, as some services use)? Measured on
 bench/quality.py's high-motion source, a 76 step put the 240p rung 9 points
 under the fixed table's 240p (85) for 30 % fewer bits there: a per-title
@@ -33,7 +44,7 @@ each rung's target comes from what its size reaches with the table's bits.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # The top rung may sit this far below the best quality the fixed table's bits reach: far under
 # what viewers notice (a JND is ~2-6 VMAF points), yet on a flat curve it is where most of the
@@ -97,6 +108,7 @@ def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 
 
     Only sizes in `caps` are candidates. Empty when nothing was measured.
     """
+    m = normalised(m, caps)
     curves = {s: convex_hull([p for p in m.points if p.short == s]) for s in caps}
     curves = {s: c for s, c in curves.items() if c}
     if not curves:
@@ -118,6 +130,28 @@ def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 
     return rungs
 
 
+def normalised(m: QualityMeasurements, caps: dict[int, int]) -> QualityMeasurements:
+    """`m` with each size's rates scaled so that its table trial costs no more than the table's bitrate.
+
+    A sample lasts a second or two: its keyframe and the VBV buffer's initial
+    fullness push every encode of it over its average target (measured: 3 s of
+    grain at 640x360, the table's 800k came out at 850-900k), and a per-title
+    rung compared with the table in those units would find nothing within the
+    table's bits. The table trial is the size's dearest average-bitrate point
+    within the table's maxrate (1.5x: no trial of the table averages more);
+    every point of the size is scaled by the same factor.
+    """
+    factor: dict[int, float] = {}
+    for size, cap in caps.items():
+        table = max((p.bitrate for p in m.points if p.short == size and p.crf is None and p.bitrate <= cap * 1.5),
+                    default=0)
+        factor[size] = cap / table if table > cap else 1.0
+    if all(f == 1.0 for f in factor.values()):
+        return m
+    points = tuple(replace(p, bitrate=round(p.bitrate * factor.get(p.short, 1.0))) for p in m.points)
+    return replace(m, points=points)
+
+
 def same_size_rungs(m: QualityMeasurements, caps: dict[int, int]) -> dict[int, ChosenRung | None]:
     """Every size of `caps` kept, each at the capped CRF that reaches its fixed quality (None: stays fixed).
 
@@ -127,6 +161,7 @@ def same_size_rungs(m: QualityMeasurements, caps: dict[int, int]) -> dict[int, C
     the size's own (its quality at the table's bits, minus `TOP_SLACK`); a size
     whose CRF trials do not reach it within the table's bits stays at the table.
     """
+    m = normalised(m, caps)
     out: dict[int, ChosenRung | None] = {}
     for size, cap in caps.items():
         curve = convex_hull([p for p in m.points if p.short == size])

@@ -232,3 +232,12 @@ def test_next_crf_on_a_flat_curve_and_at_the_step_limit():
     assert next_crf(table, [R(240, 59703, 86.40, 85.76, 23.0)], 88.34) == 13.0
     # A CRF trial spending more than the table for no better score (a flat curve): 4 CRF cheaper.
     assert next_crf(table, [R(240, 500_000, 88.84, 88.0, 20.0)], 88.34) == 24.0
+
+
+def test_rates_are_scaled_so_the_table_trial_costs_the_table():
+    # The table's 800k measured 1.0M on short samples (keyframe, full VBV buffer): every point of the size
+    # is scaled by 0.8, so the CRF 22 trial's 900k counts as 720k, under the table (94.2: the best within it);
+    # 93.7 is at CRF 22 + 6 x 0.5 / 4.2 = 22.7. Unscaled, no point would be within the table's bits.
+    over = (R(360, 1_000_000, 94.0, 90.0, None), R(360, 900_000, 94.2, 90.5, 22.0), R(360, 500_000, 90.0, 85.0, 28.0))
+    assert choose_rungs(QualityMeasurements(over, 2, 4.0), {360: 800_000}) == [
+        ChosenRung(360, 672_000, 93.71, 89.86, crf=22.7)]
