@@ -61,9 +61,9 @@ class Settings(BaseSettings):
     # chunk_duration) take the single-worker path.
     chunk_duration: float = Field(default=60.0, gt=0)
     # Sources longer than this get a per-title ("auto") ladder unless their settings name one
-    # (core/media/analysis.py). Unset (the default) until the analysis is off the path to the first
-    # segment: today it runs before the encode and delays `playable` by 2-4x the encode time, so a
-    # per-title ladder is asked for per asset with `"ladder": "auto"`.
+    # (core/media/analysis.py). Unset (the default): a per-title ladder is asked for per asset with
+    # `"ladder": "auto"`. On the chunked path the analysis runs beside chunk 0 and does not delay
+    # `playable`; on the single-worker path it still runs before the encode and delays it.
     auto_ladder_min_duration: float | None = Field(default=None, ge=0)
     chunk_min_source: float | None = Field(default=None, ge=0)
     worker_metrics_port: int = Field(default=0, ge=0, lt=65536)  # `abr worker` serves /metrics here (0: off)
