@@ -24,8 +24,14 @@ For each source, one after the other (cold: nothing shared between them):
 fixed     `plan_ladder` (the fixed table) encoded by `encode_family`.
 per-title `core.media.analysis.analyse` on the fixed ladder's sizes (timed
           on its own), `plan_ladder(measurements=...)`, then `encode_family`.
+The per-title ladder's H.264 rungs are capped CRFs where the analysis found
+one (the CRF is printed beside the rung). CPU seconds (user + system of the
+ffmpeg children, whatever else loads the machine) are reported beside wall
+time, and the analysis' CPU per sample x 6 (the most samples, a source of 10
+minutes or more) over the fixed encode's CPU per second x 600 is the
+projected fraction for a 10-minute source of the same picture.
 Each rung of both is scored with VMAF over its whole length against the
-source at display size (`analysis.score`, every 2nd frame), bitrate = bytes
+source at display size (`analysis.score`, every `--subsample`-th frame), bitrate = bytes
 of media segments x 8 / duration. BD-rate: mean log-rate difference of the
 two ladders' (VMAF, bitrate) rung curves over their common VMAF range
 (piecewise linear in log rate; `n/a` with no overlap). Prints a table and
