@@ -127,6 +127,11 @@ def _content_protection(adaptation_set: ET.Element, protection: Protection | Non
         _sub(descriptor, "dashif:Laurl").text = append_query(system.license_path, query)
 
 
+def protection_namespaces(protection: Protection | None) -> dict[str, str]:
+    """The MPD's namespace declarations for `_content_protection`'s elements (none when clear)."""
+    return {"xmlns:cenc": CENC_NAMESPACE, "xmlns:dashif": DASHIF_NAMESPACE} if protection else {}
+
+
 # ISO/IEC 23009-1 @selectionPriority (default 1): among the video sets a player can decode, the
 # higher one is chosen first. AV1 needs the fewest bits for the picture, so a player that decodes it
 # should take it: dash.js honours this (Shaka does not: the embed player sets its preferredVideo),
@@ -264,8 +269,7 @@ def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | N
     # The stdlib writer (no runtime lxml): `xmlns` set as a plain attribute avoids
     # ElementTree's process-wide namespace registry.
     protection = presentation.protection
-    namespaces = {"xmlns:cenc": CENC_NAMESPACE, "xmlns:dashif": DASHIF_NAMESPACE} if protection else {}
-    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **namespaces, **attrs})
+    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **protection_namespaces(protection), **attrs})
     period = _sub(mpd, "Period", id="0", start="PT0S")
     set_id = 0
     for _, family in groupby(sorted(video, key=_family), key=_family):

@@ -56,7 +56,8 @@ from core.media.manifests.dash import (
     _video_set,
     xs_duration,
 )
-from core.media.manifests.hls import MEDIA_PLAYLIST_NAME, VERSION, build_multivariant_playlist, is_hls_track
+from core.media.manifests.dash import protection_namespaces
+from core.media.manifests.hls import MEDIA_PLAYLIST_NAME, VERSION, build_keys, build_multivariant_playlist, is_hls_track
 from core.media.manifests.select import append_query
 from core.media.model import Track
 
@@ -153,6 +154,9 @@ def render_live_media_playlist(live: LivePresentation, rendition: str, *, query:
         f"#EXT-X-MEDIA-SEQUENCE:{track.segments[0].number}",
         f"#EXT-X-DISCONTINUITY-SEQUENCE:{first_period}",
         "#EXT-X-INDEPENDENT-SEGMENTS",
+        # An encrypted stream: the VOD key tags (they apply to every segment and part; before any
+        # EXT-X-SKIP, so a delta update keeps them).
+        *(k.render() for k in build_keys(live.presentation.protection, query)),
         f'#EXT-X-MAP:URI="{here(track.init_uri)}"',
     ]
     if skipped:
@@ -241,7 +245,9 @@ def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | 
     if low:
         latency = service_latency(live)
         attrs["suggestedPresentationDelay"] = xs_duration(latency[1] / 1000)  # players without ServiceDescription
-    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **{k: str(v) for k, v in attrs.items()}})
+    protection = live.presentation.protection  # an encrypted stream: ContentProtection as for VOD
+    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **protection_namespaces(protection),
+                             **{k: str(v) for k, v in attrs.items()}})
     if low:  # before the Periods, as the schema orders MPD's children
         service = _sub(mpd, "ServiceDescription", id=0)
         _sub(service, "Latency", min=latency[0], target=latency[1], max=latency[2])
@@ -253,11 +259,11 @@ def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | 
         vids = [t for t in tracks if not t.rendition.is_audio]
         set_id = 0
         for _, family in groupby(sorted(vids, key=_family), key=_family):
-            _video_set(element, set_id, list(family), query)
+            _video_set(element, set_id, list(family), query, protection)
             set_id += 1
         audio = sorted((t for t in tracks if t.rendition.is_audio), key=lambda t: not t.rendition.default)
         for position, track in enumerate(audio):
-            _audio_set(element, set_id, track, query, default=position == 0)
+            _audio_set(element, set_id, track, query, default=position == 0, protection=protection)
             set_id += 1
         _offsets(element, tracks, period.start if not live.ended else max(period.start, base))
         if low and index == periods[-1][0]:
