@@ -24,7 +24,8 @@ def run_live_stream(stream_id: str) -> None:
                         srt_pull_base=(s.srt_pull_url or f"http://127.0.0.1:{s.srt_relay_port}") if s.srt_port else None,
                         reconnect_grace=s.live_reconnect_grace,
                         after_recording=lambda asset_id: storyboard_of_recording(
-                            ctx.storage, ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", asset_id=asset_id),
+                            ctx.storage, ffmpeg=ctx.ffmpeg, work_dir=s.data_dir / "work", asset_id=asset_id,
+                            content_key=lambda: load_content_key(ctx.storage, key_master(s), asset_id)),
                         pull_policy=PullPolicy.from_setting(s.live_pull_allow_networks),
                         resolver=lambda work: resolver(ctx.storage, work, allow_private=s.allow_private_urls),
                         lease=lease_policy(s),
