@@ -5,12 +5,21 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 
 import av
 import pytest
 
 from core.media.encryption import b64url
 from tests.core.media.manifests.mpd_schema import validate_mpd
+from tests.pipeline.conftest import _pipeline
+
+
+@pytest.fixture
+def debug_pipeline(tmp_path):
+    """The embedded pipeline with the worker logging at DEBUG (its log file) and the API's DEBUG lines in caplog."""
+    yield from _pipeline({"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data"), "ABR_LOG_LEVEL": "DEBUG"},
+                         tmp_path)
 
 
 def _token(client, playback_id: str) -> str:
@@ -25,7 +34,9 @@ def _frames(data: bytes, key: bytes | None = None) -> list[bytes]:
         return [bytes(f.planes[0]) for f in container.decode(video=0)]
 
 
-def test_encrypted_asset(pipeline, clips):
+def test_encrypted_asset(debug_pipeline, clips, caplog):
+    pipeline = debug_pipeline
+    caplog.set_level(logging.DEBUG)
     created = pipeline.upload(clips("enc.mp4", duration=3, width=160, height=96),
                               {"segment_duration": 2, "playback_policy": "encrypted"})
     assert created["playback_ids"][0]["policy"] == "encrypted"
@@ -78,11 +89,30 @@ def test_encrypted_asset(pipeline, clips):
         _frames(init + seg1.content)
     assert len(_frames(init + seg1.content, key)) > 10
 
-    # No key material anywhere but the key endpoint: not in the asset, the MPD, or the worker's log.
-    for text in (json.dumps(c.get(f"/v1/assets/{asset['id']}").json()), mpd, media, pipeline.log.read_text(),
+    # Images: cut from the rendition decrypted in process (no key on the command line), behind the token.
+    assert c.get(f"{play}/thumbnail.jpg?time=1").status_code == 403
+    thumb = c.get(f"{play}/thumbnail.jpg?time=1&width=160&token={t1}")
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8", thumb.text
+    with av.open(io.BytesIO(thumb.content)) as picture:
+        frame = next(picture.decode(video=0))
+        assert (frame.width, frame.height) == (160, 96)
+        # A decrypted picture, not decoder garbage: testsrc2 is colourful, its luma far from flat.
+        luma = bytes(frame.planes[0])
+        assert max(luma) - min(luma) > 100
+    vtt = c.get(f"{play}/storyboard.vtt?token={t1}")
+    assert vtt.status_code == 200 and "storyboard" in vtt.text
+    assert c.get(f"{play}/animated.webp?start=0&end=2&token={t1}").status_code == 200
+
+    # No key material anywhere but the key endpoint: hex, base64, base64url, in the API's answers, the
+    # manifests, the stored presentation, the worker's DEBUG log and the API's DEBUG log lines.
+    forms = {key.hex(), key.hex().upper(), base64.b64encode(key).decode(), base64.b64encode(key).decode().rstrip("="),
+             jwk["k"]}
+    log = pipeline.log.read_text()
+    assert " DEBUG " in log and "encryption_key=<redacted>" in log
+    for text in (json.dumps(c.get(f"/v1/assets/{asset['id']}").json()), json.dumps(c.get("/v1/assets").json()),
+                 mpd, media, log, caplog.text, vtt.text,
                  pipeline.storage.get_bytes(f"media/{asset['id']}/presentation.json").decode()):
-        assert key.hex() not in text and jwk["k"] not in text
-    assert "encryption_key=<redacted>" in pipeline.log.read_text()
+        assert not [f for f in forms if f in text]
 
 
 def test_encrypted_policy_refuses_vp8_and_mp4_download(pipeline, clips):
