@@ -48,3 +48,29 @@ def test_live_mpd_carries_content_protection():
     assert 'schemeIdUri="urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e"' in mpd
     assert "<dashif:Laurl>keys/clearkey?token=abc</dashif:Laurl>" in mpd
     assert "ContentProtection" not in render_live_mpd(_live(), query="token=abc")
+
+
+def test_an_encrypted_stream_gets_its_key_before_its_row_or_not_at_all(engine):
+    """The key is made with the stream (every worker run only loads it); VP8 or no key master: 422, no row."""
+    import pytest
+    from pydantic import ValidationError
+    from sqlmodel import Session, select
+
+    from core.db.models_live import LiveStream
+    from core.errors import Unprocessable
+    from core.services.live_streams import LiveStreamCreate, create_live_stream
+
+    with pytest.raises(ValidationError, match="VP8 is WebM"):
+        LiveStreamCreate(playback_policy="encrypted", codecs=["vp8"])
+    made: list[str] = []
+    with Session(engine) as s:
+        before = len(s.exec(select(LiveStream)).all())
+        with pytest.raises(Unprocessable, match="no key master"):
+            create_live_stream(s, LiveStreamCreate(playback_policy="encrypted"), default_dvr_window=60)
+        s.rollback()
+        assert len(s.exec(select(LiveStream)).all()) == before
+        stream = create_live_stream(s, LiveStreamCreate(playback_policy="encrypted"), default_dvr_window=60,
+                                    make_key=made.append)
+        assert made == [stream.id]
+        clear = create_live_stream(s, LiveStreamCreate(), default_dvr_window=60, make_key=made.append)
+        assert made == [stream.id] and clear.id != stream.id  # a clear stream makes no key
