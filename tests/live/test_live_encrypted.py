@@ -103,6 +103,7 @@ def test_encrypted_live_stream(live_stack, tmp_path):
         validate_mpd(mpd)
         kid_uuid = "-".join((kid.hex()[:8], kid.hex()[8:12], kid.hex()[12:16], kid.hex()[16:20], kid.hex()[20:]))
         assert f'cenc:default_KID="{kid_uuid}"' in mpd and "e2719d58-a985-b3c9-781a-b030af78d30e" in mpd
+        assert f"<dashif:Laurl>{play}/keys/clearkey?token={token}</dashif:Laurl>" in mpd  # absolute
 
         # A segment fetched directly: an independent ffmpeg cannot decode it; with the key it can.
         first = re.search(r"^(\d+\.m4s)", media, re.M).group(1)

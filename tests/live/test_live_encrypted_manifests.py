@@ -47,6 +47,8 @@ def test_live_mpd_carries_content_protection():
     assert mpd.count(f'cenc:default_KID="{KID_UUID}"') == 1  # one video set (two rungs), no audio here
     assert 'schemeIdUri="urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e"' in mpd
     assert "<dashif:Laurl>keys/clearkey?token=abc</dashif:Laurl>" in mpd
+    rooted = render_live_mpd(_encrypted(), query="token=abc", playback_root="https://o.example/play/pid")
+    assert "<dashif:Laurl>https://o.example/play/pid/keys/clearkey?token=abc</dashif:Laurl>" in rooted
     assert "ContentProtection" not in render_live_mpd(_live(), query="token=abc")
 
 

@@ -55,7 +55,10 @@ def test_encrypted_asset(debug_pipeline, clips, caplog):
     p = pipeline.presentation(asset["id"])
     kid = p.protection.default_kid
     assert f'cenc:default_KID="{kid}"' in mpd and "e2719d58-a985-b3c9-781a-b030af78d30e" in mpd
-    assert f"<dashif:Laurl>keys/clearkey?token={t1}</dashif:Laurl>" in mpd
+    # Absolute, under the request's public URL: players do not resolve a Laurl against the MPD's URL.
+    assert f"<dashif:Laurl>http://testserver{play}/keys/clearkey?token={t1}</dashif:Laurl>" in mpd
+    other = c.get(f"{play}/manifest.mpd?token={t1}", headers={"Host": "cdn.example"}).text
+    assert f"<dashif:Laurl>http://cdn.example{play}/keys/clearkey?token={t1}</dashif:Laurl>" in other
     # HLS: the same CENC segments as SAMPLE-AES-CTR, a ClearKey (KID only) and an identity key per playlist.
     assert c.get(f"{play}/master.m3u8?token={t1}").status_code == 200
     video0 = p.video_tracks[0]

@@ -127,6 +127,19 @@ def _content_protection(adaptation_set: ET.Element, protection: Protection | Non
         _sub(descriptor, "dashif:Laurl").text = append_query(system.license_path, query)
 
 
+def absolute_licence_urls(mpd: ET.Element, playback_root: str) -> None:
+    """Every `dashif:Laurl` made absolute under `playback_root` (`https://host/play/{id}`).
+
+    A relative Laurl is not resolved against the MPD's URL by the players: dash.js
+    5.2.1 requests its text as is and Shaka resolves it against the page, so a
+    player page not under `/play/{id}/` would post its licence request elsewhere.
+    """
+    if not playback_root:
+        return
+    for laurl in mpd.iter("dashif:Laurl"):
+        laurl.text = f"{playback_root.rstrip('/')}/{laurl.text}"
+
+
 def protection_namespaces(protection: Protection | None) -> dict[str, str]:
     """The MPD's namespace declarations for `_content_protection`'s elements (none when clear)."""
     return {"xmlns:cenc": CENC_NAMESPACE, "xmlns:dashif": DASHIF_NAMESPACE} if protection else {}
@@ -246,11 +259,13 @@ def _family(track: Track) -> int:
     return VIDEO_CODECS.index(codec) if codec in VIDEO_CODECS else len(VIDEO_CODECS)
 
 
-def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | None = None) -> str:
+def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | None = None,
+               playback_root: str = "") -> str:
     """The static MPD of every complete track, each URI template carrying `query`.
 
     `now` becomes `publishTime`; left out, the MPD is a pure function of the
-    presentation (same bytes, same ETag on every request).
+    presentation (same bytes, same ETag on every request). `playback_root`: the
+    absolute URL of `/play/{id}`, for an encrypted asset's licence URL.
     """
     video, audio = _published(presentation)
     tracks = video + audio
@@ -281,5 +296,6 @@ def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | N
     for text in presentation.text_tracks:
         _text_set(period, set_id, text, query)
         set_id += 1
+    absolute_licence_urls(mpd, playback_root)
     ET.indent(mpd)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"

@@ -56,7 +56,7 @@ from core.media.manifests.dash import (
     _video_set,
     xs_duration,
 )
-from core.media.manifests.dash import protection_namespaces
+from core.media.manifests.dash import absolute_licence_urls, protection_namespaces
 from core.media.manifests.hls import MEDIA_PLAYLIST_NAME, VERSION, build_keys, build_multivariant_playlist, is_hls_track
 from core.media.manifests.select import append_query
 from core.media.model import Track
@@ -217,8 +217,10 @@ def _split_by_period(live: LivePresentation) -> list[tuple[int, list[Track]]]:
     return sorted(out.items())
 
 
-def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | None = None) -> str:
-    """Dynamic MPD while live, static once ended; `time_url` is the UTCTiming clock (an absolute URL)."""
+def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | None = None,
+                    playback_root: str = "") -> str:
+    """Dynamic MPD while live, static once ended; `time_url` is the UTCTiming clock (an absolute URL);
+    `playback_root` the public URL of `/play/{id}` (an encrypted stream's licence URL goes under it)."""
     video = [t for t in live.presentation.video_tracks if t.segments]
     audio = live.presentation.audio
     if not live.periods or (live.presentation.video_tracks and not video) or (audio is not None and not audio.segments):
@@ -270,6 +272,7 @@ def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | 
             _low_latency_templates(element, tracks, live)
     if time_url and not live.ended:
         _sub(mpd, "UTCTiming", schemeIdUri=UTC_TIMING_SCHEME, value=time_url)
+    absolute_licence_urls(mpd, playback_root)
     ET.indent(mpd)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
 
