@@ -205,7 +205,12 @@ class LiveRun:
         source = row.source_url or f"{self.config.rtmp_pull_base.rstrip('/')}/{row.stream_key}"
         self._stream_key = row.stream_key
         settings = dict(row.settings)
-        self.content_key = self._load_key(row)
+        try:
+            self.content_key = self._load_key(row)
+        except AbrError as exc:  # the stream cannot run encrypted, so it does not run: errored, with the reason
+            log.warning("live %s errored: %s", self.stream_id, exc.message)
+            self._safe_update(status=state.ERRORED, error_code=exc.code, error_message=exc.message, ended_at=utcnow())
+            return
         self.plugins = LivePlugins(settings.get("frame_plugins") or [], on_health=self._plugin_health,
                                    resolve=self.config.resolver(self.work / "resources") if self.config.resolver else None)
         publisher = LivePublisher(self.storage, self.stream_id, segment_duration=settings["segment_duration"],

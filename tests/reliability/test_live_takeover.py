@@ -168,3 +168,7 @@ def test_a_takeover_reloads_the_encrypted_streams_key_never_makes_one(engine, tm
         taker._load_key(_row(engine, stream_id))
     with pytest.raises(AbrError, match="not configured"):
         run(None)._load_key(_row(engine, stream_id))
+    # A run that cannot load the key does not run clear: the stream errors with the reason.
+    run(None).run()
+    row = _row(engine, stream_id)
+    assert row.status == "errored" and "not configured" in row.error_message
