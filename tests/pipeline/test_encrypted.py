@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import time
 
 import av
 import pytest
@@ -105,6 +106,29 @@ def test_encrypted_asset(debug_pipeline, clips, caplog):
     vtt = c.get(f"{play}/storyboard.vtt?token={t1}")
     assert vtt.status_code == 200 and "storyboard" in vtt.text
     assert c.get(f"{play}/animated.webp?start=0&end=2&token={t1}").status_code == 200
+
+    # A dub added later is encrypted under the asset's key too (the MPD names that key for every set).
+    from tests.media_fixtures import make_multi_audio_clip
+
+    dub = make_multi_audio_clip(pipeline.log.parent / "enc-dub.mp4", duration=2, tracks=(("ger", "x", 660),))
+    with open(dub, "rb") as fh:
+        got = c.post(f"/v1/assets/{asset['id']}/audio-tracks", files={"file": ("dub.mp4", fh)}, data={"language": "de"})
+    assert got.status_code == 202, got.text
+    status, deadline = None, time.monotonic() + 120
+    while status not in ("ready", "errored") and time.monotonic() < deadline:
+        renditions = c.get(f"/v1/assets/{asset['id']}").json()["renditions"]
+        status = {r["id"]: r["status"] for r in renditions}.get("audio-2")
+        time.sleep(0.3)
+    assert status == "ready", pipeline.log.read_text()[-3000:]
+    dub_track = next(t for t in pipeline.presentation(asset["id"]).tracks if t.id == "audio-2")
+    dub_init = c.get(f"{play}/{dub_track.init_uri}?token={t1}").content
+    dub_seg = c.get(f"{play}/{dub_track.segment_uri(1)}?token={t1}").content
+    assert b"tenc" in dub_init and bytes.fromhex(kid.replace("-", "")) in dub_init  # the asset's KID
+    with pytest.raises(av.FFmpegError):
+        with av.open(io.BytesIO(dub_init + dub_seg)) as clear:
+            list(clear.decode(audio=0))
+    with av.open(io.BytesIO(dub_init + dub_seg), options={"decryption_key": key.hex()}) as dec:
+        assert sum(f.samples for f in dec.decode(audio=0)) > 40_000
 
     # No key material anywhere but the key endpoint: hex, base64, base64url, in the API's answers, the
     # manifests, the stored presentation, the worker's DEBUG log and the API's DEBUG log lines.
