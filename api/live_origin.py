@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import error_response
-from api.origin import manifest_response, public_base_url, segment_response
+from api.origin import manifest_response, playback_root, public_base_url, segment_response
 from core.errors import BadRequest, NotFound
 from core.layout import media_key
 from core.live.origin import LiveManifests, Progress, blocking_state, live_max_age, part_progress, segment_progress
@@ -161,7 +161,8 @@ async def live_manifest(request: Request, playback: PlaybackTarget, target: Targ
                 playback.asset_id, lambda now: blocking_state(now, target.rendition, msn, part), timeout)
     body, content_type, live, info = await run_in_threadpool(
         live_manifests(request).render, playback.asset_id, target.kind.value, rendition=target.rendition,
-        selected=selected, query=query, time_url=time_url(request), skip=skip)
+        selected=selected, query=query, time_url=time_url(request), skip=skip,
+        playback_root=playback_root(request, playback.playback_id) if playback.policy == "encrypted" else "")
     rendered = RenderedManifest(body, content_type, info.mtime, live.ended)
     max_age = live_max_age(live.segment_duration)
     if msn is not None and live.low_latency and blocking_state(live, target.rendition, msn, part):

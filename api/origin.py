@@ -134,9 +134,9 @@ async def load_presentation(pr: PlaybackRequest) -> LoadedPresentation:
 
 
 def manifest_from_memory(origin: OriginService, asset_id: str, target: Target, selected: ManifestFilter,
-                         query: str) -> RenderedManifest | None:
+                         query: str, playback_root: str = "") -> RenderedManifest | None:
     """The rendered manifest without I/O, or None; a stale presentation starts a background re-read."""
-    known = origin.manifest_known(asset_id, target, selected, query)
+    known = origin.manifest_known(asset_id, target, selected, query, playback_root)
     if known is None:
         return None
     rendered, stale = known
@@ -230,6 +230,16 @@ def serve_text(request: Request, pr: PlaybackRequest, body: str, content_type: s
     """A document rendered per request (it may carry the token): cached like a manifest, gzip, ETag, 304."""
     rendered = RenderedManifest(body.encode(), content_type, loaded.info.mtime, final)
     return manifest_response(request, rendered, Target(Kind.MPD), pr.token_ttl)
+
+
+def playback_root(request: Request, playback_id: str) -> str:
+    """The public URL of `/play/{playback_id}`: an encrypted MPD's licence URL is written under it.
+
+    From ABR_PUBLIC_URL, else the request's own scheme and Host. A cache in front keys the MPD by
+    URL: the nginx config's `$scheme$host$request_uri` holds the host, so each host gets its own;
+    a CDN that rewrites Host needs ABR_PUBLIC_URL.
+    """
+    return f"{public_base_url(request, request.app.state.ctx)}/play/{playback_id}"
 
 
 def public_base_url(request: Request, ctx) -> str:

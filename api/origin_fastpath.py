@@ -148,6 +148,8 @@ class OriginFastPath:
                 return None if found is None else (*found, headers)
             if playback.live:
                 return None  # live manifests change every segment: core/live renders them
+            if playback.policy == "encrypted" and target.kind is Kind.MPD:
+                return None  # its licence URL is written under the request's public URL: the routes render it
             selected = ManifestFilter.from_query(query) if query and target.kind in (Kind.MASTER, Kind.MPD) \
                 else _NO_FILTER
         except AbrError:

@@ -41,6 +41,10 @@ def content_key_key(asset_id: str) -> str:
     return f"keys/{asset_id}/content-key.json"
 
 
+def keys_prefix(asset_id: str) -> str:
+    return f"keys/{asset_id}"
+
+
 def source_prefix(asset_id: str) -> str:
     return f"sources/{asset_id}"
 

@@ -23,6 +23,9 @@ _PARAM = re.compile(r"(?i)(?<![A-Za-z0-9_])(" + "|".join(re.escape(p) for p in S
 # The password runs to the authority's last @ (a camera password may itself contain @).
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@\"']*):([^/\s\"']*)@")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]+")
+# CENC content keys in an ffmpeg argv: `-format_options …:encryption_key=HEX:…` or `-decryption_key HEX`
+# (only the hex digits go: the key id after them is public).
+_KEY_OPTION = re.compile(r"(?i)((?:en|de)cryption_key(?:=|\s+))[0-9a-f]+")
 
 
 def redact(text: str) -> str:
@@ -31,4 +34,5 @@ def redact(text: str) -> str:
         return text
     text = _PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     text = _USERINFO.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+    text = _KEY_OPTION.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)

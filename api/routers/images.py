@@ -36,6 +36,7 @@ from core.media import images, mp4
 from core.media.manifests import append_query
 from core.origin.policy import live_cache_control
 from core.services import images as image_service
+from core.services.content_keys import key_master, load_content_key
 
 router = APIRouter(tags=["playback"], responses=error_responses(403, 404))
 _FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -97,8 +98,12 @@ async def _image(request: Request, pr: PlaybackRequest, plan: image_service.Plan
     asset_id = pr.playback.asset_id
 
     def work() -> None:
+        # An encrypted asset's images are cut from its decrypted rendition (in process: no key in any argv);
+        # the key is loaded only then.
+        key = lambda: load_content_key(ctx.storage, key_master(ctx.settings), asset_id)  # noqa: E731
         image_service.make_image(ctx.storage, ffmpeg=ffmpeg_path(ctx), work_dir=ctx.settings.data_dir / "tmp",
-                                 asset_id=asset_id, plan=plan, max_variants=ctx.settings.max_image_variants)
+                                 asset_id=asset_id, plan=plan, max_variants=ctx.settings.max_image_variants,
+                                 content_key=key)
 
     await get_gate(request).run(f"{asset_id}/{relative}", work)
     return await serve_stored(request, pr, relative, media_type, final=final)

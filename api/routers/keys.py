@@ -1,5 +1,7 @@
 """The key endpoint of encrypted playback: `POST /play/{playback_id}/keys/clearkey` (a W3C ClearKey licence).
 
+For an encrypted asset's playback id and an encrypted live stream's alike.
+
 Only for `encrypted` playback ids, only with a valid playback token (the
 same JWT rules as the manifests), answered `Cache-Control: private,
 no-store` so neither a CDN nor the browser cache keeps it. The key is
@@ -35,10 +37,11 @@ async def _authorized_key(request: Request, playback_id: str):
     origin = get_origin(request)
     check_playback_id(playback_id)
     playback = await resolve_playback(origin, playback_id)
-    if playback.policy != "encrypted" or playback.live:
+    if playback.policy != "encrypted":
         raise NotFound("this playback id has no keys")
     authorize(request.query_params.get("token"), playback, origin.keys)  # Forbidden without a valid token
     ctx = request.app.state.ctx
+    # A live playback id's `asset_id` is its stream's id: the key made with the stream.
     return await run_in_threadpool(load_content_key, ctx.storage, key_master(ctx.settings), playback.asset_id)
 
 

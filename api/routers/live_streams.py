@@ -23,12 +23,13 @@ from api.schemas import (
     playback_urls,
 )
 from core.db.models_live import LiveStream
-from core.errors import NotFound
+from core.errors import NotFound, Unprocessable
 from core.live.ingest import RtmpStatusProbe
 from core.live.pull_guard import PullPolicy
 from core.live.srt_ingest import SrtStatusProbe
 from core.live.srt_ingest import ingest_url as srt_ingest_url
 from core.queues import TASK_LIVE
+from core.services.content_keys import ensure_content_key, key_master
 from core.services.overlays import check_references
 from core.services import live_streams as service
 
@@ -116,6 +117,15 @@ def _public(session: Session, stream: LiveStream, request: Request, ctx) -> Live
     )
 
 
+def _make_key(ctx, stream_id: str) -> None:
+    """An encrypted stream's content key, made and stored wrapped (422 when no key master is configured)."""
+    try:
+        master = key_master(ctx.settings)
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from None
+    ensure_content_key(ctx.storage, master, stream_id)
+
+
 @router.post("", status_code=201, response_model=LiveStreamPublic, dependencies=[require("write")],
              responses={401: {}, 422: {}})
 def create_live_stream(body: service.LiveStreamCreate, request: Request, ctx: ContextDep,
@@ -123,7 +133,7 @@ def create_live_stream(body: service.LiveStreamCreate, request: Request, ctx: Co
     check_references(ctx.storage, body.frame_plugins)
     policy = PullPolicy.from_setting(ctx.settings.live_pull_allow_networks)
     stream = service.create_live_stream(session, body, default_dvr_window=ctx.settings.live_dvr_window,
-                                        pull_policy=policy)
+                                        pull_policy=policy, make_key=lambda sid: _make_key(ctx, sid))
     if stream.source_url:
         ctx.queue.send(TASK_LIVE, stream.id)  # after commit: the worker finds the row
     return _public(session, stream, request, ctx)

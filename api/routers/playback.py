@@ -18,6 +18,7 @@ from api.origin import (
     get_origin,
     manifest_from_memory,
     manifest_response,
+    playback_root,
     resolve_playback,
     segment_response,
 )
@@ -73,8 +74,9 @@ async def _manifest(request: Request, origin: OriginService, playback: PlaybackT
         else ManifestFilter()
     if playback.live:
         return await live_manifest(request, playback, target, selected, token_ttl, query)
-    rendered = manifest_from_memory(origin, playback.asset_id, target, selected, query)
+    root = playback_root(request, playback.playback_id) if playback.policy == "encrypted" else ""
+    rendered = manifest_from_memory(origin, playback.asset_id, target, selected, query, root)
     if rendered is None:
-        rendered = await single_flight(("manifest", playback.asset_id, target, selected, query),
-                                       origin.manifest, playback.asset_id, target, selected, query)
+        rendered = await single_flight(("manifest", playback.asset_id, target, selected, query, root),
+                                       origin.manifest, playback.asset_id, target, selected, query, root)
     return manifest_response(request, rendered, target, token_ttl)

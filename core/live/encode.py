@@ -167,8 +167,16 @@ def _live_tail(tail: list[str], offset: float, part_target: float | None = None)
         i += 1
     f = out.index("-f")
     manifest = out[-1]
+    # One -format_options (a second would replace the first): movflags joins an encrypted
+    # stream's CENC options (core/media/encode.py).
+    options = ["movflags=+frag_discont"]
+    if "-format_options" in out:
+        at = out.index("-format_options")
+        options.insert(0, out[at + 1])
+        del out[at:at + 2]
+        f = out.index("-f")
     return out[:f] + ["-output_ts_offset", _number(offset)] + out[f:-1] + [
-        "-format_options", "movflags=+frag_discont",
+        "-format_options", ":".join(options),
         "-window_size", str(MUXER_WINDOW), "-extra_window_size", str(MUXER_EXTRA_WINDOW),
         *part_args(part_target),
         manifest,

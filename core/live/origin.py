@@ -74,7 +74,8 @@ class LiveManifests:
         return (hit.live, hit.info) if hit is not None else (None, None)
 
     def render(self, stream_id: str, kind: str, *, rendition: str | None, selected: ManifestFilter, query: str,
-               time_url: str, skip: bool = False) -> tuple[bytes, str, LivePresentation, ObjectInfo]:
+               time_url: str, skip: bool = False,
+               playback_root: str = "") -> tuple[bytes, str, LivePresentation, ObjectInfo]:
         """(body, content type, the live presentation, its object info) for one live manifest."""
         live, info = self.load(stream_id)
         if kind == "master":
@@ -82,7 +83,8 @@ class LiveManifests:
             body, content_type = render_live_multivariant_playlist(live, query=query), HLS_CONTENT_TYPE
         elif kind == "mpd":
             live = _filtered(live, selected)
-            body, content_type = render_live_mpd(live, query=query, time_url=time_url), DASH_CONTENT_TYPE
+            body = render_live_mpd(live, query=query, time_url=time_url, playback_root=playback_root)
+            content_type = DASH_CONTENT_TYPE
         elif kind == "media_playlist":
             body = render_live_media_playlist(live, rendition or "", query=query, skip=skip)
             content_type = HLS_CONTENT_TYPE

@@ -45,7 +45,8 @@ from core.media.live_model import (
 from core.media.cmaf_parts import complete_fragments
 from core.media.family import contiguous
 from core.media.inspect import read_init, read_segment
-from core.media.model import Presentation, Rendition, Track
+from core.media.encryption import ContentKey
+from core.media.model import Presentation, Protection, Rendition, Track
 from core.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,13 @@ class _Output:
 
 class LivePublisher:
     def __init__(self, storage: Storage, stream_id: str, *, segment_duration: float, dvr_window: float,
-                 record: bool, clock=time.time, part_target: float | None = None) -> None:
+                 record: bool, clock=time.time, part_target: float | None = None,
+                 content_key: ContentKey | None = None) -> None:
+        """`content_key`: an encrypted stream's key. Only its id goes into live.json and recording.json
+        (the manifests' key tags); the key itself decrypts the thumbnail's segment in process."""
         self.storage, self.stream_id = storage, stream_id
+        self.content_key = content_key
+        self.protection = Protection(default_kid=content_key.kid_uuid) if content_key is not None else None
         self.segment_duration, self.dvr_window, self.record = segment_duration, dvr_window, record
         self.clock = clock
         self.part_target = part_target
@@ -227,7 +233,8 @@ class LivePublisher:
                                       complete=self.ended)
                   for rid in self._order if rid in self.tracks]
         return LivePresentation(
-            presentation=Presentation(segment_duration=self.segment_duration, tracks=tracks, complete=self.ended),
+            presentation=Presentation(segment_duration=self.segment_duration, tracks=tracks, complete=self.ended,
+                                      protection=self.protection),
             periods=list(self.periods), dvr_window=self.dvr_window, ended=self.ended, published_at=self.clock(),
             part_target=self.part_target,
             parts={rid: list(self.parts[rid]) for rid in self._order if rid in self.parts} if not self.ended else {})
@@ -245,7 +252,8 @@ class LivePublisher:
         """Every segment since the start, as a complete VOD presentation."""
         tracks = [dataclasses.replace(self.tracks[rid], segments=list(self.tracks[rid].segments), complete=True)
                   for rid in self._order if rid in self.tracks and self.tracks[rid].segments]
-        return Presentation(segment_duration=self.segment_duration, tracks=tracks, complete=True)
+        return Presentation(segment_duration=self.segment_duration, tracks=tracks, complete=True,
+                            protection=self.protection)
 
     def write_recording(self) -> None:
         self._since_recording = 0
@@ -281,7 +289,8 @@ class LivePublisher:
         self._last_thumbnail = now
         try:
             segment = self.storage.get_bytes(self._key(video.segment_uri(video.segments[-1].number)))
-            jpeg = jpeg_from_segment(self._inits[video.id], segment)
+            jpeg = jpeg_from_segment(self._inits[video.id], segment,
+                                     key=self.content_key.key if self.content_key is not None else None)
             self.storage.put_bytes(self._key(THUMBNAIL), jpeg, content_type="image/jpeg")
         except AbrError as exc:  # a thumbnail is never worth stopping the stream
             log.warning("live %s: thumbnail failed: %s", self.stream_id, exc.message)

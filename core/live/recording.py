@@ -6,6 +6,11 @@ stream must not take the recording with it) and described by a complete
 `presentation.json`: the recording plays like any upload. The media timeline
 is continuous across reconnects (core/live/encode.py), so one period holds
 the whole session.
+
+An encrypted stream's recording is an encrypted asset with the same key (the
+segments are copied, not re-encrypted): `store_key(asset id)` stores the
+stream's key for the new asset before it is ready, its playback id keeps the
+`encrypted` policy, and its presentation the key id.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import logging
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from collections.abc import Callable
+
 from core import layout
 from core.db.models import Asset, PlaybackId, Rendition, utcnow
 from core.db.models_live import LiveStream
@@ -25,7 +32,8 @@ from core.storage import Storage
 log = logging.getLogger(__name__)
 
 
-def create_recording(engine: Engine, storage: Storage, stream_id: str, publisher: LivePublisher) -> str:
+def create_recording(engine: Engine, storage: Storage, stream_id: str, publisher: LivePublisher, *,
+                     store_key: Callable[[str], None] | None = None) -> str:
     presentation = publisher.recorded_presentation()
     with Session(engine, expire_on_commit=False) as s:
         stream = s.get(LiveStream, stream_id)
@@ -37,10 +45,15 @@ def create_recording(engine: Engine, storage: Storage, stream_id: str, publisher
         asset = Asset(status="processing", duration=presentation.duration, source={"live_stream_id": stream_id},
                       settings={"codecs": settings.get("codecs", ["h264"]),
                                 "segment_duration": presentation.segment_duration,
-                                "live_stream_id": stream_id},
+                                "live_stream_id": stream_id,
+                                **({"playback_policy": "encrypted"} if presentation.protection else {})},
                       passthrough=stream.passthrough if stream else None)
         s.add(asset)
         s.commit()
+    if presentation.protection is not None:
+        if store_key is None:
+            raise ValueError("an encrypted stream's recording needs its key stored for the new asset")
+        store_key(asset.id)
     src, dst = layout.media_prefix(stream_id), layout.media_prefix(asset.id)
     for track in presentation.tracks:
         _copy(storage, f"{src}/{track.init_uri}", f"{dst}/{track.init_uri}")

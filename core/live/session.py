@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core import layout
-from core.db.models import utcnow
+from core.db.models import PlaybackId, utcnow
 from core.db.models_live import LiveStream
 from core.errors import AbrError, Cancelled
 from core.events import EventSink
@@ -58,6 +58,7 @@ from core.live.recording import create_recording
 from core.live.srt_ingest import relay_url as srt_relay_url
 from core.live.srt_ingest import srt_publishing
 from core.media.encode import EncodeJob, stream_map
+from core.media.encryption import ContentKey
 from core.media.runner import Progress, run_ffmpeg
 from core.storage import Storage
 
@@ -84,6 +85,14 @@ class LiveConfig:
     # The lease on the row (core/live/takeover.py): heartbeats this often; another run's heartbeat
     # older than takeover_after means that run is gone and this one may take the stream.
     lease: LeasePolicy = field(default_factory=LeasePolicy)
+    # An encrypted stream's content key, loaded by stream id (the worker supplies
+    # core/services/content_keys.load_content_key under its key master). Only ever loaded: the
+    # key was made with the stream (core/services/live_streams.py), so a takeover or a reconnect
+    # encrypts with the key every published segment was encrypted with.
+    content_key: Callable[[str], ContentKey] | None = None
+    # Stores a key for another owner id (wrapped anew: the owner id binds the wrapping): the
+    # recording of an encrypted stream is an encrypted asset under the stream's key.
+    store_key: Callable[[str, ContentKey], None] | None = None
 
 
 class _Gone(Exception):
@@ -104,6 +113,7 @@ class LiveRun:
         self.previous_worker: str | None = None  # the run this one took the stream from, if any
         self.speed: float | None = None  # ffmpeg's x-real-time, for monitoring and benchmarks
         self.plan: LivePlan | None = None  # planned from the first session's reader, kept across reconnects
+        self.content_key: ContentKey | None = None  # an encrypted stream's key (repr shows the id only)
         # The current session's proxy (http(s)) or relay (rtsp): what it refused, how upstream failed.
         self._guard: hls_proxy.PullProxy | RtspRelay | None = None
 
@@ -195,11 +205,17 @@ class LiveRun:
         source = row.source_url or f"{self.config.rtmp_pull_base.rstrip('/')}/{row.stream_key}"
         self._stream_key = row.stream_key
         settings = dict(row.settings)
+        try:
+            self.content_key = self._load_key(row)
+        except AbrError as exc:  # the stream cannot run encrypted, so it does not run: errored, with the reason
+            log.warning("live %s errored: %s", self.stream_id, exc.message)
+            self._safe_update(status=state.ERRORED, error_code=exc.code, error_message=exc.message, ended_at=utcnow())
+            return
         self.plugins = LivePlugins(settings.get("frame_plugins") or [], on_health=self._plugin_health,
                                    resolve=self.config.resolver(self.work / "resources") if self.config.resolver else None)
         publisher = LivePublisher(self.storage, self.stream_id, segment_duration=settings["segment_duration"],
                                   dvr_window=settings["dvr_window"], record=settings["record"],
-                                  part_target=part_target(settings))
+                                  part_target=part_target(settings), content_key=self.content_key)
         self.work.mkdir(parents=True, exist_ok=True)
         beating = threading.Event()
         threading.Thread(target=self._beat, args=(beating,), name=f"lease-{self.stream_id}", daemon=True).start()
@@ -227,6 +243,25 @@ class LiveRun:
         finally:
             beating.set()
             shutil.rmtree(self.work, ignore_errors=True)
+
+    def _load_key(self, row: LiveStream) -> ContentKey | None:
+        """The stream's content key when its playback id is encrypted; an encrypted stream never runs clear."""
+        with Session(self.engine) as s:
+            playback = s.get(PlaybackId, row.playback_id) if row.playback_id else None
+        if playback is None or playback.policy != "encrypted":
+            return None
+        if self.config.content_key is None:
+            raise AbrError("encrypted playback is not configured on this worker (no key master)",
+                           code="unprocessable")
+        try:
+            key = self.config.content_key(self.stream_id)
+        except AbrError:
+            raise  # NotFound: no key was made with the stream
+        except Exception as exc:  # noqa: BLE001 - a key master missing, malformed or not the one that wrapped it
+            raise AbrError(f"the stream's content key cannot be loaded ({type(exc).__name__}): check ABR_KEY_MASTER",
+                           code="unprocessable") from None
+        log.info("live %s: encrypted with content key %s", self.stream_id, key.kid_uuid)
+        return key
 
     def _take_over(self, row: LiveStream, publisher: LivePublisher) -> None:
         """The stream was live under a run that died: continue what it published (same playback id,
@@ -351,7 +386,7 @@ class LiveRun:
         out_dir.mkdir(parents=True)
         job = EncodeJob(source=Path("live"), out_dir=out_dir, ladder=plan.ladder, audio=plan.audio,
                         segment_duration=publisher.segment_duration, frame_rate=plan.frame_rate,
-                        more_audio=plan.more_audio)
+                        more_audio=plan.more_audio, content_key=self.content_key)
         renditions = {r.id: r for r in plan.renditions}
         outputs = {rep: renditions[rid] for rep, rid in stream_map(job).items()}
         offset = publisher.media_end if publisher.segment_count else FIRST_OFFSET
@@ -440,7 +475,12 @@ class LiveRun:
         with Session(self.engine) as s:
             record = self._row(s).settings.get("record", True)
         if record and publisher.segment_count:
-            recording_id = create_recording(self.engine, self.storage, self.stream_id, publisher)
+            store = None
+            if self.content_key is not None:
+                if self.config.store_key is None:
+                    raise AbrError("encrypted recording needs the worker's key store", code="unprocessable")
+                store = lambda asset_id: self.config.store_key(asset_id, self.content_key)  # noqa: E731
+            recording_id = create_recording(self.engine, self.storage, self.stream_id, publisher, store_key=store)
             if self.config.after_recording is not None:
                 try:
                     self.config.after_recording(recording_id)

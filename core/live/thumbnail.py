@@ -12,9 +12,12 @@ from core.errors import FFmpegError
 JPEG_QSCALE = 4  # mjpeg quantiser, 2 (best) … 31; 4 is a clean picture at a few tens of kB for 720p
 
 
-def jpeg_from_segment(init: bytes, segment: bytes, *, max_width: int = 1280) -> bytes:
+def jpeg_from_segment(init: bytes, segment: bytes, *, max_width: int = 1280, key: bytes | None = None) -> bytes:
+    """`key`: an encrypted stream's content key; the mov demuxer decrypts (CENC) in this process,
+    so the key is in no command line and no log."""
+    options = {"decryption_key": key.hex()} if key is not None else {}
     try:
-        with av.open(io.BytesIO(init + segment), metadata_errors="ignore") as container:
+        with av.open(io.BytesIO(init + segment), metadata_errors="ignore", options=options) as container:
             frame = next(container.decode(video=0))
     except (av.FFmpegError, StopIteration) as exc:
         raise FFmpegError(f"no picture to make a thumbnail from: {exc}") from exc

@@ -184,8 +184,13 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
     # aspect ratios differ in one set, and even-rounded sizes always differ a
     # little (854x480 vs 1920x1080). Its MPD is not served, so nothing is lost.
     streams = len(stream_map(job))
+    # Not with a content key: under bitexact the mp4 muxer starts every track's CENC IVs at 0
+    # (measured, n9.0.2), so every rendition, audio track and live session would encrypt with the
+    # same AES-CTR keystream under the asset's one key. Without it each track draws a random
+    # 64-bit starting IV. Each segment carries its IVs (`senc`), so a retried encode's segments
+    # differ in bytes but decrypt to the same frames; the init segment is unchanged across runs.
+    argv += [] if job.content_key is not None else ["-fflags", "+bitexact"]
     argv += [
-        "-fflags", "+bitexact",
         "-f", "dash",
         "-seg_duration", _number(job.segment_duration),
         "-use_template", "1",

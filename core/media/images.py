@@ -113,9 +113,6 @@ def _codec_rank(track: Track) -> int:
 
 def source_track(presentation: Presentation, *, largest: bool = True) -> Track:
     """The complete video rung images are cut from: H.264 first, then the largest (or smallest)."""
-    if presentation.protection is not None:
-        # Its segments do not decode without the key, and a picture would show what the key guards.
-        raise NotFound("this asset is encrypted: it has no thumbnails, previews or storyboards")
     done = [t for t in presentation.video_tracks if t.complete and t.segments and t.rendition.width]
     if not done and not presentation.video_tracks and (
             presentation.complete or any(t.complete for t in presentation.tracks if t.rendition.is_audio)):
@@ -150,6 +147,9 @@ class DecodePlan:
     track: Track
     segments: tuple[Segment, ...]
     seek: float  # seconds from the start of the first segment
+    # The segments are CENC-encrypted (an `encrypted` asset): the caller decrypts them with the
+    # asset's key before ffmpeg reads them (core/services/images.py), so no key is in this argv.
+    encrypted: bool = False
 
     @property
     def files(self) -> list[str]:
@@ -157,10 +157,10 @@ class DecodePlan:
         return [self.track.init_uri] + [self.track.segment_uri(s.number) for s in self.segments]
 
 
-def _decode_plan(track: Track, start: float, end: float) -> DecodePlan:
+def _decode_plan(track: Track, start: float, end: float, encrypted: bool = False) -> DecodePlan:
     segments = segments_between(track, start, end)
     first = segments[0].start / track.timescale
-    return DecodePlan(track, tuple(segments), round(max(0.0, start - first), 3))
+    return DecodePlan(track, tuple(segments), round(max(0.0, start - first), 3), encrypted)
 
 
 # -- thumbnails -----------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def plan_thumbnail(presentation: Presentation, request: ThumbnailRequest, fmt: I
     box_w, box_h = snap_up(request.width, IMAGE_SIZES), snap_up(request.height, IMAGE_SIZES)
     width, height = output_size(r.width, r.height, box_w, box_h, request.fit_mode)
     both = request.width is not None and request.height is not None
-    return ThumbnailPlan(_decode_plan(track, t, t), t, width, height, request.fit_mode if both else "preserve", fmt)
+    return ThumbnailPlan(_decode_plan(track, t, t, presentation.protection is not None), t, width, height, request.fit_mode if both else "preserve", fmt)
 
 
 def _encoder(fmt: ImageFormat) -> list[str]:
@@ -268,7 +268,7 @@ def plan_animated(presentation: Presentation, request: AnimatedRequest) -> Anima
     width = snap_up(request.width, ANIMATED_WIDTHS) or min(ANIMATED_DEFAULT_WIDTH, r.width)
     height = max(2, round(width * r.height / r.width / 2) * 2)
     fps = snap_up(request.fps, ANIMATED_FRAME_RATES) or ANIMATED_DEFAULT_FPS
-    return AnimatedPlan(_decode_plan(track, start, end), start, end, width, height, fps)
+    return AnimatedPlan(_decode_plan(track, start, end, presentation.protection is not None), start, end, width, height, fps)
 
 
 def build_animated_argv(ffmpeg: str, plan: AnimatedPlan, source: Path, out: Path) -> list[str]:
@@ -340,7 +340,8 @@ def plan_storyboard(presentation: Presentation) -> StoryboardPlan:
     count = max(1, math.ceil(duration / interval - 1e-9))
     columns = min(STORYBOARD_COLUMNS, count)
     tile_height = max(2, round(STORYBOARD_TILE_WIDTH * r.height / r.width / 2) * 2)
-    decode = DecodePlan(track, tuple(sorted(track.segments, key=lambda s: s.number)), 0.0)
+    decode = DecodePlan(track, tuple(sorted(track.segments, key=lambda s: s.number)), 0.0,
+                        presentation.protection is not None)
     return StoryboardPlan(decode, duration, interval, keyframes_only, STORYBOARD_TILE_WIDTH, tile_height,
                           columns, math.ceil(count / columns), count)
 

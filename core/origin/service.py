@@ -176,7 +176,7 @@ class OriginService:
     # -- manifests ------------------------------------------------------------
 
     def manifest_known(self, asset_id: str, target: Target, selected: ManifestFilter,
-                       query: str) -> tuple[RenderedManifest, bool] | None:
+                       query: str, playback_root: str = "") -> tuple[RenderedManifest, bool] | None:
         """From memory: (rendered manifest, its presentation is stale); None if not rendered lately."""
         loaded = self._presentations.get(asset_id)
         if loaded is None:
@@ -186,34 +186,41 @@ class OriginService:
         # few seconds, and a CDN would keep a stale answer for its whole max-age on top.
         if overdue > (STALE_GRACE if loaded.presentation.complete else 0):
             return None
-        rendered = self._manifests.get(_manifest_key(asset_id, loaded, target, selected, query))
+        rendered = self._manifests.get(_manifest_key(asset_id, loaded, target, selected, query, playback_root))
         return None if rendered is None else (rendered, overdue > 0)
 
-    def manifest(self, asset_id: str, target: Target, selected: ManifestFilter, query: str) -> RenderedManifest:
+    def manifest(self, asset_id: str, target: Target, selected: ManifestFilter, query: str,
+                 playback_root: str = "") -> RenderedManifest:
+        """`playback_root`: the public URL of `/play/{id}` (the MPD's absolute licence URL when encrypted)."""
         loaded = self._fresh_presentation(asset_id) or self.presentation(asset_id)
-        key = _manifest_key(asset_id, loaded, target, selected, query)
+        key = _manifest_key(asset_id, loaded, target, selected, query, playback_root)
         rendered = self._manifests.get(key)
         if rendered is None:
-            rendered = render_manifest(loaded.presentation, target, selected, query, loaded.info.mtime)
+            rendered = render_manifest(loaded.presentation, target, selected, query, loaded.info.mtime,
+                                       playback_root)
             self._manifests.put(key, rendered)
         return rendered
 
 
 def _manifest_key(asset_id: str, loaded: LoadedPresentation, target: Target, selected: ManifestFilter,
-                  query: str) -> tuple:
-    """What a rendered manifest is cached under: the renditions a filter keeps, not its numbers (bounded keys)."""
+                  query: str, playback_root: str = "") -> tuple:
+    """What a rendered manifest is cached under: the renditions a filter keeps, not its numbers (bounded keys).
+
+    The playback root (host and playback id) only where it is written: an encrypted asset's MPD.
+    """
     kept = selected.selection(loaded.presentation) if target.kind in (Kind.MASTER, Kind.MPD) else None
-    return asset_id, loaded.info.etag, target, kept, query
+    root = playback_root if target.kind is Kind.MPD and loaded.presentation.protection is not None else ""
+    return asset_id, loaded.info.etag, target, kept, query, root
 
 
 def render_manifest(presentation: Presentation, target: Target, selected: ManifestFilter, query: str,
-                    last_modified: datetime) -> RenderedManifest:
+                    last_modified: datetime, playback_root: str = "") -> RenderedManifest:
     """Render one manifest; filters apply to the multivariant playlist and the MPD only."""
     if target.kind is Kind.MASTER:
         body = render_multivariant_playlist(selected.apply(presentation), query=query)
         return RenderedManifest(body.encode(), HLS_CONTENT_TYPE, last_modified, presentation.complete)
     if target.kind is Kind.MPD:
-        body = render_mpd(selected.apply(presentation), query=query)
+        body = render_mpd(selected.apply(presentation), query=query, playback_root=playback_root)
         return RenderedManifest(body.encode(), DASH_CONTENT_TYPE, last_modified, presentation.complete)
     if target.kind is Kind.MEDIA_PLAYLIST:
         track = next((t for t in presentation.tracks if t.id == target.rendition), None)

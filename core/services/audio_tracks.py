@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 from dataclasses import asdict, replace
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -27,6 +28,7 @@ from core.media.ladder import plan_audio
 from core.media.model import AUDIO_ROLES, Presentation, audio_rendition_id, is_audio_rendition_id
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import MediaInfo
+from core.services.content_keys import load_content_key
 from core.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -70,8 +72,13 @@ def add_audio_track(session: Session, storage: Storage, *, asset_id: str, source
 
 
 def encode_added_audio(engine: Engine, storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str,
-                       plan: dict, timeout: float | None = None) -> None:
-    """The worker side: encode the stored file as the planned track and publish it."""
+                       plan: dict, timeout: float | None = None,
+                       key_master: Callable[[], bytes] | None = None) -> None:
+    """The worker side: encode the stored file as the planned track and publish it.
+
+    An encrypted asset's new track is encrypted under the asset's key (`key_master` unwraps it):
+    its manifests name that key for every track, so a clear track would not play.
+    """
     planned = PlannedRendition(**plan)
     with Session(engine) as s:
         asset = s.get(Asset, asset_id)
@@ -96,8 +103,14 @@ def encode_added_audio(engine: Engine, storage: Storage, *, ffmpeg: str, work_di
             return
         duration = presentation.duration
         out = work / "out"
+        content_key = None
+        if presentation.protection is not None:
+            if key_master is None:
+                raise Unprocessable("this asset is encrypted and this worker has no key master")
+            content_key = load_content_key(storage, key_master(), asset_id)
         job = EncodeJob(source=source, out_dir=out, ladder=None, audio=planned,
-                        segment_duration=presentation.segment_duration, frame_rate=None, pad_audio_to=duration)
+                        segment_duration=presentation.segment_duration, frame_rate=None, pad_audio_to=duration,
+                        content_key=content_key)
         prefix = layout.media_prefix(asset_id)
 
         def on_segment(track, init_path, segment_path) -> None:

@@ -57,3 +57,9 @@ def load_content_key(storage: Storage, master: bytes, asset_id: str) -> ContentK
     if not storage.exists(key):
         raise NotFound("this asset has no content key")
     return unwrap(storage.get_bytes(key), master, asset_id)
+
+
+def store_content_key(storage: Storage, master: bytes, owner_id: str, key: ContentKey) -> None:
+    """`key` for another owner (a live stream's recording): wrapped anew, bound to `owner_id`."""
+    storage.put_bytes(layout.content_key_key(owner_id), wrap(key, master, owner_id), content_type="application/json")
+    log.info("%s: content key %s stored", owner_id, key.kid_uuid)

@@ -10,21 +10,31 @@ viewer's request.
 
 The MP4 download (`publish_static_mp4`) remuxes the top H.264 rung with the
 audio into `media/{asset}/static/download.mp4`.
+
+An encrypted asset's (or recording's) images come from its renditions too:
+the concatenated segments are decrypted in this process (PyAV, the mov
+demuxer's CENC decryption) into a NUT file in the temporary directory, and
+ffmpeg reads that, so the key is on no command line and in no log line (the
+original upload may be gone: a recording never had one). The images themselves
+are clear pictures, served behind the same token rules as the manifests.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 import shutil
 import tempfile
 from pathlib import Path
 
+import av
 from sqlalchemy.engine import Engine
 
 from core import layout
 from core.errors import AbrError
 from core.media import images, mp4
+from core.media.encryption import ContentKey
 from core.media.image_sizes import check_variant_budget
 from core.media.model import Presentation
 from core.media.runner import run_ffmpeg
@@ -57,11 +67,34 @@ def _concatenate(storage: Storage, asset_id: str, relatives: list[str], dest: Pa
     return dest
 
 
+def decrypt_video(source: Path, dest: Path, key: ContentKey) -> Path:
+    """The first video stream of a CENC fMP4 `source`, decrypted and copied (no re-encode) into NUT at `dest`.
+
+    NUT keeps every timestamp as it was, so the images' seeks (from the start of the
+    first segment) land where they would in the encrypted file.
+    """
+    try:
+        with av.open(str(source), options={"decryption_key": key.key.hex()}) as src, \
+                av.open(str(dest), "w", format="nut") as out:
+            video = src.streams.video[0]
+            copy = out.add_stream_from_template(video)
+            for packet in src.demux(video):
+                if packet.dts is None:  # the demuxer's end-of-stream flush packet
+                    continue
+                packet.stream = copy
+                out.mux(packet)
+    except (av.FFmpegError, IndexError) as exc:
+        raise AbrError(f"the encrypted rendition could not be decrypted ({type(exc).__name__})",
+                       code="image_failed") from None
+    return dest
+
+
 def make_image(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str, plan: Plan,
-               max_variants: int | None = None) -> str:
+               max_variants: int | None = None, content_key: Callable[[], ContentKey] | None = None) -> str:
     """Run ffmpeg for `plan` unless its image is already stored; return the storage key.
 
     `max_variants`: refuse (`TooManyImages`) when the asset already stores that many images.
+    `content_key`: loads an encrypted asset's key (asked only when an image must be made).
     """
     key = layout.media_key(asset_id, image_relative(plan))
     if storage.exists(key):
@@ -73,6 +106,10 @@ def make_image(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str, 
         tmp_path = Path(tmp)
         suffix = "." + plan.decode.track.init_uri.rsplit(".", 1)[-1]
         source = _concatenate(storage, asset_id, plan.decode.files, tmp_path / f"source{suffix}")
+        if plan.decode.encrypted:
+            if content_key is None:
+                raise AbrError("this asset is encrypted and no key was given to cut its images", code="image_failed")
+            source = decrypt_video(source, tmp_path / "source.nut", content_key())
         out = tmp_path / plan.name
         if isinstance(plan, images.ThumbnailPlan):
             argv = images.build_thumbnail_argv(ffmpeg, plan, source, out)
@@ -110,7 +147,7 @@ def publish_static_mp4(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_i
 
 
 def finish_extras(engine: Engine, storage: Storage, *, asset_id: str, presentation: Presentation, ffmpeg: str,
-                  work_dir: Path, mp4_support: bool) -> None:
+                  work_dir: Path, mp4_support: bool, content_key: ContentKey | None = None) -> None:
     """Called by the transcode after its last family, before the final `presentation.json` write.
 
     Text tracks uploaded while it ran are taken into the presentation; the
@@ -119,7 +156,8 @@ def finish_extras(engine: Engine, storage: Storage, *, asset_id: str, presentati
     the stream is what the asset is for, and they 404 until a re-run.
     """
     sync_text_tracks(engine, asset_id, presentation)
-    publish_storyboard(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id, presentation=presentation)
+    publish_storyboard(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id, presentation=presentation,
+                       content_key=(lambda: content_key) if content_key is not None else None)
     if not mp4_support:
         return
     try:
@@ -129,17 +167,18 @@ def finish_extras(engine: Engine, storage: Storage, *, asset_id: str, presentati
 
 
 def publish_storyboard(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str,
-                       presentation: Presentation) -> str | None:
+                       presentation: Presentation, content_key: Callable[[], ContentKey] | None = None) -> str | None:
     """Make the storyboard sheet the origin's `storyboard.vtt` points into; None when it could not be made."""
     try:
         return make_image(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id,
-                          plan=images.plan_storyboard(presentation))
+                          plan=images.plan_storyboard(presentation), content_key=content_key)
     except AbrError as exc:  # NotFound: no complete video rung (audio only); FFmpegError
         log.info("asset %s: no storyboard: %s", asset_id, exc.message)
         return None
 
 
-def storyboard_of_recording(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str) -> str | None:
+def storyboard_of_recording(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str,
+                            content_key: Callable[[], ContentKey] | None = None) -> str | None:
     """A live recording's storyboard: it becomes an asset without a transcode, so without `finish_extras`."""
     try:
         data = storage.get_bytes(layout.presentation_key(asset_id))
@@ -147,4 +186,4 @@ def storyboard_of_recording(storage: Storage, *, ffmpeg: str, work_dir: Path, as
         log.warning("recording %s: no presentation for a storyboard: %s", asset_id, exc.message)
         return None
     return publish_storyboard(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id,
-                              presentation=Presentation.from_dict(json.loads(data)))
+                              presentation=Presentation.from_dict(json.loads(data)), content_key=content_key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ from sqlmodel import Session, func, select
 from core import layout
 from core.db.models import PlaybackId, utcnow
 from core.db.models_live import LiveStream
-from core.errors import Conflict, Forbidden, NotFound
+from core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from core.live import state
 from core.live.encode import SCHEMES
 from core.live.pull_guard import PullPolicy, check_source
@@ -35,7 +36,8 @@ class LiveStreamCreate(BaseModel):
     segment_duration: float = Field(default=2.0, ge=1.0, le=6.0)
     dvr_window: float | None = Field(default=None, ge=6, le=86400)
     record: bool = True
-    playback_policy: Literal["public", "signed"] = "public"
+    # encrypted: signed, and the CMAF segments CENC-encrypted under the stream's one key (as for assets)
+    playback_policy: Literal["public", "signed", "encrypted"] = "public"
     passthrough: str | None = Field(default=None, max_length=2000)
     # SRT push only: the encoder must use this passphrase (AES; SRT takes 10 to 79 characters).
     srt_passphrase: str | None = Field(default=None, min_length=10, max_length=79)
@@ -48,6 +50,12 @@ class LiveStreamCreate(BaseModel):
     @classmethod
     def _plugins(cls, v: list[FramePluginSpec]) -> list[FramePluginSpec]:
         return check_frame_plugins(v)
+
+    @model_validator(mode="after")
+    def _encryptable(self) -> LiveStreamCreate:
+        if self.playback_policy == "encrypted" and self.codecs[0] == "vp8":
+            raise ValueError("playback_policy encrypted needs a CMAF codec (h264, h265): VP8 is WebM")
+        return self
 
     @model_validator(mode="after")
     def _low_latency(self) -> LiveStreamCreate:
@@ -76,11 +84,16 @@ def new_stream_key() -> str:
 
 
 def create_live_stream(session: Session, body: LiveStreamCreate, *, default_dvr_window: float,
-                       pull_policy: PullPolicy | None = None) -> LiveStream:
+                       pull_policy: PullPolicy | None = None,
+                       make_key: Callable[[str], object] | None = None) -> LiveStream:
     """A push stream starts `idle` (waiting for a publisher); a pull stream `connecting` (enqueue it after commit).
 
     A pull source's host is checked now (403 `address_not_allowed`, 422 when it
-    does not resolve) and again by the worker before every open.
+    does not resolve) and again by the worker before every open. An encrypted
+    stream's content key is made here, before the row is committed, by
+    `make_key(stream id)` (core/services/content_keys.py): every worker run of
+    the stream, a takeover's included, only ever loads it, so one key covers the
+    whole stream and its recording.
     """
     if body.source_url:
         check_source(body.source_url, pull_policy or PullPolicy())
@@ -93,6 +106,10 @@ def create_live_stream(session: Session, body: LiveStreamCreate, *, default_dvr_
     stream = LiveStream(stream_key=new_stream_key(), source_url=body.source_url, settings=settings,
                         status=state.CONNECTING if body.source_url else state.IDLE,
                         playback_id=playback.id, passthrough=body.passthrough)
+    if body.playback_policy == "encrypted":
+        if make_key is None:
+            raise Unprocessable("encrypted playback is not configured on this server (no key master)")
+        make_key(stream.id)
     session.add(stream)
     session.commit()
     session.refresh(stream)
@@ -147,6 +164,7 @@ def delete_live_stream(session: Session, storage: Storage, stream_id: str) -> No
         session.delete(row)
     session.commit()
     storage.delete_prefix(layout.media_prefix(stream_id))
+    storage.delete_prefix(layout.keys_prefix(stream_id))  # an encrypted stream's key (its recording has its own)
 
 
 def _worker_alive(stream: LiveStream) -> bool:

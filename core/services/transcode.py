@@ -293,7 +293,8 @@ class AssetTranscode:
             self._encode(index, len(families), family, presentation, source, info.duration,
                          asset_settings.segment_duration, content_key)
         finish_extras(self.engine, self.storage, asset_id=self.asset_id, presentation=presentation,
-                      ffmpeg=self.config.ffmpeg, work_dir=self.work, mp4_support=asset_settings.mp4_support)
+                      ffmpeg=self.config.ffmpeg, work_dir=self.work, mp4_support=asset_settings.mp4_support,
+                      content_key=content_key)
         presentation.complete = True
         self._write_presentation(presentation)
         if asset_settings.quality_report:

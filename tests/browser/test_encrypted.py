@@ -68,3 +68,33 @@ def test_encrypted_hls_without_a_valid_token_the_key_is_refused(server, encrypte
     page.wait_for_selector("#message:not([hidden])", timeout=30_000)
     assert 403 in statuses
     assert page.evaluate("document.querySelector('video').currentTime") < 0.5
+
+
+def test_encrypted_live_stream_plays_with_a_token(server, page, tmp_path):
+    """A live stream with playback_policy encrypted: dash.js plays its CENC segments with our ClearKey licence."""
+    import time
+
+    from tests.live.sources import hls_live_source
+
+    with hls_live_source(tmp_path / "source") as source:
+        r = server.client.post("/v1/live-streams", json={"source_url": source, "segment_duration": 1, "record": False,
+                                                         "playback_policy": "encrypted"})
+        assert r.status_code == 201, r.text
+        stream = r.json()
+        try:
+            deadline = time.monotonic() + 45
+            while server.client.get(f"/v1/live-streams/{stream['id']}").json()["status"] != "active":
+                assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+                time.sleep(0.3)
+            pid = stream["playback_ids"][0]["id"]
+            licences = []
+            page.on("request", lambda r: licences.append(r.method) if "/keys/clearkey" in r.url else None)
+            page.on("response", lambda r: page.log.append(f"{r.status} {r.request.method} {r.url[:120]}")
+                    if r.status >= 400 else None)
+            page.goto(f"{server.url}/player/{pid}?engine=dash&autoplay=1&token={server.token(pid)}")
+            state = wait_playing(page, past=1.5, log=page.log)
+            assert state["protocol"] == "dash" and state["videoHeight"] > 0
+            assert page.evaluate("() => window.abrPlayer.live")
+            assert "POST" in licences  # the key came from our licence endpoint, for the live playback id
+        finally:
+            server.client.delete(f"/v1/live-streams/{stream['id']}")

@@ -47,6 +47,8 @@ class LiveStack:
     log: Path
     srt_port: int = 0  # the SRT listener's UDP port
     srt_relay_port: int = 0  # where it re-serves each publisher's MPEG-TS (what live workers read)
+    api_log: Path | None = None  # the API server's own log (DEBUG, like the worker's)
+    database_url: str = ""
 
     def create(self, **body) -> dict:
         r = self.client.post("/v1/live-streams", json=body)
@@ -83,7 +85,8 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
            "ABR_LIVE_HEARTBEAT_INTERVAL": "1", "ABR_LIVE_TAKEOVER_AFTER": "3", "ABR_ALLOW_PRIVATE_URLS": "1",
            # The operator path for cameras on a private network: loopback sources are named, one address only.
            "ABR_LIVE_PULL_ALLOW_NETWORKS": "127.0.0.1/32",
-           "ABR_PORT": str(api_port), "ABR_LOG_LEVEL": "INFO",
+           # DEBUG: tests/live/test_live_encrypted.py checks that no log line, at any level, holds a key.
+           "ABR_PORT": str(api_port), "ABR_LOG_LEVEL": "DEBUG",
            "ABR_SRT_PORT": str(srt_port), "ABR_SRT_RELAY_PORT": str(relay_port)}
     settings = settings_from(env)
     from cli.migrate import upgrade
@@ -91,7 +94,8 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
     upgrade(settings.resolved_database_url)
     log = root / "worker.log"
     # Four workers: the SRT test runs four publishers at once.
-    with uvicorn_origin(env, port=api_port) as (api, _), running_worker(env, log_path=log, queues="live",
+    api_log = root / "api.log"
+    with uvicorn_origin(env, port=api_port, log_path=api_log) as (api, _), running_worker(env, log_path=log, queues="live",
                                                                       concurrency=4):
         nginx = start_ingest(settings, api_url=api, prefix=root / "ingest")
         srt_log = open(root / "srt.log", "ab")
@@ -101,7 +105,8 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
             wait_for_port(relay_port, proc=srt)  # the relay opens right after the SRT port is bound
             client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=10)
             yield LiveStack(api=api, rtmp=f"rtmp://127.0.0.1:{rtmp_port}/live", client=client,
-                            data_dir=root / "data", log=log, srt_port=srt_port, srt_relay_port=relay_port)
+                            data_dir=root / "data", log=log, srt_port=srt_port, srt_relay_port=relay_port,
+                            api_log=api_log, database_url=settings.resolved_database_url)
             client.close()
         finally:
             nginx.terminate()

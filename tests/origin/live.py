@@ -33,14 +33,18 @@ def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | Non
 
 
 @contextmanager
-def uvicorn_origin(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`abr api` as production runs it (uvicorn, the app factory), on a free port."""
+def uvicorn_origin(env: dict[str, str], port: int | None = None,
+                   log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`abr api` as production runs it (uvicorn, the app factory), on a free port; its output to `log_path` if given."""
     port = port or free_port()
+    out = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115 - the server writes it while it runs
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "cli.main:app_factory", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        env={**os.environ, **env}, cwd=REPO_ROOT,
+        env={**os.environ, **env}, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT if out else None,
     )
+    if out is not None:
+        out.close()  # the server has its own descriptor
     try:
         wait_for_port(port, timeout=60, proc=proc)
         yield f"http://127.0.0.1:{port}", proc

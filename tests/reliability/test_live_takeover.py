@@ -131,3 +131,44 @@ def test_record_write_period_fits_inside_a_short_window(tmp_path: Path):
     publisher._since_recording = 2
     publisher.publish()
     assert publisher._since_recording == 0
+
+
+def test_a_takeover_reloads_the_encrypted_streams_key_never_makes_one(engine, tmp_path):
+    """Every run of an encrypted stream (the first, a reconnect's, a takeover's) loads the key made with the
+    stream; a missing key stops the stream instead of encrypting later segments under a new one."""
+    import pytest
+
+    from core.db.models import PlaybackId
+    from core.errors import AbrError, NotFound
+    from core.services.content_keys import ensure_content_key, load_content_key
+
+    storage, master = LocalStorage(tmp_path / "media"), bytes(range(32))
+    with Session(engine) as s:
+        pid = PlaybackId(asset_id=None, policy="encrypted")
+        s.add(pid)
+        s.commit()
+        pid_id = pid.id
+    stream_id = _stream(engine, status="active", worker_id="dead", heartbeat_at=utcnow() - timedelta(seconds=30),
+                        playback_id=pid_id)
+    made = ensure_content_key(storage, master, stream_id)  # what POST /v1/live-streams does
+    stored = storage.get_bytes(layout.content_key_key(stream_id))
+
+    def run(loader) -> LiveRun:
+        config = LiveConfig(ffmpeg="ffmpeg", work_dir=tmp_path, rtmp_pull_base="rtmp://127.0.0.1/live", lease=POLICY,
+                            content_key=loader)
+        return LiveRun(engine, storage, config, stream_id)
+
+    loader = lambda sid: load_content_key(storage, master, sid)  # noqa: E731 - the worker's (workers/tasks/live.py)
+    first, taker = run(loader), run(loader)
+    keys = [r._load_key(_row(engine, stream_id)) for r in (first, taker)]
+    assert [(k.kid, k.key) for k in keys] == [(made.kid, made.key)] * 2
+    assert storage.get_bytes(layout.content_key_key(stream_id)) == stored  # not rewrapped, not regenerated
+    storage.delete(layout.content_key_key(stream_id))
+    with pytest.raises(NotFound):
+        taker._load_key(_row(engine, stream_id))
+    with pytest.raises(AbrError, match="not configured"):
+        run(None)._load_key(_row(engine, stream_id))
+    # A run that cannot load the key does not run clear: the stream errors with the reason.
+    run(None).run()
+    row = _row(engine, stream_id)
+    assert row.status == "errored" and "not configured" in row.error_message

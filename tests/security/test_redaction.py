@@ -157,3 +157,15 @@ def test_a_live_pull_that_cannot_connect_reports_no_password():
     assert failed.value.message == "the source refused the connection"
     assert "hunter2-camera-pass" not in reader.stderr_tail
     assert "rtsp://viewer:[redacted]@127.0.0.1" in reader.stderr_tail
+
+
+def test_content_keys_in_any_argv_form_are_redacted():
+    """Defence in depth beside runner.loggable_argv: every log line passes redact(), whatever logged the argv."""
+    from core.redact import redact
+
+    key = "00112233445566778899aabbccddeeff"
+    line = redact(f"ffmpeg -format_options encryption_scheme=cenc-aes-ctr:encryption_key={key}:"
+                  f"encryption_kid=0123456789abcdef0123456789abcdef -decryption_key {key.upper()} -i in.mp4")
+    assert key not in line.lower()
+    assert "encryption_key=[redacted]:encryption_kid=0123456789abcdef0123456789abcdef" in line  # the KID is public
+    assert "-decryption_key [redacted] -i in.mp4" in line

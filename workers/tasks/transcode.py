@@ -23,4 +23,4 @@ def add_audio_track(asset_id: str, plan: dict) -> None:
     ctx = get_worker_context()
     config = pipeline_config(ctx)
     encode_added_audio(ctx.engine, ctx.storage, ffmpeg=config.ffmpeg, work_dir=config.work_dir, asset_id=asset_id,
-                       plan=plan, timeout=config.ffmpeg_timeout)
+                       plan=plan, timeout=config.ffmpeg_timeout, key_master=config.key_master)

@@ -127,6 +127,24 @@ def _content_protection(adaptation_set: ET.Element, protection: Protection | Non
         _sub(descriptor, "dashif:Laurl").text = append_query(system.license_path, query)
 
 
+def absolute_licence_urls(mpd: ET.Element, playback_root: str) -> None:
+    """Every `dashif:Laurl` made absolute under `playback_root` (`https://host/play/{id}`).
+
+    A relative Laurl is not resolved against the MPD's URL by the players: dash.js
+    5.2.1 requests its text as is and Shaka resolves it against the page, so a
+    player page not under `/play/{id}/` would post its licence request elsewhere.
+    """
+    if not playback_root:
+        return
+    for laurl in mpd.iter("dashif:Laurl"):
+        laurl.text = f"{playback_root.rstrip('/')}/{laurl.text}"
+
+
+def protection_namespaces(protection: Protection | None) -> dict[str, str]:
+    """The MPD's namespace declarations for `_content_protection`'s elements (none when clear)."""
+    return {"xmlns:cenc": CENC_NAMESPACE, "xmlns:dashif": DASHIF_NAMESPACE} if protection else {}
+
+
 # ISO/IEC 23009-1 @selectionPriority (default 1): among the video sets a player can decode, the
 # higher one is chosen first. AV1 needs the fewest bits for the picture, so a player that decodes it
 # should take it: dash.js honours this (Shaka does not: the embed player sets its preferredVideo),
@@ -241,11 +259,13 @@ def _family(track: Track) -> int:
     return VIDEO_CODECS.index(codec) if codec in VIDEO_CODECS else len(VIDEO_CODECS)
 
 
-def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | None = None) -> str:
+def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | None = None,
+               playback_root: str = "") -> str:
     """The static MPD of every complete track, each URI template carrying `query`.
 
     `now` becomes `publishTime`; left out, the MPD is a pure function of the
-    presentation (same bytes, same ETag on every request).
+    presentation (same bytes, same ETag on every request). `playback_root`: the
+    absolute URL of `/play/{id}`, for an encrypted asset's licence URL.
     """
     video, audio = _published(presentation)
     tracks = video + audio
@@ -264,8 +284,7 @@ def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | N
     # The stdlib writer (no runtime lxml): `xmlns` set as a plain attribute avoids
     # ElementTree's process-wide namespace registry.
     protection = presentation.protection
-    namespaces = {"xmlns:cenc": CENC_NAMESPACE, "xmlns:dashif": DASHIF_NAMESPACE} if protection else {}
-    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **namespaces, **attrs})
+    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **protection_namespaces(protection), **attrs})
     period = _sub(mpd, "Period", id="0", start="PT0S")
     set_id = 0
     for _, family in groupby(sorted(video, key=_family), key=_family):
@@ -277,5 +296,6 @@ def render_mpd(presentation: Presentation, *, query: str = "", now: datetime | N
     for text in presentation.text_tracks:
         _text_set(period, set_id, text, query)
         set_id += 1
+    absolute_licence_urls(mpd, playback_root)
     ET.indent(mpd)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"

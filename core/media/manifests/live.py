@@ -56,7 +56,8 @@ from core.media.manifests.dash import (
     _video_set,
     xs_duration,
 )
-from core.media.manifests.hls import MEDIA_PLAYLIST_NAME, VERSION, build_multivariant_playlist, is_hls_track
+from core.media.manifests.dash import absolute_licence_urls, protection_namespaces
+from core.media.manifests.hls import MEDIA_PLAYLIST_NAME, VERSION, build_keys, build_multivariant_playlist, is_hls_track
 from core.media.manifests.select import append_query
 from core.media.model import Track
 
@@ -153,6 +154,9 @@ def render_live_media_playlist(live: LivePresentation, rendition: str, *, query:
         f"#EXT-X-MEDIA-SEQUENCE:{track.segments[0].number}",
         f"#EXT-X-DISCONTINUITY-SEQUENCE:{first_period}",
         "#EXT-X-INDEPENDENT-SEGMENTS",
+        # An encrypted stream: the VOD key tags (they apply to every segment and part; before any
+        # EXT-X-SKIP, so a delta update keeps them).
+        *(k.render() for k in build_keys(live.presentation.protection, query)),
         f'#EXT-X-MAP:URI="{here(track.init_uri)}"',
     ]
     if skipped:
@@ -213,8 +217,10 @@ def _split_by_period(live: LivePresentation) -> list[tuple[int, list[Track]]]:
     return sorted(out.items())
 
 
-def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | None = None) -> str:
-    """Dynamic MPD while live, static once ended; `time_url` is the UTCTiming clock (an absolute URL)."""
+def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | None = None,
+                    playback_root: str = "") -> str:
+    """Dynamic MPD while live, static once ended; `time_url` is the UTCTiming clock (an absolute URL);
+    `playback_root` the public URL of `/play/{id}` (an encrypted stream's licence URL goes under it)."""
     video = [t for t in live.presentation.video_tracks if t.segments]
     audio = live.presentation.audio
     if not live.periods or (live.presentation.video_tracks and not video) or (audio is not None and not audio.segments):
@@ -241,7 +247,9 @@ def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | 
     if low:
         latency = service_latency(live)
         attrs["suggestedPresentationDelay"] = xs_duration(latency[1] / 1000)  # players without ServiceDescription
-    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **{k: str(v) for k, v in attrs.items()}})
+    protection = live.presentation.protection  # an encrypted stream: ContentProtection as for VOD
+    mpd = ET.Element("MPD", {"xmlns": MPD_NAMESPACE, **protection_namespaces(protection),
+                             **{k: str(v) for k, v in attrs.items()}})
     if low:  # before the Periods, as the schema orders MPD's children
         service = _sub(mpd, "ServiceDescription", id=0)
         _sub(service, "Latency", min=latency[0], target=latency[1], max=latency[2])
@@ -253,17 +261,18 @@ def render_live_mpd(live: LivePresentation, *, query: str = "", time_url: str | 
         vids = [t for t in tracks if not t.rendition.is_audio]
         set_id = 0
         for _, family in groupby(sorted(vids, key=_family), key=_family):
-            _video_set(element, set_id, list(family), query)
+            _video_set(element, set_id, list(family), query, protection)
             set_id += 1
         audio = sorted((t for t in tracks if t.rendition.is_audio), key=lambda t: not t.rendition.default)
         for position, track in enumerate(audio):
-            _audio_set(element, set_id, track, query, default=position == 0)
+            _audio_set(element, set_id, track, query, default=position == 0, protection=protection)
             set_id += 1
         _offsets(element, tracks, period.start if not live.ended else max(period.start, base))
         if low and index == periods[-1][0]:
             _low_latency_templates(element, tracks, live)
     if time_url and not live.ended:
         _sub(mpd, "UTCTiming", schemeIdUri=UTC_TIMING_SCHEME, value=time_url)
+    absolute_licence_urls(mpd, playback_root)
     ET.indent(mpd)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,9 @@ def test_encode_argv_encrypts_with_cenc_and_the_log_line_hides_the_key():
     at = argv.index("-format_options")
     assert argv[at + 1] == ("encryption_scheme=cenc-aes-ctr:encryption_key=00112233445566778899aabbccddeeff:"
                             "encryption_kid=0123456789abcdef0123456789abcdef")
-    assert argv[at + 2] == "-fflags"  # right before the muxer options, as the chunk offset's
+    assert argv[at + 2:at + 4] == ["-f", "dash"]  # right before the muxer, as the chunk offset's
+    # No bitexact: under it the mp4 muxer starts every track's IVs at 0 (one keystream for all).
+    assert "+bitexact" not in argv and "+bitexact" in build_encode_argv("ffmpeg", replace(job, content_key=None))
     logged = " ".join(loggable_argv(argv))
     assert "00112233445566778899aabbccddeeff" not in logged and "encryption_key=<redacted>" in logged
     assert "encryption_kid=0123456789abcdef0123456789abcdef" in logged  # the KID is public
@@ -89,3 +92,23 @@ def test_runner_logs_the_redacted_argv(caplog, tmp_path):
         run_ffmpeg(["false", "-format_options", "encryption_key=00112233445566778899aabbccddeeff"],
                    duration=None, on_progress=None)
     assert "encryption_key=<redacted>" in caplog.text and "00112233445566778899aabbccddeeff" not in caplog.text
+
+
+def test_live_argv_joins_movflags_to_the_cenc_options():
+    """The live tail's movflags go into the one -format_options (a second would replace the CENC options)."""
+    from fractions import Fraction
+
+    from core.live.encode import build_live_argv
+    ladder = Ladder("h264", (Rendition("h264-360p", "h264", 640, 360, 800_000, 1_200_000, 1_600_000),))
+    audio = Rendition("audio", "aac", bitrate=128_000, channels=2, sample_rate=48000)
+    job = EncodeJob(Path("live"), Path("/out"), ladder, audio, 2.0, Fraction(25), content_key=KEY)
+    argv = build_live_argv("ffmpeg", job, source_url="pipe:0", offset=0.1, input_options=["-i", "pipe:0"],
+                           part_target=0.25)
+    assert argv.count("-format_options") == 1
+    assert argv[argv.index("-format_options") + 1] == (
+        "encryption_scheme=cenc-aes-ctr:encryption_key=00112233445566778899aabbccddeeff:"
+        "encryption_kid=0123456789abcdef0123456789abcdef:movflags=+frag_discont")
+    assert "+bitexact" not in argv
+    clear = build_live_argv("ffmpeg", replace(job, content_key=None), source_url="pipe:0", offset=0.1,
+                            input_options=["-i", "pipe:0"])
+    assert clear[clear.index("-format_options") + 1] == "movflags=+frag_discont"
