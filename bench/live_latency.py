@@ -89,10 +89,11 @@ def sender_background(width: int, height: int) -> np.ndarray:
 class ClockSender:
     """rawvideo frames with the wall clock burnt in → ffmpeg (x264) → RTMP, paced in real time by this thread."""
 
-    def __init__(self, url: str, ffmpeg: str, *, fps: int = FPS, log: Path | None = None) -> None:
-        self.fps = fps
+    def __init__(self, url: str, ffmpeg: str, *, fps: int = FPS, size: tuple[int, int] = (WIDTH, HEIGHT),
+                 log: Path | None = None) -> None:
+        self.fps, (self.width, self.height) = fps, size
         argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-                "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{WIDTH}x{HEIGHT}", "-framerate", str(fps),
+                "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.width}x{self.height}", "-framerate", str(fps),
                 "-i", "pipe:0", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
                 "-g", str(fps), "-b:v", "4M", "-maxrate", "4M", "-bufsize", "2M", "-f", "flv", url]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -103,9 +104,10 @@ class ClockSender:
         self.thread.start()
 
     def _run(self) -> None:
-        tex = sender_background(WIDTH, HEIGHT)
-        chroma = bytes([128]) * (WIDTH * HEIGHT // 2)
-        luma = np.empty((HEIGHT, WIDTH), np.uint8)
+        w, h = self.width, self.height
+        tex = sender_background(w, h)
+        chroma = bytes([128]) * (w * h // 2)
+        luma = np.empty((h, w), np.uint8)
         t0 = time.time()
         i = 0
         while not self.stop.is_set():
@@ -115,8 +117,8 @@ class ClockSender:
                 time.sleep(wait)
             elif wait < -1 / self.fps:
                 self.late += 1
-            off = (i * 6) % WIDTH
-            luma[:] = tex[:, off:off + WIDTH]
+            off = (i * 6 * w // WIDTH) % w
+            luma[:] = tex[:, off:off + w]
             draw_clock(luma, int(time.time() * 1000))
             try:
                 self.proc.stdin.write(luma.tobytes() + chroma)
@@ -545,6 +547,8 @@ def main() -> int:
     parser.add_argument("--segment", type=float, default=1.0)
     parser.add_argument("--part", type=float, default=0.25)
     parser.add_argument("--switch-every", type=float, default=20, help="seconds between forced switches (0: none)")
+    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}",
+                        help="sender picture size (the ladder follows it: 1280x720 gives 720p/480p/360p)")
     parser.add_argument("--hls-catchup", type=float, default=1.0,
                         help="hls.js maxLiveSyncPlaybackRate for the LL variants (1: its default, no catch-up)")
     parser.add_argument("--dash-live-delay", type=float, default=None,
@@ -580,7 +584,7 @@ def main() -> int:
     results: list[dict] = []
     meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
             "uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
-            "segment_duration": args.segment, "part_target": args.part, "fps": FPS, "source": f"{WIDTH}x{HEIGHT}",
+            "segment_duration": args.segment, "part_target": args.part, "fps": FPS, "source": args.size,
             "duration_per_variant": args.duration,
             "hls_catchup": args.hls_catchup, "dash_live_delay": args.dash_live_delay, "warmup": args.warmup,
             "switch_every": args.switch_every,
@@ -646,7 +650,9 @@ def one_variant(name: str, args, ctx: dict, browser, cdn: str | None, meta: dict
     stream = r.json()
     with ExitStack() as stack:
         stack.callback(lambda: httpx.post(f"{api}/v1/live-streams/{stream['id']}/stop", headers=auth))
-        sender = ClockSender(f"{ctx['rtmp']}/{stream['stream_key']}", ctx["ffmpeg"], log=ctx["root"] / "sender.log")
+        w, h = (int(x) for x in args.size.split("x"))
+        sender = ClockSender(f"{ctx['rtmp']}/{stream['stream_key']}", ctx["ffmpeg"], size=(w, h),
+                             log=ctx["root"] / "sender.log")
         stack.callback(sender.close)
         master_url = stream["playback"]["hls"]
         low = body["latency_mode"] == "low"
