@@ -1,7 +1,8 @@
 """Glass-to-glass live latency, measured on the picture (not run by CI).
 
     .venv/bin/python bench/live_latency.py [--duration 120] [--variants hls-ll,hls-ll-cdn,dash,hls-std]
-        [--segment 1] [--part 0.25] [--switch-every 20] [--json PATH] [--cdn-conf FILE]
+        [--segment 1] [--part 0.25] [--switch-every 20] [--size 1280x720] [--hls-catchup 1.0]
+        [--dash-live-delay S] [--cdn-conf FILE] [--json PATH]
 
 One real stack in a temp dir (uvicorn API, a Celery worker on `live`,
 nginx-rtmp from `abr ingest`'s config, optionally the nginx cache of
@@ -29,9 +30,11 @@ kind an ABR algorithm makes), with the switches seen on screen (frame height).
 Variants: `hls-ll` hls.js `lowLatencyMode: true` straight from the API;
 `hls-ll-cdn` the same through the nginx cache; `dash` dash.js (LL settings:
 live catch-up on; labelled LL only if the MPD carries `availabilityTimeOffset`);
-`hls-std` hls.js with `lowLatencyMode: false` on the same stream (segments
-only, hls.js's default 3 segments behind); `page` our player page
-/player/{id} with the same frame reader injected.
+`hls-std` hls.js with `lowLatencyMode: false` on a standard-latency stream
+(2 s segments, no parts; hls.js's default 3 segments behind). Each variant
+gets its own fresh stream and sender. `--size 640x360` pushes a lighter
+source (its ladder: 360p/240p) when the machine cannot encode the 720p
+ladder in real time.
 
 Beside the player, a probe on the 360p rung holds LL-HLS blocking playlist
 requests (`_HLS_msn`/`_HLS_part` of the preload-hinted part) and compares
@@ -247,7 +250,7 @@ class BlockingProbe:
         self.capture_to_part: list[float] = []  # every frame: part file mtime − its burnt clock
         self.newest_to_part: list[float] = []  # the newest frame of each part: encoder + publish delay
         self.unreadable = 0
-        self._segment: tuple[int, bytearray, int] | None = None  # (msn, bytes so far, frames decoded)
+        self._segment: tuple[int, bytearray, int, int] | None = None  # (msn, bytes, frames decoded, last part)
         self.active = threading.Event()  # measure only while set (between variants it keeps the pace)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -289,19 +292,21 @@ class BlockingProbe:
     def _frames(self, msn: int, part: int, data: bytes, mtime: float) -> None:
         import av
 
-        if part == 0 or self._segment is None or self._segment[0] != msn:
-            if part != 0:  # joined mid-segment: wait for the next one's first (independent) part
-                self._segment = None
-                return
-            self._segment = (msn, bytearray(), 0)
-        _, buf, seen = self._segment
+        if part == 0:
+            self._segment = (msn, bytearray(), 0, -1)
+        elif self._segment is None or self._segment[0] != msn or self._segment[3] != part - 1:
+            # Joined mid-segment or missed a part (a late probe): frames decoded without their references
+            # could show a wrong clock, so wait for the next segment's first (independent) part.
+            self._segment = None
+            return
+        _, buf, seen, _ = self._segment
         buf += data
         try:
             with av.open(io.BytesIO(self.init + bytes(buf))) as c:
                 frames = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
         except av.FFmpegError:
             return
-        self._segment = (msn, buf, len(frames))
+        self._segment = (msn, buf, len(frames), part)
         if not self.active.is_set():
             return
         new = frames[seen:]
@@ -427,7 +432,7 @@ def decode_samples(samples: list) -> tuple[list[float], int, list[int]]:
     return lat, bad, heights
 
 
-def run_variant(browser, name: str, url: str, *, page_url: str | None, duration: float, warmup: float,
+def run_variant(browser, name: str, url: str, *, duration: float, warmup: float,
                 switch_every: float, probe: BlockingProbe | None, hls_catchup: float = 1.0,
                 dash_live_delay: float | None = None, cpu_roots: dict[str, int] | None = None) -> dict:
     hls_lib = (ROOT / "player" / "vendor" / "hls.min.js").read_text()
@@ -435,23 +440,17 @@ def run_variant(browser, name: str, url: str, *, page_url: str | None, duration:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        if page_url:  # our player page: its own player, our frame reader added
-            page.goto(page_url)
-            page.wait_for_selector("video", timeout=20000)
-            page.add_script_tag(content=READER_JS)
-            page.evaluate("window.forceSwitch = () => null")
+        page.set_content(f"<video width={WIDTH // 2} height={HEIGHT // 2} muted playsinline></video>")
+        page.add_script_tag(content=READER_JS)
+        if name.startswith("dash"):
+            page.add_script_tag(content=(ROOT / "player" / "vendor" / "dash.all.min.js").read_text())
+            body = f"const LIVE_DELAY = {json.dumps(dash_live_delay)};\n" + DASH_JS
         else:
-            page.set_content(f"<video width={WIDTH // 2} height={HEIGHT // 2} muted playsinline></video>")
-            page.add_script_tag(content=READER_JS)
-            if name.startswith("dash"):
-                page.add_script_tag(content=(ROOT / "player" / "vendor" / "dash.all.min.js").read_text())
-                body = f"const LIVE_DELAY = {json.dumps(dash_live_delay)};\n" + DASH_JS
-            else:
-                page.add_script_tag(content=hls_lib)
-                ll = name.startswith("hls-ll")
-                body = HLS_JS % {"ll": "true" if ll else "false", "rate": hls_catchup if ll else 1}
-            # Not `URL`: a page-level const would shadow window.URL (dash.js calls `new URL()`).
-            page.add_script_tag(content=f"const SOURCE = {url!r};\n" + body)
+            page.add_script_tag(content=hls_lib)
+            ll = name.startswith("hls-ll")
+            body = HLS_JS % {"ll": "true" if ll else "false", "rate": hls_catchup if ll else 1}
+        # Not `URL`: a page-level const would shadow window.URL (dash.js calls `new URL()`).
+        page.add_script_tag(content=f"const SOURCE = {url!r};\n" + body)
         try:
             page.wait_for_function("window.S && S.samples.length > 10", timeout=60000)
         except Exception as exc:  # say what the page was doing
@@ -492,7 +491,7 @@ def run_variant(browser, name: str, url: str, *, page_url: str | None, duration:
     def med(key):
         values = [i[key] for i in info if isinstance(i.get(key), (int, float))]
         return r3(statistics.median(values)) if values else None
-    result = {"variant": name, "url": page_url or url, "frames": len(stats["samples"]), "frames_unreadable": bad,
+    result = {"variant": name, "url": url, "frames": len(stats["samples"]), "frames_unreadable": bad,
               "fps_shown": round(len(stats["samples"]) / duration, 1),
               "latency_s": {"p50": r3(pct(lat, 50)), "p95": r3(pct(lat, 95)), "min": r3(min(lat, default=None)),
                             "max": r3(max(lat, default=None))},
@@ -543,7 +542,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=120, help="measured seconds per variant")
     parser.add_argument("--warmup", type=float, default=10, help="seconds of playback before measuring")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join(VARIANTS)}, page")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join(VARIANTS)}")
     parser.add_argument("--segment", type=float, default=1.0)
     parser.add_argument("--part", type=float, default=0.25)
     parser.add_argument("--switch-every", type=float, default=20, help="seconds between forced switches (0: none)")
@@ -614,7 +613,7 @@ def main() -> int:
         ctx = {"api": api, "auth": auth, "rtmp": f"rtmp://127.0.0.1:{rtmp_port}/live", "root": root,
                "ffmpeg": find_ffmpeg(), "worker": worker.pid}
         for name in variants:
-            if name not in (*VARIANTS, "page"):
+            if name not in VARIANTS:
                 raise SystemExit(f"unknown variant {name}")
             print(f"[{time.strftime('%H:%M:%S')}] {name}: {duration_text(args)} …", flush=True)
             try:
@@ -688,17 +687,15 @@ def one_variant(name: str, args, ctx: dict, browser, cdn: str | None, meta: dict
             if part_dir is not None:
                 probe = BlockingProbe(media_url, part_dir, init)
                 stack.callback(probe.close)
-        url, page_url = master_url, None
+        url = master_url
         mpd_ll = None
         if name == "hls-ll-cdn":
             url = master_url.replace(api, cdn)
         elif name == "dash":
             url = stream["playback"]["dash"]
             mpd_ll = "availabilityTimeOffset" in httpx.get(url).text
-        elif name == "page":
-            page_url = f"{api}/player/{stream['playback_ids'][0]['id']}"
         roots = {"bench": os.getpid(), "live_worker": ctx["worker"], "sender_ffmpeg": sender.proc.pid}
-        res = run_variant(browser, name, url, page_url=page_url, duration=args.duration, warmup=args.warmup,
+        res = run_variant(browser, name, url, duration=args.duration, warmup=args.warmup,
                           switch_every=args.switch_every, probe=probe, hls_catchup=args.hls_catchup,
                           dash_live_delay=args.dash_live_delay, cpu_roots=roots)
         if mpd_ll is not None:
