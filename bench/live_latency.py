@@ -50,6 +50,7 @@ the part's fetch and the player's buffer / hold-back. Machine load
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -590,14 +591,9 @@ def main() -> int:
             "git": subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
                                   text=True).stdout.strip()}
     with ExitStack() as stack:
-        for attempt in range(3):  # on a loaded machine the API may take longer than the helper's 15 s
-            try:
-                env["ABR_PORT"] = str(api_port := free_port())
-                api, _ = stack.enter_context(origin_live.uvicorn_origin(env, port=api_port))
-                break
-            except TimeoutError:
-                if attempt == 2:
-                    raise
+        # On a loaded machine the API can take longer to start than the test helper's 15 s.
+        origin_live.wait_for_port = functools.partial(origin_live.wait_for_port, timeout=90)
+        api, _ = stack.enter_context(origin_live.uvicorn_origin(env, port=api_port))
         worker = stack.enter_context(running_worker(env, log_path=root / "worker.log", queues="live",
                                                     concurrency=1))
         nginx = start_ingest(settings, api_url=api, prefix=root / "ingest")
