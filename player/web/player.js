@@ -208,6 +208,10 @@
       // PART-HOLD-BACK; turn on its catch-up (read on every timeupdate), which only acts in lowLatencyMode.
       if (!lowLatency && hls.config.lowLatencyMode && isLowLatencyPlaylist(d.details)) {
         hls.config.maxLiveSyncPlaybackRate = LOW_LATENCY.hlsCatchupRate;
+        // After each stall hls.js moves its target back for good by liveSyncOnStallIncrease (1 s by
+        // default: more than the whole PART-HOLD-BACK of an LL stream). Back off one part instead;
+        // bench/live_latency.py showed the 1 s steps were most of the LL latency on a loaded machine.
+        if (d.details.partTarget > 0) hls.config.liveSyncOnStallIncrease = d.details.partTarget;
         lowLatency = { partTarget: d.details.partTarget, holdBack: d.details.partHoldBack, catchupRate: LOW_LATENCY.hlsCatchupRate };
         if (opts.start === null) video.addEventListener('timeupdate', startNearEdge);
       }
