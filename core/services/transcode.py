@@ -103,6 +103,9 @@ class PipelineConfig:
     chunking: ChunkPolicy | None = None  # None: never split (core/services/chunked.py)
     key_master: Callable[[], bytes] | None = None  # encrypted playback: the master that wraps content keys
     auto_ladder_min_duration: float | None = None  # longer sources get a per-title ladder unless settings say otherwise
+    # A shorter first segment (H.264/H.265, core/media/encode.py); None: every segment equal (the product's
+    # default is ABR_FIRST_SEGMENT_DURATION's, passed by workers/config.py).
+    first_segment_duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,8 @@ class AssetTranscode:
         if self.config.chunking is not None and not self._plugins and not more_audio and content_key is None:
             chunked = Chunked(self)
             plan = chunked.load_plan() or plan_chunked(self.config.chunking, info, ladders, audio,
-                                                       asset_settings.segment_duration, asset_settings.mp4_support)
+                                                       asset_settings.segment_duration, asset_settings.mp4_support,
+                                                       self.config.first_segment_duration)
             if plan is not None:
                 # Per-title: chunk 0 starts at once with the fixed table; the analysis runs beside it
                 # (niced) and the other chunks are sent with its CRFs for the same rungs.
@@ -396,7 +400,7 @@ class AssetTranscode:
         frame_rate = family.ladder.renditions[0].frame_rate if family.ladder else None
         job = EncodeJob(source=source, out_dir=job_dir, ladder=family.ladder, audio=family.audio,
                         segment_duration=segment_duration, frame_rate=frame_rate, more_audio=family.more_audio,
-                        content_key=content_key)
+                        content_key=content_key, first_segment_duration=self.config.first_segment_duration)
         family_tracks: dict[str, Track] = {}
 
         def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:
@@ -406,15 +410,21 @@ class AssetTranscode:
                 self.storage.put_file(f"{prefix}/{track.init_uri}", init_path)
             self.storage.put_file(f"{prefix}/{track.segment_uri(track.segments[-1].number)}", segment_path, move=True)
             family_tracks[track.id] = track
-            if progressive:
-                if track not in presentation.tracks:
-                    presentation.tracks.append(track)
-                self._write_presentation(presentation)
-                if len(family_tracks) == len(family.rendition_ids) and not self._playable:
-                    self._playable = True
-                    self._update(playable=True)
-                    events.emit(self.engine, events.ASSET_PLAYABLE, asset_id=self.asset_id)
-                    self._set_renditions(family.rendition_ids, "playable")
+            if not progressive:
+                return
+            if track not in presentation.tracks:
+                presentation.tracks.append(track)
+            if len(family_tracks) < len(family.rendition_ids):
+                # Nothing is served until every track of the family has a segment: a master playlist of
+                # some renditions (or of video without its audio) is loaded once by a player and never
+                # reloaded, so the missing ones would never play.
+                return
+            self._write_presentation(presentation)
+            if not self._playable:
+                self._playable = True
+                self._update(playable=True)
+                events.emit(self.engine, events.ASSET_PLAYABLE, asset_id=self.asset_id)
+                self._set_renditions(family.rendition_ids, "playable")
 
         def on_progress(p: Progress) -> None:
             now = time.monotonic()
