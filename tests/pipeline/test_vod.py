@@ -45,7 +45,7 @@ def test_h264_upload_to_ready_on_both_backends(pipeline_on, clips):
     # GOPs are closed and aligned: every rung has the same segment boundaries (in seconds).
     bounds = [[(s.start / t.timescale, s.duration / t.timescale) for s in t.segments] for t in video]
     assert all(b == bounds[0] for b in bounds), bounds
-    assert len(bounds[0]) == 3  # 5 s at 2 s segments: 2 + 2 + 1
+    assert len(bounds[0]) == 4  # 5 s at 2 s segments after the default 1 s first: 1 + 1 + 2 + 1
     for track in p.tracks:
         assert track.codecs.startswith("avc1.") or track.codecs == "mp4a.40.2"
         assert _decode_track(pipeline_on.storage, asset["id"], track) > 0
