@@ -9,7 +9,10 @@ Publishing rules (what makes progressive playback safe):
   segment it mentions is in storage. The presentation is the commit point.
 - The first family is published progressively, segment by segment, straight
   into the media prefix: the asset becomes `playable` as soon as every track of
-  that family has its first segment.
+  that family has its first segment, and no presentation is written before
+  then (a master playlist of fewer tracks would be loaded once and never
+  reloaded by a player). With a short first segment (H.264/H.265,
+  `PipelineConfig.first_segment_duration`) that is after ~1 s of media.
 - Later families are encoded into a staging prefix and published at once when
   complete, then added to the presentation.
 - A run finds the presentation of an earlier, interrupted run and skips
