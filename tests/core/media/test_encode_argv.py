@@ -68,7 +68,8 @@ CASES = [
             "-filter_complex", "[0:v]fps=30,split=1[s0];[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]",
             "-map", "[v0]",
             "-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
-            "-x265-params", "keyint=120:min-keyint=120:scenecut=0:open-gop=0:log-level=error",
+            # min-keyint=1: forced keyframes are IDR wherever they fall (a short first segment's too).
+            "-x265-params", "keyint=120:min-keyint=1:scenecut=0:open-gop=0:log-level=error",
             *KEYS_4S_30,
             "-b:v:0", "1800000", "-maxrate:v:0", "2700000", "-bufsize:v:0", "3600000",
             "-threads", "2",
@@ -159,7 +160,7 @@ CASES = [
             "-filter_complex", "[0:v]fps=25,split=1[s0];[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v0]",
             "-map", "[v0]",
             "-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
-            "-x265-params", "keyint=100:min-keyint=100:scenecut=0:open-gop=0:log-level=error",
+            "-x265-params", "keyint=100:min-keyint=1:scenecut=0:open-gop=0:log-level=error",
             "-g", "100", "-keyint_min", "100",
             "-force_key_frames", "expr:gte(t,if(lt(n_forced,2),n_forced*3,(n_forced-1)*4))",
             "-b:v:0", "500000", "-maxrate:v:0", "750000", "-bufsize:v:0", "1000000",

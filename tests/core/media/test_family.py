@@ -260,3 +260,12 @@ def test_short_first_segment_real_encode_aligned_and_repeatable(ffmpeg, clip, tm
     again, _ = encode(ffmpeg, dataclasses.replace(job, out_dir=tmp_path / "b"), info)
     for name in sorted(p.name for p in (tmp_path / "a").iterdir() if p.suffix == ".m4s"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_short_first_segment_h265_aligned(ffmpeg, clip, tmp_path):
+    """x265 takes the same forced keyframes (its own scene cuts are off): 1 s, then the normal segments."""
+    source = clip("short-first-h265", duration=3.0, width=320, height=240)
+    job, info = plan(source, "h265", audio=False, segment=2.0, out=tmp_path / "h265")
+    tracks, _ = encode(ffmpeg, dataclasses.replace(job, first_segment_duration=1.0), info)
+    for track in tracks:
+        assert [Fraction(s.duration, track.timescale) for s in track.segments] == [1, 1, 1]
