@@ -53,7 +53,8 @@ Configs (each on a fresh stack):
                  it passes them to create_engine, which raises)
   segN           upload settings {"segment_duration": N} (API setting, >= 1)
   firstN         ABR_FIRST_SEGMENT_DURATION=N for the API and worker (first0: every segment equal;
-                 without it, the tree's default: 1 s since the short first segment)
+                 first1: 1 s; without it, the tree's default: 0.5 s since the short first
+                 segment)
   combined with '+', e.g. poll0.1+seg2
 """
 

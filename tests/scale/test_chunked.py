@@ -1,7 +1,7 @@
 """Two worker processes, PostgreSQL, Redis and an S3-compatible bucket: one chunked asset, seamless.
 
 Source: 24 s 320x240 30 fps with a 440 Hz tone; segment 2 s, chunk 8 s -> 3 chunks; the default
-1 s first segment (ABR_FIRST_SEGMENT_DURATION) in chunk 0. The chunked result is compared segment
+short first segment (ABR_FIRST_SEGMENT_DURATION) in chunk 0. The chunked result is compared segment
 for segment with a single-process encode of the same source (the unchunked path's encode step,
 same argv builder, same first segment).
 """
