@@ -52,6 +52,9 @@ Configs (each on a fresh stack):
                  SQLA transport cannot take it in broker_transport_options:
                  it passes them to create_engine, which raises)
   segN           upload settings {"segment_duration": N} (API setting, >= 1)
+  firstN         ABR_FIRST_SEGMENT_DURATION=N for the API and worker (first0: every segment equal;
+                 first1: 1 s; without it, the tree's default: 0.5 s since the short first
+                 segment)
   combined with '+', e.g. poll0.1+seg2
 """
 
@@ -190,11 +193,11 @@ class Stack:
             p.wait()
 
 
-def start_stack(data: Path, poll: float | None, tree: Path = ROOT) -> Stack:
+def start_stack(data: Path, poll: float | None, tree: Path = ROOT, extra_env: dict[str, str] | None = None) -> Stack:
     data.mkdir(parents=True)
     port = free_port()
     env = dict(os.environ, ABR_DATA_DIR=str(data), ABR_HOST="127.0.0.1", ABR_PORT=str(port),
-               ABR_API_KEYS=API_KEY, ABR_RATE_LIMIT="0", ABR_ENV="development")
+               ABR_API_KEYS=API_KEY, ABR_RATE_LIMIT="0", ABR_ENV="development", **(extra_env or {}))
     subprocess.run([sys.executable, "-m", "cli.main", "migrate"], cwd=tree, env=env, check=True,
                    capture_output=True, timeout=120)
     api_log, worker_log = data.parent / "api.log", data.parent / "worker.log"
@@ -417,8 +420,10 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
 # -- main -----------------------------------------------------------------------------------------
 
 
-def parse_config(name: str) -> tuple[float | None, float | None]:
+def parse_config(name: str) -> tuple[float | None, float | None, dict[str, str]]:
+    """(broker polling interval, upload segment_duration, extra worker environment) of a config name."""
     poll = segment = None
+    env: dict[str, str] = {}
     for part in name.split("+"):
         if part == "default":
             continue
@@ -426,9 +431,11 @@ def parse_config(name: str) -> tuple[float | None, float | None]:
             poll = float(m.group(1))
         elif m := re.fullmatch(r"seg([\d.]+)", part):
             segment = float(m.group(1))
+        elif m := re.fullmatch(r"first([\d.]+)", part):
+            env["ABR_FIRST_SEGMENT_DURATION"] = m.group(1)
         else:
             raise SystemExit(f"unknown config part {part!r}")
-    return poll, segment
+    return poll, segment, env
 
 
 def probe_time(source: Path) -> float:
@@ -477,12 +484,12 @@ def main() -> int:
         print(f"source {source} ({source.stat().st_size / 1e6:.0f} MB); in-process PyAV probe "
               f"{probe_time(source):.2f} s; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
         for c in configs:
-            poll, segment = parse_config(c)
+            poll, segment, extra_env = parse_config(c)
             roots = {label: Path(tempfile.mkdtemp(prefix="abr-bench-playable-")) for label in trees}
             stacks: dict[str, Stack] = {}
             try:
                 for label, tree in trees.items():
-                    stacks[label] = start_stack(roots[label] / "data", poll, tree)
+                    stacks[label] = start_stack(roots[label] / "data", poll, tree, extra_env)
                     results[f"{spec} {c}{label}"] = []
                 # With --compare-tree, the two stacks take turns upload by upload (both idle meanwhile),
                 # so a change in the machine's load falls on both alike.

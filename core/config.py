@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # `playable`; on the single-worker path it still runs before the encode and delays it.
     auto_ladder_min_duration: float | None = Field(default=None, ge=0)
     chunk_min_source: float | None = Field(default=None, ge=0)
+    # H.264/H.265 VOD: the first segment of every rung is this many seconds (then segment_duration),
+    # on the chunked and single-worker paths; `playable` waits for x264 to make it. Chunk 0 of 1080p
+    # footage to its first segments: 11.1 CPU s with 4 s, 3.4 with 1 s, 2.0 with 0.5 s (README
+    # "Benchmarks": 1 s leaves 1080p too near the 3 s target). 0: every segment equal.
+    first_segment_duration: float = Field(default=0.5, ge=0)
     worker_metrics_port: int = Field(default=0, ge=0, lt=65536)  # `abr worker` serves /metrics here (0: off)
     job_stale_after: float = Field(default=60.0, gt=0)  # s without heartbeat before a job is resent
     job_max_attempts: int = Field(default=3, ge=1)

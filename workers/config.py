@@ -39,7 +39,8 @@ def pipeline_config(ctx: WorkerContext) -> PipelineConfig:
                           allow_private_urls=s.allow_private_urls, jobs=job_policy(s),
                           limits=MediaLimits.from_settings(s), chunking=chunk_policy(s),
                           key_master=functools.partial(key_master, s),
-                          auto_ladder_min_duration=s.auto_ladder_min_duration)
+                          auto_ladder_min_duration=s.auto_ladder_min_duration,
+                          first_segment_duration=s.first_segment_duration or None)
 
 
 def lease_policy(settings) -> LeasePolicy:

@@ -19,6 +19,12 @@ segment boundary. The same holds for a CFR source whose chunk starts do not
 fall on a frame (chunk_duration x rate not an integer, e.g. 29.97 fps with
 2 s segments) and for a source converted to another output rate.
 
+A shorter first segment (core/media/encode.py) is chunk 0's alone: its
+keyframes fall at 0, F, D, 2D, ..., so the boundaries from D on, and with them
+every chunk start, are where they are without it; chunk 0 holds one segment
+more (F and D - F instead of D) and every later chunk's segment numbers move up
+by one. Later chunks are encoded exactly as before.
+
 Only fMP4 families (H.264, H.265) are chunked; VP8's WebM segments carry no
 tfdt to offset. Audio is never chunked: one AAC encode for the whole source,
 so no encoder priming at a join (a gap or click every chunk).
@@ -54,12 +60,14 @@ def chunk_length(chunk_duration: float, segment_duration: float) -> float:
     return segments * segment_duration
 
 
-def plan_chunks(duration: float, segment_duration: float, chunk_duration: float) -> list[Chunk]:
+def plan_chunks(duration: float, segment_duration: float, chunk_duration: float,
+                short_first: bool = False) -> list[Chunk]:
     """Chunks of `chunk_duration` seconds covering `duration`; the last one runs to the end.
 
     A remainder shorter than one segment joins the last chunk instead of
     becoming a chunk of its own (it may hold no frame at all when the audio
-    outlasts the picture).
+    outlasts the picture). `short_first`: chunk 0 starts with a shorter first
+    segment, so it has one segment more (module doc).
     """
     if segment_duration <= 0 or chunk_duration <= 0 or duration <= 0:
         raise ValueError("durations must be positive")
@@ -72,7 +80,7 @@ def plan_chunks(duration: float, segment_duration: float, chunk_duration: float)
         count -= 1
     return [
         Chunk(index=k, start=_clean(k * chunk_duration), length=None if k == count - 1 else _clean(chunk_duration),
-              first_segment=k * per_chunk + 1)
+              first_segment=k * per_chunk + 1 + (1 if short_first and k > 0 else 0))
         for k in range(count)
     ]
 

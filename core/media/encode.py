@@ -10,6 +10,24 @@ Segment boundaries must be identical in every rung so players can switch at
 any boundary: a keyframe is forced at every multiple of the segment duration
 (`-force_key_frames`), scene-cut keyframes are off and the GOP length equals
 the segment length, with closed GOPs.
+
+A shorter first segment (`EncodeJob.first_segment_duration`, H.264/H.265): what
+`playable` waits for is the first segment of every rung, and x264 makes a 1 s
+segment for under a third of a 4 s one's CPU (10-min 1080p footage, four rungs,
+chunk 0: 3.4 against 11.1 CPU s until every rung's first segment existed). Keyframes are then forced at
+0, F, D, 2D, 3D, ... (F the first segment's duration, D the segment duration):
+the grid of later boundaries stays on multiples of D, so chunk starts
+(core/media/chunks.py) and every later segment are what they were, and only
+the second segment is shorter (D - F). The dash muxer cuts a segment at the
+first keyframe at least `seg_duration` after the segment's start (per stream),
+so the video streams get a `seg_duration` shorter than every keyframe interval:
+each forced keyframe, and only those (no scene cuts; the GOP is D), starts a
+segment. The audio streams keep D as their own `seg_duration` (an AAC packet is
+always a keyframe: a short one would cut every audio segment short); the muxer
+also cuts them where it cuts the video, so in a process with video the audio's
+first segment is as short and comes as early (checked with FFmpeg 9.0.2:
+tests/core/media/test_family.py). A process of audio alone (the chunked path's)
+makes whole segments.
 """
 
 from __future__ import annotations
@@ -80,6 +98,12 @@ SVTAV1_PARAMS = "lp=1"
 _SVTAV1 = ["-c:v", "libsvtav1", "-preset", str(SVTAV1_PRESET), "-svtav1-params", SVTAV1_PARAMS]
 
 
+# Families whose keyframes this process alone places (no scene cuts, none from the encoder's own
+# GOP decisions in between), so a seg_duration shorter than the GOP cuts only at the forced ones.
+# VP8 (libvpx may place its own keyframes) and AV1 keep equal segments.
+SHORT_FIRST_CODECS = ("h264", "h265")
+
+
 @dataclass(frozen=True)
 class RawVideo:
     """Raw frames on a pipe between the decoding ffmpeg, the frame plugins and the encoding ffmpeg."""
@@ -124,6 +148,17 @@ class EncodeJob:
     # Encrypted playback: every CMAF segment is CENC-encrypted (AES-CTR) under this key by the mp4
     # muxer, so one set of segment files serves every viewer; None: clear.
     content_key: ContentKey | None = None
+    # The first segment's duration when shorter than `segment_duration` (see the module doc); None: all
+    # segments `segment_duration`. Only for a job whose timeline starts at the asset's 0 (not a later chunk:
+    # its forced keyframes count from the chunk's start) and only for SHORT_FIRST_CODECS.
+    first_segment_duration: float | None = None
+
+    @property
+    def short_first(self) -> bool:
+        """Whether this job's first segment is shorter than the others."""
+        f = self.first_segment_duration
+        return (self.ladder is not None and self.ladder.codec in SHORT_FIRST_CODECS and f is not None
+                and 0 < f < self.segment_duration)
 
     @property
     def audio_renditions(self) -> tuple[Rendition, ...]:
@@ -164,6 +199,8 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
     if job.threads:
         argv += ["-threads", str(job.threads)]
     format_options = []
+    if job.short_first and job.output_ts_offset:
+        raise ValueError("a shorter first segment is for a job that starts the asset's timeline")
     if job.output_ts_offset:
         # The offset must land in each fragment's tfdt, not in an edit list of
         # the init segment (what the mp4 muxer does by default): with
@@ -190,6 +227,11 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
     # 64-bit starting IV. Each segment carries its IVs (`senc`), so a retried encode's segments
     # differ in bytes but decrypt to the same frames; the init segment is unchanged across runs.
     argv += [] if job.content_key is not None else ["-fflags", "+bitexact"]
+    videos = len(job.ladder.renditions) if job.ladder is not None else 0
+    # Video streams of a short-first job cut at every forced keyframe (module doc): half the shortest
+    # interval between them, so the frame rounding of keyframe times (a boundary falls on the first frame
+    # at or after it) never leaves an interval below it.
+    video_seg = f",seg_duration={_number(_shortest_interval(job) / 2)}" if job.short_first else ""
     argv += [
         "-f", "dash",
         "-seg_duration", _number(job.segment_duration),
@@ -198,7 +240,7 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
         "-dash_segment_type", "auto",  # per stream: VP8 -> WebM, H.264/H.265/AAC -> fMP4
         "-init_seg_name", INIT_TEMPLATE,
         "-media_seg_name", MEDIA_TEMPLATE,
-        "-adaptation_sets", " ".join(f"id={i},streams={i}" for i in range(streams)),
+        "-adaptation_sets", " ".join(f"id={i}{video_seg if i < videos else ''},streams={i}" for i in range(streams)),
         str(job.manifest_path),
     ]  # fmt: skip
     return argv
@@ -291,7 +333,11 @@ def _video_args(job: EncodeJob) -> list[str]:
             # x264 writes the CRF there): chunks of one track may be encoded either way.
             args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}:stitchable=1"]
     elif ladder.codec == "h265":
-        params = f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error"
+        # min-keyint=1: x265 codes a forced keyframe closer than min-keyint to the last one as a non-IDR I frame,
+        # which would miss the short first segment's keyframes (scene cuts are off, so nothing else comes
+        # early). The same value for every job: x265 writes its options into the init segment, and every chunk
+        # of a family must have chunk 0's init (core/services/chunked.py checks).
+        params = f"keyint={gop}:min-keyint=1:scenecut=0:open-gop=0:log-level=error"
         args += [*_X265, "-x265-params", params]
     elif ladder.codec == "vp8":
         args += _VP8
@@ -301,7 +347,7 @@ def _video_args(job: EncodeJob) -> list[str]:
         raise ValueError(f"unknown video codec {ladder.codec!r}")
     args += ["-g", str(gop), "-keyint_min", str(gop)]
     # Forced keyframes at every segment boundary, by time: the same in every rung.
-    args += ["-force_key_frames", f"expr:gte(t,n_forced*{_number(job.segment_duration)})"]
+    args += ["-force_key_frames", keyframe_expression(job)]
     for i, r in enumerate(ladder.renditions):
         maxrate = [] if ladder.codec == "av1" else [f"-maxrate:v:{i}", str(r.max_bitrate)]
         if r.crf is not None and ladder.codec == "h264":
@@ -313,6 +359,20 @@ def _video_args(job: EncodeJob) -> list[str]:
             continue
         args += [f"-b:v:{i}", str(r.bitrate), *maxrate, f"-bufsize:v:{i}", str(r.buffer_size)]
     return args
+
+
+def _shortest_interval(job: EncodeJob) -> float:
+    """The shortest time between two forced keyframes of a short-first job: the first or the second segment."""
+    return min(job.first_segment_duration, job.segment_duration - job.first_segment_duration)
+
+
+def keyframe_expression(job: EncodeJob) -> str:
+    """`-force_key_frames`: every multiple of the segment duration; with a short first, 0, F, D, 2D, ... (pure)."""
+    d = _number(job.segment_duration)
+    if not job.short_first:
+        return f"expr:gte(t,n_forced*{d})"
+    # n_forced is the number of keyframes forced so far: the 2nd is at F, the (k+1)-th at (k-1) x D from then on.
+    return f"expr:gte(t,if(lt(n_forced,2),n_forced*{_number(job.first_segment_duration)},(n_forced-1)*{d}))"
 
 
 def _number(value: float) -> str:

@@ -226,6 +226,7 @@ def render_manifest(presentation: Presentation, target: Target, selected: Manife
         track = next((t for t in presentation.tracks if t.id == target.rendition), None)
         if track is None:
             raise NotFound(f"no rendition {target.rendition} in this asset")
-        body = render_media_playlist(track, ended=track.complete, query=query, protection=presentation.protection)
+        body = render_media_playlist(track, ended=track.complete, query=query, protection=presentation.protection,
+                                     segment_duration=presentation.segment_duration)
         return RenderedManifest(body.encode(), HLS_CONTENT_TYPE, last_modified, track.complete)
     raise ValueError(f"{target.kind} is not a manifest")

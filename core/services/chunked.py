@@ -48,7 +48,7 @@ from core import events, layout, metrics
 from core.db.models import Asset, utcnow
 from core.errors import Cancelled, FFmpegError
 from core.media.chunks import Chunk, chunk_length, chunkable, plan_chunks
-from core.media.encode import EncodeJob
+from core.media.encode import SHORT_FIRST_CODECS, EncodeJob
 from core.media.family import contiguous, encode_family
 from core.media.model import Ladder, Presentation, Segment, Track
 from core.media.model import Rendition as PlannedRendition
@@ -78,6 +78,12 @@ class ChunkPlan:
     ladders: list[Ladder]
     audio: PlannedRendition | None
     mp4_support: bool = False
+    # Chunk 0 of every family starts with a segment this long (core/media/chunks.py); None: all equal.
+    first_segment_duration: float | None = None
+
+    def first_segment(self, chunk: Chunk) -> float | None:
+        """The `EncodeJob.first_segment_duration` of `chunk`'s encodes."""
+        return self.first_segment_duration if chunk.index == 0 else None
 
     @property
     def pieces(self) -> list[str]:
@@ -95,6 +101,7 @@ class ChunkPlan:
 
         return json.dumps({
             "segment_duration": self.segment_duration, "mp4_support": self.mp4_support,
+            "first_segment_duration": self.first_segment_duration,
             "chunks": [[c.index, c.start, c.length, c.first_segment] for c in self.chunks],
             "ladders": [{"codec": lad.codec, "renditions": [rendition(r) for r in lad.renditions]} for lad in self.ladders],
             "audio": rendition(self.audio) if self.audio else None,
@@ -110,12 +117,17 @@ class ChunkPlan:
         return cls(segment_duration=d["segment_duration"], mp4_support=d["mp4_support"],
                    chunks=[Chunk(*c) for c in d["chunks"]],
                    ladders=[Ladder(lad["codec"], tuple(rendition(r) for r in lad["renditions"])) for lad in d["ladders"]],
-                   audio=rendition(d["audio"]) if d["audio"] else None)
+                   audio=rendition(d["audio"]) if d["audio"] else None,
+                   first_segment_duration=d.get("first_segment_duration"))  # absent from older plans
 
 
 def plan_chunked(policy: ChunkPolicy | None, info, ladders: list[Ladder], audio, segment_duration: float,
-                 mp4_support: bool) -> ChunkPlan | None:
-    """The chunk plan for this source, or None when it takes the single-worker path."""
+                 mp4_support: bool, first_segment_duration: float | None = None) -> ChunkPlan | None:
+    """The chunk plan for this source, or None when it takes the single-worker path.
+
+    `first_segment_duration`: chunk 0 starts with a segment this long when it is shorter than
+    `segment_duration` (the plan records it, so a rerun or a chunk task on another worker agrees).
+    """
     if policy is None or policy.send is None or not ladders or info.duration < policy.min_source:
         return None
     length = chunk_length(policy.chunk_duration, segment_duration)
@@ -126,10 +138,13 @@ def plan_chunked(policy: ChunkPolicy | None, info, ladders: list[Ladder], audio,
     if why:
         log.info("not splitting the source: %s", why)
         return None
-    chunks = plan_chunks(info.duration, segment_duration, length)
+    first = first_segment_duration
+    if first is None or not 0 < first < segment_duration or any(lad.codec not in SHORT_FIRST_CODECS for lad in ladders):
+        first = None
+    chunks = plan_chunks(info.duration, segment_duration, length, short_first=first is not None)
     if len(chunks) < 2:
         return None
-    return ChunkPlan(segment_duration, chunks, ladders, audio, mp4_support)
+    return ChunkPlan(segment_duration, chunks, ladders, audio, mp4_support, first)
 
 
 class PipelineRun(Protocol):
@@ -280,7 +295,8 @@ class Chunked:
     def _encode_first_chunk(self, plan: ChunkPlan, source: Path, stop: threading.Event) -> None:
         chunk, ladder = plan.chunks[0], plan.ladders[0]
         job = EncodeJob(source, self.run.work / "f0c0", ladder, None, plan.segment_duration,
-                        ladder.renditions[0].frame_rate, start=0.0, length=chunk.length)
+                        ladder.renditions[0].frame_rate, start=0.0, length=chunk.length,
+                        first_segment_duration=plan.first_segment(chunk))
         log.info("asset %s: encoding f0c0 (progressively, %.3f s)", self.asset_id, chunk.length)
         tracks, hashes = self._progressive(plan, job, duration=chunk.length, stop=stop)
         # Recorded now, not when the audio is done: later chunks are appended behind it from here on,
@@ -357,7 +373,7 @@ class Chunked:
         source = self.run._source(asset, None)
         job = EncodeJob(source, self.run.work / piece, ladder, None, plan.segment_duration,
                         ladder.renditions[0].frame_rate, start=chunk.start, length=chunk.length,
-                        output_ts_offset=chunk.start or None)
+                        output_ts_offset=chunk.start or None, first_segment_duration=plan.first_segment(chunk))
         hashes: dict[str, str] = {}
 
         def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:
@@ -415,8 +431,9 @@ class Chunked:
             presentation.tracks = [t for t in presentation.tracks if t.id not in ids] + list(tracks.values())
         if all(t.complete for t in tracks.values()):
             return False
-        per_chunk = plan.chunks[1].first_segment - 1
-        k = min(len(plan.chunks), (tracks[ids[0]].segments[-1].number - 1) // per_chunk + 1)
+        # The chunks already appended: those whose first segment is in (chunk 0 may hold one segment more).
+        last = tracks[ids[0]].segments[-1].number
+        k = sum(1 for c in plan.chunks if c.first_segment <= last)
         changed = False
         while k < len(plan.chunks) and f"f0c{k}" in done:
             self._publish_piece(f"f0c{k}", done[f"f0c{k}"], reference=done["f0c0"])

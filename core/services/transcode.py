@@ -9,7 +9,10 @@ Publishing rules (what makes progressive playback safe):
   segment it mentions is in storage. The presentation is the commit point.
 - The first family is published progressively, segment by segment, straight
   into the media prefix: the asset becomes `playable` as soon as every track of
-  that family has its first segment.
+  that family has its first segment, and no presentation is written before
+  then (a master playlist of fewer tracks would be loaded once and never
+  reloaded by a player). With a short first segment (H.264/H.265,
+  `PipelineConfig.first_segment_duration`) that is after ~1 s of media.
 - Later families are encoded into a staging prefix and published at once when
   complete, then added to the presentation.
 - A run finds the presentation of an earlier, interrupted run and skips
@@ -103,6 +106,9 @@ class PipelineConfig:
     chunking: ChunkPolicy | None = None  # None: never split (core/services/chunked.py)
     key_master: Callable[[], bytes] | None = None  # encrypted playback: the master that wraps content keys
     auto_ladder_min_duration: float | None = None  # longer sources get a per-title ladder unless settings say otherwise
+    # A shorter first segment (H.264/H.265, core/media/encode.py); None: every segment equal (the product's
+    # default is ABR_FIRST_SEGMENT_DURATION's, passed by workers/config.py).
+    first_segment_duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -273,7 +279,8 @@ class AssetTranscode:
         if self.config.chunking is not None and not self._plugins and not more_audio and content_key is None:
             chunked = Chunked(self)
             plan = chunked.load_plan() or plan_chunked(self.config.chunking, info, ladders, audio,
-                                                       asset_settings.segment_duration, asset_settings.mp4_support)
+                                                       asset_settings.segment_duration, asset_settings.mp4_support,
+                                                       self.config.first_segment_duration)
             if plan is not None:
                 # Per-title: chunk 0 starts at once with the fixed table; the analysis runs beside it
                 # (niced) and the other chunks are sent with its CRFs for the same rungs.
@@ -396,7 +403,7 @@ class AssetTranscode:
         frame_rate = family.ladder.renditions[0].frame_rate if family.ladder else None
         job = EncodeJob(source=source, out_dir=job_dir, ladder=family.ladder, audio=family.audio,
                         segment_duration=segment_duration, frame_rate=frame_rate, more_audio=family.more_audio,
-                        content_key=content_key)
+                        content_key=content_key, first_segment_duration=self.config.first_segment_duration)
         family_tracks: dict[str, Track] = {}
 
         def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:
@@ -406,15 +413,21 @@ class AssetTranscode:
                 self.storage.put_file(f"{prefix}/{track.init_uri}", init_path)
             self.storage.put_file(f"{prefix}/{track.segment_uri(track.segments[-1].number)}", segment_path, move=True)
             family_tracks[track.id] = track
-            if progressive:
-                if track not in presentation.tracks:
-                    presentation.tracks.append(track)
-                self._write_presentation(presentation)
-                if len(family_tracks) == len(family.rendition_ids) and not self._playable:
-                    self._playable = True
-                    self._update(playable=True)
-                    events.emit(self.engine, events.ASSET_PLAYABLE, asset_id=self.asset_id)
-                    self._set_renditions(family.rendition_ids, "playable")
+            if not progressive:
+                return
+            if track not in presentation.tracks:
+                presentation.tracks.append(track)
+            if len(family_tracks) < len(family.rendition_ids):
+                # Nothing is served until every track of the family has a segment: a master playlist of
+                # some renditions (or of video without its audio) is loaded once by a player and never
+                # reloaded, so the missing ones would never play.
+                return
+            self._write_presentation(presentation)
+            if not self._playable:
+                self._playable = True
+                self._update(playable=True)
+                events.emit(self.engine, events.ASSET_PLAYABLE, asset_id=self.asset_id)
+                self._set_renditions(family.rendition_ids, "playable")
 
         def on_progress(p: Progress) -> None:
             now = time.monotonic()

@@ -1,6 +1,7 @@
 """The chunked path encodes the audio beside chunk 0, not before it (issue #20: time to playable at any length).
 
-Source: 24 s 320x240 30 fps with a 440 Hz tone; segment 2 s, chunk 8 s -> 3 chunks.
+Source: 24 s 320x240 30 fps with a 440 Hz tone; segment 2 s, chunk 8 s -> 3 chunks; a 1 s first
+segment (ABR_FIRST_SEGMENT_DURATION) in chunk 0 only.
 The whole-asset task runs in this process on the embedded defaults (SQLite,
 local storage) with a storage that records every upload in order; the chunk
 tasks it sends are then run here too, one after the other.
@@ -19,6 +20,7 @@ import re
 import subprocess
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -78,7 +80,7 @@ def chunked_asset(tmp_path, clips):
         ctx = client.app.state.ctx
         storage = RecordingStorage(ctx.storage, created["id"])
         sent: list[str] = []
-        config = PipelineConfig(ffmpeg=find_ffmpeg(), work_dir=tmp_path / "work",
+        config = PipelineConfig(ffmpeg=find_ffmpeg(), work_dir=tmp_path / "work", first_segment_duration=1.0,
                                 chunking=ChunkPolicy(chunk_duration=CHUNK, min_source=2 * CHUNK,
                                                      send=lambda asset_id, piece: sent.append(piece)))
         AssetTranscode(ctx.engine, storage, config, created["id"]).run()
@@ -157,9 +159,14 @@ def test_audio_is_continuous_across_the_chunk_joins(chunked_asset):
         (ref_dir / f"seg-0-{s.number:05d}.m4s").read_bytes() for s in reference.segments)
     assert (published == _decode_audio(ref)).all()
 
-    # The video of every chunk and the audio end together, and both manifests describe it.
+    # The video of every chunk and the audio end together, and both manifests describe it. Chunk 0 starts
+    # with the 1 s segment (1 + 1 + 2 + 2 + 2 s); the later chunks, numbered on from 6, are whole 2 s segments.
     for track in presentation.video_tracks:
         assert abs(track.duration_seconds - audio.duration_seconds) < 0.1
+        assert [s.number for s in track.segments] == list(range(1, SECONDS // SEGMENT + 2))
+        assert [Fraction(s.duration, track.timescale) for s in track.segments] == [1, 1] + [2] * (SECONDS // SEGMENT - 1)
+        for prev, seg in zip(track.segments, track.segments[1:]):
+            assert seg.start == prev.start + prev.duration
     pid = created["playback_ids"][0]["id"]
     mpd = client.get(f"/play/{pid}/manifest.mpd")
     assert mpd.status_code == 200

@@ -31,7 +31,8 @@ def test_cascaded_rungs_are_valid_and_a_rerun_writes_the_same_bytes(pipeline, cl
     assert [(t.rendition.width, t.rendition.height) for t in video] == [(1280, 720), (854, 480), (640, 360),
                                                                          (426, 240)]
     bounds = [[(s.start / t.timescale, s.duration / t.timescale) for s in t.segments] for t in video]
-    assert all(b == bounds[0] for b in bounds) and len(bounds[0]) == 3, bounds
+    # 3 s at 1 s segments after the default 0.5 s first: 0.5 + 0.5 + 1 + 1.
+    assert all(b == bounds[0] for b in bounds) and len(bounds[0]) == 4, bounds
     plans = plan_rungs([t.rendition for t in video])
     assert [x.threads for x in plans] == [1, 1, 1, 1]  # 720p is 55 % of this ladder's pixels
     for track, plan in zip(video, plans, strict=True):

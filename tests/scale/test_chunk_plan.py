@@ -116,3 +116,39 @@ def test_audio_cannot_take_an_offset():
     with pytest.raises(ValueError, match="audio"):
         build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, LADDER, AUDIO, 2.0, Fraction(30), start=8.0,
                                               output_ts_offset=8.0))
+
+
+@pytest.mark.parametrize(("duration", "segment", "chunk", "expected"), [
+    # Chunk 0 holds 1 s + 1 s + 2 s + 2 s + 2 s (one segment more); the chunk starts stay where they were.
+    pytest.param(24.0, 2.0, 8.0, [Chunk(0, 0.0, 8.0, 1), Chunk(1, 8.0, 8.0, 6), Chunk(2, 16.0, None, 10)],
+                 id="three-even-chunks"),
+    pytest.param(600.0, 4.0, 60.0, [Chunk(k, 60.0 * k, None if k == 9 else 60.0, 15 * k + 1 + (k > 0))
+                                    for k in range(10)], id="ten-minutes-default"),
+    pytest.param(5.0, 2.0, 8.0, [Chunk(0, 0.0, None, 1)], id="shorter-than-a-chunk"),
+])
+def test_plan_chunks_with_a_short_first_segment(duration, segment, chunk, expected):
+    assert plan_chunks(duration, segment, chunk, short_first=True) == expected
+
+
+FIRST_SHORT = replace(FIRST, first_segment_duration=1.0)
+
+
+def test_chunk_0_takes_the_short_first_segment_and_the_window():
+    expected = windowed(whole(FIRST_SHORT), ["-t", "8"])
+    argv = build_encode_argv("ffmpeg", FIRST_SHORT)
+    assert argv == expected
+    assert argv[argv.index("-force_key_frames") + 1] == "expr:gte(t,if(lt(n_forced,2),n_forced*1,(n_forced-1)*2))"
+
+
+def test_later_chunks_are_encoded_as_without_a_short_first_segment():
+    """What ChunkPlan.first_segment gives each chunk: chunk 0 the short first, every later one nothing."""
+    from core.services.chunked import ChunkPlan
+
+    chunks = plan_chunks(24.0, 2.0, 8.0, short_first=True)
+    plan = ChunkPlan(2.0, chunks, [LADDER], AUDIO, first_segment_duration=1.0)
+    assert [plan.first_segment(c) for c in chunks] == [1.0, None, None]
+    assert ChunkPlan.from_json(plan.to_json()) == plan
+    # A plan written before the setting existed reads as equal segments.
+    old = ChunkPlan.from_json(ChunkPlan(2.0, plan_chunks(24.0, 2.0, 8.0), [LADDER], AUDIO).to_json()
+                              .replace(b', "first_segment_duration": null', b""))
+    assert old.first_segment_duration is None

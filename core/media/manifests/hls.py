@@ -125,7 +125,14 @@ def build_keys(protection: Protection | None, query: str) -> tuple[Key, ...]:
 
 
 def build_media_playlist(track: Track, *, ended: bool, query: str = "",
-                         protection: Protection | None = None) -> MediaPlaylist:
+                         protection: Protection | None = None, segment_duration: float = 0) -> MediaPlaylist:
+    """`segment_duration`: the asset's planned one, a floor for EXT-X-TARGETDURATION.
+
+    The target must not change in a playlist (RFC 8216 6.2.1), and with a short
+    first segment (ABR_FIRST_SEGMENT_DURATION) the longest segment published so far
+    is 1 s while the first one alone is out: without the floor the target would go
+    from 1 to 4 as the track grows.
+    """
     if not is_hls_track(track):
         raise NotFound("HLS has no VP8; use the DASH manifest")
     segments = _contiguous(track.segments)
@@ -141,7 +148,7 @@ def build_media_playlist(track: Track, *, ended: bool, query: str = "",
     longest = max(Fraction(s.duration, track.timescale) for s in segments)
     return MediaPlaylist(
         # Ceil, not round: every EXTINF, rounded, must be ≤ the target duration.
-        target_duration=max(1, math.ceil(longest)),
+        target_duration=max(1, math.ceil(longest), math.ceil(segment_duration)),
         media_sequence=segments[0].number,
         # EVENT: segments are only appended; players reload until the ENDLIST.
         playlist_type="VOD" if ended else "EVENT",
@@ -155,8 +162,10 @@ def build_media_playlist(track: Track, *, ended: bool, query: str = "",
     )
 
 
-def render_media_playlist(track: Track, *, ended: bool, query: str = "", protection: Protection | None = None) -> str:
-    return build_media_playlist(track, ended=ended, query=query, protection=protection).render()
+def render_media_playlist(track: Track, *, ended: bool, query: str = "", protection: Protection | None = None,
+                          segment_duration: float = 0) -> str:
+    return build_media_playlist(track, ended=ended, query=query, protection=protection,
+                                segment_duration=segment_duration).render()
 
 
 def _quoted(value: str) -> str:

@@ -68,7 +68,8 @@ CASES = [
             "-filter_complex", "[0:v]fps=30,split=1[s0];[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]",
             "-map", "[v0]",
             "-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
-            "-x265-params", "keyint=120:min-keyint=120:scenecut=0:open-gop=0:log-level=error",
+            # min-keyint=1: forced keyframes are IDR wherever they fall (a short first segment's too).
+            "-x265-params", "keyint=120:min-keyint=1:scenecut=0:open-gop=0:log-level=error",
             *KEYS_4S_30,
             "-b:v:0", "1800000", "-maxrate:v:0", "2700000", "-bufsize:v:0", "3600000",
             "-threads", "2",
@@ -130,6 +131,44 @@ CASES = [
         {"0": "h264-240p"},
         id="video-only-29.97",
     ),
+    pytest.param(
+        # A 1 s first segment: keyframes at 0, 1, 4, 8, ...; the video cuts at each (seg_duration half the
+        # shortest interval, min(1, 4 - 1) / 2); the audio keeps 4 s of its own (and is cut with the video).
+        EncodeJob(SRC, OUT, video("h264", (640, 360, 800_000), (426, 240, 400_000)), AUDIO, 4.0, Fraction(30),
+                  first_segment_duration=1.0),
+        HEAD + [
+            "-filter_complex",
+            "[0:v]fps=30,split=1[s0]"
+            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
+            ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1]",
+            "-map", "[v0]", "-map", "[v1]",
+            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
+            "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1",
+            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1",
+            "-g", "120", "-keyint_min", "120",
+            "-force_key_frames", "expr:gte(t,if(lt(n_forced,2),n_forced*1,(n_forced-1)*4))",
+            "-b:v:0", "800000", "-maxrate:v:0", "1200000", "-bufsize:v:0", "1600000",
+            "-b:v:1", "400000", "-maxrate:v:1", "600000", "-bufsize:v:1", "800000",
+            *AUDIO_ARGS,
+        ] + tail("id=0,seg_duration=0.5,streams=0 id=1,seg_duration=0.5,streams=1 id=2,streams=2"),
+        {"0": "h264-360p", "1": "h264-240p", "2": "audio"},
+        id="h264-short-first",
+    ),
+    pytest.param(
+        # 3 s first of 4: the second segment (1 s) is the shortest interval.
+        EncodeJob(SRC, OUT, video("h265", (640, 360, 500_000)), None, 4.0, Fraction(25), first_segment_duration=3.0),
+        HEAD + [
+            "-filter_complex", "[0:v]fps=25,split=1[s0];[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v0]",
+            "-map", "[v0]",
+            "-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
+            "-x265-params", "keyint=100:min-keyint=1:scenecut=0:open-gop=0:log-level=error",
+            "-g", "100", "-keyint_min", "100",
+            "-force_key_frames", "expr:gte(t,if(lt(n_forced,2),n_forced*3,(n_forced-1)*4))",
+            "-b:v:0", "500000", "-maxrate:v:0", "750000", "-bufsize:v:0", "1000000",
+        ] + tail("id=0,seg_duration=0.5,streams=0"),
+        {"0": "h265-360p"},
+        id="h265-short-first-3-of-4",
+    ),
 ]  # fmt: skip
 
 
@@ -187,3 +226,28 @@ def test_capped_crf_rung_exact():
         "-crf:v:0", "24.5", "-b:v:0", "1500000", "-maxrate:v:0", "2250000", "-bufsize:v:0", "3000000",
         "-b:v:1", "800000", "-maxrate:v:1", "1200000", "-bufsize:v:1", "1600000",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("codec", "first", "segment"), [
+    ("vp8", 1.0, 4.0),  # libvpx may place keyframes of its own: equal segments
+    ("av1", 1.0, 4.0),
+    ("h264", 4.0, 4.0),  # not shorter
+    ("h264", 6.0, 4.0),
+    ("h264", 0.0, 4.0),
+    ("h264", None, 4.0),
+])
+def test_no_short_first_segment_where_it_does_not_apply(codec, first, segment):
+    job = EncodeJob(SRC, OUT, video(codec, (640, 360, 800_000)), None, segment, Fraction(30),
+                    first_segment_duration=first)
+    argv = build_encode_argv("ffmpeg", job)
+    assert not job.short_first
+    assert argv[argv.index("-force_key_frames") + 1] == "expr:gte(t,n_forced*4)"
+    assert argv[argv.index("-adaptation_sets") + 1] == "id=0,streams=0"
+
+
+def test_a_later_chunk_cannot_take_a_short_first_segment():
+    """Its forced keyframes count from the chunk's start: a short first would cut mid-asset."""
+    job = EncodeJob(SRC, OUT, video("h264", (320, 240, 400_000)), None, 2.0, Fraction(30), start=8.0, length=8.0,
+                    output_ts_offset=8.0, first_segment_duration=1.0)
+    with pytest.raises(ValueError, match="shorter first segment"):
+        build_encode_argv("ffmpeg", job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from fractions import Fraction
@@ -237,3 +238,34 @@ def test_timeout_stops_ffmpeg(slow_ffmpeg, clip, tmp_path):
 def test_frame_rate_of_rungs(clip, tmp_path):
     job, _ = plan(clip("e2e", duration=2.0, width=480, height=360), "h264", out=tmp_path)
     assert job.frame_rate == Fraction(30)
+
+
+def test_short_first_segment_real_encode_aligned_and_repeatable(ffmpeg, clip, tmp_path):
+    """ABR_FIRST_SEGMENT_DURATION: a 1 s first segment, then the normal 2 s ones, on the same frames in every rung;
+    a retry writes the same bytes (segment URLs are immutable and CDN-cached)."""
+    source = clip("short-first", duration=5.0, width=480, height=360)
+    job, info = plan(source, "h264", segment=2.0, out=tmp_path / "a")
+    job = dataclasses.replace(job, first_segment_duration=1.0)
+    tracks, recorder = encode(ffmpeg, job, info)
+    video, audio = tracks[:2], tracks[2]
+    # Keyframes at 0, 1, 2, 4: segments of 1, 1, 2 and 1 s (the second is D - F; the grid stays on 2 s).
+    for track in video:
+        assert [Fraction(s.duration, track.timescale) for s in track.segments] == [1, 1, 2, 1]
+        assert len(decode(recorder.files[track.id])) == 150
+    assert len({tuple((s.start, s.duration) for s in t.segments) for t in video}) == 1  # aligned across rungs
+    # The muxer cuts the audio in the same process where it cuts the video: its first segment is as short, so
+    # `playable` (which needs the audio's first segment too) does not wait for 2 s of audio.
+    assert [round(s.duration / audio.timescale) for s in audio.segments] == [1, 1, 2, 1]
+
+    again, _ = encode(ffmpeg, dataclasses.replace(job, out_dir=tmp_path / "b"), info)
+    for name in sorted(p.name for p in (tmp_path / "a").iterdir() if p.suffix == ".m4s"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_short_first_segment_h265_aligned(ffmpeg, clip, tmp_path):
+    """x265 takes the same forced keyframes (its own scene cuts are off): 1 s, then the normal segments."""
+    source = clip("short-first-h265", duration=3.0, width=320, height=240)
+    job, info = plan(source, "h265", audio=False, segment=2.0, out=tmp_path / "h265")
+    tracks, _ = encode(ffmpeg, dataclasses.replace(job, first_segment_duration=1.0), info)
+    for track in tracks:
+        assert [Fraction(s.duration, track.timescale) for s in track.segments] == [1, 1, 1]
