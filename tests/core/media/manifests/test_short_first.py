@@ -14,16 +14,13 @@ from fractions import Fraction
 from core.media.manifests import render_media_playlist, render_mpd
 from core.media.model import Presentation, Rendition, Segment, Track
 
+from .conftest import segments
 from .mpd_schema import validate_mpd
 
 
 def _segments(timescale: int, seconds: list[float], size: int) -> list[Segment]:
-    out, start = [], 0
-    for number, secs in enumerate(seconds, start=1):
-        duration = int(secs * timescale)
-        out.append(Segment(number, start, duration, int(size * secs)))
-        start += duration
-    return out
+    """The shared builder, with each segment's size proportional to its length (`size` bytes per second)."""
+    return segments(timescale, [int(size * secs) for secs in seconds], seconds=seconds)
 
 
 def short_first() -> Presentation:
