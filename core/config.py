@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # a stream whose worker was silent for live_takeover_after seconds is sent to another worker.
     live_heartbeat_interval: float = Field(default=2.0, gt=0, le=60)
     live_takeover_after: float = Field(default=6.0, ge=1, le=600)
+    # A stream taken over more than live_max_takeovers times within live_takeover_window seconds is
+    # errored (`worker_lost`): whatever kills its workers would otherwise kill one after another.
+    live_max_takeovers: int = Field(default=5, ge=1, le=1000)
+    live_takeover_window: float = Field(default=600.0, ge=10, le=86400)
     # Networks (comma separated CIDRs) a live pull may reach besides public addresses: the camera LAN.
     # Cloud metadata addresses stay refused inside them (core/live/pull_guard.py).
     live_pull_allow_networks: str = ""

@@ -46,4 +46,5 @@ def pipeline_config(ctx: WorkerContext) -> PipelineConfig:
 def lease_policy(settings) -> LeasePolicy:
     """How live streams are owned and taken over when their worker dies (core/live/takeover.py)."""
     return LeasePolicy(heartbeat_interval=settings.live_heartbeat_interval,
-                       takeover_after=max(settings.live_takeover_after, 2 * settings.live_heartbeat_interval))
+                       takeover_after=max(settings.live_takeover_after, 2 * settings.live_heartbeat_interval),
+                       max_takeovers=settings.live_max_takeovers, takeover_window=settings.live_takeover_window)

@@ -37,6 +37,9 @@ class LiveStream(SQLModel, table=True):
     error_message: str | None = Field(default=None, max_length=4000)
     worker_id: str | None = Field(default=None, max_length=80)  # the task run that owns the stream
     heartbeat_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    # When its recent takeovers happened (ISO times, the last `live_takeover_window` seconds only):
+    # a stream that kills worker after worker is stopped rather than passed on forever (core/live/takeover.py).
+    takeovers: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     connected_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

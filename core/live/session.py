@@ -53,7 +53,7 @@ from core.live.pull_guard import (
 )
 from core.live.reader import NO_MEDIA, PIPE_INPUT, SourceError, SourceReader, classify, reader_argv
 from core.live.rtsp_relay import RtspRelay
-from core.live.takeover import LeasePolicy, restore_state
+from core.live.takeover import LeasePolicy, count_takeover, restore_state
 from core.live.recording import create_recording
 from core.live.srt_ingest import relay_url as srt_relay_url
 from core.live.srt_ingest import srt_publishing
@@ -222,8 +222,11 @@ class LiveRun:
         try:
             if row.status == state.IDLE:
                 self._update(status=state.CONNECTING)
-            elif row.status in state.LIVE:
-                self._take_over(row, publisher)
+            elif row.status in state.LIVE and not self._take_over(row, publisher):
+                self._finish(publisher, "worker_lost", error=(
+                    "worker_lost", f"the stream's worker died more than {self.config.lease.max_takeovers} times "
+                    f"within {self.config.lease.takeover_window:g} s; it was not passed on again"))
+                return
             reason = self._loop(source, settings, publisher, pull=row.source_url is not None)
             if self._superseded:
                 return
@@ -263,23 +266,33 @@ class LiveRun:
         log.info("live %s: encrypted with content key %s", self.stream_id, key.kid_uuid)
         return key
 
-    def _take_over(self, row: LiveStream, publisher: LivePublisher) -> None:
+    def _take_over(self, row: LiveStream, publisher: LivePublisher) -> bool:
         """The stream was live under a run that died: continue what it published (same playback id,
-        same segment numbering, the recording keeps every segment), after a discontinuity."""
+        same segment numbering, the recording keeps every segment), after a discontinuity.
+
+        False when this takeover is over the cap (LeasePolicy.max_takeovers): the caller ends the
+        stream as errored, with what was published restored so that it ends and records whole."""
+        times, allowed = count_takeover(row.takeovers, utcnow(), self.config.lease)
+        self._update(takeovers=times)
         # The dead run's work files (its ffmpegs died with it: PR_SET_PDEATHSIG) are of no use now.
         for old in (self.config.work_dir / "live" / self.stream_id).glob("*"):
             if old.name != self.run_id:
                 shutil.rmtree(old, ignore_errors=True)
         published = restore_state(self.storage, self.stream_id)
         if published is None:
-            return  # nothing published yet (a first start, or a run that died before its first segment)
+            return allowed  # nothing published yet (a first start, or a run that died before its first segment)
         publisher.restore(published.tracks, published.periods, published.inits)
+        if not allowed:
+            log.error("live %s: taken over %d times within %g s; stopping it", self.stream_id, len(times),
+                      self.config.lease.takeover_window)
+            return False
         self.plan = plan_from_dict(row.plan) if row.plan else None
         log.warning("live %s: taken over (from %s); continuing after %.1f s of media (%d periods)", self.stream_id,
                     self.previous_worker or "a run the takeover pass freed", publisher.media_end,
                     len(publisher.periods))
         if row.status != state.RECONNECTING:
             self._update(status=state.RECONNECTING)
+        return True
 
     def _safe_update(self, **fields) -> None:
         if self._superseded:
@@ -465,7 +478,9 @@ class LiveRun:
             except Exception:
                 log.warning("live %s: could not emit %s", self.stream_id, event, exc_info=True)
 
-    def _finish(self, publisher: LivePublisher, reason: str) -> None:
+    def _finish(self, publisher: LivePublisher, reason: str, error: tuple[str, str] | None = None) -> None:
+        """End the stream: ENDLIST/static MPD, the recording, then `ended` (or `errored` with `error`:
+        (code, message), where what was published still ends cleanly and is recorded)."""
         if reason == "never_connected":
             log.info("live %s: the publisher left before any media arrived", self.stream_id)
             self._update(status=state.IDLE, worker_id=None)
@@ -486,8 +501,10 @@ class LiveRun:
                     self.config.after_recording(recording_id)
                 except Exception:  # noqa: BLE001 - the stream ends and records whatever this hook does
                     log.exception("live %s: after the recording %s", self.stream_id, recording_id)
-        self._update(status=state.ENDED, ended_at=utcnow(), recording_asset_id=recording_id, stop_requested=False)
-        log.info("live %s ended (%s); recording %s", self.stream_id, reason, recording_id)
+        final = {"status": state.ENDED} if error is None else {
+            "status": state.ERRORED, "error_code": error[0], "error_message": error[1]}
+        self._update(**final, ended_at=utcnow(), recording_asset_id=recording_id, stop_requested=False)
+        log.info("live %s %s (%s); recording %s", self.stream_id, final["status"], reason, recording_id)
 
 
 def _is(column, value):

@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
@@ -46,6 +46,30 @@ log = logging.getLogger(__name__)
 class LeasePolicy:
     heartbeat_interval: float = 2.0  # s between the owning run's heartbeats
     takeover_after: float = 6.0  # s without a heartbeat before another worker takes the stream
+    # At most this many takeovers within takeover_window seconds; one more and the stream is errored
+    # (`worker_lost`). A stream whose input kills its worker (a plugin that exhausts memory, a decoder
+    # crash in-process) would otherwise take every worker down in turn, forever. Rare deaths (a
+    # rolling deploy, a lost host) stay far below the cap, so a 24/7 stream survives any number of them.
+    max_takeovers: int = 5
+    takeover_window: float = 600.0
+
+
+def count_takeover(times: list[str] | None, now: datetime, policy: LeasePolicy) -> tuple[list[str], bool]:
+    """The stream's recent takeover times with `now` added (older than the window dropped), and
+    whether this takeover is within the cap (pure: the caller stores the list on the row)."""
+    since = now - timedelta(seconds=policy.takeover_window)
+    kept = []
+    for text in times or []:
+        try:
+            at = datetime.fromisoformat(text)
+        except (TypeError, ValueError):
+            continue  # not ours: forget it rather than fail the stream
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        if since < at <= now:
+            kept.append(at.isoformat())
+    kept.append(now.isoformat())
+    return kept, len(kept) <= policy.max_takeovers
 
 
 def reclaim(engine: Engine, send: Callable[[str], None], policy: LeasePolicy) -> list[str]:

@@ -172,3 +172,60 @@ def test_a_takeover_reloads_the_encrypted_streams_key_never_makes_one(engine, tm
     run(None).run()
     row = _row(engine, stream_id)
     assert row.status == "errored" and "not configured" in row.error_message
+
+
+def test_takeovers_are_counted_within_the_window_only():
+    from datetime import UTC, datetime
+
+    from core.live.takeover import count_takeover
+
+    policy = LeasePolicy(max_takeovers=2, takeover_window=600)
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    ago = lambda s: (now - timedelta(seconds=s)).isoformat()  # noqa: E731
+    assert count_takeover(None, now, policy) == ([now.isoformat()], True)
+    assert count_takeover([ago(30)], now, policy) == ([ago(30), now.isoformat()], True)
+    # A third within 10 minutes is over the cap; one 11 minutes ago no longer counts; junk is dropped.
+    assert count_takeover([ago(300), ago(30)], now, policy) == ([ago(300), ago(30), now.isoformat()], False)
+    assert count_takeover([ago(660), ago(30), "not a time", None], now, policy) == ([ago(30), now.isoformat()], True)
+    naive = (now - timedelta(seconds=5)).replace(tzinfo=None).isoformat()  # SQLite hands back naive times
+    assert count_takeover([naive], now, policy)[0] == [ago(5), now.isoformat()]
+
+
+def test_a_stream_that_keeps_killing_its_workers_is_errored_and_still_ends_and_records(engine, tmp_path):
+    """The run that would be the (max+1)th takeover within the window does not encode: the stream ends with
+    what was published (ENDLIST, the recording made) and is `errored` with `worker_lost`, no source opened."""
+    policy = LeasePolicy(heartbeat_interval=1, takeover_after=5, max_takeovers=2, takeover_window=600)
+    recent = [(utcnow() - timedelta(seconds=s)).isoformat() for s in (120, 40)]
+    stream_id = _stream(engine, status="active", worker_id="dead", heartbeat_at=utcnow() - timedelta(seconds=30),
+                        takeovers=recent, settings={"record": True, "segment_duration": 1, "dvr_window": 30})
+    storage = LocalStorage(tmp_path / "media")
+    key = lambda rel: layout.media_key(stream_id, rel)  # noqa: E731
+    live = LivePresentation(presentation=Presentation(segment_duration=1, tracks=[_track("v", range(1, 4))]),
+                            periods=[Period("p0", 10.0, 1000.0)])
+    storage.put_bytes(key("live.json"), json.dumps(live.to_dict()).encode())
+    storage.put_bytes(key("v/init.mp4"), b"init")
+    for n in range(1, 4):
+        storage.put_bytes(key(f"v/{n:05d}.m4s"), b"x" * 10)
+    recordings: list[str] = []
+    config = LiveConfig(ffmpeg="/nonexistent/ffmpeg", work_dir=tmp_path, rtmp_pull_base="rtmp://127.0.0.1:9/live",
+                        lease=policy, after_recording=recordings.append)
+    run = LiveRun(engine, storage, config, stream_id)
+    run.run()
+    row = _row(engine, stream_id)
+    assert row.status == "errored" and row.error_code == "worker_lost", (row.status, row.error_message)
+    assert "more than 2 times within 600 s" in row.error_message
+    assert len(row.takeovers) == 3 and row.ended_at is not None
+    assert LivePresentation.from_dict(json.loads(storage.get_bytes(key("live.json")))).ended
+    assert row.recording_asset_id is not None and recordings == [row.recording_asset_id]
+
+
+def test_a_takeover_under_the_cap_is_recorded_and_the_stream_goes_on(engine, tmp_path):
+    stream_id = _stream(engine, status="active", worker_id="dead", heartbeat_at=utcnow() - timedelta(seconds=30),
+                        takeovers=[(utcnow() - timedelta(seconds=900)).isoformat()])  # outside the window
+    run = _run(engine, tmp_path, stream_id)
+    row = run._claim()
+    storage = LocalStorage(tmp_path / "media")
+    publisher = LivePublisher(storage, stream_id, segment_duration=1, dvr_window=30, record=True)
+    assert run._take_over(row, publisher) is True
+    after = _row(engine, stream_id)
+    assert after.status == "active" and len(after.takeovers) == 1  # the old one forgotten, this one counted
