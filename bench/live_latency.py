@@ -210,8 +210,9 @@ def process_cpu() -> dict[int, tuple[int, str, float]]:
     return out
 
 
-def cpu_by_group(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds of the process trees under `roots` (group name → pid), the rest of ours as `other`."""
+def cpu_by_group(roots: dict[str, int], *, by_name: bool = False) -> dict[str, float]:
+    """CPU seconds of the process trees under `roots` (group name → pid), the rest of ours as `other`;
+    `by_name`: per group and process name ("live_worker/ffmpeg"), what each group is made of."""
     procs = process_cpu()
     group_of: dict[int, str] = {}
 
@@ -238,6 +239,8 @@ def cpu_by_group(roots: dict[str, int]) -> dict[str, float]:
         if g is not None:
             if g == "bench" and name.startswith("chrom"):
                 g = "chromium"
+            if by_name:
+                g = f"{g}/{name}"
             totals[g] = totals.get(g, 0.0) + cpu
     return totals
 
@@ -262,7 +265,8 @@ class BlockingProbe:
         self.capture_to_part: list[float] = []  # every frame: part file mtime − its burnt clock
         self.newest_to_part: list[float] = []  # the newest frame of each part: encoder + publish delay
         self.unreadable = 0
-        self._segment: tuple[int, bytearray, int, int] | None = None  # (msn, bytes, frames decoded, last part)
+        self._segment: tuple[int, int] | None = None  # (msn, its last part decoded)
+        self._decoder = None  # the current segment's video decoder
         self.active = threading.Event()  # measure only while set (between variants it keeps the pace)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -305,24 +309,30 @@ class BlockingProbe:
         import av
 
         if part == 0:
-            self._segment = (msn, bytearray(), 0, -1)
-        elif self._segment is None or self._segment[0] != msn or self._segment[3] != part - 1:
+            self._segment = (msn, -1)
+        elif self._segment != (msn, part - 1):
             # Joined mid-segment or missed a part (a late probe): frames decoded without their references
             # could show a wrong clock, so wait for the next segment's first (independent) part.
             self._segment = None
             return
-        _, buf, seen, _ = self._segment
-        buf += data
+        # Each frame decoded once: init + this part is a file of its own for the demuxer, and its packets go
+        # to the segment's one decoder (which holds the earlier parts' references). Re-decoding the segment
+        # so far on every part cost 2.5x the decoding, in the bench's own process.
         try:
-            with av.open(io.BytesIO(self.init + bytes(buf))) as c:
-                frames = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+            with av.open(io.BytesIO(self.init + data)) as c:
+                stream = c.streams.video[0]
+                if part == 0:
+                    self._decoder = av.CodecContext.create(stream.codec_context.name, "r")
+                    self._decoder.extradata = stream.codec_context.extradata
+                    self._decoder.thread_count = 1  # frame threads would hold frames back into the next part
+                frames = [f for p in c.demux(stream) if p.size for f in self._decoder.decode(p)]
         except av.FFmpegError:
+            self._segment = None
             return
-        self._segment = (msn, buf, len(frames), part)
+        self._segment = (msn, part)
         if not self.active.is_set():
             return
-        new = frames[seen:]
-        clocks = [read_clock(f) for f in new]
+        clocks = [read_clock(f.to_ndarray(format="gray")) for f in frames]
         self.unreadable += sum(c is None for c in clocks)
         good = [c / 1000 for c in clocks if c is not None]
         self.capture_to_part += [mtime - c for c in good]
@@ -544,6 +554,7 @@ def run_variant(browser, name: str, url: str, *, duration: float, warmup: float,
         load = LoadSampler()
         cpu_roots = cpu_roots or {}
         cpu_before = cpu_by_group(cpu_roots)
+        procs_before = cpu_by_group(cpu_roots, by_name=True)
         started = time.monotonic()
         switches = []
         next_switch = started + switch_every
@@ -555,10 +566,14 @@ def run_variant(browser, name: str, url: str, *, duration: float, warmup: float,
         stats = page.evaluate("takeStats()")
         loadinfo = load.close()
         cpu_after = cpu_by_group(cpu_roots)
+        procs_after = cpu_by_group(cpu_roots, by_name=True)
         # Cores used while measured: the live worker (its ffmpeg encoding the ladder), the sender's ffmpeg,
         # Chromium, and the rest of the bench (API, nginx, the probe, the sender's frame drawing).
         loadinfo["cores_used"] = {k: round((cpu_after.get(k, 0) - cpu_before.get(k, 0)) / duration, 2)
                                   for k in cpu_after}
+        loadinfo["cores_used_by_process"] = {
+            k: round((procs_after[k] - procs_before.get(k, 0)) / duration, 3) for k in sorted(procs_after)
+            if procs_after[k] - procs_before.get(k, 0) >= 0.005 * duration}
         if probe:
             probe.active.clear()
     finally:
