@@ -48,13 +48,13 @@ def run_cpu(argv: list[str], stdin=None) -> tuple[float, float]:
     wall = time.monotonic() - started
     if proc.returncode:
         raise RuntimeError(f"{argv[:4]}… failed: {err.decode(errors='replace')[-1500:]}")
-    return child_cpu_since(proc), wall
+    return child_cpu_since(), wall
 
 
 _seen_children = [0.0]
 
 
-def child_cpu_since(_proc) -> float:
+def child_cpu_since() -> float:
     """CPU seconds of the children reaped since the last call (RUSAGE_CHILDREN is cumulative)."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = ru.ru_utime + ru.ru_stime
@@ -72,7 +72,7 @@ def record_testsrc2(path: Path, ffmpeg: str, seconds: float, size: tuple[int, in
     at = argv.index("-f")
     source = f"testsrc2=size={size[0]}x{size[1]}:rate={FPS}" + (f",noise=alls={noise}:allf=t" if noise else "")
     argv[at:argv.index("pipe:0") + 1] = ["-f", "lavfi", "-i", source, "-t", str(seconds)]
-    child_cpu_since(None)
+    child_cpu_since()
     run_cpu(argv)
     return {"sender_kbit_s": round(path.stat().st_size * 8 / seconds / 1000)}
 
@@ -83,7 +83,7 @@ def record_sender(path: Path, ffmpeg: str, seconds: float, size: tuple[int, int]
     `paced`: one frame every 1/FPS s, as ClockSender sends them, else as fast as ffmpeg takes them."""
     w, h = size
     argv = sender_argv(ffmpeg, f"file:{path}", fps=FPS, size=size, **sender)
-    child_cpu_since(None)
+    child_cpu_since()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tex = sender_background(w, h)
     chroma = bytes([128]) * (w * h // 2)
@@ -105,7 +105,7 @@ def record_sender(path: Path, ffmpeg: str, seconds: float, size: tuple[int, int]
     err = proc.stderr.read()
     if proc.wait():
         raise RuntimeError(err.decode(errors="replace")[-1500:])
-    return {"sender_ffmpeg_cpu_per_s": round(child_cpu_since(proc) / seconds, 3),
+    return {"sender_ffmpeg_cpu_per_s": round(child_cpu_since() / seconds, 3),
             "sender_drawing_cpu_per_s": round(draw / seconds, 3),
             "sender_kbit_s": round(path.stat().st_size * 8 / seconds / 1000)}
 
@@ -158,7 +158,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--size", default="1280x720")
-    p.add_argument("--presets", default="veryfast", help="x264 presets of the live encoder to compare")
+    p.add_argument("--presets", default="veryfast,superfast,ultrafast", help="x264 presets of the live encoder to compare")
     p.add_argument("--threads", default="planned", help="x264 slice threads per rung: planned (the project's) or N")
     p.add_argument("--no-parts", action="store_true", help="also run without LL parts (-frag_duration)")
     p.add_argument("--sender", default="", help="sender x264 overrides as JSON, e.g. '{\"bitrate\": \"2M\"}'")
@@ -193,7 +193,7 @@ def main() -> int:
                     out_dir.mkdir(exist_ok=True)
                     argv, _ = live_argv(ffmpeg, source, out_dir, size, preset=preset, threads=threads, parts=parts,
                                         paced=args.paced, decode_threads=None if decode == "auto" else int(decode))
-                    child_cpu_since(None)
+                    child_cpu_since()
                     cpu, wall = run_cpu(argv)
                     row = {"preset": preset, "threads": threads, "decode_threads": decode, "parts": parts,
                            "paced": args.paced,
