@@ -54,7 +54,9 @@ FIRST_OFFSET = 0.1  # seconds; see the module docstring
 # refused at (core/media/rungs.py). Ultrafast halves the CPU again but drops CABAC and the deblocking
 # filter: 1.4-2.0 dB (VMAF, blind to the blocking noise, barely moves). LL parts cost nothing measurable
 # (0.492 vs 0.499 without `-frag_duration`), nor do 2 slice threads per rung (0.49) or one decoder thread
-# (0.48): the preset is the lever. x265 keeps the VOD preset.
+# (0.48): the preset is the lever. In the whole latency bench (bench/live_latency.py, hls-ll, 40 s, the
+# machine shared at load 22-30, alternated) superfast kept up in 2 of 3 runs (capture -> part p95 0.79,
+# 0.82, 3.46 s), veryfast in 0 of 2 (p50 9.8 and 7.0 s behind). x265 keeps the VOD preset.
 LIVE_X264_PRESET = "superfast"
 MUXER_WINDOW = 6  # segments ffmpeg lists in its own MPD
 MUXER_EXTRA_WINDOW = 60  # segments ffmpeg keeps before deleting (we have moved them long before)
