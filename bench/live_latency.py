@@ -451,20 +451,23 @@ READER_JS = """
 
 def player_ll_script() -> str:
     """The project player's LL-HLS settings as JS source, cut from player/web/player.js (so they cannot drift):
-    `LOW_LATENCY`, `hlsLowLatencyConfig(details)` and `isLowLatencyPlaylist(details)`."""
+    `LOW_LATENCY`, `hlsLowLatencyConfig(details)`, `isLowLatencyPlaylist(details)` and `startNearEdge` (the
+    one jump to the target latency as playback starts; it uses the page's globals `video` and `hls`)."""
     text = (ROOT / "player" / "web" / "player.js").read_text()
     found = [re.search(r"^  const LOW_LATENCY = \{\n.*?^  \};$", text, re.S | re.M),
              re.search(r"^  function hlsLowLatencyConfig\(details\) \{\n.*?^  \}$", text, re.S | re.M),
-             re.search(r"^  const isLowLatencyPlaylist = .*;$", text, re.M)]
+             re.search(r"^  const isLowLatencyPlaylist = .*;$", text, re.M),
+             re.search(r"^    const startNearEdge = \(\) => \{\n.*?^    \};$", text, re.S | re.M)]
     if not all(found):
-        raise RuntimeError("player/web/player.js no longer defines LOW_LATENCY, hlsLowLatencyConfig and "
-                           "isLowLatencyPlaylist as the bench reads them: update player_ll_script")
+        raise RuntimeError("player/web/player.js no longer defines LOW_LATENCY, hlsLowLatencyConfig, "
+                           "isLowLatencyPlaylist and startNearEdge as the bench reads them: update player_ll_script")
     return "\n".join(textwrap.dedent(m.group(0)) for m in found) + "\n"
 
 
 # LL variants: hls.js as the project player drives it (player/web/player.js): lowLatencyMode, and on the
 # first LL playlist the player's own settings (catch-up rate, one part of back-off after a stall instead
-# of hls.js's 1 s), unless --hls-catchup overrides the rate. Standard: hls.js's defaults.
+# of hls.js's 1 s; --hls-catchup overrides the rate) and its one jump to the target latency as playback
+# starts (hls.js's catch-up only closes gaps under a target duration). Standard: hls.js's defaults.
 HLS_JS = """
 const video = document.querySelector('video'); video.muted = true;
 const hls = window.player = new Hls({lowLatencyMode: %(ll)s});
@@ -475,6 +478,7 @@ hls.on(Hls.Events.LEVEL_LOADED, (e, d) => {
   if (%(rate)s !== null) settings.maxLiveSyncPlaybackRate = %(rate)s;
   Object.assign(hls.config, settings);
   S.llSettings = settings;
+  video.addEventListener('timeupdate', startNearEdge);
 });
 hls.loadSource(SOURCE); hls.attachMedia(video);
 hls.on(Hls.Events.MANIFEST_PARSED, () => video.play());
