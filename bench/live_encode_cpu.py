@@ -168,6 +168,7 @@ def main() -> int:
     p.add_argument("--content", choices=("bench", "testsrc2", "noisy"), default="bench",
                    help="the latency bench's picture, testsrc2, or testsrc2 with temporal noise (for --quality)")
     p.add_argument("--quality", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (the recording and every variant's output)")
     args = p.parse_args()
 
     from core.media.ffmpeg import find_ffmpeg
@@ -205,6 +206,8 @@ def main() -> int:
                     print(json.dumps(row), flush=True)
     out["rows"] = rows
     print(json.dumps(out, indent=1))
+    if not args.keep:
+        __import__("shutil").rmtree(work, ignore_errors=True)
     return 0
 
 
