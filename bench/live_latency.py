@@ -1,7 +1,7 @@
 """Glass-to-glass live latency, measured on the picture (not run by CI).
 
     .venv/bin/python bench/live_latency.py [--duration 120] [--variants hls-ll,hls-ll-cdn,dash,hls-std]
-        [--segment 1] [--part 0.25] [--switch-every 20] [--size 1280x720] [--hls-catchup 1.0]
+        [--segment 1] [--part 0.25] [--switch-every 20] [--size 1280x720] [--hls-catchup RATE]
         [--dash-live-delay S] [--cdn-conf FILE] [--json PATH]
 
 One real stack in a temp dir (uvicorn API, a Celery worker on `live`,
@@ -27,8 +27,12 @@ stalled time, and a forced rendition switch every --switch-every seconds
 (hls.js `nextLevel`, dash.js `setRepresentationForTypeByIndex`: the smooth
 kind an ABR algorithm makes), with the switches seen on screen (frame height).
 
-Variants: `hls-ll` hls.js `lowLatencyMode: true` straight from the API;
-`hls-ll-cdn` the same through the nginx cache; `dash` dash.js (LL settings:
+Variants: `hls-ll` hls.js `lowLatencyMode: true` with the project player's
+LL settings (read from player/web/player.js: its catch-up rate, and one
+part of back-off after a stall instead of hls.js's 1 s) straight from the
+API; `hls-ll-cdn` the same through the nginx cache (whose cache lock wakes
+the requests waiting on one object by polling every 0.5 s, fixed in nginx's
+source: docker/nginx-cache.conf); `dash` dash.js (LL settings:
 live catch-up on; labelled LL only if the MPD carries `availabilityTimeOffset`);
 `hls-std` hls.js with `lowLatencyMode: false` on a standard-latency stream
 (2 s segments, no parts; hls.js's default 3 segments behind). Each variant
@@ -59,6 +63,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from contextlib import ExitStack
@@ -90,16 +95,22 @@ def sender_background(width: int, height: int) -> np.ndarray:
     return np.clip(tex, 20, 230).astype(np.uint8)
 
 
+def sender_argv(ffmpeg: str, url: str, *, fps: int = FPS, size: tuple[int, int] = (WIDTH, HEIGHT),
+                preset: str = "ultrafast", bitrate: str = "4M") -> list[str]:
+    """The sender's ffmpeg: rawvideo on stdin → x264 (a camera encoder's low-delay settings) → FLV at `url`."""
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+            "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{size[0]}x{size[1]}", "-framerate", str(fps),
+            "-i", "pipe:0", "-c:v", "libx264", "-preset", preset, "-tune", "zerolatency",
+            "-g", str(fps), "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", "2M", "-f", "flv", url]
+
+
 class ClockSender:
     """rawvideo frames with the wall clock burnt in → ffmpeg (x264) → RTMP, paced in real time by this thread."""
 
     def __init__(self, url: str, ffmpeg: str, *, fps: int = FPS, size: tuple[int, int] = (WIDTH, HEIGHT),
                  log: Path | None = None) -> None:
         self.fps, (self.width, self.height) = fps, size
-        argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-                "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.width}x{self.height}", "-framerate", str(fps),
-                "-i", "pipe:0", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-                "-g", str(fps), "-b:v", "4M", "-maxrate", "4M", "-bufsize", "2M", "-f", "flv", url]
+        argv = sender_argv(ffmpeg, url, fps=fps, size=size)
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      stderr=open(log, "ab") if log else subprocess.DEVNULL)
         self.stop = threading.Event()
@@ -199,8 +210,9 @@ def process_cpu() -> dict[int, tuple[int, str, float]]:
     return out
 
 
-def cpu_by_group(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds of the process trees under `roots` (group name → pid), the rest of ours as `other`."""
+def cpu_by_group(roots: dict[str, int], *, by_name: bool = False) -> dict[str, float]:
+    """CPU seconds of the process trees under `roots` (group name → pid), the rest of ours as `other`;
+    `by_name`: per group and process name ("live_worker/ffmpeg"), what each group is made of."""
     procs = process_cpu()
     group_of: dict[int, str] = {}
 
@@ -227,6 +239,8 @@ def cpu_by_group(roots: dict[str, int]) -> dict[str, float]:
         if g is not None:
             if g == "bench" and name.startswith("chrom"):
                 g = "chromium"
+            if by_name:
+                g = f"{g}/{name}"
             totals[g] = totals.get(g, 0.0) + cpu
     return totals
 
@@ -251,7 +265,8 @@ class BlockingProbe:
         self.capture_to_part: list[float] = []  # every frame: part file mtime − its burnt clock
         self.newest_to_part: list[float] = []  # the newest frame of each part: encoder + publish delay
         self.unreadable = 0
-        self._segment: tuple[int, bytearray, int, int] | None = None  # (msn, bytes, frames decoded, last part)
+        self._segment: tuple[int, int] | None = None  # (msn, its last part decoded)
+        self._decoder = None  # the current segment's video decoder
         self.active = threading.Event()  # measure only while set (between variants it keeps the pace)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -294,24 +309,30 @@ class BlockingProbe:
         import av
 
         if part == 0:
-            self._segment = (msn, bytearray(), 0, -1)
-        elif self._segment is None or self._segment[0] != msn or self._segment[3] != part - 1:
+            self._segment = (msn, -1)
+        elif self._segment != (msn, part - 1):
             # Joined mid-segment or missed a part (a late probe): frames decoded without their references
             # could show a wrong clock, so wait for the next segment's first (independent) part.
             self._segment = None
             return
-        _, buf, seen, _ = self._segment
-        buf += data
+        # Each frame decoded once: init + this part is a file of its own for the demuxer, and its packets go
+        # to the segment's one decoder (which holds the earlier parts' references). Re-decoding the segment
+        # so far on every part cost 2.5x the decoding, in the bench's own process.
         try:
-            with av.open(io.BytesIO(self.init + bytes(buf))) as c:
-                frames = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+            with av.open(io.BytesIO(self.init + data)) as c:
+                stream = c.streams.video[0]
+                if part == 0:
+                    self._decoder = av.CodecContext.create(stream.codec_context.name, "r")
+                    self._decoder.extradata = stream.codec_context.extradata
+                    self._decoder.thread_count = 1  # frame threads would hold frames back into the next part
+                frames = [f for p in c.demux(stream) if p.size for f in self._decoder.decode(p)]
         except av.FFmpegError:
+            self._segment = None
             return
-        self._segment = (msn, buf, len(frames), part)
+        self._segment = (msn, part)
         if not self.active.is_set():
             return
-        new = frames[seen:]
-        clocks = [read_clock(f) for f in new]
+        clocks = [read_clock(f.to_ndarray(format="gray")) for f in frames]
         self.unreadable += sum(c is None for c in clocks)
         good = [c / 1000 for c in clocks if c is not None]
         self.capture_to_part += [mtime - c for c in good]
@@ -348,26 +369,66 @@ READER_JS = """
   const COLS = %(cols)d, ROWS = %(rows)d, OF = %(of)d, B = 8;
   const video = document.querySelector('video');
   const S = window.S = {samples: [], waiting: 0, stalledMs: 0, waitStart: null, started: null, info: [],
-                        errors: []};
+                        errors: [], reader: null};
+  // Reading the strip: WebCodecs copies the luma of the strip's rows straight out of the decoded frame
+  // (no colour conversion, no canvas); where VideoFrame is missing, a canvas (drawImage converts the
+  // picture to RGB first: 0.14 of a core at 720p25 on Chromium without a GPU against 0.03 for this;
+  // bench/live_reader_cpu.py).
   const cv = document.createElement('canvas'); cv.width = COLS * B; cv.height = ROWS * B;
   const cx = cv.getContext('2d', {willReadFrequently: true});
-  function onFrame(now, meta) {
+  let buf = null;
+  function bitsOfLuma(y, stride, w, h) {  // the central half of each block, 4x4 samples; video range luma
+    let bits = '';
+    for (let r = 0; r < ROWS; r++) for (let c = 0; c < COLS; c++) {
+      const y0 = Math.floor(r * h / OF), y1 = Math.floor((r + 1) * h / OF);
+      const x0 = Math.floor(c * w / COLS), x1 = Math.floor((c + 1) * w / COLS);
+      let s = 0;
+      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
+        const yy = y0 + Math.floor((y1 - y0) * (2 * i + 5) / 16), xx = x0 + Math.floor((x1 - x0) * (2 * j + 5) / 16);
+        s += y[yy * stride + xx];
+      }
+      bits += s / 16 > 125.5 ? '1' : '0';
+    }
+    return bits;
+  }
+  function bitsOfCanvas(w, h) {
+    cx.drawImage(video, 0, 0, w, h * ROWS / OF, 0, 0, cv.width, cv.height);
+    const d = cx.getImageData(0, 0, cv.width, cv.height).data;
+    let bits = '';
+    for (let r = 0; r < ROWS; r++) for (let c = 0; c < COLS; c++) {
+      let s = 0;
+      for (let y = r * B + 2; y < r * B + 6; y++) for (let x = c * B + 2; x < c * B + 6; x++) {
+        const i = (y * cv.width + x) * 4; s += d[i] + d[i + 1] + d[i + 2];
+      }
+      bits += s / 48 > 127.5 ? '1' : '0';
+    }
+    return bits;
+  }
+  async function onFrame(now, meta) {
+    video.requestVideoFrameCallback(onFrame);
     const wall = Date.now();
     const w = video.videoWidth, h = video.videoHeight;
-    if (h) {
-      cx.drawImage(video, 0, 0, w, h * ROWS / OF, 0, 0, cv.width, cv.height);
-      const d = cx.getImageData(0, 0, cv.width, cv.height).data;
-      let bits = '';
-      for (let r = 0; r < ROWS; r++) for (let c = 0; c < COLS; c++) {
-        let s = 0;
-        for (let y = r * B + 2; y < r * B + 6; y++) for (let x = c * B + 2; x < c * B + 6; x++) {
-          const i = (y * cv.width + x) * 4; s += d[i] + d[i + 1] + d[i + 2];
-        }
-        bits += s / 48 > 127.5 ? '1' : '0';
+    if (!h) return;
+    if (S.reader !== 'canvas' && typeof VideoFrame === 'function') {
+      let frame = null;
+      try {
+        frame = new VideoFrame(video, {timestamp: 0});
+        const rows = Math.min(frame.codedHeight, 2 * Math.ceil(h * ROWS / OF / 2));
+        const rect = {x: 0, y: 0, width: 2 * Math.floor(frame.visibleRect.width / 2), height: rows};
+        const size = frame.allocationSize({rect});
+        if (!buf || buf.length < size) buf = new Uint8Array(size);
+        const layout = await frame.copyTo(buf, {rect});
+        S.samples.push([wall, bitsOfLuma(buf.subarray(layout[0].offset), layout[0].stride, rect.width,
+                                         frame.visibleRect.height), h]);
+        S.reader = 'videoframe';
+        return;
+      } catch (e) {
+        S.errors.push('VideoFrame: ' + e); S.reader = 'canvas';
+      } finally {
+        if (frame) frame.close();
       }
-      S.samples.push([wall, bits, h]);
     }
-    video.requestVideoFrameCallback(onFrame);
+    S.samples.push([wall, bitsOfCanvas(w, h), h]);
   }
   video.requestVideoFrameCallback(onFrame);
   video.addEventListener('waiting', () => {
@@ -382,14 +443,43 @@ READER_JS = """
   window.takeStats = () => {
     let stalled = S.stalledMs;
     if (S.waitStart !== null) stalled += performance.now() - S.waitStart;
-    return {samples: S.samples, waiting: S.waiting, stalledMs: stalled, info: S.info, errors: S.errors};
+    return {samples: S.samples, waiting: S.waiting, stalledMs: stalled, info: S.info, errors: S.errors,
+            llSettings: S.llSettings || null, reader: S.reader};
   };
 })();
 """ % {"cols": COLS, "rows": ROWS, "of": STRIP_ROWS_OF}
 
+def player_ll_script() -> str:
+    """The project player's LL-HLS settings as JS source, cut from player/web/player.js (so they cannot drift):
+    `LOW_LATENCY`, `hlsLowLatencyConfig(details)`, `isLowLatencyPlaylist(details)` and `startNearEdge` (the
+    one jump to the target latency as playback starts; it uses the page's globals `video` and `hls`)."""
+    text = (ROOT / "player" / "web" / "player.js").read_text()
+    found = [re.search(r"^  const LOW_LATENCY = \{\n.*?^  \};$", text, re.S | re.M),
+             re.search(r"^  function hlsLowLatencyConfig\(details\) \{\n.*?^  \}$", text, re.S | re.M),
+             re.search(r"^  const isLowLatencyPlaylist = .*;$", text, re.M),
+             re.search(r"^    const startNearEdge = \(\) => \{\n.*?^    \};$", text, re.S | re.M)]
+    if not all(found):
+        raise RuntimeError("player/web/player.js no longer defines LOW_LATENCY, hlsLowLatencyConfig, "
+                           "isLowLatencyPlaylist and startNearEdge as the bench reads them: update player_ll_script")
+    return "\n".join(textwrap.dedent(m.group(0)) for m in found) + "\n"
+
+
+# LL variants: hls.js as the project player drives it (player/web/player.js): lowLatencyMode, and on the
+# first LL playlist the player's own settings (catch-up rate, one part of back-off after a stall instead
+# of hls.js's 1 s; --hls-catchup overrides the rate) and its one jump to the target latency as playback
+# starts (hls.js's catch-up only closes gaps under a target duration). Standard: hls.js's defaults.
 HLS_JS = """
 const video = document.querySelector('video'); video.muted = true;
-const hls = window.player = new Hls({lowLatencyMode: %(ll)s, maxLiveSyncPlaybackRate: %(rate)s});
+const hls = window.player = new Hls({lowLatencyMode: %(ll)s});
+S.llSettings = null;
+hls.on(Hls.Events.LEVEL_LOADED, (e, d) => {
+  if (!%(ll)s || S.llSettings || !isLowLatencyPlaylist(d.details)) return;
+  const settings = hlsLowLatencyConfig(d.details);
+  if (%(rate)s !== null) settings.maxLiveSyncPlaybackRate = %(rate)s;
+  Object.assign(hls.config, settings);
+  S.llSettings = settings;
+  video.addEventListener('timeupdate', startNearEdge);
+});
 hls.loadSource(SOURCE); hls.attachMedia(video);
 hls.on(Hls.Events.MANIFEST_PARSED, () => video.play());
 hls.on(Hls.Events.ERROR, (e, d) => S.errors.push(d.details + (d.fatal ? ' (fatal)' : '')));
@@ -434,7 +524,7 @@ def decode_samples(samples: list) -> tuple[list[float], int, list[int]]:
 
 
 def run_variant(browser, name: str, url: str, *, duration: float, warmup: float,
-                switch_every: float, probe: BlockingProbe | None, hls_catchup: float = 1.0,
+                switch_every: float, probe: BlockingProbe | None, hls_catchup: float | None = None,
                 dash_live_delay: float | None = None, cpu_roots: dict[str, int] | None = None) -> dict:
     hls_lib = (ROOT / "player" / "vendor" / "hls.min.js").read_text()
     page = browser.new_page()
@@ -449,7 +539,8 @@ def run_variant(browser, name: str, url: str, *, duration: float, warmup: float,
         else:
             page.add_script_tag(content=hls_lib)
             ll = name.startswith("hls-ll")
-            body = HLS_JS % {"ll": "true" if ll else "false", "rate": hls_catchup if ll else 1}
+            page.add_script_tag(content=player_ll_script())
+            body = HLS_JS % {"ll": "true" if ll else "false", "rate": json.dumps(hls_catchup)}
         # Not `URL`: a page-level const would shadow window.URL (dash.js calls `new URL()`).
         page.add_script_tag(content=f"const SOURCE = {url!r};\n" + body)
         try:
@@ -467,6 +558,7 @@ def run_variant(browser, name: str, url: str, *, duration: float, warmup: float,
         load = LoadSampler()
         cpu_roots = cpu_roots or {}
         cpu_before = cpu_by_group(cpu_roots)
+        procs_before = cpu_by_group(cpu_roots, by_name=True)
         started = time.monotonic()
         switches = []
         next_switch = started + switch_every
@@ -478,10 +570,14 @@ def run_variant(browser, name: str, url: str, *, duration: float, warmup: float,
         stats = page.evaluate("takeStats()")
         loadinfo = load.close()
         cpu_after = cpu_by_group(cpu_roots)
+        procs_after = cpu_by_group(cpu_roots, by_name=True)
         # Cores used while measured: the live worker (its ffmpeg encoding the ladder), the sender's ffmpeg,
         # Chromium, and the rest of the bench (API, nginx, the probe, the sender's frame drawing).
         loadinfo["cores_used"] = {k: round((cpu_after.get(k, 0) - cpu_before.get(k, 0)) / duration, 2)
                                   for k in cpu_after}
+        loadinfo["cores_used_by_process"] = {
+            k: round((procs_after[k] - procs_before.get(k, 0)) / duration, 3) for k in sorted(procs_after)
+            if procs_after[k] - procs_before.get(k, 0) >= 0.005 * duration}
         if probe:
             probe.active.clear()
     finally:
@@ -501,6 +597,7 @@ def run_variant(browser, name: str, url: str, *, duration: float, warmup: float,
               "heights_shown": sorted(set(heights)),
               "player_reported": {"latency_s_p50": med("latency"), "target_s": med("target"),
                                   "buffer_s_p50": med("buffer"), "playback_rate_p50": med("rate")},
+              "hls_ll_settings": stats.get("llSettings"), "clock_reader": stats.get("reader"),
               "player_errors": sorted(set(stats["errors"]))[:10], "page_errors": errors[:5], "load": loadinfo}
     if probe:
         result["pipeline"] = p = probe.take()
@@ -549,8 +646,9 @@ def main() -> int:
     parser.add_argument("--switch-every", type=float, default=20, help="seconds between forced switches (0: none)")
     parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}",
                         help="sender picture size (the ladder follows it: 1280x720 gives 720p/480p/360p)")
-    parser.add_argument("--hls-catchup", type=float, default=1.0,
-                        help="hls.js maxLiveSyncPlaybackRate for the LL variants (1: its default, no catch-up)")
+    parser.add_argument("--hls-catchup", type=float, default=None,
+                        help="hls.js maxLiveSyncPlaybackRate for the LL variants (default: the player's, "
+                             "player/web/player.js LOW_LATENCY.hlsCatchupRate; 1: no catch-up)")
     parser.add_argument("--dash-live-delay", type=float, default=None,
                         help="dash.js streaming.delay.liveDelay (default: what the MPD asks for)")
     parser.add_argument("--cdn-conf", type=Path, default=None, help="nginx cache site config (default docker/nginx-cache.conf)")

@@ -7,7 +7,8 @@ dash muxer), with what live needs on top:
 - input: small probe, no input buffering, a read timeout, and a protocol
   whitelist per scheme (an HLS source must not make us open `file:` URLs);
 - encoder: `-tune zerolatency` (x264/x265: no lookahead, no B-frames, frames
-  leave the encoder as soon as they are encoded), `-lag-in-frames 0` (VP8);
+  leave the encoder as soon as they are encoded), x264's LIVE_X264_PRESET
+  (measured below), `-lag-in-frames 0` (VP8);
 - audio: `aresample=async=1:first_pts=0` pads a late-starting or gappy
   source with silence so audio and video start together;
 - timeline: `-output_ts_offset` starts a reconnected source where the
@@ -38,6 +39,25 @@ from urllib.parse import urlsplit
 from core.media.encode import EncodeJob, _number, build_decode_argv, build_encode_argv
 
 FIRST_OFFSET = 0.1  # seconds; see the module docstring
+# x264 preset of the live ladder (H.264), in place of the VOD encoder's veryfast: a live encode must keep
+# up with the clock on every rung at once, beside whatever else the worker's machine runs. Measured with
+# bench/live_encode_cpu.py (the live argv alone, LL parts, 1280x720p25 → 720p/480p/360p at the ladder's
+# bitrates, 2-core machine shared with other work at load 7-30: CPU seconds, not wall). CPU is per second
+# of media (the share of a core needed to keep up); quality is the 720p rung (2.74 Mbit/s) against the
+# encoder's input, PSNR and VMAF v0.6.1, 10 s of testsrc2 plain / with temporal noise (a camera's):
+#   preset      CPU s per media s (bench picture)      PSNR dB         VMAF
+#   veryfast    0.49 (0.477-0.499, 6 runs)              44.97 / 41.60   97.46 / 95.31
+#   superfast   0.38 (0.358-0.396, 4 runs)  <- chosen   44.59 / 41.18   97.27 / 94.95
+#   ultrafast   0.23 (0.228-0.230, 2 runs)              43.61 / 39.57   97.04 / 95.36
+# With zerolatency (no lookahead, no mbtree, no B-frames) superfast is veryfast less motion search and
+# sub-pixel refinement: 22 % less CPU for 0.2-0.4 VMAF and 0.4 dB, under the 0.5 VMAF the VOD presets
+# refused at (core/media/rungs.py). Ultrafast halves the CPU again but drops CABAC and the deblocking
+# filter: 1.4-2.0 dB (VMAF, blind to the blocking noise, barely moves). LL parts cost nothing measurable
+# (0.492 vs 0.499 without `-frag_duration`), nor do 2 slice threads per rung (0.49) or one decoder thread
+# (0.48): the preset is the lever. In the whole latency bench (bench/live_latency.py, hls-ll, 40 s, the
+# machine shared at load 22-30, alternated) superfast kept up in 2 of 3 runs (capture -> part p95 0.79,
+# 0.82, 3.46 s), veryfast in 0 of 2 (p50 9.8 and 7.0 s behind). x265 keeps the VOD preset.
+LIVE_X264_PRESET = "superfast"
 MUXER_WINDOW = 6  # segments ffmpeg lists in its own MPD
 MUXER_EXTRA_WINDOW = 60  # segments ffmpeg keeps before deleting (we have moved them long before)
 PROBE_SIZE = 1_000_000  # bytes
@@ -153,7 +173,7 @@ def _live_tail(tail: list[str], offset: float, part_target: float | None = None)
         arg = tail[i]
         out.append(arg)
         if arg == "-preset" and tail[i - 1] in ("libx264", "libx265"):
-            out += [tail[i + 1], "-tune", "zerolatency"]
+            out += [LIVE_X264_PRESET if tail[i - 1] == "libx264" else tail[i + 1], "-tune", "zerolatency"]
             i += 2
             continue
         if arg == "libvpx":

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from core import layout
 from core.errors import BadRequest, NotFound
@@ -67,6 +68,10 @@ class LiveManifests:
         with self._lock:
             self._loaded[stream_id] = _Loaded(live, info, now)
         return live, info
+
+    def local_path(self, stream_id: str) -> Path | None:
+        """`live.json`'s file on local storage (for a stat without a thread hop); None on remote storage."""
+        return self.storage.local_path(layout.media_key(stream_id, LIVE_PRESENTATION))
 
     def load_cached(self, stream_id: str) -> tuple[LivePresentation | None, ObjectInfo | None]:
         """The last loaded version, without touching storage (blocked requests check it on every change)."""

@@ -59,12 +59,16 @@ from core.live.srt_ingest import relay_url as srt_relay_url
 from core.live.srt_ingest import srt_publishing
 from core.media.encode import EncodeJob, stream_map
 from core.media.encryption import ContentKey
-from core.media.runner import Progress, run_ffmpeg
+from core.media.runner import POLL_INTERVAL, Progress, run_ffmpeg
 from core.storage import Storage
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL = 1.0  # seconds between looks at the row (stop, delete) while encoding
 BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)  # seconds between attempts to (re)open the source
+# LL streams: seconds between looks for new parts, so a part ffmpeg has closed is published 10 ms
+# later on average, not the runner's 25 ms. A look that finds nothing is a stat and an empty read of
+# each rung's growing segment file.
+PART_POLL_INTERVAL = 0.02
 
 
 @dataclass(frozen=True)
@@ -424,17 +428,19 @@ class LiveRun:
         def progress(p: Progress) -> None:
             self.speed = p.speed
 
+        interval = PART_POLL_INTERVAL if publisher.part_target is not None else POLL_INTERVAL
+
         try:
             if self.plugins.active and plan.ladder is not None:
                 self.plugins.run(self.config.ffmpeg, job, source_url="pipe:0", offset=offset, poll=poll,
                                  input_options=PIPE_INPUT, stdin=reader.proc.stdout,
-                                 part_target=publisher.part_target,
+                                 part_target=publisher.part_target, poll_interval=interval,
                                  duration=None, on_progress=progress, cancel=self._should_stop)
             else:
                 argv = build_live_argv(self.config.ffmpeg, job, source_url="pipe:0", offset=offset,
                                        input_options=PIPE_INPUT, part_target=publisher.part_target)
                 run_ffmpeg(argv, duration=None, on_progress=progress, cancel=self._should_stop, poll=poll,
-                           stdin=reader.proc.stdout)
+                           stdin=reader.proc.stdout, poll_interval=interval)
         except Cancelled:
             poll()  # ffmpeg finished its last segment on SIGTERM
             raise

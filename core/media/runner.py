@@ -101,12 +101,14 @@ def run_ffmpeg(
     poll: Callable[[], None] | None = None,
     stdin=None,
     nice: int = 0,
+    poll_interval: float = POLL_INTERVAL,
 ) -> None:
     """Run `argv` to completion; raise Cancelled, or FFmpegError with a reason, otherwise return.
 
     `stdin`: a file (descriptor) ffmpeg reads as `pipe:0`, e.g. a live reader's output or the raw
     frames of the plugin chain; default none. `poll` may raise to stop ffmpeg (a plugin failed).
     `nice`: added to ffmpeg's niceness, so it yields the CPU to the worker's other encodes.
+    `poll_interval`: seconds between `poll` calls (a live LL stream looks for new parts more often).
     """
     # Source URLs may carry credentials (rtsp://user:pass@…) or tokens, argv content keys: never log them.
     log.info("ffmpeg: %s", redact(shlex.join(loggable_argv(argv))))
@@ -142,7 +144,7 @@ def run_ffmpeg(
             if stdout_done:
                 time.sleep(0.02)  # only the exit is left to wait for
             else:
-                stdout_done = _drain(lines, block, duration, on_progress, started)
+                stdout_done = _drain(lines, block, duration, on_progress, started, poll_interval)
             if poll is not None:
                 poll()
             if cancel is not None and cancel():
@@ -170,9 +172,10 @@ def _pump(stream, sink: Callable, *, mark_end: bool = False) -> None:
         sink(None)  # tells the main loop that stdout closed
 
 
-def _drain(lines: queue.Queue, block: dict, duration, on_progress, started: float) -> bool:
-    """Consume progress lines for up to POLL_INTERVAL; True once stdout has closed."""
-    deadline = time.monotonic() + POLL_INTERVAL
+def _drain(lines: queue.Queue, block: dict, duration, on_progress, started: float,
+           interval: float = POLL_INTERVAL) -> bool:
+    """Consume progress lines for up to `interval` s; True once stdout has closed."""
+    deadline = time.monotonic() + interval
     while True:
         try:
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))

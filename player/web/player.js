@@ -158,6 +158,17 @@
     dashCatchup: { enabled: true, maxDrift: 3, playbackRate: { min: -0.2, max: 0.2 } },
   };
 
+  /** hls.js settings for an LL-HLS playlist `details` (bench/live_latency.py plays its streams with this same source). */
+  function hlsLowLatencyConfig(details) {
+    // hls.js aims at PART-HOLD-BACK; turn on its catch-up (read on every timeupdate), which only acts in lowLatencyMode.
+    const settings = { maxLiveSyncPlaybackRate: LOW_LATENCY.hlsCatchupRate };
+    // After each stall hls.js moves its target back for good by liveSyncOnStallIncrease (1 s by
+    // default: more than the whole PART-HOLD-BACK of an LL stream). Back off one part instead;
+    // bench/live_latency.py showed the 1 s steps were most of the LL latency on a loaded machine.
+    if (details.partTarget > 0) settings.liveSyncOnStallIncrease = details.partTarget;
+    return settings;
+  }
+
   /** An LL-HLS media playlist, as hls.js parsed it: parts listed (EXT-X-PART-INF, EXT-X-PART). */
   const isLowLatencyPlaylist = (details) => !!(details && details.live && details.partList && details.partList.length);
 
@@ -204,14 +215,9 @@
     let lowLatency = null;
     hls.on(window.Hls.Events.LEVEL_LOADED, (_, d) => {
       live = !!(d.details && d.details.live);
-      // LL-HLS: hls.js already loads parts and blocks on _HLS_msn/_HLS_part (lowLatencyMode) and aims at
-      // PART-HOLD-BACK; turn on its catch-up (read on every timeupdate), which only acts in lowLatencyMode.
+      // LL-HLS: hls.js already loads parts and blocks on _HLS_msn/_HLS_part (lowLatencyMode); add our LL settings.
       if (!lowLatency && hls.config.lowLatencyMode && isLowLatencyPlaylist(d.details)) {
-        hls.config.maxLiveSyncPlaybackRate = LOW_LATENCY.hlsCatchupRate;
-        // After each stall hls.js moves its target back for good by liveSyncOnStallIncrease (1 s by
-        // default: more than the whole PART-HOLD-BACK of an LL stream). Back off one part instead;
-        // bench/live_latency.py showed the 1 s steps were most of the LL latency on a loaded machine.
-        if (d.details.partTarget > 0) hls.config.liveSyncOnStallIncrease = d.details.partTarget;
+        Object.assign(hls.config, hlsLowLatencyConfig(d.details));
         lowLatency = { partTarget: d.details.partTarget, holdBack: d.details.partHoldBack, catchupRate: LOW_LATENCY.hlsCatchupRate };
         if (opts.start === null) video.addEventListener('timeupdate', startNearEdge);
       }

@@ -46,3 +46,30 @@ def test_pattern_reads_back_after_scaling_to_the_lowest_rung_and_x264():
     assert luma.shape == (360, 640)
     assert read_clock(luma) == MS
     assert read_bits(luma) == clock_bits(MS)
+
+
+def test_bench_drives_hls_js_with_the_players_own_ll_settings():
+    """bench/live_latency.py cuts the LL settings out of player/web/player.js: they exist, run, and say what
+    the player applies (catch-up 1.5, one part of back-off after a stall; nothing for a standard playlist)."""
+    import json
+    import shutil
+    import subprocess
+
+    from bench.live_latency import player_ll_script
+
+    node = shutil.which("node")
+    assert node, "node runs the player's JS here (installed with the JS integration tests)"
+    script = player_ll_script() + """
+const ll = {live: true, partTarget: 0.28, partList: [{}]};
+const video = {currentTime: 2, removeEventListener() {}};
+const hls = {latestLevelDetails: {targetduration: 1}, liveSyncPosition: 9};
+const jumps = [];
+startNearEdge(); jumps.push(video.currentTime);  // 7 s behind the target: jumps to it
+video.currentTime = 8.5; startNearEdge(); jumps.push(video.currentTime);  // within a target duration: stays
+console.log(JSON.stringify({ll: isLowLatencyPlaylist(ll), std: isLowLatencyPlaylist({live: true, partList: null}),
+                            settings: hlsLowLatencyConfig(ll), noPart: hlsLowLatencyConfig({partTarget: 0}), jumps}));
+"""
+    out = json.loads(subprocess.run([node, "-e", script], capture_output=True, text=True, check=True).stdout)
+    assert out == {"ll": True, "std": False,
+                   "settings": {"maxLiveSyncPlaybackRate": 1.5, "liveSyncOnStallIncrease": 0.28},
+                   "noPart": {"maxLiveSyncPlaybackRate": 1.5}, "jumps": [9, 8.5]}

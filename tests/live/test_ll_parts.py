@@ -64,6 +64,18 @@ def test_part_args_only_for_low_latency():
     assert low[-1] == standard[-1]  # the (unused) manifest is still the last argument
 
 
+def test_live_x264_takes_the_live_preset_and_x265_keeps_the_vod_one():
+    info = LiveSourceInfo(1280, 720, Fraction(25), 0, 0)
+    for codec, preset in (("h264", "superfast"), ("h265", "veryfast")):
+        plan = plan_live(info, {"codecs": [codec]})
+        job = EncodeJob(Path("live"), Path("/out"), plan.ladder, plan.audio, 1.0, plan.frame_rate)
+        argv = build_live_argv("ffmpeg", job, source_url="rtmp://127.0.0.1/live/k", offset=0.1)
+        at = argv.index("-preset")
+        assert argv[at - 2:at + 4] == ["-c:v", "libx264" if codec == "h264" else "libx265", "-preset", preset,
+                                       "-tune", "zerolatency"], argv
+        assert argv.count("-preset") == 1
+
+
 def test_parts_published_before_their_segment(tmp_path):
     """A real 2-rung encode: every part appears while its segment is still being written, as bytes of it."""
     info = LiveSourceInfo(640, 360, Fraction(30), 0, 0)
