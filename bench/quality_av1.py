@@ -1,6 +1,7 @@
 """AV1 vs H.264 top rung at matched VMAF (issue #17; not run by CI).
 
     .venv/bin/python bench/quality_av1.py [--source testsrc2|mandelbrot] [--duration 10] [--height 720] [--h264-kbps N]
+                                          [--av1-crf 30,36,42] [--auto testsrc2,animation,motion,static]
 
 Target (issue): the AV1 top rung needs >= 25 % fewer bits than the H.264 top rung
 at a VMAF within 1 point.
@@ -167,7 +168,8 @@ def auto(kind: str, duration: float, height: int) -> dict:
             rows[name] = {k: p[k] for k in ("target", "bps", "vmaf", "crf", "predicted", "cpu", "wall")}
     a, h, f = rows["av1 auto"], rows["h264 auto"], rows["h264 fixed"]
     return {"source": kind, "size": f"{width}x{height}", "duration": duration, "rungs": rows,
-            "av1_vs_h264_auto": round(1 - a["bps"] / h["bps"], 3), "av1_vs_h264_fixed": round(1 - a["bps"] / f["bps"], 3),
+            "av1_vs_h264_auto": round(1 - a["bps"] / h["bps"], 3),
+            "av1_vs_h264_fixed": round(1 - a["bps"] / f["bps"], 3),
             "vmaf_av1_minus_h264_auto": round(a["vmaf"] - h["vmaf"], 2),
             "vmaf_av1_minus_h264_fixed": round(a["vmaf"] - f["vmaf"], 2),
             "analysis_cpu": {"h264": round(cpu1 - cpu0, 1), "av1": round(cpu2 - cpu1, 1)},
@@ -181,8 +183,10 @@ def main_auto(args) -> None:
         print(f"\n{kind} {r['size']} {r['duration']:g} s; load {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         for name, p in r["rungs"].items():
             crf = f"crf {p['crf']:g}" if p["crf"] is not None else "average rate"
-            print(f"  {name:<12}{p['bps'] / 1000:>8.0f} kb/s  VMAF {p['vmaf']:6.2f} (predicted {p['predicted']})  {crf}")
-        print(f"  AV1 auto vs H.264 auto: {r['av1_vs_h264_auto']:.1%} fewer bits, VMAF {r['vmaf_av1_minus_h264_auto']:+.2f}; "
+            print(f"  {name:<12}{p['bps'] / 1000:>8.0f} kb/s  VMAF {p['vmaf']:6.2f} "
+                  f"(predicted {p['predicted']})  {crf}")
+        print(f"  AV1 auto vs H.264 auto: {r['av1_vs_h264_auto']:.1%} fewer bits, "
+              f"VMAF {r['vmaf_av1_minus_h264_auto']:+.2f}; "
               f"vs H.264 fixed: {r['av1_vs_h264_fixed']:.1%} fewer bits, VMAF {r['vmaf_av1_minus_h264_fixed']:+.2f}")
         print("JSON " + json.dumps(r, default=str), flush=True)
 

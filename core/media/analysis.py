@@ -218,7 +218,7 @@ def crf_trials(run: _Trials, ladder: Ladder, targets: dict[int, float] | None = 
 
     1. The table as it is: each size's quality at the fixed bits, the target
        (minus `TOP_SLACK`, as the planner takes it).
-    2. Every size at `FIRST_CRF`, under the table's cap (maxrate, bufsize).
+    2. Every size at the encoder's first CRF (`CRF_SCALES`), under the table's cap.
     3. Each size at the CRF its two points put the target at: the straight
        line through them in (log rate, VMAF) gives the rate, x264's +6 CRF per
        halved rate the CRF (`next_crf`).
@@ -251,7 +251,8 @@ def crf_trials(run: _Trials, ladder: Ladder, targets: dict[int, float] | None = 
     return points
 
 
-def next_crf(ref: RatePoint, trials: list[RatePoint], target: float, scale: CrfScale = CRF_SCALES["h264"]) -> float | None:
+def next_crf(ref: RatePoint, trials: list[RatePoint], target: float,
+             scale: CrfScale = CRF_SCALES["h264"]) -> float | None:
     """The CRF to try next for one size (pure), or None when its trials already bracket `target` closely.
 
     `trials` are the size's CRF trials so far (each with `crf`), `ref` its

@@ -27,7 +27,7 @@ The choice, in order:
    bench/quality.py's motion source, whose table puts 360p 4.3 points under
    480p for 1.9x fewer bits).
 
-4. H.264 (`RatePoint.crf` set on the analysis' capped-CRF trials): each rung
+4. H.264 and AV1 (`RatePoint.crf` set on the analysis' capped-CRF trials): each rung
    becomes the CRF at which its size reaches the rung's target (`crf_for`,
    interpolated between the trials that bracket it), under the table's VBV
    cap, when that costs no more than the table; otherwise it stays at an
@@ -37,6 +37,11 @@ The choice, in order:
    bench/quality.py's animation, 2.6-6.5 VMAF short on the lower rungs).
 `same_size_rungs` is the variant for a ladder whose sizes are already being
 encoded (the chunked path's chunk 0): every size kept, each at its CRF.
+
+With `QualityMeasurements.reference` (an AV1 ladder: the H.264 table's
+points on the same samples) each size aims at the reference's quality
+instead of its own table's, when it reaches it within its own table's bits
+(`_aims`): AV1 is then compared with H.264 at the same VMAF.
 
 Why not fixed VMAF steps (95/90/84/76/65, as some services use)? Measured on
 bench/quality.py's high-motion source, a 76 step put the 240p rung 9 points
