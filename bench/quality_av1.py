@@ -1,6 +1,7 @@
 """AV1 vs H.264 top rung at matched VMAF (issue #17; not run by CI).
 
     .venv/bin/python bench/quality_av1.py [--source testsrc2|mandelbrot] [--duration 10] [--height 720] [--h264-kbps N]
+                                          [--av1-crf 30,36,42] [--auto testsrc2,animation,motion,static]
 
 Target (issue): the AV1 top rung needs >= 25 % fewer bits than the H.264 top rung
 at a VMAF within 1 point.
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,9 +46,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import imageio_ffmpeg
 
+import quality  # noqa: E402  (bench/quality.py: its sources)
+
+from core.media import analysis
 from core.media.encode import SVTAV1_PRESET, EncodeJob
 from core.media.family import encode_family
 from core.media.ladder import CODEC_FACTORS, plan_ladder
+from core.media.model import Ladder
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 RATE = 30
@@ -71,11 +77,23 @@ def _children_cpu() -> float:
     return c.ru_utime + c.ru_stime
 
 
-def encode(source: Path, out: Path, codec: str, width: int, height: int, bitrate: int | None, duration: float):
-    """One rung of `codec` through the project's encoder; returns (rendition file, bits/s, wall, cpu)."""
+def encode(source: Path, out: Path, codec: str, width: int, height: int, bitrate: int | None, duration: float,
+           crf: float | None = None):
+    """One rung of `codec` through the project's encoder; returns (rendition file, bits/s, wall, cpu).
+
+    `crf`: a capped-CRF rung (as a per-title ladder encodes it) under the planned rung's cap
+    (maxrate 1.5x, bufsize 2x of the codec's table rate)."""
     explicit = None if bitrate is None else [{"height": height, "bitrate": bitrate}]
     ladder = plan_ladder(codec=codec, display_width=width, display_height=height, frame_rate=Fraction(RATE),
                          explicit=explicit, max_rungs=1)
+    if crf is not None:
+        ladder = Ladder(codec, tuple(replace(r, crf=crf) for r in ladder.renditions))
+    return encode_ladder(source, out, ladder, duration)
+
+
+def encode_ladder(source: Path, out: Path, ladder: Ladder, duration: float):
+    """The first rung of `ladder` through the project's encoder (as `encode`)."""
+    codec = ladder.codec
     job = EncodeJob(source, out, ladder, None, 2.0, Fraction(RATE))
     files: list[Path] = []
     cpu0, t0 = _children_cpu(), time.monotonic()
@@ -113,6 +131,66 @@ def matched_rate(points: list[dict], target: float) -> tuple[float | None, bool]
     return None, True
 
 
+def auto(kind: str, duration: float, height: int) -> dict:
+    """`ladder: auto` top rungs of both families on one source: H.264 fixed, H.264 per-title, AV1 per-title.
+
+    The analysis (core/media/analysis.py, 2 samples) measures H.264 first; the AV1 analysis aims at the H.264
+    table's quality on the same samples (`reference`), as the worker does. Each top rung is then encoded over
+    the whole source and scored there.
+    """
+    width = height * 16 // 9
+    with tempfile.TemporaryDirectory(prefix="quality-av1-auto-") as tmp:
+        work = Path(tmp)
+        source = work / "source.mp4"
+        if kind in SOURCES:
+            make_source(kind, source, width, height, duration)
+        else:
+            quality.make_source(source, quality.sources(width, height)[kind], duration)
+        plan = {c: plan_ladder(codec=c, display_width=width, display_height=height, frame_rate=Fraction(RATE),
+                               max_rungs=1) for c in ("h264", "av1")}
+        common = {"duration": duration, "display": (width, height), "segment_duration": 2.0}
+        cpu0 = _children_cpu()
+        m264 = analysis.analyse(FFMPEG, source, plan["h264"], work_dir=work / "a264", **common)
+        cpu1 = _children_cpu()
+        mav1 = analysis.analyse(FFMPEG, source, plan["av1"], work_dir=work / "aav1",
+                                reference=analysis.table_points(m264), **common)
+        cpu2 = _children_cpu()
+        ladders = {"h264 fixed": plan["h264"]}
+        for codec, m in (("h264", m264), ("av1", mav1)):
+            ladders[f"{codec} auto"] = plan_ladder(codec=codec, display_width=width, display_height=height,
+                                                   frame_rate=Fraction(RATE), max_rungs=1, measurements=m)
+        rows = {}
+        for name, ladder in ladders.items():
+            p = encode_ladder(source, work / name.replace(" ", "-"), ladder, duration)
+            p["vmaf"], p["crf"] = vmaf(p["file"], source), ladder.renditions[0].crf
+            q = ladder.quality.get(ladder.renditions[0].id)
+            p["predicted"] = q.vmaf_mean if q else None
+            rows[name] = {k: p[k] for k in ("target", "bps", "vmaf", "crf", "predicted", "cpu", "wall")}
+    a, h, f = rows["av1 auto"], rows["h264 auto"], rows["h264 fixed"]
+    return {"source": kind, "size": f"{width}x{height}", "duration": duration, "rungs": rows,
+            "av1_vs_h264_auto": round(1 - a["bps"] / h["bps"], 3),
+            "av1_vs_h264_fixed": round(1 - a["bps"] / f["bps"], 3),
+            "vmaf_av1_minus_h264_auto": round(a["vmaf"] - h["vmaf"], 2),
+            "vmaf_av1_minus_h264_fixed": round(a["vmaf"] - f["vmaf"], 2),
+            "analysis_cpu": {"h264": round(cpu1 - cpu0, 1), "av1": round(cpu2 - cpu1, 1)},
+            "av1_points": [(p.bitrate, p.vmaf_mean, p.crf) for p in mav1.points],
+            "h264_points": [(p.bitrate, p.vmaf_mean, p.crf) for p in m264.points]}
+
+
+def main_auto(args) -> None:
+    for kind in args.auto.split(","):
+        r = auto(kind, args.duration, args.height)
+        print(f"\n{kind} {r['size']} {r['duration']:g} s; load {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        for name, p in r["rungs"].items():
+            crf = f"crf {p['crf']:g}" if p["crf"] is not None else "average rate"
+            print(f"  {name:<12}{p['bps'] / 1000:>8.0f} kb/s  VMAF {p['vmaf']:6.2f} "
+                  f"(predicted {p['predicted']})  {crf}")
+        print(f"  AV1 auto vs H.264 auto: {r['av1_vs_h264_auto']:.1%} fewer bits, "
+              f"VMAF {r['vmaf_av1_minus_h264_auto']:+.2f}; "
+              f"vs H.264 fixed: {r['av1_vs_h264_fixed']:.1%} fewer bits, VMAF {r['vmaf_av1_minus_h264_fixed']:+.2f}")
+        print("JSON " + json.dumps(r, default=str), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", choices=sorted(SOURCES), default="testsrc2")
@@ -120,7 +198,17 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--h264-kbps", type=int, default=None,
                     help="compare at this H.264 rate instead of the planned top rung (a lower operating point)")
+    ap.add_argument("--av1-crf", default="",
+                    help="comma-separated SVT-AV1 CRFs: capped-CRF AV1 rungs (as `ladder: auto` encodes them) "
+                         "instead of the bitrate fractions")
+    ap.add_argument("--auto", default="",
+                    help="comma-separated sources (these, or bench/quality.py's animation, motion, static): "
+                         "`ladder: auto` top rungs, H.264 vs AV1 aimed at the same VMAF")
     args = ap.parse_args()
+    if args.auto:
+        main_auto(args)
+        return
+    crfs = [float(c) for c in args.av1_crf.split(",") if c.strip()]
     height = args.height
     width = height * 16 // 9
     with tempfile.TemporaryDirectory(prefix="quality-av1-") as tmp:
@@ -132,7 +220,12 @@ def main() -> None:
         h264["vmaf"] = vmaf(h264["file"], source)
         planned = round(h264["target"] * CODEC_FACTORS["av1"])
         av1 = []
-        for fraction in sorted({*AV1_FRACTIONS, CODEC_FACTORS["av1"]}):
+        if crfs:
+            for crf in crfs:
+                point = encode(source, work / f"av1-crf{crf:g}", "av1", width, height, None, args.duration, crf=crf)
+                point["vmaf"], point["fraction"], point["crf"] = vmaf(point["file"], source), None, crf
+                av1.append(point)
+        for fraction in [] if crfs else sorted({*AV1_FRACTIONS, CODEC_FACTORS["av1"]}):
             rate = round(h264["target"] * fraction)
             point = encode(source, work / f"av1-{rate}", "av1", width, height, rate, args.duration)
             point["vmaf"], point["fraction"] = vmaf(point["file"], source), fraction
@@ -142,7 +235,12 @@ def main() -> None:
           f"load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(f"{'rung':<22}{'target kb/s':>12}{'actual kb/s':>12}{'VMAF':>8}{'wall s':>8}{'cpu s':>8}")
     for p in [h264, *av1]:
-        name = p["codec"] if p is h264 else f"av1 x{p['fraction']:g}" + (" (planned)" if p["target"] == planned else "")
+        if p is h264:
+            name = p["codec"]
+        elif p.get("crf") is not None:
+            name = f"av1 crf {p['crf']:g} (capped)"
+        else:
+            name = f"av1 x{p['fraction']:g}" + (" (planned)" if p["target"] == planned else "")
         print(f"{name:<22}{p['target'] / 1000:>12.0f}{p['bps'] / 1000:>12.0f}{p['vmaf']:>8.2f}{p['wall']:>8.1f}{p['cpu']:>8.1f}")
     within = [p for p in av1 if p["vmaf"] >= h264["vmaf"] - 1]
     cheapest = min(within, key=lambda p: p["bps"]) if within else None
@@ -150,7 +248,7 @@ def main() -> None:
     result = {
         "source": args.source, "h264_kbps": args.h264_kbps, "size": f"{width}x{height}", "duration": args.duration, "preset": SVTAV1_PRESET,
         "h264": {k: h264[k] for k in ("target", "bps", "vmaf", "codecs", "wall", "cpu")},
-        "av1": [{k: p[k] for k in ("fraction", "target", "bps", "vmaf", "codecs", "wall", "cpu")} for p in av1],
+        "av1": [{k: p.get(k) for k in ("fraction", "crf", "target", "bps", "vmaf", "codecs", "wall", "cpu")} for p in av1],
         "av1_matched_bps": matched,
         "av1_matched_is_upper_bound": not exact,
         "savings_matched": None if matched is None else 1 - matched / h264["bps"],

@@ -11,9 +11,10 @@ chooses the rungs). What is run, for one codec family:
 - Every sample is encoded by `build_encode_argv` itself (the family's real
   encoder, preset, VBV and keyframe settings, one ffmpeg for every size as
   the real encode), from `PREROLL_SECONDS` before the sample, at each trial:
-  H.264: the fixed table, then up to `CRF_TRIALS` capped-CRF trials per size
-  aimed at the table's quality (`crf_trials`, a search as ab-av1's); other
-  codecs: `RATE_LEVELS` of the table's bitrate.
+  H.264 and AV1: the fixed table, then up to `CRF_TRIALS` capped-CRF trials per
+  size aimed at the table's quality (`crf_trials`, a search as ab-av1's; AV1 aims
+  at the H.264 table's quality, `reference`); other codecs: `RATE_LEVELS` of the
+  table's bitrate.
 - Each output is scored against the same window of the source, both scaled
   to the display size (capped at 1080 lines: the VMAF v0.6.1 model is
   trained for a 1080p screen at 3 picture heights), by ffmpeg's libvmaf
@@ -48,18 +49,39 @@ MAX_SAMPLES = 6
 # itself (the per-title ladder never spends more) down to 1/16 of it, where a static or
 # animated picture typically still scores in the 90s.
 RATE_LEVELS: tuple[float, ...] = (1.0, 0.4, 0.16, 0.064)
-# Score every 2nd frame: VMAF costs about as much as the encodes, and at 2 s samples the
-# per-frame spread (p5) is still taken from 25-30 frames per sample.
-VMAF_SUBSAMPLE = 2
+# Score every 3rd frame: VMAF costs about as much as the encodes (1080p motion, one sample: 46 s of
+# VMAF beside 39 s of encodes at every 2nd frame). Every 3rd is also closer to the all-frames score
+# than every 2nd or 4th (likely x264's frame types, which repeat with an even period: an even step keeps
+# landing on the same kind). Measured on bench/quality.py's three sources (8 s 720p, the table's 4
+# rungs each, every 2 s window against all its frames): the mean off by at most 1.40 at every 2nd
+# frame, 3.03 at every 4th, 0.42 at every 3rd. 20 frames per 2 s sample still give the p5.
+VMAF_SUBSAMPLE = 3
 # Codecs measured with capped-CRF trials (`crf_trials`) and encoded at the chosen CRF: x264's CRF under
 # VBV is repeatable with sliced threads (byte-identical retries). Others keep the rate grid.
-CRF_CODECS = ("h264",)
-FIRST_CRF = 23.0  # x264's default: mid-range for every size
+# SVT-AV1's CRF with `-maxrate` is its capped CRF (core/media/encode.py).
+
+
+@dataclass(frozen=True)
+class CrfScale:
+    """One encoder's CRF scale, for the search: where to start, how far a halved rate moves it, its bounds."""
+
+    first: float  # the first trial, every size
+    per_halving: float  # CRF steps that halve the rate (rule of thumb, before two trials give a slope)
+    low: float
+    high: float
+
+
+CRF_SCALES: dict[str, CrfScale] = {
+    "h264": CrfScale(first=23.0, per_halving=6.0, low=10.0, high=45.0),  # x264's default CRF; +6 halves the rate
+    # SVT-AV1 (0-63): 35 is its default; measured with bench/quality_av1.py on 720p testsrc2 (capped, preset 9):
+    # CRF 30 -> 36 -> 42 gave 4.04 -> 2.95 -> 1.61 Mbit/s, 2.5x over 12 steps: about 9 steps halve it.
+    "av1": CrfScale(first=35.0, per_halving=9.0, low=10.0, high=60.0),
+}
+CRF_CODECS = tuple(CRF_SCALES)
 CRF_TRIALS = 3  # after the table's own trial
 CRF_STEP = 4.0  # on a flat curve
 MAX_CRF_STEP = 10.0
 CLOSE_CRF = 3.0  # two trials this close around the target: interpolating between them is good enough
-MIN_CRF, MAX_CRF = 10.0, 45.0
 SCORE_MAX_SHORT = 1080
 
 
@@ -142,11 +164,16 @@ def analyse(
     cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
     nice: int = 0,
+    reference: Ladder | tuple[RatePoint, ...] | None = None,
 ) -> QualityMeasurements:
     """Measure `ladder`'s sizes on samples of `source` (the fixed ladder goes in).
 
-    H.264: the fixed table itself, then `CRF_TRIALS` capped-CRF trials aimed per
+    H.264 and AV1: the fixed table itself, then `CRF_TRIALS` capped-CRF trials aimed per
     size at the table's quality (`crf_trials`). Other codecs: `RATE_LEVELS`.
+    `reference`: the quality to aim at instead of the table's own: the H.264 fixed
+    table's points on the same samples (`plan_samples` is deterministic), or that
+    ladder, measured here first. An AV1 ladder aims at what the H.264 ladder gives
+    (the fair comparison: the same VMAF, fewer bits), not at its own table's quality.
     `nice`: added to every ffmpeg's niceness (the analysis may run beside an encode).
     """
     if samples is None:
@@ -159,8 +186,14 @@ def analyse(
     run = _Trials(ffmpeg, source, ladder, samples, segment_duration=segment_duration, work_dir=work_dir,
                   size=score_size(*display), cancel=cancel, timeout=timeout, nice=nice)
     points: list[RatePoint] = []
+    if isinstance(reference, Ladder):
+        ref_run = _Trials(ffmpeg, source, reference, samples, segment_duration=segment_duration, work_dir=work_dir,
+                          size=score_size(*display), cancel=cancel, timeout=timeout, nice=nice)
+        reference = tuple(ref_run.measure(reference.renditions, "reference").values())
+    reference = tuple(sorted(reference or (), key=lambda p: -p.short))
     if ladder.codec in CRF_CODECS:
-        points = crf_trials(run, ladder)
+        targets = {p.short: p.vmaf_mean - TOP_SLACK for p in reference} or None
+        points = crf_trials(run, ladder, targets)
     else:
         for level in RATE_LEVELS:
             scaled = tuple(replace(r, bitrate=_at(r.bitrate, level), max_bitrate=_at(r.max_bitrate, level),
@@ -168,28 +201,40 @@ def analyse(
             points += run.measure(scaled, f"r{level:g}").values()
     points.sort(key=lambda p: (-p.short, -p.bitrate))
     return QualityMeasurements(points=tuple(points), samples=len(samples),
-                               sample_seconds=round(sum(s.length for s in samples), 3))
+                               sample_seconds=round(sum(s.length for s in samples), 3), reference=reference)
 
 
-def crf_trials(run: _Trials, ladder: Ladder) -> list[RatePoint]:
+def table_points(m: QualityMeasurements) -> tuple[RatePoint, ...]:
+    """The fixed table's own trial of each size (the average-bitrate point at the table's rate): a reference."""
+    by_short: dict[int, RatePoint] = {}
+    for p in m.points:
+        if p.crf is None and (p.short not in by_short or p.bitrate > by_short[p.short].bitrate):
+            by_short[p.short] = p
+    return tuple(by_short.values())
+
+
+def crf_trials(run: _Trials, ladder: Ladder, targets: dict[int, float] | None = None) -> list[RatePoint]:
     """The fixed table, then capped-CRF trials that close in on each size's table quality (ab-av1's search).
 
     1. The table as it is: each size's quality at the fixed bits, the target
        (minus `TOP_SLACK`, as the planner takes it).
-    2. Every size at `FIRST_CRF`, under the table's cap (maxrate, bufsize).
+    2. Every size at the encoder's first CRF (`CRF_SCALES`), under the table's cap.
     3. Each size at the CRF its two points put the target at: the straight
        line through them in (log rate, VMAF) gives the rate, x264's +6 CRF per
        halved rate the CRF (`next_crf`).
     4. Only sizes whose two CRF trials do not yet bracket the target within
        `CLOSE_CRF`: once more, from the two CRF trials.
-    Trials 3 and 4 encode only the sizes that need them.
+    Trials 3 and 4 encode only the sizes that need them. `targets` (short side ->
+    VMAF): aim there instead (the H.264 table's quality, for AV1).
     """
+    scale = CRF_SCALES[ladder.codec]
     by_short = {min(r.width, r.height): r for r in ladder.renditions}
     ref = run.measure(ladder.renditions, "table")
     points = list(ref.values())
     target = {s: p.vmaf_mean - TOP_SLACK for s, p in ref.items()}
+    target.update({s: t for s, t in (targets or {}).items() if s in target})
     tried: dict[int, list[RatePoint]] = {s: [] for s in ref}
-    crf = {s: FIRST_CRF for s in ref}
+    crf = {s: scale.first for s in ref}
     for step in range(CRF_TRIALS):
         if not crf:
             break
@@ -200,19 +245,20 @@ def crf_trials(run: _Trials, ladder: Ladder) -> list[RatePoint]:
         crf = {}
         for s, trials in tried.items():
             if s in target and len(trials) == step + 1:
-                c = next_crf(ref[s], trials, target[s])
+                c = next_crf(ref[s], trials, target[s], scale)
                 if c is not None:
                     crf[s] = c
     return points
 
 
-def next_crf(ref: RatePoint, trials: list[RatePoint], target: float) -> float | None:
+def next_crf(ref: RatePoint, trials: list[RatePoint], target: float,
+             scale: CrfScale = CRF_SCALES["h264"]) -> float | None:
     """The CRF to try next for one size (pure), or None when its trials already bracket `target` closely.
 
     `trials` are the size's CRF trials so far (each with `crf`), `ref` its
     fixed-table point. The two most recent points (the table's when there is
     one CRF trial) give the slope in VMAF per doubled rate; the CRF follows
-    from the rate by x264's rule of thumb (+6 CRF halves the rate). A flat or
+    from the rate by the encoder's rule of thumb (`scale.per_halving`; x264: +6 CRF halves the rate). A flat or
     inverted slope (a picture that is already as good as it gets) steps by
     `CRF_STEP` upwards. The step is at least 1 and at most `MAX_CRF_STEP`.
     """
@@ -235,14 +281,14 @@ def next_crf(ref: RatePoint, trials: list[RatePoint], target: float) -> float | 
         if slope <= 0.5:  # quality hardly moves with the rate here: try cheaper, or dearer if below target
             step = CRF_STEP if last.vmaf_mean >= target else -CRF_STEP
         else:
-            step = -6 * (target - last.vmaf_mean) / slope
+            step = -scale.per_halving * (target - last.vmaf_mean) / slope
     step = max(-MAX_CRF_STEP, min(MAX_CRF_STEP, step))
     if abs(step) < 1:
         step = 1.0 if step >= 0 else -1.0
     c = last.crf + step
     if above and below:  # stay inside the bracket
         c = min(max(c, above[-1].crf + 0.5), below[0].crf - 0.5)
-    c = round(min(MAX_CRF, max(MIN_CRF, c)) * 2) / 2
+    c = round(min(scale.high, max(scale.low, c)) * 2) / 2
     return None if any(abs(p.crf - c) < 0.25 for p in trials) else c
 
 

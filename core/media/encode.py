@@ -350,6 +350,14 @@ def _video_args(job: EncodeJob) -> list[str]:
     args += ["-force_key_frames", keyframe_expression(job)]
     for i, r in enumerate(ladder.renditions):
         maxrate = [] if ladder.codec == "av1" else [f"-maxrate:v:{i}", str(r.max_bitrate)]
+        if r.crf is not None and ladder.codec == "av1":
+            # Capped CRF for SVT-AV1: its CRF mode with `-maxrate` is SVT's capped CRF (max_bit_rate),
+            # the one mode it takes a max bitrate in. No `-b:v`: with it the encoder refuses to open
+            # (measured), so the init segment's `btrt` differs from a fixed-table rung's (avg 0, max the
+            # cap): AV1 chunks of one track cannot mix the two (`plan_ladder` keeps_sizes: H.264 only).
+            args += [f"-crf:v:{i}", _number(r.crf), f"-maxrate:v:{i}", str(r.max_bitrate),
+                     f"-bufsize:v:{i}", str(r.buffer_size)]
+            continue
         if r.crf is not None and ladder.codec == "h264":
             # Capped CRF: x264 keeps the quality constant under the VBV cap and ignores -b:v, which
             # then only fills the init segment's `btrt` box. It is the cap's nominal rate (maxrate is

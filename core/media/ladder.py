@@ -38,6 +38,11 @@ H264_BITRATES: dict[int, int] = {
 # 94.6 at 0.75x and 95.6 at 0.9x. 0.75 keeps the top rung within ~1.5 VMAF for a
 # fifth fewer bits and gives the lower rungs more quality than H.264's.
 CODEC_FACTORS: dict[str, float] = {"h264": 1.0, "h265": 0.6, "vp8": 1.2, "av1": 0.75}
+# Codecs whose capped-CRF rung has the same init segment as the fixed table's rung (x264 with
+# `stitchable=1` and `-b:v` in the `btrt` box), so chunks of one track may be encoded either way.
+# SVT-AV1's does not (its `btrt` carries the cap and no average: core/media/encode.py): on the
+# chunked path (`keep_sizes`) an AV1 family keeps the fixed table.
+STITCHABLE_CRF_CODECS = ("h264",)
 MAX_FRAME_RATE = 60
 # A source this much above a table size gets its own top rung instead of
 # being scaled down to the table size (e.g. 2.39:1 at 1920x804).
@@ -84,7 +89,7 @@ def plan_ladder(
         rungs = _explicit_rungs(explicit, short)
     else:
         rungs = skip_close_rungs(_table_rungs(codec, short, rate))[: max(1, max_rungs)]
-        if measurements is not None and keep_sizes:
+        if measurements is not None and keep_sizes and codec in STITCHABLE_CRF_CODECS:
             table = dict(rungs)
             same = same_size_rungs(measurements, table)
             quality = {s: RungQuality(c.vmaf_mean, c.vmaf_p5, measurements.samples) for s, c in same.items() if c}

@@ -59,8 +59,8 @@ class Rendition:
     role: str = ""  # one of AUDIO_ROLES; "" = main for the default track, alternate otherwise
     default: bool = False  # the track a player starts with
     source_stream: int = 0  # which audio stream of the input it is encoded from (`-map 0:a:N`)
-    # Capped CRF (a per-title H.264 rung, core/media/pertitle.py): x264 holds this constant rate factor
-    # under the `max_bitrate`/`buffer_size` cap, and `bitrate` is the average the analysis expects.
+    # Capped CRF (a per-title H.264 or AV1 rung, core/media/pertitle.py): x264 / SVT-AV1 holds this constant
+    # rate factor under the `max_bitrate`/`buffer_size` cap, and `bitrate` is the average the analysis expects.
     # None: average-bitrate rate control at `bitrate` (the fixed table, explicit ladders, other codecs).
     crf: float | None = None
 

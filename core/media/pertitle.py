@@ -21,9 +21,13 @@ The choice, in order:
 3. Below it, each smaller size is capped the same way: the quality its fixed
    bits reach, minus `TOP_SLACK`, at the fewest bits that reach it. A rung
    not `MIN_RATE_STEP` cheaper than the one above is dropped: a player could
-   hardly tell the two apart, and each costs an encode and its storage.
+   hardly tell the two apart, and each costs an encode and its storage. So is
+   a rung less than `JND_VMAF` (one just-noticeable difference) below the
+   rung kept above it that is not `KEEP_RATE_STEP` cheaper either (measured:
+   bench/quality.py's motion source, whose table puts 360p 4.3 points under
+   480p for 1.9x fewer bits).
 
-4. H.264 (`RatePoint.crf` set on the analysis' capped-CRF trials): each rung
+4. H.264 and AV1 (`RatePoint.crf` set on the analysis' capped-CRF trials): each rung
    becomes the CRF at which its size reaches the rung's target (`crf_for`,
    interpolated between the trials that bracket it), under the table's VBV
    cap, when that costs no more than the table; otherwise it stays at an
@@ -34,11 +38,17 @@ The choice, in order:
 `same_size_rungs` is the variant for a ladder whose sizes are already being
 encoded (the chunked path's chunk 0): every size kept, each at its CRF.
 
+With `QualityMeasurements.reference` (an AV1 ladder: the H.264 table's
+points on the same samples) each size aims at the reference's quality
+instead of its own table's, when it reaches it within its own table's bits
+(`_aims`): AV1 is then compared with H.264 at the same VMAF.
+
 Why not fixed VMAF steps (95/90/84/76/65, as some services use)? Measured on
 bench/quality.py's high-motion source, a 76 step put the 240p rung 9 points
 under the fixed table's 240p (85) for 30 % fewer bits there: a per-title
 ladder must never look worse than the table it replaces, rung for rung, so
 each rung's target comes from what its size reaches with the table's bits.
+What the steps are for, spacing rungs a JND apart, is kept: the drop rule of 3.
 """
 
 from __future__ import annotations
@@ -52,6 +62,13 @@ from dataclasses import dataclass, replace
 # that much (bench/quality.py), and the top rung must stay within a point of the fixed one.
 TOP_SLACK = 0.5
 MIN_RATE_STEP = 1.4  # each rung at least this factor cheaper than the one above, or it is dropped
+# A rung less than a just-noticeable difference (JND: ~6 VMAF points, the field's rule of thumb) below
+# the rung kept above it is dropped too, unless it is at least `KEEP_RATE_STEP` cheaper: a player
+# switching between the two saves few bits for a change its viewer can hardly see. 2x is the wide end
+# of Apple's HLS authoring guidance (adjacent bitrates 1.5-2x apart): a rung that much cheaper serves
+# a network the one above cannot, however close its quality.
+JND_VMAF = 6.0
+KEEP_RATE_STEP = 2.0
 MIN_BITRATE = 50_000  # the API's smallest rung bitrate
 
 
@@ -73,6 +90,9 @@ class QualityMeasurements:
     points: tuple[RatePoint, ...]
     samples: int
     sample_seconds: float
+    # Another ladder's fixed-table points on the same samples, whose quality this one aims at instead of
+    # its own table's: the H.264 table's, for an AV1 ladder (the same VMAF for fewer bits). () : its own.
+    reference: tuple[RatePoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +133,8 @@ def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 
     curves = {s: c for s, c in curves.items() if c}
     if not curves:
         return []
-    best = max(_value(c, caps[s])[0] for s, c in curves.items())
+    aim = _aims(m, curves, caps)
+    best = max(aim.values())
     top = _cheapest(curves, caps, best - TOP_SLACK, sizes=curves.keys(), below_rate=None)
     if top is None:  # unreachable: the best size reaches `best` within its cap; kept for safety
         return []
@@ -121,13 +142,31 @@ def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 
     for size in sorted((s for s in curves if s < top.short), reverse=True):
         if len(rungs) >= max(1, max_rungs):
             break
-        target = _value(curves[size], caps[size])[0] - TOP_SLACK
+        target = aim[size] - TOP_SLACK
         below = rungs[-1].bitrate / MIN_RATE_STEP
         rung = _cheapest(curves, caps, target, sizes=[size], below_rate=below)
         if rung is not None:
             crf = _capped_crf(rung, m.points, target, caps[size])
-            rungs.append(crf if crf.bitrate <= below else rung)
+            rung = crf if crf.bitrate <= below else rung
+            if rungs[-1].vmaf_mean - rung.vmaf_mean < JND_VMAF and rung.bitrate * KEEP_RATE_STEP > rungs[-1].bitrate:
+                continue  # under a JND below the rung above and not 2x cheaper: not worth a rendition
+            rungs.append(rung)
     return rungs
+
+
+def _aims(m: QualityMeasurements, curves: dict[int, list[RatePoint]], caps: dict[int, int]) -> dict[int, float]:
+    """Per size, the quality its rung aims at (before `TOP_SLACK`): what the size reaches with the table's bits,
+    or the reference's quality there (`QualityMeasurements.reference`) when the size reaches that within them.
+
+    A reference the size cannot reach within its own table's bits is not chased past them: the table's
+    bits are the most a per-title rung spends, whichever quality it aims at.
+    """
+    ref = {p.short: p.vmaf_mean for p in m.reference}
+    aims = {}
+    for s, c in curves.items():
+        own = _value(c, caps[s])[0]
+        aims[s] = min(ref[s], own) if s in ref else own
+    return aims
 
 
 def normalised(m: QualityMeasurements, caps: dict[int, int]) -> QualityMeasurements:
@@ -162,10 +201,11 @@ def same_size_rungs(m: QualityMeasurements, caps: dict[int, int]) -> dict[int, C
     whose CRF trials do not reach it within the table's bits stays at the table.
     """
     m = normalised(m, caps)
+    curves = {s: convex_hull([p for p in m.points if p.short == s]) for s in caps}
+    aim = _aims(m, {s: c for s, c in curves.items() if c}, caps)
     out: dict[int, ChosenRung | None] = {}
     for size, cap in caps.items():
-        curve = convex_hull([p for p in m.points if p.short == size])
-        found = crf_for([p for p in m.points if p.short == size], _value(curve, cap)[0] - TOP_SLACK) if curve else None
+        found = crf_for([p for p in m.points if p.short == size], aim[size] - TOP_SLACK) if size in aim else None
         out[size] = found if found is not None and found.bitrate <= cap else None
     return out
 

@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from core import layout
 from core.db.models import Rendition
 from core.media import analysis
+from core.media.ladder import plan_ladder
 from core.media.model import Ladder, Presentation
 from core.media.pertitle import QualityMeasurements, RatePoint
 from core.media.probe import MediaInfo
@@ -45,13 +46,21 @@ def analyse_families(ffmpeg: str, storage: Storage, asset_id: str, info: MediaIn
             return {codec: _from_dict(d) for codec, d in stored.items()}
     found: dict[str, QualityMeasurements] = {}
     video = info.video
-    for ladder in fixed:
+    display = (video.display_width, video.display_height)
+    # H.264 first: an AV1 ladder aims at the H.264 table's quality on the same samples (its table points,
+    # or, without an H.264 family, the H.264 table measured for it).
+    for ladder in sorted(fixed, key=lambda lad: lad.codec != "h264"):
         started = time.monotonic()
         out = work_dir / f"analysis-{ladder.codec}"
         shutil.rmtree(out, ignore_errors=True)
+        reference = None
+        if ladder.codec == "av1":
+            reference = (analysis.table_points(found["h264"]) if "h264" in found
+                         else plan_ladder(codec="h264", display_width=display[0], display_height=display[1],
+                                          frame_rate=video.frame_rate, max_rungs=len(ladder.renditions)))
         found[ladder.codec] = analysis.analyse(
-            ffmpeg, source, ladder, duration=info.duration, display=(video.display_width, video.display_height),
-            segment_duration=segment_duration, work_dir=out, cancel=cancel, timeout=timeout, nice=nice)
+            ffmpeg, source, ladder, duration=info.duration, display=display, segment_duration=segment_duration,
+            work_dir=out, cancel=cancel, timeout=timeout, nice=nice, reference=reference)
         shutil.rmtree(out, ignore_errors=True)
         log.info("asset %s: %s analysed in %.1f s (%d points)", asset_id, ladder.codec, time.monotonic() - started,
                  len(found[ladder.codec].points))
@@ -115,4 +124,5 @@ def full_report(engine: Engine, storage: Storage, ffmpeg: str, asset_id: str, pr
 
 def _from_dict(d: dict) -> QualityMeasurements:
     return QualityMeasurements(points=tuple(RatePoint(**p) for p in d["points"]), samples=d["samples"],
-                               sample_seconds=d["sample_seconds"])
+                               sample_seconds=d["sample_seconds"],
+                               reference=tuple(RatePoint(**p) for p in d.get("reference", ())))

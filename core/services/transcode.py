@@ -42,6 +42,7 @@ from core.errors import AbrError, Cancelled, NotFound, Unprocessable
 from core.media.encode import EncodeJob
 from core.media.family import encode_family
 from core.media.encryption import ContentKey
+from core.media.ladder import STITCHABLE_CRF_CODECS
 from core.media.model import Ladder, Presentation, Protection, Track
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import probe
@@ -331,7 +332,12 @@ class AssetTranscode:
     def _per_title_chunks(self, info, settings: AssetSettings, source: Path, plan: ChunkPlan) -> ChunkPlan:
         """`plan` with every family at its measured capped CRFs for the same rungs (run beside chunk 0)."""
         started = time.monotonic()
-        measurements = analyse_families(self.config.ffmpeg, self.storage, self.asset_id, info, plan.ladders,
+        # Only the families whose CRF rungs can join chunk 0's table rungs (same init segment): measuring
+        # the others (AV1) would only delay the chunks that wait for this.
+        stitchable = [lad for lad in plan.ladders if lad.codec in STITCHABLE_CRF_CODECS]
+        if not stitchable:
+            return plan
+        measurements = analyse_families(self.config.ffmpeg, self.storage, self.asset_id, info, stitchable,
                                         source=source, segment_duration=plan.segment_duration,
                                         work_dir=self.work, cancel=self.cancelled,
                                         timeout=self.config.ffmpeg_timeout, nice=ANALYSIS_NICE)

@@ -228,6 +228,18 @@ def test_capped_crf_rung_exact():
     ]  # fmt: skip
 
 
+def test_av1_capped_crf_rung_exact():
+    """SVT-AV1's capped CRF: -crf with -maxrate (no -b:v: the encoder would not open); VBR rungs keep no maxrate."""
+    crf = Rendition("av1-720p", "av1", 1280, 720, 1_673_000, 3_375_000, 4_500_000, Fraction(30), crf=33.2)
+    vbr = Rendition("av1-360p", "av1", 640, 360, 600_000, 900_000, 1_200_000, Fraction(30))
+    argv = build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, Ladder("av1", (crf, vbr)), None, 4.0, Fraction(30)))
+    rate = argv.index("-force_key_frames") + 2
+    assert argv[rate:argv.index("-fflags")] == [
+        "-crf:v:0", "33.2", "-maxrate:v:0", "3375000", "-bufsize:v:0", "4500000",
+        "-b:v:1", "600000", "-bufsize:v:1", "1200000",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(("codec", "first", "segment"), [
     ("vp8", 1.0, 4.0),  # libvpx may place keyframes of its own: equal segments
     ("av1", 1.0, 4.0),

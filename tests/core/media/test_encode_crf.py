@@ -35,3 +35,22 @@ def test_crf_rungs_change_the_media_not_the_init(tmp_path):
                      sum(p.stat().st_size for p in job.out_dir.glob("seg-0-*.m4s")))
     assert out["crf18"][0] == out["fixed"][0] == out["crf40"][0]
     assert out["crf40"][1] * 2 < out["crf18"][1], out  # the CRF reached the encoder: quality costs bits
+
+
+def test_av1_capped_crf_reaches_svt_and_repeats_byte_for_byte(tmp_path):
+    """SVT-AV1 at -crf with -maxrate: the CRF reaches the encoder and a retry writes the same bytes (lp=1)."""
+    ffmpeg = find_ffmpeg()
+    source = tmp_path / "src.mp4"
+    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
+                    "-i", "testsrc2=size=320x240:rate=15,noise=alls=10:allf=t", "-t", "1", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-qp", "10", str(source)], check=True)
+    fixed = plan_ladder(codec="av1", display_width=320, display_height=240, frame_rate=Fraction(15))
+    out = {}
+    for name, crf in (("crf20", 20.0), ("crf50", 50.0), ("crf50-again", 50.0)):
+        ladder = Ladder("av1", tuple(replace(r, crf=crf) for r in fixed.renditions))
+        job = EncodeJob(source, tmp_path / name, ladder, None, 1.0, Fraction(15))
+        job.out_dir.mkdir()
+        run_ffmpeg(build_encode_argv(ffmpeg, job), duration=None, on_progress=None, timeout=120)
+        out[name] = b"".join(p.read_bytes() for p in sorted(job.out_dir.glob("seg-0-*.m4s")))
+    assert len(out["crf50"]) * 2 < len(out["crf20"]), {k: len(v) for k, v in out.items()}
+    assert out["crf50"] == out["crf50-again"]

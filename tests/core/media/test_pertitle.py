@@ -61,6 +61,32 @@ def test_a_rung_not_much_cheaper_than_the_one_above_is_dropped():
     assert rungs == [ChosenRung(720, 1_200_000, 95.0, 85.0)]
 
 
+# bench/quality.py's motion source (12 s 720p): the table's rungs scored 94.2 / 86.5 / 82.1 / 71.0 at 3M / 1.5M /
+# 800k / 400k (whole renditions); each size's curve through its table point.
+MOTION_LIKE = (pts(720, (750_000, 80.0), (1_500_000, 88.0), (3_000_000, 94.2))
+               + pts(480, (375_000, 72.0), (750_000, 80.0), (1_500_000, 86.5))
+               + pts(360, (200_000, 66.0), (400_000, 75.0), (800_000, 82.1))
+               + pts(240, (100_000, 55.0), (200_000, 64.0), (400_000, 71.0)))
+CAPS_720 = {720: 3_000_000, 480: 1_500_000, 360: 800_000, 240: 400_000}
+
+
+def test_a_rung_under_a_jnd_below_the_one_above_and_not_2x_cheaper_is_dropped():
+    rungs = choose_rungs(QualityMeasurements(MOTION_LIKE, 2, 4.0), CAPS_720)
+    # 360p: 81.6, 4.4 points (under 6) below 480p's 86.0 for 1.87x fewer bits (under 2x): dropped.
+    # 240p: 15.5 points below 480p: kept. 480p: 7.7 below 720p: kept.
+    assert rungs == [ChosenRung(720, 2_837_000, 93.7, 83.7), ChosenRung(480, 1_422_000, 86.0, 76.0),
+                     ChosenRung(240, 381_000, 70.51, 60.51)]
+
+
+def test_a_rung_close_in_quality_but_2x_cheaper_is_kept():
+    # 360p as before, but 2.2x cheaper than 480p (its curve shifted down in rate): a network 480p cannot serve.
+    cheaper = tuple(p for p in MOTION_LIKE if p.short != 360) + tuple(
+        pts(360, (150_000, 66.0), (300_000, 75.0), (600_000, 82.1)))
+    rungs = choose_rungs(QualityMeasurements(cheaper, 2, 4.0), {**CAPS_720, 360: 600_000})
+    assert [r.short for r in rungs] == [720, 480, 360, 240]
+    assert rungs[2] == ChosenRung(360, 571_000, 81.59, 71.59)
+
+
 def test_flat_top_is_capped_where_quality_stops_improving():
     flat = pts(720, (375_000, 97.0), (750_000, 98.5), (1_500_000, 99.0), (3_000_000, 99.2))
     rungs = choose_rungs(QualityMeasurements(tuple(flat), 2, 4.0), {720: 3_000_000}, max_rungs=4)
@@ -241,3 +267,40 @@ def test_rates_are_scaled_so_the_table_trial_costs_the_table():
     over = (R(360, 1_000_000, 94.0, 90.0, None), R(360, 900_000, 94.2, 90.5, 22.0), R(360, 500_000, 90.0, 85.0, 28.0))
     assert choose_rungs(QualityMeasurements(over, 2, 4.0), {360: 800_000}) == [
         ChosenRung(360, 672_000, 93.71, 89.86, crf=22.7)]
+
+
+# AV1 capped-CRF trials of one size (SVT-AV1 CRF scale) and its table's VBR point at 0.75x the H.264 rate.
+AV1_TRIALS = (R(720, 1_000_000, 93.0, 90.0, 40.0), R(720, 1_600_000, 95.5, 92.0, 34.0),
+              R(720, 2_000_000, 96.6, 93.5, 30.0), R(720, 2_250_000, 95.9, 92.5, None))
+
+
+def test_a_reference_sets_the_quality_an_av1_rung_aims_at():
+    # The H.264 table scored 96.2 on the same samples: AV1 aims at 95.7, between CRF 30 (96.6) and 34 (95.5):
+    # 30 + 4 x 0.9 / 1.1 = 33.27 -> 33.2, not at its own table's best (96.6 - 0.5: CRF 31.8, 8 % more bits).
+    h264 = (R(720, 3_000_000, 96.2, 93.0, None),)
+    assert choose_rungs(QualityMeasurements(AV1_TRIALS, 2, 4.0, reference=h264), {720: 2_250_000}) == [
+        ChosenRung(720, 1_673_000, 95.72, 92.3, crf=33.2)]
+    assert choose_rungs(QualityMeasurements(AV1_TRIALS, 2, 4.0), {720: 2_250_000}) == [
+        ChosenRung(720, 1_809_000, 96.1, 92.83, crf=31.8)]
+    assert same_size_rungs(QualityMeasurements(AV1_TRIALS, 2, 4.0, reference=h264), {720: 2_250_000}) == {
+        720: ChosenRung(720, 1_673_000, 95.72, 92.3, crf=33.2)}
+
+
+def test_a_reference_out_of_reach_within_the_table_is_not_chased():
+    # H.264 at 97.5: AV1 reaches at most 96.6 within its table's bits, so it aims there, as without a reference.
+    h264 = (R(720, 3_000_000, 97.5, 93.0, None),)
+    assert choose_rungs(QualityMeasurements(AV1_TRIALS, 2, 4.0, reference=h264), {720: 2_250_000}) == [
+        ChosenRung(720, 1_809_000, 96.1, 92.83, crf=31.8)]
+
+
+def test_an_av1_ladder_gets_capped_crf_rungs_but_keeps_the_table_on_the_chunked_path():
+    m = QualityMeasurements(AV1_TRIALS, 2, 4.0, reference=(R(720, 3_000_000, 96.2, 93.0, None),))
+    auto = plan_ladder(codec="av1", display_width=1280, display_height=720, frame_rate=Fraction(30), measurements=m,
+                       max_rungs=1)
+    assert [(r.id, r.bitrate, r.max_bitrate, r.buffer_size, r.crf) for r in auto.renditions] == [
+        ("av1-720p", 1_673_000, 3_375_000, 4_500_000, 33.2)]
+    # Chunked: SVT-AV1's capped-CRF init segment differs from the table's (btrt), so the table stays.
+    kept = plan_ladder(codec="av1", display_width=1280, display_height=720, frame_rate=Fraction(30), measurements=m,
+                       max_rungs=1, keep_sizes=True)
+    assert [(r.id, r.bitrate, r.crf) for r in kept.renditions] == [("av1-720p", 2_250_000, None)]
+    assert kept.quality == {}
