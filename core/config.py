@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # `"ladder": "auto"`. On the chunked path the analysis runs beside chunk 0 and does not delay
     # `playable`; on the single-worker path it still runs before the encode and delays it.
     auto_ladder_min_duration: float | None = Field(default=None, ge=0)
+    # Sources that take the chunked path get a per-title ladder unless their settings name one: there
+    # the analysis runs beside chunk 0 (which starts at once with the fixed table), so it costs CPU
+    # (<= 25 % of the encode, bench/quality.py) but not time to `playable`. False: the fixed table.
+    auto_ladder_chunked: bool = True
     chunk_min_source: float | None = Field(default=None, ge=0)
     # H.264/H.265 VOD: the first segment of every rung is this many seconds (then segment_duration),
     # on the chunked and single-worker paths; `playable` waits for x264 to make it. Chunk 0 of 1080p

@@ -40,6 +40,7 @@ def pipeline_config(ctx: WorkerContext) -> PipelineConfig:
                           limits=MediaLimits.from_settings(s), chunking=chunk_policy(s),
                           key_master=functools.partial(key_master, s),
                           auto_ladder_min_duration=s.auto_ladder_min_duration,
+                          auto_ladder_chunked=s.auto_ladder_chunked,
                           first_segment_duration=s.first_segment_duration or None)
 
 

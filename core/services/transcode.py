@@ -107,6 +107,9 @@ class PipelineConfig:
     chunking: ChunkPolicy | None = None  # None: never split (core/services/chunked.py)
     key_master: Callable[[], bytes] | None = None  # encrypted playback: the master that wraps content keys
     auto_ladder_min_duration: float | None = None  # longer sources get a per-title ladder unless settings say otherwise
+    # Sources on the chunked path get a per-title ladder unless settings name one (ABR_AUTO_LADDER_CHUNKED:
+    # the product's default is True, passed by workers/config.py; False here keeps a bare config fixed).
+    auto_ladder_chunked: bool = False
     # A shorter first segment (H.264/H.265, core/media/encode.py); None: every segment equal (the product's
     # default is ABR_FIRST_SEGMENT_DURATION's, passed by workers/config.py).
     first_segment_duration: float | None = None
@@ -284,7 +287,9 @@ class AssetTranscode:
                                                        self.config.first_segment_duration)
             if plan is not None:
                 # Per-title: chunk 0 starts at once with the fixed table; the analysis runs beside it
-                # (niced) and the other chunks are sent with its CRFs for the same rungs.
+                # (niced) and the other chunks are sent with its CRFs for the same rungs. Off the path
+                # to `playable` here, so the default for chunked sources (auto_ladder_chunked).
+                auto = auto or (bool(ladders) and asset_settings.ladder is None and self.config.auto_ladder_chunked)
                 prepare = functools.partial(self._per_title_chunks, info, asset_settings, source) if auto else None
                 chunked.start(plan, source, self.config.chunking.send, prepare=prepare)
                 return

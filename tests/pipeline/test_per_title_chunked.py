@@ -1,6 +1,8 @@
 """Per-title on the chunked path: chunk 0 starts with the fixed table while the analysis runs beside it.
 
 Source: 24 s 320x240 30 fps (moving test pattern, tone); segment 2 s, chunk 8 s -> 3 chunks; one rung (240p).
+The asset names no ladder: per-title is the product's default on the chunked path
+(ABR_AUTO_LADDER_CHUNKED, default true), where it costs no time to `playable`.
 Ordering, not timing (as tests/pipeline/test_chunked_audio.py): the analysis is held until a video segment
 of chunk 0 is in storage. Run beside chunk 0 it gets there; run before the encode (the single-worker
 order) the hold would run out with no video uploaded. The other chunks are then encoded at the measured
@@ -55,7 +57,7 @@ def test_chunk_0_does_not_wait_for_the_analysis_and_later_chunks_use_its_crf(tmp
     real = quality.analysis.analyse
 
     with app_client({"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}) as client:
-        created = upload_asset(client, source, {"segment_duration": SEGMENT, "ladder": "auto"})
+        created = upload_asset(client, source, {"segment_duration": SEGMENT})  # no ladder: the default
         ctx = client.app.state.ctx
         storage = Recording(ctx.storage, created["id"])
 
@@ -66,7 +68,7 @@ def test_chunk_0_does_not_wait_for_the_analysis_and_later_chunks_use_its_crf(tmp
 
         monkeypatch.setattr(quality.analysis, "analyse", analyse_after_chunk_0)
         sent: list[str] = []
-        config = PipelineConfig(ffmpeg=find_ffmpeg(), work_dir=tmp_path / "work",
+        config = PipelineConfig(ffmpeg=find_ffmpeg(), work_dir=tmp_path / "work", auto_ladder_chunked=True,
                                 chunking=ChunkPolicy(chunk_duration=CHUNK, min_source=2 * CHUNK,
                                                      send=lambda asset_id, piece: sent.append(piece)))
         AssetTranscode(ctx.engine, storage, config, created["id"]).run()
@@ -91,3 +93,19 @@ def test_chunk_0_does_not_wait_for_the_analysis_and_later_chunks_use_its_crf(tmp
             f"media/{created['id']}/presentation.json")))
         (track,) = presentation.video_tracks
         assert track.complete and len(track.segments) == SECONDS // SEGMENT
+
+
+def test_per_title_is_the_products_default_on_the_chunked_path_only(tmp_path):
+    """The worker's config from default settings: chunked sources per-title, others the fixed table."""
+    from types import SimpleNamespace
+
+    from core.config import Settings
+    from workers.config import pipeline_config
+
+    config = pipeline_config(SimpleNamespace(ffmpeg="ffmpeg", settings=Settings(data_dir=tmp_path)))
+    assert config.auto_ladder_chunked is True and config.auto_ladder_min_duration is None
+    assert config.chunking is not None  # the default chunks long sources
+    off = pipeline_config(SimpleNamespace(ffmpeg="ffmpeg", settings=Settings(data_dir=tmp_path,
+                                                                             auto_ladder_chunked=False)))
+    assert off.auto_ladder_chunked is False
+    assert PipelineConfig(ffmpeg="ffmpeg", work_dir=tmp_path).auto_ladder_chunked is False  # a bare config: fixed

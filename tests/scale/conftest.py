@@ -68,7 +68,10 @@ def services_env(pg_database, redis_url, s3_endpoint, tmp_path) -> dict[str, str
         "ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "api"),
         "ABR_DATABASE_URL": pg_database.rsplit("/", 1)[0] + "/" + name, "ABR_BROKER_URL": redis_url,
         "ABR_STORAGE_URL": f"s3://{bucket}/abr", "ABR_S3_ENDPOINT_URL": s3_endpoint,
-        "ABR_CHUNK_DURATION": "8", "ABR_CHUNK_MIN_SOURCE": "16", "ABR_LOG_LEVEL": "INFO",
+        "ABR_CHUNK_DURATION": "8", "ABR_CHUNK_MIN_SOURCE": "16",
+        # The fixed table: these tests check how chunks spread over workers and join, with expected rungs; the
+        # per-title default of the chunked path is tests/pipeline/test_per_title_chunked.py's.
+        "ABR_AUTO_LADDER_CHUNKED": "false", "ABR_LOG_LEVEL": "INFO",
         "ABR_JOB_STALE_AFTER": "30",
     }
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
