@@ -104,8 +104,9 @@ class AssetSettings(BaseModel):
     codecs: list[Literal["h264", "h265", "vp8", "av1"]] = Field(default_factory=lambda: ["h264"], min_length=1, max_length=4)
     segment_duration: float = Field(default=4.0, ge=1.0, le=10.0)
     # A list: exactly these rungs. "auto": per-title, measured on samples of the source with VMAF
-    # (core/media/analysis.py). "fixed": the bitrate table. None: "fixed", or "auto" for sources longer
-    # than the worker's `auto_ladder_min_duration` when the operator sets ABR_AUTO_LADDER_MIN_DURATION.
+    # (core/media/analysis.py). "fixed": the bitrate table. None: "auto" where the source takes the
+    # chunked path (ABR_AUTO_LADDER_CHUNKED, default on) or is longer than ABR_AUTO_LADDER_MIN_DURATION
+    # when the operator sets it; "fixed" otherwise.
     ladder: list[LadderRung] | Literal["auto", "fixed"] | None = Field(default=None)
     # After publishing, measure every video rendition's VMAF over its whole length (costs about a decode
     # and a VMAF pass per rendition); without it only the per-title analysis' sample scores are shown.
