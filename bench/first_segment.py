@@ -16,9 +16,9 @@ Variants run interleaved.
 
 --audio runs the chunked path's audio encode beside it (niced by
 `chunked.AUDIO_NICE`, as the worker does), so its share can be seen.
---vmaf lets one run of each variant finish chunk 0 (60 s) and scores each rung
+--vmaf lets one run of each variant finish chunk 0 (60 s, or --length) and scores each rung
 (libvmaf v0.6.1, upscaled bicubic to the source size, every 5th frame)
-against the source's first 60 s: a lever that changes chunk 0's encoder
+against the same seconds of the source: a lever that changes chunk 0's encoder
 settings changes chunk 0's quality, not just its start.
 """
 
@@ -50,14 +50,14 @@ SEGMENT = 4.0
 FIRST = 0.5
 
 
-def job_argvs(source: Path, out: Path, x264_extra: str) -> tuple[list[str], list[str], int]:
+def job_argvs(source: Path, out: Path, x264_extra: str, length: float = CHUNK) -> tuple[list[str], list[str], int]:
     """(chunk 0's argv with `x264_extra` in every rung, the audio's argv, rungs)."""
     info = probe(source)
     v = info.video
     ladder = plan_ladder(codec="h264", display_width=v.display_width, display_height=v.display_height,
                          frame_rate=v.frame_rate)
     rate = ladder.renditions[0].frame_rate
-    job = EncodeJob(source, out / "f0c0", ladder, None, SEGMENT, rate, start=0.0, length=CHUNK,
+    job = EncodeJob(source, out / "f0c0", ladder, None, SEGMENT, rate, start=0.0, length=length,
                     first_segment_duration=FIRST)
     argv = build_encode_argv(FFMPEG, job)
     if x264_extra:
@@ -80,8 +80,8 @@ def ffmpeg_cpu(pid: int) -> float:
     return total / 1e9
 
 
-def run_once(source: Path, root: Path, x264_extra: str, with_audio: bool, finish: bool) -> dict:
-    argv, audio_argv, rungs = job_argvs(source, root, x264_extra)
+def run_once(source: Path, root: Path, x264_extra: str, with_audio: bool, finish: bool, length: float) -> dict:
+    argv, audio_argv, rungs = job_argvs(source, root, x264_extra, length)
     (root / "f0c0").mkdir(parents=True)
     (root / "audio").mkdir(parents=True)
     load = os.getloadavg()[0]
@@ -117,7 +117,7 @@ def run_once(source: Path, root: Path, x264_extra: str, with_audio: bool, finish
             "rc": proc.returncode}
 
 
-def vmaf(root: Path, source: Path, rungs: int, width: int, height: int) -> list[float]:
+def vmaf(root: Path, source: Path, rungs: int, width: int, height: int, length: float) -> list[float]:
     scores = []
     for i in range(rungs):
         out = root / "f0c0"
@@ -129,7 +129,7 @@ def vmaf(root: Path, source: Path, rungs: int, width: int, height: int) -> list[
                  f"[1:v]setsar=1,format=yuv420p[r];"
                  f"[d][r]libvmaf=log_fmt=json:log_path={log}:n_subsample=5:n_threads={os.cpu_count()}")
         subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(joined),
-                        "-t", str(CHUNK), "-i", str(source), "-filter_complex", graph, "-f", "null", "-"],
+                        "-t", str(length), "-i", str(source), "-filter_complex", graph, "-f", "null", "-"],
                        check=True)
         scores.append(round(json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"], 2))
     return scores
@@ -142,6 +142,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--audio", action="store_true", help="run the audio encode beside it, as the worker does")
     ap.add_argument("--vmaf", action="store_true", help="finish one run of each variant and score its rungs")
+    ap.add_argument("--length", type=float, default=CHUNK,
+                    help="seconds of source chunk 0 encodes (default 60, the chunk length; shorter for a quicker --vmaf)")
     ap.add_argument("--print-argv", action="store_true")
     args = ap.parse_args()
     variants = dict(v.split("=", 1) for v in args.variants.split(",") if v)
@@ -157,12 +159,12 @@ def main() -> int:
             for name, extra in variants.items():
                 root = Path(tmp) / f"{name}-{rep}"
                 finish = args.vmaf and rep == 0
-                r = run_once(args.source, root, extra, args.audio, finish)
+                r = run_once(args.source, root, extra, args.audio, finish, args.length)
                 results[name].append(r)
                 print(f"{name} run {rep + 1}: {json.dumps(r)}", flush=True)
                 if finish:
                     quality[name] = vmaf(root, args.source, len(r["first_segments"]), info.display_width,
-                                         info.display_height)
+                                         info.display_height, args.length)
                     print(f"{name} VMAF chunk 0 per rung: {quality[name]}", flush=True)
     print(f"\n{'variant':10s} {'cpu med':>8s} {'cpu all':>30s} {'last 1st seg med':>16s} {'init med':>8s}  VMAF")
     for name, runs in results.items():

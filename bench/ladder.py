@@ -1,6 +1,7 @@
 """Ladder benchmark (not run by CI): the pipeline vs one hand-written ffmpeg vs python-ffmpeg-video-streaming.
 
     .venv/bin/python bench/ladder.py [--duration 30] [--repeat 3] [--segment 4] [--vmaf pipeline,hand] [--keep DIR]
+                                     [--threads]
 
 Targets (issue #20): pipeline / hand-written wall <= 0.8 with every rung's
 VMAF within 0.5 of the hand-written output's; baseline / pipeline wall >= 1.8.
@@ -124,12 +125,33 @@ def _cpu() -> float:
     return c.ru_utime + c.ru_stime + s.ru_utime + s.ru_stime
 
 
+THREADS = False  # --threads: sample the encoding ffmpeg's threads (bench/procprof.py) during each run
+
+
+def _is_encoder(cmd: str) -> bool:
+    return "ffmpeg" in cmd.split(" ", 1)[0] and "libx264" in cmd
+
+
 def measure(fn, *args) -> dict:
     load = os.getloadavg()[0]
+    sampler = None
+    if THREADS:
+        from bench.procprof import Sampler
+
+        sampler = Sampler({os.getpgid(0)}, runnable_of=_is_encoder)
+        sampler.start()
     cpu0, t0 = _cpu(), time.monotonic()
     detail = fn(*args)
     wall, cpu = time.monotonic() - t0, _cpu() - cpu0
-    return {"wall": wall, "cpu": cpu, "load1_before": load, "load1_after": os.getloadavg()[0], **detail}
+    out = {"wall": wall, "cpu": cpu, "load1_before": load, "load1_after": os.getloadavg()[0], **detail}
+    if sampler is not None:
+        sampler.stop()
+        # Per thread name (enc0:N:libx264 is rung N's x264, fc0 the filter graph, av:h264:df* the decoder's
+        # frame threads), and how often 0, 1, 2, ... of the encoding ffmpeg's threads were runnable: on a quiet
+        # 2-core machine, wall ~ CPU / 2 needs >= 2 most of the time.
+        out["threads"] = sampler.by_thread(_is_encoder)
+        out["runnable"] = sampler.runnable_shares()
+    return out
 
 
 # -- (a) the project's pipeline -------------------------------------------------------------------
@@ -349,7 +371,12 @@ def main() -> int:
     ap.add_argument("--vmaf-subsample", type=int, default=5, help="score every n-th frame (default 5)")
     ap.add_argument("--keep", type=Path, help="keep outputs under this directory instead of a temp dir")
     ap.add_argument("--print-argv", action="store_true", help="print the hand-written argv and exit")
+    ap.add_argument("--threads", action="store_true",
+                    help="sample the encoding ffmpeg's threads every 20 ms (bench/procprof.py): CPU per thread and "
+                         "the share of time 0, 1, 2, ... of them were runnable (costs a little CPU in this process)")
     args = ap.parse_args()
+    global THREADS
+    THREADS = args.threads
     variants = [v for v in args.variants.split(",") if v]
     scored = [v for v in args.vmaf.split(",") if v and v in variants]
     if unknown := set(variants) - set(VARIANTS + OPTIONAL):
@@ -382,6 +409,9 @@ def main() -> int:
                 results[v].append(r)
                 print(f"  run {rep + 1}/{args.repeat} {v:11s} wall {r['wall']:6.2f} s  cpu {r['cpu']:6.1f} s  "
                       f"load {r['load1_before']:.2f}->{r['load1_after']:.2f}  segments {r['segments']}", flush=True)
+                if "threads" in r:
+                    print(f"    threads (CPU s): {r['threads']}\n    runnable threads (share of samples): "
+                          f"{r['runnable']}", flush=True)
                 if v in scored and v not in quality:
                     quality[v] = [vmaf(Path(f), source, args.vmaf_subsample) for f in rungs]
                     print(f"  VMAF {v}: {quality[v]}", flush=True)

@@ -53,9 +53,13 @@ def _busy_s() -> float:
 
 
 class Sampler(threading.Thread):
-    def __init__(self, pgids: set[int]) -> None:
+    def __init__(self, pgids: set[int], runnable_of=None) -> None:
         super().__init__(daemon=True)
         self.pgids = pgids
+        # runnable_of(cmdline) -> bool: for those processes, how many threads are runnable (state R: on a CPU or
+        # waiting for one) at each sample; on an otherwise idle machine, whether they could keep every core busy.
+        self.runnable_of = runnable_of
+        self.runnable: list[int] = []
         self.threads: dict[tuple[int, int], _Thread] = {}
         self.procs: dict[int, tuple[float, str]] = {}  # pid -> (first seen, cmdline)
         self.busy: list[tuple[float, float]] = []
@@ -73,6 +77,7 @@ class Sampler(threading.Thread):
     def sample(self) -> None:
         now = time.monotonic()
         self.busy.append((now, _busy_s()))
+        running = 0
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -100,6 +105,24 @@ class Sampler(threading.Thread):
                 on_cpu, waiting = sched.split()[:2]
                 t.samples.append((now, int(on_cpu)))
                 t.waits.append((now, int(waiting)))
+                if self.runnable_of is not None and self.runnable_of(self.procs[pid][1]):
+                    stat = _read(f"/proc/{pid}/task/{tid}/stat")
+                    running += bool(stat and stat.rsplit(")", 1)[1].split()[0] == "R")
+        if self.runnable_of is not None and any(self.runnable_of(cmd) for _, cmd in self.procs.values()):
+            self.runnable.append(running)
+
+    def runnable_shares(self) -> dict[int, float]:
+        """Share of samples with 0, 1, 2, ... runnable threads (see `runnable_of`)."""
+        n = len(self.runnable) or 1
+        return {k: round(self.runnable.count(k) / n, 3) for k in sorted(set(self.runnable))}
+
+    def by_thread(self, keep) -> dict[str, float]:
+        """CPU seconds of every thread so far, summed by thread name, of the processes `keep(cmdline)` accepts."""
+        out: dict[str, float] = {}
+        for t in self.threads.values():
+            if t.samples and keep(self.procs.get(t.pid, (0, ""))[1]):
+                out[t.name] = round(out.get(t.name, 0.0) + t.samples[-1][1] / 1e9, 3)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def first_seen(self, needle: str) -> float | None:
         """When a process whose command line contains `needle` was first sampled."""

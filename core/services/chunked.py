@@ -4,8 +4,8 @@ Pieces of work (`core/media/chunks.py` says why the cuts are seamless):
 - `audio`: the whole source's audio, encoded once (no AAC priming at joins);
 - `f{F}c{K}`: codec family F's video for chunk K.
 The whole-asset task (`assets.transcode`) plans, then at once (one thread each)
-sends one `assets.encode_chunk` task per piece except `f0c0` and encodes
-`audio` and `f0c0` itself, both segment by segment straight into `media/`, so
+encodes `audio` and `f0c0` itself and, once `f0c0` has its first segments,
+sends one `assets.encode_chunk` task per other piece; both encodes go segment by segment straight into `media/`, so
 the asset is playable as early as unchunked whatever the source's length: the
 first segments wait for nothing that grows with it. Chunk tasks encode into `staging/{asset}/chunks/{piece}-{token}/`
 under the final file names (global segment numbers) and record completion with
@@ -65,8 +65,10 @@ AUDIO_NICE = 5
 # Niced, it still took 0.5-1.1 CPU s of the ~2.3-3.5 s from the upload's 201 to `playable` (10-min 1080p
 # footage, bench/playable.py --profile): whenever one of chunk 0's four encoder threads waits for frames, a
 # core is free for it. Its first segment is all `playable` needs of it, so after that it is stopped
-# (SIGSTOP) until chunk 0 has a first segment in every rung, and at most this long.
-AUDIO_HOLD_MAX_S = 30.0
+# (SIGSTOP) until chunk 0 has a first segment in every rung. The other pieces are sent only then too: a
+# broker round trip each in this process, and on a worker with a free slot on this machine the first of
+# them would be encoded at once, beside chunk 0's first segments. Neither waits longer than this.
+HOLD_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -244,11 +246,13 @@ class Chunked:
         Nothing before the first segments grows with the source: the audio is
         one AAC encode of the whole source (no priming at joins), but it runs
         beside chunk 0 and publishes segment by segment, so `playable` waits for
-        its first segment, not its last. Sending one task per piece (a broker
-        round trip each, 60 for an hour) happens beside the encodes too.
-        `prepare` (the per-title analysis) runs there as well, before the other
-        pieces are sent: it returns the plan they are encoded with (the same
-        rungs, other rate control), stored as the plan; chunk 0 keeps `plan`.
+        its first segment, not its last (and is then held until chunk 0 has
+        its first segments: HOLD_MAX_S). Sending one task per piece (a broker
+        round trip each, 60 for an hour) happens beside the encodes too, once
+        chunk 0 has its first segments. `prepare` (the per-title analysis)
+        runs there as well, before the other pieces are sent: it returns the
+        plan they are encoded with (the same rungs, other rate control), stored
+        as the plan; chunk 0 keeps `plan`.
         """
         plan = self.load_plan() or plan
         self.storage.put_bytes(f"{self.root}/plan.json", plan.to_json(), content_type="application/json")
@@ -262,7 +266,7 @@ class Chunked:
         stop = threading.Event()  # the first failure stops the other encode
         # Set once chunk 0 has a first segment in every rung, or will make none here (done before, ended).
         first_out = threading.Event()
-        work: list[Callable[[], None]] = [lambda: self._send(plan, done, send, prepare)]
+        work: list[Callable[[], None]] = [lambda: self._send(plan, done, send, prepare, first_out)]
         if "f0c0" in done:
             first_out.set()
         else:
@@ -278,7 +282,10 @@ class Chunked:
         self.advance(plan, force=True)
 
     def _send(self, plan: ChunkPlan, done: dict[str, dict], send: Callable[[str, str], None],
-              prepare: Callable[[ChunkPlan], ChunkPlan] | None = None) -> None:
+              prepare: Callable[[ChunkPlan], ChunkPlan] | None = None,
+              first_out: threading.Event | None = None) -> None:
+        if first_out is not None:
+            first_out.wait(HOLD_MAX_S)  # see HOLD_MAX_S
         pieces = [p for p in plan.pieces[1:] if p not in done]
         if prepare is not None and pieces:
             try:
@@ -296,7 +303,7 @@ class Chunked:
         job = EncodeJob(source, self.run.work / AUDIO_PIECE, None, plan.audio, plan.segment_duration, None)
         log.info("asset %s: encoding audio (progressively, beside f0c0)", self.asset_id)
         own_first = threading.Event()
-        hold = audio_hold(own_first, first_out, stop, time.monotonic() + AUDIO_HOLD_MAX_S)
+        hold = audio_hold(own_first, first_out, stop, time.monotonic() + HOLD_MAX_S)
         tracks, _ = self._progressive(plan, job, duration=None, stop=stop, nice=AUDIO_NICE, hold=hold,
                                       first_out=own_first)
         with self._lock():
@@ -519,7 +526,7 @@ class Chunked:
 
 def audio_hold(audio_first: threading.Event, chunk0_first: threading.Event, stop: threading.Event,
                deadline: float) -> Callable[[], bool]:
-    """The audio encode's `hold` (see AUDIO_HOLD_MAX_S): stopped once it has a segment out, until chunk 0 has
+    """The audio encode's `hold` (see HOLD_MAX_S): stopped once it has a segment out, until chunk 0 has
     one in every rung, the run is stopping, or `deadline` (monotonic) has passed."""
     return lambda: (audio_first.is_set() and not chunk0_first.is_set() and not stop.is_set()
                     and time.monotonic() < deadline)
