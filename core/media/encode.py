@@ -152,6 +152,9 @@ class EncodeJob:
     # segments `segment_duration`. Only for a job whose timeline starts at the asset's 0 (not a later chunk:
     # its forced keyframes count from the chunk's start) and only for SHORT_FIRST_CODECS.
     first_segment_duration: float | None = None
+    # x264's rc-lookahead when not the preset's (veryfast: 10); H.264 only. Chunk 0 of a chunked encode
+    # (core/services/chunked.py) takes FAST_START_LOOKAHEAD: see there.
+    x264_lookahead: int | None = None
 
     @property
     def short_first(self) -> bool:
@@ -331,7 +334,8 @@ def _video_args(job: EncodeJob) -> list[str]:
             # stitchable: the PPS's initial QP is 26 whatever the rate control, so a capped-CRF rung's
             # init segment is byte-identical to the same rung's at the fixed table's bitrate (otherwise
             # x264 writes the CRF there): chunks of one track may be encoded either way.
-            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}:stitchable=1"]
+            lookahead = f":rc-lookahead={job.x264_lookahead}" if job.x264_lookahead is not None else ""
+            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}:stitchable=1{lookahead}"]
     elif ladder.codec == "h265":
         # min-keyint=1: x265 codes a forced keyframe closer than min-keyint to the last one as a non-IDR I frame,
         # which would miss the short first segment's keyframes (scene cuts are off, so nothing else comes
