@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 PERIOD = 0.02
-FRESH = 1.0  # seconds after a process or thread appears during which its name is read again
+FRESH = 3.0  # seconds after a process or thread appears during which its name is read again
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
