@@ -1,7 +1,8 @@
 """Ladder benchmark (not run by CI): the pipeline vs one hand-written ffmpeg vs python-ffmpeg-video-streaming.
 
     .venv/bin/python bench/ladder.py [--duration 30] [--repeat 3] [--segment 4] [--vmaf pipeline,hand] [--keep DIR]
-                                     [--threads]
+                                     [--threads] [--source FOOTAGE.mp4]
+                                     [--variants pipeline,hand,baseline,pipeline-2slices,pipeline-small-superfast]
 
 Targets (issue #20): pipeline / hand-written wall <= 0.8 with every rung's
 VMAF within 0.5 of the hand-written output's; baseline / pipeline wall >= 1.8.
@@ -402,6 +403,10 @@ def main() -> int:
     ap.add_argument("--vmaf", default="pipeline,hand", help="variants whose rungs get a VMAF score ('' for none)")
     ap.add_argument("--vmaf-subsample", type=int, default=5, help="score every n-th frame (default 5)")
     ap.add_argument("--keep", type=Path, help="keep outputs under this directory instead of a temp dir")
+    ap.add_argument("--source", type=Path,
+                    help="a 1920x1080 constant-rate file to cut the source from (first --duration seconds, stream "
+                         "copy; starts on a keyframe) instead of testsrc2, e.g. bench/playable.py's "
+                         "footage-1080p-600.mp4: real motion, where x264's presets differ more than on testsrc2")
     ap.add_argument("--print-argv", action="store_true", help="print the hand-written argv and exit")
     ap.add_argument("--threads", action="store_true",
                     help="sample the encoding ffmpeg's threads every 20 ms (bench/procprof.py): CPU per thread and "
@@ -423,7 +428,19 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         source = root / "source.mp4"
-        made = make_source(source, args.duration)
+        if args.source is not None:
+            global RATE
+            from core.media.probe import probe
+
+            subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(args.source),
+                            "-t", str(args.duration), "-c", "copy", str(source)], check=True)
+            video = probe(source).video
+            if (video.width, video.height) != (WIDTH, HEIGHT) or video.frame_rate.denominator != 1:
+                raise SystemExit(f"--source must be {WIDTH}x{HEIGHT} at a whole frame rate, not "
+                                 f"{video.width}x{video.height} @ {video.frame_rate}")
+            RATE, made = int(video.frame_rate), 0.0
+        else:
+            made = make_source(source, args.duration)
         ladder, audio = the_ladder()
         print(f"source: {args.duration:g} s {WIDTH}x{HEIGHT}@{RATE} made in {made:.1f} s (untimed); "
               f"ladder: " + ", ".join(f"{r.width}x{r.height}@{r.bitrate // 1000}k" for r in ladder.renditions)

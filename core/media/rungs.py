@@ -58,7 +58,7 @@ SLICE_BUDGET = 2  # slice threads shared out over a ladder of several rungs by p
 # x264 preset for every rung but the largest of a ladder of several (None: the family's, veryfast). Measured
 # (README "More ladder levers"): superfast on 720p/480p/360p kept every rung within 0.5 VMAF of the
 # hand-written command on testsrc2 and on real footage, saving 3 % of the CPU on testsrc2 and 18 % on the
-# footage (one run each, load 18-30), but it costs the pipeline's own 360p 0.2-0.7 VMAF. Not adopted until a
+# footage (one run on testsrc2, two on the footage; load 14-30), but it costs the pipeline's own 360p 0.2-0.7 VMAF. Not adopted until a
 # quiet rerun (bench/ladder.py --variants pipeline,pipeline-small-superfast,hand) confirms the CPU.
 SMALL_RUNG_PRESET: str | None = None
 ONE_RUNG_THREADS = 4  # the former fixed count in every rung
