@@ -1,6 +1,8 @@
 """Ladder benchmark (not run by CI): the pipeline vs one hand-written ffmpeg vs python-ffmpeg-video-streaming.
 
     .venv/bin/python bench/ladder.py [--duration 30] [--repeat 3] [--segment 4] [--vmaf pipeline,hand] [--keep DIR]
+                                     [--threads] [--source FOOTAGE.mp4]
+                                     [--variants pipeline,hand,baseline,pipeline-2slices,pipeline-small-superfast]
 
 Targets (issue #20): pipeline / hand-written wall <= 0.8 with every rung's
 VMAF within 0.5 of the hand-written output's; baseline / pipeline wall >= 1.8.
@@ -29,6 +31,15 @@ hand      One hand-written ffmpeg argv (below, not built by project code):
           settings before issue #20, repeatable retries), FFmpeg's `dash`
           muxer with `-hls_playlist 1` -> one set of CMAF segments + MPD +
           HLS playlists.
+pipeline-2slices  The pipeline with 2 slice threads in a rung of more than ~3/8 of
+          the ladder's pixels (`rungs.SLICE_BUDGET` 4 instead of 2: 2/1/1/1 for
+          this ladder). One thread per rung leaves the 1080p rung's x264 as the
+          only runnable thread much of the time (--threads), so on 2 idle cores
+          the wall may exceed CPU/2; 2 slices cost ~6 % more CPU (14.10 against
+          13.3, testsrc2 10 s, load 26). Not in the default set: for a quiet A/B.
+pipeline-small-superfast  The pipeline with x264 superfast on every rung but
+          the largest (`rungs.SMALL_RUNG_PRESET`, not adopted: README "More
+          ladder levers"). Not in the default set: for a quiet A/B.
 hand-frames  The same command without `-x264-params`: x264's default frame
           threads (what most hand-written commands have; not repeatable
           with VBV, so the project cannot use it). Not in the default set.
@@ -87,7 +98,7 @@ from core.media.ladder import plan_audio, plan_ladder
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WIDTH, HEIGHT, RATE = 1920, 1080, 30
 VARIANTS = ("pipeline", "hand", "baseline")
-OPTIONAL = ("hand-frames",)
+OPTIONAL = ("hand-frames", "pipeline-2slices", "pipeline-small-superfast")
 # The hand-written command's (and the baseline's) x264 threading, frozen here: the project's
 # X264_PARAMS before issue #20. The project now plans threads per rung (core/media/rungs.py).
 HAND_X264_PARAMS = "sliced-threads=1:threads=4"
@@ -124,12 +135,33 @@ def _cpu() -> float:
     return c.ru_utime + c.ru_stime + s.ru_utime + s.ru_stime
 
 
+THREADS = False  # --threads: sample the encoding ffmpeg's threads (bench/procprof.py) during each run
+
+
+def _is_encoder(cmd: str) -> bool:
+    return "ffmpeg" in cmd.split(" ", 1)[0] and "libx264" in cmd
+
+
 def measure(fn, *args) -> dict:
     load = os.getloadavg()[0]
+    sampler = None
+    if THREADS:
+        from bench.procprof import Sampler
+
+        sampler = Sampler({os.getpgid(0)}, runnable_of=_is_encoder)
+        sampler.start()
     cpu0, t0 = _cpu(), time.monotonic()
     detail = fn(*args)
     wall, cpu = time.monotonic() - t0, _cpu() - cpu0
-    return {"wall": wall, "cpu": cpu, "load1_before": load, "load1_after": os.getloadavg()[0], **detail}
+    out = {"wall": wall, "cpu": cpu, "load1_before": load, "load1_after": os.getloadavg()[0], **detail}
+    if sampler is not None:
+        sampler.stop()
+        # Per thread name (enc0:N:libx264 is rung N's x264, fc0 the filter graph, av:h264:df* the decoder's
+        # frame threads), and how often 0, 1, 2, ... of the encoding ffmpeg's threads were runnable: on a quiet
+        # 2-core machine, wall ~ CPU / 2 needs >= 2 most of the time.
+        out["threads"] = sampler.by_thread(_is_encoder)
+        out["runnable"] = sampler.runnable_shares()
+    return out
 
 
 # -- (a) the project's pipeline -------------------------------------------------------------------
@@ -318,7 +350,30 @@ def run_baseline(source: Path, work: Path, segment: float) -> dict:
     return out
 
 
-RUNNERS = {"pipeline": run_pipeline, "hand": run_hand, "baseline": run_baseline, "hand-frames": run_hand_frames}
+def run_pipeline_2slices(source: Path, work: Path, segment: float) -> dict:
+    from core.media import rungs
+
+    budget = rungs.SLICE_BUDGET
+    rungs.SLICE_BUDGET = 4
+    try:
+        return run_pipeline(source, work, segment)
+    finally:
+        rungs.SLICE_BUDGET = budget
+
+
+def run_pipeline_small_superfast(source: Path, work: Path, segment: float) -> dict:
+    from core.media import rungs
+
+    preset = rungs.SMALL_RUNG_PRESET
+    rungs.SMALL_RUNG_PRESET = "superfast"
+    try:
+        return run_pipeline(source, work, segment)
+    finally:
+        rungs.SMALL_RUNG_PRESET = preset
+
+
+RUNNERS = {"pipeline": run_pipeline, "hand": run_hand, "baseline": run_baseline, "hand-frames": run_hand_frames,
+           "pipeline-2slices": run_pipeline_2slices, "pipeline-small-superfast": run_pipeline_small_superfast}
 
 
 # -- quality --------------------------------------------------------------------------------------
@@ -348,14 +403,23 @@ def main() -> int:
     ap.add_argument("--vmaf", default="pipeline,hand", help="variants whose rungs get a VMAF score ('' for none)")
     ap.add_argument("--vmaf-subsample", type=int, default=5, help="score every n-th frame (default 5)")
     ap.add_argument("--keep", type=Path, help="keep outputs under this directory instead of a temp dir")
+    ap.add_argument("--source", type=Path,
+                    help="a 1920x1080 constant-rate file to cut the source from (first --duration seconds, stream "
+                         "copy; starts on a keyframe) instead of testsrc2, e.g. bench/playable.py's "
+                         "footage-1080p-600.mp4: real motion, where x264's presets differ more than on testsrc2")
     ap.add_argument("--print-argv", action="store_true", help="print the hand-written argv and exit")
+    ap.add_argument("--threads", action="store_true",
+                    help="sample the encoding ffmpeg's threads every 20 ms (bench/procprof.py): CPU per thread and "
+                         "the share of time 0, 1, 2, ... of them were runnable (costs a little CPU in this process)")
     args = ap.parse_args()
+    global THREADS
+    THREADS = args.threads
     variants = [v for v in args.variants.split(",") if v]
     scored = [v for v in args.vmaf.split(",") if v and v in variants]
     if unknown := set(variants) - set(VARIANTS + OPTIONAL):
         ap.error(f"unknown variants {unknown}")
     if "baseline" in scored:
-        ap.error("VMAF is for the variants that write one file set per rung (pipeline, hand, hand-frames)")
+        ap.error("VMAF is for the variants that write one file set per rung (not the baseline)")
     if args.print_argv:
         print(" ".join(hand_argv(Path("source.mp4"), Path("out"), args.segment)))
         return 0
@@ -364,7 +428,19 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         source = root / "source.mp4"
-        made = make_source(source, args.duration)
+        if args.source is not None:
+            global RATE
+            from core.media.probe import probe
+
+            subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(args.source),
+                            "-t", str(args.duration), "-c", "copy", str(source)], check=True)
+            video = probe(source).video
+            if (video.width, video.height) != (WIDTH, HEIGHT) or video.frame_rate.denominator != 1:
+                raise SystemExit(f"--source must be {WIDTH}x{HEIGHT} at a whole frame rate, not "
+                                 f"{video.width}x{video.height} @ {video.frame_rate}")
+            RATE, made = int(video.frame_rate), 0.0
+        else:
+            made = make_source(source, args.duration)
         ladder, audio = the_ladder()
         print(f"source: {args.duration:g} s {WIDTH}x{HEIGHT}@{RATE} made in {made:.1f} s (untimed); "
               f"ladder: " + ", ".join(f"{r.width}x{r.height}@{r.bitrate // 1000}k" for r in ladder.renditions)
@@ -382,6 +458,9 @@ def main() -> int:
                 results[v].append(r)
                 print(f"  run {rep + 1}/{args.repeat} {v:11s} wall {r['wall']:6.2f} s  cpu {r['cpu']:6.1f} s  "
                       f"load {r['load1_before']:.2f}->{r['load1_after']:.2f}  segments {r['segments']}", flush=True)
+                if "threads" in r:
+                    print(f"    threads (CPU s): {r['threads']}\n    runnable threads (share of samples): "
+                          f"{r['runnable']}", flush=True)
                 if v in scored and v not in quality:
                     quality[v] = [vmaf(Path(f), source, args.vmaf_subsample) for f in rungs]
                     print(f"  VMAF {v}: {quality[v]}", flush=True)
@@ -415,7 +494,8 @@ def report(results: dict[str, list[dict]], quality: dict[str, list[float]], dura
                                   "load1": [r["load1_before"] for r in runs],
                                   "wall_median": med(v, "wall"), "cpu_median": med(v, "cpu")}
     for ours, ref, target, better in (("pipeline", "hand", 0.8, "<="), ("pipeline", "hand-frames", 0.8, "<="),
-                                      ("baseline", "pipeline", 1.8, ">=")):
+                                      ("pipeline-2slices", "hand", 0.8, "<="),
+                                      ("pipeline-small-superfast", "hand", 0.8, "<="), ("baseline", "pipeline", 1.8, ">=")):
         if ours not in results or ref not in results:
             continue
         ratio = med(ours, "wall") / med(ref, "wall")

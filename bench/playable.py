@@ -286,12 +286,19 @@ def watch_fs(data: Path, marks: Marks, stop: threading.Event, known: set[str]) -
                 fam = work / asset / "family-0"
             if "ffmpeg_start" not in marks.t and fam.is_dir():
                 marks.set("ffmpeg_start")
-            if "ffmpeg_first_file" not in marks.t and fam.is_dir():
+            for piece in (fam, work / asset / "audio"):
                 try:
-                    if os.listdir(fam):
-                        marks.set("ffmpeg_first_file")
+                    names = os.listdir(piece)
                 except FileNotFoundError:
-                    pass
+                    continue
+                if names and piece == fam:
+                    marks.set("ffmpeg_first_file")
+                # What ffmpeg wrote, before the worker moves it (the dash muxer renames a finished file into
+                # place): each output stream's init segment and first media segment, named by piece and stream.
+                for n in names:
+                    if m := re.fullmatch(r"(init|seg)-(\d+)(-00001)?\.m4s", n):
+                        if m[1] == "init" or m[3]:
+                            marks.set(f"{m[1]}:{piece.name}/{m[2]}")
             m = media / asset
             if m.is_dir():
                 if "presentation_written" not in marks.t and (m / "presentation.json").exists():
@@ -350,8 +357,58 @@ def poll_master(client: httpx.Client, pid: str, marks: Marks, stop: threading.Ev
         time.sleep(POLL_S)
 
 
-def measure_once(stack: Stack, source: Path, segment: float | None, timeout: float) -> dict:
+def _profile_label(cmd: str, thread: str) -> str:
+    """What a thread is, for the --profile break-down: ffmpeg's threads by piece and name, the rest by process."""
+    argv0 = cmd.split(" ", 1)[0]
+    if "ffmpeg" in argv0:
+        piece = "f0c0" if "/f0c0/" in cmd else "audio" if "/audio/" in cmd else "other"
+        return f"ffmpeg {piece} {thread}"
+    if " api" in cmd:
+        return "api"
+    if "ffmpeg" in cmd:
+        return "other: " + cmd[:60]
+    return "worker" if "worker" in cmd else "other: " + cmd[:60]
+
+
+def profile_report(sampler, t: dict[str, float]) -> dict:
+    """Chunk 0's ffmpeg from its exec: each stream's init and first segment, CPU by thread until the last first
+    segment, and the whole stack's CPU from 201 until playable, with what the rest of the machine used."""
+    start = sampler.first_seen("/f0c0/")
+    out: dict = {"ffmpeg_exec_from_201": round(start - t["201"], 3) if start else None,
+                 "f0c0_argv": sampler.cmdline("/f0c0/")}
+    if start is None:
+        return out
+    audio = sampler.first_seen("/audio/manifest.mpd")
+    out["audio_exec_from_201"] = round(audio - t["201"], 3) if audio else None
+    out["files_from_ffmpeg_exec"] = {k: round(v - start, 3) for k, v in sorted(t.items(), key=lambda kv: kv[1])
+                                     if k.startswith(("init:", "seg:"))}
+    firsts = [v for k, v in t.items() if k.startswith("seg:f0c0/")]
+    if firsts:
+        end = max(firsts)
+        cpu = sampler.window(start, end, _profile_label)
+        out["cpu_exec_to_last_first_segment"] = {"wall": round(end - start, 3),
+                                                 **{k: round(v, 3) for k, v in sorted(cpu.items())}}
+        # Each of chunk 0's ffmpeg threads until its first segments: on a CPU, waiting for one, or blocked.
+        inits = [v for k, v in t.items() if k.startswith("init:f0c0/")]
+        keep = lambda name: name.startswith("ffmpeg f0c0 ")  # noqa: E731
+        if inits:
+            out["threads_exec_to_init"] = sampler.states(start, min(inits), _profile_label, keep)
+            out["threads_init_to_last_first_segment"] = sampler.states(min(inits), end, _profile_label, keep)
+    if "asset_playable" in t:
+        cpu = sampler.window(t["201"], t["asset_playable"], _profile_label)
+        out["cpu_201_to_playable"] = {"wall": round(t["asset_playable"] - t["201"], 3),
+                                      **{k: round(v, 3) for k, v in sorted(cpu.items())}}
+    return out
+
+
+def measure_once(stack: Stack, source: Path, segment: float | None, timeout: float, profile: bool = False) -> dict:
     marks = Marks()
+    sampler = None
+    if profile:
+        from bench.procprof import Sampler
+
+        sampler = Sampler({p.pid for p in stack.procs})
+        sampler.start()
     stop = threading.Event()
     work = stack.data / "work"
     known = set(os.listdir(work)) if work.is_dir() else set()
@@ -384,6 +441,8 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
         time.sleep(0.05)
         stop.set()
         watcher.join(timeout=2)
+        if sampler is not None:
+            sampler.stop()
         # Stop the encode (the worker sees the asset gone within ~1 s) and wait for the worker to be idle.
         client.delete(f"/v1/assets/{asset_id}")
         deadline = time.monotonic() + 60
@@ -414,6 +473,8 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
         out["first_segments_s"] = round(max(segs) - t["ffmpeg_start"], 3)
     if segs and "asset_playable" in t:
         out["publish_to_api_s"] = round(t["asset_playable"] - max(segs), 3)
+    if sampler is not None:
+        out["profile"] = profile_report(sampler, t)
     return out
 
 
@@ -463,6 +524,10 @@ def main() -> int:
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "abr-bench-cache")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for playable per upload")
     ap.add_argument("--target", type=float, default=3.0)
+    ap.add_argument("--profile", action="store_true",
+                    help="sample CPU by process and thread from /proc (bench/procprof.py) and report, per run, "
+                         "chunk 0's ffmpeg from its exec: each stream's init and first segment, and the CPU "
+                         "until the last first segment")
     ap.add_argument("--tree", type=Path, default=ROOT,
                     help="run the API and worker from this source tree (cwd first on sys.path), e.g. a "
                          "`git archive HEAD` snapshot while the working tree is mid-change (default: this repo)")
@@ -496,7 +561,7 @@ def main() -> int:
                 for i in range(args.repeat):
                     for label, stack in stacks.items():
                         key = f"{spec} {c}{label}"
-                        r = measure_once(stack, source, segment, args.timeout)
+                        r = measure_once(stack, source, segment, args.timeout, args.profile)
                         results[key].append(r)
                         print(f"[{key}] run {i + 1}: " + json.dumps(r), flush=True)
                 for label, stack in stacks.items():

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from core.media.encryption import ContentKey
 from core.media.model import Ladder, Rendition
+from core.media import rungs
 from core.media.rungs import build_ladder_graph, plan_rungs
 
 MANIFEST_NAME = "manifest.mpd"
@@ -152,6 +153,9 @@ class EncodeJob:
     # segments `segment_duration`. Only for a job whose timeline starts at the asset's 0 (not a later chunk:
     # its forced keyframes count from the chunk's start) and only for SHORT_FIRST_CODECS.
     first_segment_duration: float | None = None
+    # x264's rc-lookahead when not the preset's (veryfast: 10); H.264 only. Chunk 0 of a chunked encode
+    # (core/services/chunked.py) takes FAST_START_LOOKAHEAD: see there.
+    x264_lookahead: int | None = None
 
     @property
     def short_first(self) -> bool:
@@ -319,7 +323,7 @@ def _video_args(job: EncodeJob) -> list[str]:
     # constant), then a tree of scales: each rung from the one above it
     # (core/media/rungs.py). Autorotate (on by default) has already turned the
     # picture upright. Raw frames from the plugins are already at `rate`.
-    plans = plan_rungs(ladder.renditions)
+    plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if ladder.codec == "h264" else None)
     args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",
                                                   ladder.renditions, plans)]
     for i in range(n):
@@ -331,7 +335,9 @@ def _video_args(job: EncodeJob) -> list[str]:
             # stitchable: the PPS's initial QP is 26 whatever the rate control, so a capped-CRF rung's
             # init segment is byte-identical to the same rung's at the fixed table's bitrate (otherwise
             # x264 writes the CRF there): chunks of one track may be encoded either way.
-            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}:stitchable=1"]
+            lookahead = f":rc-lookahead={job.x264_lookahead}" if job.x264_lookahead is not None else ""
+            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}:stitchable=1{lookahead}"]
+            args += [f"-preset:v:{i}", plan.preset] if plan.preset else []
     elif ladder.codec == "h265":
         # min-keyint=1: x265 codes a forced keyframe closer than min-keyint to the last one as a non-IDR I frame,
         # which would miss the short first segment's keyframes (scene cuts are off, so nothing else comes

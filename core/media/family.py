@@ -54,12 +54,14 @@ def encode_family(
     plugins: list[dict] | None = None,
     resolve: Callable[[str], Path] | None = None,
     nice: int = 0,
+    hold: Callable[[], bool] | None = None,
 ) -> list[Track]:
     """Run the family's encode; return its tracks (video high -> low, then audio), all complete.
 
     `plugins` (validated `frame_plugins` settings): the video goes decoder → plugin chain →
     encoder (core/media/pluginrun.py); `resolve` turns their resource references into files.
     `nice`: ffmpeg's niceness above the worker's (`run_ffmpeg`); not with plugins.
+    `hold`: ffmpeg is stopped while it says True (`run_ffmpeg`); not with plugins.
     """
     job.out_dir.mkdir(parents=True, exist_ok=True)
     renditions = {r.id: r for r in (job.ladder.renditions if job.ladder else ())}
@@ -86,6 +88,7 @@ def encode_family(
             timeout=timeout,
             poll=collect,
             nice=nice,
+            hold=hold,
         )
     collect()  # whatever was renamed after the last poll
     tracks = []

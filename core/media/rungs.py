@@ -55,6 +55,12 @@ from dataclasses import dataclass
 from core.media.model import Rendition
 
 SLICE_BUDGET = 2  # slice threads shared out over a ladder of several rungs by pixel share
+# x264 preset for every rung but the largest of a ladder of several (None: the family's, veryfast). Measured
+# (README "More ladder levers"): superfast on 720p/480p/360p kept every rung within 0.5 VMAF of the
+# hand-written command on testsrc2 and on real footage, saving 3 % of the CPU on testsrc2 and 18 % on the
+# footage (one run on testsrc2, two on the footage; load 14-30), but it costs the pipeline's own 360p 0.2-0.7 VMAF. Not adopted until a
+# quiet rerun (bench/ladder.py --variants pipeline,pipeline-small-superfast,hand) confirms the CPU.
+SMALL_RUNG_PRESET: str | None = None
 ONE_RUNG_THREADS = 4  # the former fixed count in every rung
 SCALER = "bicubic"
 
@@ -63,12 +69,15 @@ SCALER = "bicubic"
 class RungPlan:
     parent: int | None  # the rung (index in the ladder) this one is scaled from; None: the source picture
     threads: int  # x264 sliced threads
+    preset: str | None = None  # x264 preset when not the family's
 
 
-def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition]) -> tuple[RungPlan, ...]:
-    """One `RungPlan` per rendition, in ladder order (pure)."""
+def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition],
+               small_preset: str | None = None) -> tuple[RungPlan, ...]:
+    """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for all but the largest rung."""
     pixels = [r.width * r.height for r in renditions]
     total = sum(pixels) or 1
+    largest = max(range(len(pixels)), key=lambda j: (pixels[j], -j)) if pixels else None
     plans = []
     for i, r in enumerate(renditions):
         # The smallest strictly larger rung that covers this one in both dimensions (ties: the first);
@@ -77,7 +86,8 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition]) -> tuple[Run
                   if o.width >= r.width and o.height >= r.height and pixels[j] > pixels[i]]
         parent = min(covers, key=lambda j: (pixels[j], j)) if covers else None
         threads = ONE_RUNG_THREADS if len(renditions) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
-        plans.append(RungPlan(parent=parent, threads=threads))
+        preset = small_preset if len(renditions) > 1 and i != largest else None
+        plans.append(RungPlan(parent=parent, threads=threads, preset=preset))
     return tuple(plans)
 
 

@@ -102,6 +102,7 @@ def run_ffmpeg(
     stdin=None,
     nice: int = 0,
     poll_interval: float = POLL_INTERVAL,
+    hold: Callable[[], bool] | None = None,
 ) -> None:
     """Run `argv` to completion; raise Cancelled, or FFmpegError with a reason, otherwise return.
 
@@ -109,6 +110,10 @@ def run_ffmpeg(
     frames of the plugin chain; default none. `poll` may raise to stop ffmpeg (a plugin failed).
     `nice`: added to ffmpeg's niceness, so it yields the CPU to the worker's other encodes.
     `poll_interval`: seconds between `poll` calls (a live LL stream looks for new parts more often).
+    `hold`: asked every poll; while it says True, ffmpeg is stopped (SIGSTOP) and then continued
+    (SIGCONT): an encode that must not take CPU from another for a while (the chunked path's audio
+    while chunk 0 makes its first segments). Niceness alone does not keep it off a core the other
+    encode's threads leave idle for a moment.
     """
     # Source URLs may carry credentials (rtsp://user:pass@…) or tokens, argv content keys: never log them.
     log.info("ffmpeg: %s", redact(shlex.join(loggable_argv(argv))))
@@ -139,6 +144,7 @@ def run_ffmpeg(
         thread.start()
     block: dict[str, str] = {}
     stdout_done = False
+    held = False
     try:
         while True:
             if stdout_done:
@@ -147,6 +153,9 @@ def run_ffmpeg(
                 stdout_done = _drain(lines, block, duration, on_progress, started, poll_interval)
             if poll is not None:
                 poll()
+            if hold is not None and hold() != held and proc.poll() is None:
+                held = not held
+                proc.send_signal(signal.SIGSTOP if held else signal.SIGCONT)
             if cancel is not None and cancel():
                 _stop(proc)
                 raise Cancelled("the encode was cancelled")
@@ -216,6 +225,7 @@ def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
     proc.terminate()
+    proc.send_signal(signal.SIGCONT)  # a held (stopped) ffmpeg acts on SIGTERM only once continued
     try:
         proc.wait(timeout=_TERMINATE_GRACE)
     except subprocess.TimeoutExpired:

@@ -4,8 +4,8 @@ Pieces of work (`core/media/chunks.py` says why the cuts are seamless):
 - `audio`: the whole source's audio, encoded once (no AAC priming at joins);
 - `f{F}c{K}`: codec family F's video for chunk K.
 The whole-asset task (`assets.transcode`) plans, then at once (one thread each)
-sends one `assets.encode_chunk` task per piece except `f0c0` and encodes
-`audio` and `f0c0` itself, both segment by segment straight into `media/`, so
+encodes `audio` and `f0c0` itself and, once `f0c0` has its first segments,
+sends one `assets.encode_chunk` task per other piece; both encodes go segment by segment straight into `media/`, so
 the asset is playable as early as unchunked whatever the source's length: the
 first segments wait for nothing that grows with it. Chunk tasks encode into `staging/{asset}/chunks/{piece}-{token}/`
 under the final file names (global segment numbers) and record completion with
@@ -62,6 +62,21 @@ AUDIO_PIECE = "audio"
 # take a core from chunk 0's first segments, which `playable` waits for; niced by 5 (CFS weight 335
 # against 1024 for each of ffmpeg's video threads) it gets ~5 % of the cores while both run.
 AUDIO_NICE = 5
+# Niced, it still took 0.5-1.1 CPU s of the ~2.3-3.5 s from the upload's 201 to `playable` (10-min 1080p
+# footage, bench/playable.py --profile): whenever one of chunk 0's four encoder threads waits for frames, a
+# core is free for it. Its first segment is all `playable` needs of it, so after that it is stopped
+# (SIGSTOP) until chunk 0 has a first segment in every rung. The other pieces are sent only then too: a
+# broker round trip each in this process, and on a worker with a free slot on this machine the first of
+# them would be encoded at once, beside chunk 0's first segments. Neither waits longer than this.
+HOLD_MAX_S = 30.0
+# x264's rc-lookahead for chunk 0 (H.264; the other chunks keep veryfast's 10). Before its first segment
+# (0.5 s) can be cut, x264 must have looked that many frames past it: 10-min 1080p footage, the worker's argv
+# for chunk 0 alone (bench/first_segment.py, 9 runs each, load 11-24), ffmpeg's CPU seconds until the four
+# rungs' first segments: 1.38-1.52 (median of each set) with 10, 1.18-1.26 with 5 (-14 to -19 %). VMAF of
+# chunk 0's rungs (its first 20 s; 1080p/720p/480p/360p): 96.61 / 93.74 / 89.93 / 83.06 against
+# 96.59 / 93.76 / 89.96 / 83.19 with 10 (+0.02, -0.02, -0.03, -0.13). The init segment is the same (the
+# lookahead is not in the SPS/PPS), which every later chunk's must be.
+FAST_START_LOOKAHEAD = 5
 
 
 @dataclass(frozen=True)
@@ -239,11 +254,13 @@ class Chunked:
         Nothing before the first segments grows with the source: the audio is
         one AAC encode of the whole source (no priming at joins), but it runs
         beside chunk 0 and publishes segment by segment, so `playable` waits for
-        its first segment, not its last. Sending one task per piece (a broker
-        round trip each, 60 for an hour) happens beside the encodes too.
-        `prepare` (the per-title analysis) runs there as well, before the other
-        pieces are sent: it returns the plan they are encoded with (the same
-        rungs, other rate control), stored as the plan; chunk 0 keeps `plan`.
+        its first segment, not its last (and is then held until chunk 0 has
+        its first segments: HOLD_MAX_S). Sending one task per piece (a broker
+        round trip each, 60 for an hour) happens beside the encodes too, once
+        chunk 0 has its first segments. `prepare` (the per-title analysis)
+        runs there as well, before the other pieces are sent: it returns the
+        plan they are encoded with (the same rungs, other rate control), stored
+        as the plan; chunk 0 keeps `plan`.
         """
         plan = self.load_plan() or plan
         self.storage.put_bytes(f"{self.root}/plan.json", plan.to_json(), content_type="application/json")
@@ -255,11 +272,15 @@ class Chunked:
         audio_done = not plan.audio or any(t.id == plan.audio.id and t.complete for t in presentation.tracks)
         self.run._playable = bool(self.run._playable_now())
         stop = threading.Event()  # the first failure stops the other encode
-        work: list[Callable[[], None]] = [lambda: self._send(plan, done, send, prepare)]
+        # Set once chunk 0 has a first segment in every rung, or will make none here (done before, ended).
+        first_out = threading.Event()
+        work: list[Callable[[], None]] = [lambda: self._send(plan, done, send, prepare, first_out)]
+        if "f0c0" in done:
+            first_out.set()
+        else:
+            work.append(lambda: self._encode_first_chunk(plan, source, stop, first_out))
         if not audio_done:
-            work.append(lambda: self._encode_audio(plan, source, stop))
-        if "f0c0" not in done:
-            work.append(lambda: self._encode_first_chunk(plan, source, stop))
+            work.append(lambda: self._encode_audio(plan, source, stop, first_out))
         try:
             _alongside(work, stop)
         except BaseException:
@@ -269,7 +290,10 @@ class Chunked:
         self.advance(plan, force=True)
 
     def _send(self, plan: ChunkPlan, done: dict[str, dict], send: Callable[[str, str], None],
-              prepare: Callable[[ChunkPlan], ChunkPlan] | None = None) -> None:
+              prepare: Callable[[ChunkPlan], ChunkPlan] | None = None,
+              first_out: threading.Event | None = None) -> None:
+        if first_out is not None:
+            first_out.wait(HOLD_MAX_S)  # see HOLD_MAX_S
         pieces = [p for p in plan.pieces[1:] if p not in done]
         if prepare is not None and pieces:
             try:
@@ -283,30 +307,43 @@ class Chunked:
         log.info("asset %s: %d of %d chunks x %d families sent", self.asset_id, len(pieces), len(plan.chunks),
                  len(plan.ladders))
 
-    def _encode_audio(self, plan: ChunkPlan, source: Path, stop: threading.Event) -> None:
+    def _encode_audio(self, plan: ChunkPlan, source: Path, stop: threading.Event, first_out: threading.Event) -> None:
         job = EncodeJob(source, self.run.work / AUDIO_PIECE, None, plan.audio, plan.segment_duration, None)
         log.info("asset %s: encoding audio (progressively, beside f0c0)", self.asset_id)
-        tracks, _ = self._progressive(plan, job, duration=None, stop=stop, nice=AUDIO_NICE)
+        own_first = threading.Event()
+        hold = audio_hold(own_first, first_out, stop, time.monotonic() + HOLD_MAX_S)
+        tracks, _ = self._progressive(plan, job, duration=None, stop=stop, nice=AUDIO_NICE, hold=hold,
+                                      first_out=own_first)
         with self._lock():
             presentation = self._presentation(plan)
             presentation.tracks = [t for t in presentation.tracks if t.id != plan.audio.id] + tracks
             self._write(plan, presentation)
 
-    def _encode_first_chunk(self, plan: ChunkPlan, source: Path, stop: threading.Event) -> None:
+    def _encode_first_chunk(self, plan: ChunkPlan, source: Path, stop: threading.Event,
+                            first_out: threading.Event) -> None:
         chunk, ladder = plan.chunks[0], plan.ladders[0]
         job = EncodeJob(source, self.run.work / "f0c0", ladder, None, plan.segment_duration,
                         ladder.renditions[0].frame_rate, start=0.0, length=chunk.length,
-                        first_segment_duration=plan.first_segment(chunk))
+                        first_segment_duration=plan.first_segment(chunk),
+                        x264_lookahead=FAST_START_LOOKAHEAD if ladder.codec == "h264" else None)
         log.info("asset %s: encoding f0c0 (progressively, %.3f s)", self.asset_id, chunk.length)
-        tracks, hashes = self._progressive(plan, job, duration=chunk.length, stop=stop)
+        try:
+            tracks, hashes = self._progressive(plan, job, duration=chunk.length, stop=stop, first_out=first_out)
+        finally:
+            first_out.set()  # however it ended, nothing is waiting for its first segments any more
         # Recorded now, not when the audio is done: later chunks are appended behind it from here on,
         # by other workers too, so nothing may be held back in this process any more.
         self._release(plan)
         self.advance(plan, mark=("f0c0", self._marker("-", tracks, hashes)))
 
     def _progressive(self, plan: ChunkPlan, job: EncodeJob, *, duration: float | None,
-                     stop: threading.Event, nice: int = 0) -> tuple[list[Track], dict[str, str]]:
-        """Encode straight into media/, rewriting the presentation after every segment; (tracks, init hashes)."""
+                     stop: threading.Event, nice: int = 0, hold: Callable[[], bool] | None = None,
+                     first_out: threading.Event | None = None) -> tuple[list[Track], dict[str, str]]:
+        """Encode straight into media/, rewriting the presentation after every segment; (tracks, init hashes).
+
+        `first_out` is set once every track of `job` has published a segment; `hold` stops ffmpeg while
+        it says True (`run_ffmpeg`).
+        """
         prefix = layout.media_prefix(self.asset_id)
         ids = set(job.ladder and [r.id for r in job.ladder.renditions] or []) | ({job.audio.id} if job.audio else set())
         hashes: dict[str, str] = {}
@@ -330,19 +367,25 @@ class Chunked:
             with self._mutex:  # the audio and f0c0 encodes both get here: announce once
                 announce = playable and not self.run._playable
                 self.run._playable = self.run._playable or playable
+            published.add(track.id)
+            if first_out is not None and published >= ids:
+                first_out.set()
             if announce:
                 self.run._update(playable=True)
                 events.emit(self.run.engine, events.ASSET_PLAYABLE, asset_id=self.asset_id)
                 self.run._set_renditions([r.id for r in plan.ladders[0].renditions] +
                                          ([plan.audio.id] if plan.audio else []), "playable")
 
+        published: set[str] = set()
         cancel = lambda: stop.is_set() or self.run.cancelled()  # noqa: E731
-        return self._encode(job, duration, on_segment, cancel=cancel, nice=nice), hashes
+        return self._encode(job, duration, on_segment, cancel=cancel, nice=nice, hold=hold), hashes
 
-    def _encode(self, job: EncodeJob, duration: float | None, on_segment, cancel=None, nice: int = 0) -> list[Track]:
+    def _encode(self, job: EncodeJob, duration: float | None, on_segment, cancel=None, nice: int = 0,
+                hold: Callable[[], bool] | None = None) -> list[Track]:
         started = time.monotonic()
         tracks = encode_family(self.run.config.ffmpeg, job, duration=duration, on_progress=None, on_segment=on_segment,
-                               cancel=cancel or self.run.cancelled, timeout=self.run.config.ffmpeg_timeout, nice=nice)
+                               cancel=cancel or self.run.cancelled, timeout=self.run.config.ffmpeg_timeout, nice=nice,
+                               hold=hold)
         media = tracks[0].duration_seconds if tracks else 0.0
         metrics.observe_encode("chunk" if job.ladder else "audio", time.monotonic() - started, media)
         return tracks
@@ -488,6 +531,14 @@ class Chunked:
         self.run._finish_job("succeeded")
         self.storage.delete_prefix(self.root)
         log.info("asset %s ready (%d chunks x %d families)", self.asset_id, len(plan.chunks), len(plan.ladders))
+
+
+def audio_hold(audio_first: threading.Event, chunk0_first: threading.Event, stop: threading.Event,
+               deadline: float) -> Callable[[], bool]:
+    """The audio encode's `hold` (see HOLD_MAX_S): stopped once it has a segment out, until chunk 0 has
+    one in every rung, the run is stopping, or `deadline` (monotonic) has passed."""
+    return lambda: (audio_first.is_set() and not chunk0_first.is_set() and not stop.is_set()
+                    and time.monotonic() < deadline)
 
 
 def _tracks(marker: dict) -> list[Track]:

@@ -203,3 +203,20 @@ def test_pieces_that_succeed_leave_stop_unset():
     stop, ran = threading.Event(), []
     chunked_module._alongside([lambda: ran.append(1), lambda: ran.append(2)], stop)
     assert sorted(ran) == [1, 2] and not stop.is_set()
+
+
+def test_the_audio_is_held_after_its_first_segment_until_chunk_0_has_its_first_segments():
+    audio_first, chunk0_first, stop = threading.Event(), threading.Event(), threading.Event()
+    hold = chunked_module.audio_hold(audio_first, chunk0_first, stop, time.monotonic() + 60)
+    assert not hold()  # its first segment is what `playable` needs of it: never held before that
+    audio_first.set()
+    assert hold()
+    chunk0_first.set()
+    assert not hold()
+    chunk0_first.clear()
+    stop.set()
+    assert not hold()  # a failure beside it: it must run to see its cancel
+    stop.clear()
+    assert hold()
+    expired = chunked_module.audio_hold(audio_first, chunk0_first, stop, time.monotonic() - 1)
+    assert not expired()  # never held past the deadline, whatever chunk 0 does

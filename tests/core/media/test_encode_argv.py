@@ -1,3 +1,4 @@
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -263,3 +264,26 @@ def test_a_later_chunk_cannot_take_a_short_first_segment():
                     output_ts_offset=8.0, first_segment_duration=1.0)
     with pytest.raises(ValueError, match="shorter first segment"):
         build_encode_argv("ffmpeg", job)
+
+
+def test_x264_lookahead_goes_into_every_rungs_params_exact():
+    """Chunk 0 of a chunked encode takes a shorter lookahead (core/services/chunked.py FAST_START_LOOKAHEAD)."""
+    job = EncodeJob(SRC, OUT, video("h264", (1280, 720, 3_000_000), (640, 360, 800_000)), None, 4.0, Fraction(30),
+                    x264_lookahead=5)
+    argv = build_encode_argv("ffmpeg", job)
+    params = [argv[i + 1] for i, a in enumerate(argv) if a.startswith("-x264-params")]
+    assert params == ["sliced-threads=1:threads=2:stitchable=1:rc-lookahead=5",
+                      "sliced-threads=1:threads=1:stitchable=1:rc-lookahead=5"]
+    without = build_encode_argv("ffmpeg", replace(job, x264_lookahead=None))
+    assert [a for a in without if "rc-lookahead" in a] == []
+
+
+def test_a_small_rung_preset_goes_into_the_argv_exact(monkeypatch):
+    from core.media import rungs
+
+    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", "superfast")
+    job = EncodeJob(SRC, OUT, video("h264", (1280, 720, 3_000_000), (640, 360, 800_000)), None, 4.0, Fraction(30))
+    argv = build_encode_argv("ffmpeg", job)
+    assert [a for i, a in enumerate(argv) if argv[i - 1].startswith("-preset")] == ["veryfast", "superfast"]
+    assert argv[argv.index("-preset:v:1") - 2:argv.index("-preset:v:1") + 2] == [
+        "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast"]

@@ -65,3 +65,10 @@ def test_graph_without_children_is_the_flat_split():
         ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]"
         ";[s1]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v1]"
     )
+
+
+def test_a_small_rung_preset_goes_to_every_rung_but_the_largest():
+    plans = plan_rungs(rungs((854, 480), (1920, 1080), (640, 360)), small_preset="superfast")
+    assert [p.preset for p in plans] == ["superfast", None, "superfast"]
+    assert plan_rungs(rungs((1280, 720),), small_preset="superfast")[0].preset is None  # one rung: the family's
+    assert all(p.preset is None for p in plan_rungs(rungs((1280, 720), (640, 360))))  # the default: none

@@ -136,3 +136,36 @@ def test_nice_lowers_the_child_priority_only(tmp_path):
     run_ffmpeg([sys.executable, "-c", child], duration=None, on_progress=None, nice=5)
     assert int(seen.read_text()) == min(19, base + 5)
     assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the worker itself keeps its priority
+
+
+def test_hold_stops_the_child_while_it_says_so_then_continues_it(tmp_path):
+    """The chunked path's audio encode is held (SIGSTOP) while chunk 0 makes its first segments."""
+    ticks = tmp_path / "ticks"
+    # The child notes the time every 10 ms until 1.5 s after it started; held, it notes nothing.
+    child = ("import time\n"
+             f"out = open({str(ticks)!r}, 'w', buffering=1)\n"
+             "start = time.monotonic()\n"
+             "while time.monotonic() - start < 1.5:\n"
+             "    out.write(f'{time.monotonic()}\\n')\n"
+             "    time.sleep(0.01)\n")
+    first: list[float] = []
+
+    def hold() -> bool:  # held from 0.2 s to 0.9 s after the child's first tick was seen
+        if not first and ticks.exists() and ticks.stat().st_size:
+            first.append(time.monotonic())
+        return bool(first) and first[0] + 0.2 <= time.monotonic() < first[0] + 0.9
+
+    run_ffmpeg([sys.executable, "-c", child], duration=None, on_progress=None, hold=hold)
+    stamps = [float(x) for x in ticks.read_text().split()]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert max(gaps) >= 0.5  # stopped for most of the 0.7 s (the polls land up to ~0.05 s either side)
+    assert stamps[-1] > first[0] + 0.9  # and continued after it
+
+
+def test_a_held_child_is_still_stopped_by_cancel():
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        run_ffmpeg([sys.executable, "-c", "import time\ntime.sleep(30)\n"], duration=None, on_progress=None,
+                   hold=lambda: True, cancel=lambda: time.monotonic() - started > 0.3)
+    # SIGTERM acted at once (it was continued), not the SIGKILL after the 3 s grace (_TERMINATE_GRACE)
+    assert time.monotonic() - started < 3.2  # cancelled at 0.3 s; the kill would come at >= 3.3 s
