@@ -108,7 +108,11 @@ def app_factory():
     return app
 
 
-GRANIAN_RUNTIME_THREADS = 2  # Rust I/O threads per process: +10-25 % manifest req/s over 1 here (bench/origin.py)
+# One single-threaded Rust runtime per process: on the realistic origin bench (bench/origin.py,
+# 2 processes on one core) it cost 12-18 % less CPU per GB served than 2 threads of the
+# multi-threaded runtime (fewer threads handing work to each other), at more req/s. Scale
+# with `--workers` (processes), not threads.
+GRANIAN_RUNTIME = {"runtime_mode": "st", "runtime_threads": 1}
 
 
 def granian_app_factory():
@@ -141,9 +145,10 @@ def cmd_api(args: argparse.Namespace) -> int:
         from core.logging import granian_log_config
 
         Granian("cli.main:granian_app_factory", factory=True, address=settings.host, port=settings.port,
-                interface="asgi", workers=args.workers, runtime_threads=GRANIAN_RUNTIME_THREADS,
+                interface="asgi", workers=args.workers,
                 websockets=False, log_access=access_log, log_level=_granian_level(settings.log_level), backlog=2048,
-                log_dictconfig=granian_log_config(json_lines=settings.log_json), workers_kill_timeout=10).serve()
+                log_dictconfig=granian_log_config(json_lines=settings.log_json), workers_kill_timeout=10,
+                **GRANIAN_RUNTIME).serve()
         return 0
     import uvicorn
 
