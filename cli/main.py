@@ -108,11 +108,18 @@ def app_factory():
     return app
 
 
-# One single-threaded Rust runtime per process: on the realistic origin bench (bench/origin.py,
-# 2 processes on one core) it cost 12-18 % less CPU per GB served than 2 threads of the
-# multi-threaded runtime (fewer threads handing work to each other), at more req/s. Scale
-# with `--workers` (processes), not threads.
-GRANIAN_RUNTIME = {"runtime_mode": "st", "runtime_threads": 1}
+def granian_runtime(workers: int) -> dict:
+    """Granian's Rust runtime per process, measured on bench/origin.py's realistic list.
+
+    Several processes: one single-threaded runtime each — with 2 processes on one core it cost
+    5-18 % less CPU per GB served than 2 threads of the multi-threaded runtime (fewer threads
+    handing work to each other; 1.28-1.32 vs 1.36-1.41 s and 1.25-1.32 vs 1.45-1.49 s in two
+    sets). One process: 2 threads, so the Rust I/O can use a second core beside Python (one
+    process on 2 cores: 1,861-2,047 vs 1,706-1,844 req/s).
+    """
+    if workers > 1:
+        return {"runtime_mode": "st", "runtime_threads": 1}
+    return {"runtime_mode": "mt", "runtime_threads": 2}
 
 
 def granian_app_factory():
@@ -148,7 +155,7 @@ def cmd_api(args: argparse.Namespace) -> int:
                 interface="asgi", workers=args.workers,
                 websockets=False, log_access=access_log, log_level=_granian_level(settings.log_level), backlog=2048,
                 log_dictconfig=granian_log_config(json_lines=settings.log_json), workers_kill_timeout=10,
-                **GRANIAN_RUNTIME).serve()
+                **granian_runtime(args.workers)).serve()
         return 0
     import uvicorn
 
