@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -124,9 +125,26 @@ def granian_runtime(workers: int) -> dict:
 
 def granian_app_factory():
     """`app_factory` behind X-Forwarded-For/-Proto from 127.0.0.1, as uvicorn's `proxy_headers` does."""
+    return behind_local_proxy(app_factory())
+
+
+def behind_local_proxy(app):
+    """`app` taking the client and scheme from X-Forwarded-For/-Proto sent by 127.0.0.1 (Granian's wrapper)."""
     from granian.utils.proxies import wrap_asgi_with_proxy_headers
 
-    return wrap_asgi_with_proxy_headers(app_factory(), trusted_hosts="127.0.0.1")
+    proxied = wrap_asgi_with_proxy_headers(app, trusted_hosts="127.0.0.1")
+
+    @functools.wraps(app)
+    def front(scope, receive, send):
+        # The wrapper changes a scope only when X-Forwarded-For is there, but it parses the
+        # client's address (`ipaddress`) on every request first: 3.6 µs a call against 0.25 µs
+        # for this check, ~6 % of the Python time of a segment answer (bench/origin.py).
+        for name, _ in scope.get("headers", ()):
+            if name == b"x-forwarded-for":
+                return proxied(scope, receive, send)
+        return app(scope, receive, send)
+
+    return front
 
 
 def _granian_level(level: str) -> str:
