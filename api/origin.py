@@ -134,9 +134,12 @@ async def load_presentation(pr: PlaybackRequest) -> LoadedPresentation:
 
 
 def manifest_from_memory(origin: OriginService, asset_id: str, target: Target, selected: ManifestFilter,
-                         query: str, playback_root: str = "") -> RenderedManifest | None:
-    """The rendered manifest without I/O, or None; a stale presentation starts a background re-read."""
-    known = origin.manifest_known(asset_id, target, selected, query, playback_root)
+                         query: str, playback_root: str = "", *, render: bool = False) -> RenderedManifest | None:
+    """The rendered manifest without I/O, or None; a stale presentation starts a background re-read.
+
+    `render`: render it from the presentation in memory if it is not cached (`OriginService.manifest_known`).
+    """
+    known = origin.manifest_known(asset_id, target, selected, query, playback_root, render=render)
     if known is None:
         return None
     rendered, stale = known

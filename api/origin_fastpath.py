@@ -10,8 +10,9 @@ everything it needs is already in memory, doing no I/O that could wait:
 
 - the playback id is in the origin's `PlaybackCache` and, for signed ids,
   the request's token verifies (pure HMAC);
-- for a manifest: the rendered manifest is cached for the presentation's
-  current etag (`OriginService.manifest_known`);
+- for a manifest: its presentation is in memory, and the manifest is
+  cached for the presentation's current etag or rendered now (CPU only,
+  `OriginService.manifest_known`);
 - for a segment on local storage, when the server has the ASGI
   `http.response.pathsend` extension (Granian): a whole segment above
   `INLINE_READ_BYTES` is handed to the server by path, cached or not, signed
@@ -19,7 +20,8 @@ everything it needs is already in memory, doing no I/O that could wait:
   passes through the interpreter and the process holds no copy (on the
   realistic bench, a 2.5 GB working set, this took the segments that missed
   the page cache off the FastAPI routes and its thread pool, and cut the
-  server's CPU per GB served; bench/origin.py);
+  server's CPU per GB served; bench/origin.py); such an answer only `lstat`s
+  the file (`core.origin.files.stat_local`), it does not open it;
 - any other segment (a range, a small one, or a server without pathsend):
   it is one of the process's hot objects (`core.origin.hot`, whole recent
   segments in memory), or its bytes are all in the kernel's page cache,
@@ -56,7 +58,7 @@ from core.media.manifests import ManifestFilter
 from core.origin import policy
 from core.origin.answer import Answer, plan_manifest, segment_answer
 from core.origin.cors import parse_origins, raw_cors_headers
-from core.origin.files import open_local
+from core.origin.files import open_local, stat_local
 from core.origin.paths import PLAYBACK_ID, Kind, Target, classify
 
 log = logging.getLogger(__name__)
@@ -152,9 +154,10 @@ class OriginFastPath:
                 return None  # its licence URL is written under the request's public URL: the routes render it
             selected = ManifestFilter.from_query(query) if query and target.kind in (Kind.MASTER, Kind.MPD) \
                 else _NO_FILTER
+            # Rendered here when its presentation is in memory: no I/O, and no trip through the routes.
+            rendered = manifest_from_memory(origin, playback.asset_id, target, selected, carried, render=True)
         except AbrError:
-            return None  # the routes answer it, in the API's error format
-        rendered = manifest_from_memory(origin, playback.asset_id, target, selected, carried)
+            return None  # the routes answer it (a rendition the asset lacks: 404), in the API's error format
         if rendered is None:
             return None
         cache = policy.cache_control(target.kind, complete=rendered.complete, token_ttl=token_ttl)
@@ -237,6 +240,12 @@ def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, head
         paths[key] = path = None if path is None else str(path)
     if path is None:
         return None  # object storage: the routes stream it or redirect
+    if pathsend:
+        # Most answers here go by path: they need the file's size and identity, not an open descriptor.
+        info = stat_local(path, key)  # MissingObject: the caller answers 404
+        answer, raw = _planned(info, target, token_ttl, method, headers)
+        if answer.status == 200 and answer.length > INLINE_READ_BYTES:
+            return answer.status, raw, _ByPath(path)
     local = open_local(path, key)  # MissingObject: the caller answers 404
     try:
         info = local.info

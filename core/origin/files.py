@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat as stat_mode
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,6 +103,53 @@ def _plain_directories(root: str, key: str) -> bool:
     return True
 
 
+# Directories of keys that passed `_plain_directories` lately → when (monotonic). nginx's
+# open_file_cache_valid, for the link check only: a file answered by path is re-`lstat`ed
+# every time, and the server reopens it by path anyway, so this adds no new window of a
+# kind that was not there (a directory swapped for a link between check and open).
+DIRECTORY_CHECK_SECONDS = 1.0
+_MAX_CHECKED = 16384
+_checked: dict[str, float] = {}
+
+
+def stat_local(path: str, key: str) -> ObjectInfo:
+    """`open_local(path, key).info` without opening the file: for an answer the server sends by path.
+
+    One `lstat` of the file (a link is not S_ISREG under `lstat`, as `O_NOFOLLOW` refuses it),
+    and the directory check of `open_local`, remembered per directory for
+    `DIRECTORY_CHECK_SECONDS`. `open_local` costs open, fstat, close and one `lstat` per
+    directory: on the realistic origin bench most segment answers go by path and need
+    only the size, mtime and inode. MissingObject as `open_local`.
+    """
+    root = path[: len(path) - len(key)]
+    directory = path[: path.rfind("/")]
+    now = time.monotonic()
+    checked = _checked.get(directory)
+    if checked is None or now - checked > DIRECTORY_CHECK_SECONDS:
+        if not path.endswith(key) or not _plain_directories(root, key):
+            raise MissingObject(key)
+        if len(_checked) >= _MAX_CHECKED:
+            _checked.clear()
+        _checked[directory] = now
+    elif not path.endswith(key):  # the directories were checked; a last part of "", "." or ".." is no file
+        raise MissingObject(key)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        raise MissingObject(key) from None
+    if not stat_mode.S_ISREG(st.st_mode):
+        raise MissingObject(key)
+    return _info(st)
+
+
+def _info(st: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(
+        size=st.st_size,
+        mtime=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC),
+        etag=f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}",
+    )
+
+
 def open_local(path: Path, key: str) -> LocalFile:
     """Open the storage file `path` (which is `<root>/<key>`); NotFound if missing or not plain.
 
@@ -120,9 +168,4 @@ def open_local(path: Path, key: str) -> LocalFile:
     if not stat_mode.S_ISREG(st.st_mode):
         os.close(fd)
         raise MissingObject(key)
-    info = ObjectInfo(
-        size=st.st_size,
-        mtime=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC),
-        etag=f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}",
-    )
-    return LocalFile(fd, info)
+    return LocalFile(fd, _info(st))

@@ -193,3 +193,20 @@ def test_read_cached_gives_exact_windows(tmp_path):
         assert local.read_cached(len(data) - 10, 20) is None  # past the end: short, so not served
     finally:
         local.close()
+
+
+def test_a_new_manifest_variant_is_rendered_by_the_fast_path(pair, served, monkeypatch):
+    """Each token of a signed id is its own manifest: its first request is rendered from the presentation in memory."""
+    fast, slow, made, _ = pair
+    monkeypatch.setattr("api.origin.time", types.SimpleNamespace(time=lambda now=time.time(): now))
+    keys = SigningKeys.from_settings(fast.app.state.ctx.settings.signing_key, "",
+                                     fast.app.state.ctx.settings.signing_key_id)
+    fast.get(f"/play/{made.public_id}/master.m3u8")  # the presentation is in memory from here on
+    for path in ("master.m3u8", "manifest.mpd", "h264-720p/index.m3u8"):
+        token = sign_token(made.signed_id, keys=keys, expires_at=int(time.time()) + 900 + len(served))
+        url = f"/play/{made.signed_id}/{path}?token={token}"
+        served.clear()
+        got_fast = fast.get(url)
+        assert served == [(f"/play/{made.signed_id}/{path}", True)], url
+        assert token in got_fast.text
+        assert comparable(got_fast) == comparable(slow.get(url)), url

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import os
+import types
 
 import pytest
 
 from core.errors import NotFound
-from core.origin.files import open_local
+from core.origin import files
+from core.origin.files import open_local, stat_local
 from core.storage import LocalStorage
 
 
@@ -72,3 +74,52 @@ def test_dot_segments_and_empty_components_are_refused(storage):
     for key in ("media/a/../a/h264/00001.m4s", "media/a/./h264/00001.m4s", "media//a/h264/00001.m4s"):
         with pytest.raises(NotFound):
             open_local(storage.root / key, key)
+
+
+# -- stat_local: the same checks without opening the file (answers sent by path) ---------------
+
+
+def _stat(storage, key: str):
+    return stat_local(str(storage.local_path(key)), key)
+
+
+def test_stat_local_gives_open_locals_info(storage):
+    key = "media/a/h264/00001.m4s"
+    f = open_local(storage.local_path(key), key)
+    try:
+        assert _stat(storage, key) == f.info == storage.stat(key)
+    finally:
+        f.close()
+
+
+def test_stat_local_refuses_what_open_local_refuses(storage, tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_checked", {})
+    os.symlink(tmp_path / "secret.txt", storage.root / "media/a/h264/00002.m4s")
+    os.symlink(storage.root / "media/a/h264/00001.m4s", storage.root / "media/a/h264/00003.m4s")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "00001.m4s").write_bytes(b"outside")
+    os.symlink(tmp_path / "elsewhere", storage.root / "media/a/vp8")
+    for key in ("media/a/h264/00002.m4s", "media/a/h264/00003.m4s", "media/a/vp8/00001.m4s",
+                "media/a/h264/00009.m4s", "media/a/h264"):
+        with pytest.raises(NotFound):
+            _stat(storage, key)
+    _stat(storage, "media/a/h264/00001.m4s")  # its directory is checked and remembered now
+    for key in ("media/a/h264/00002.m4s", "media/a/h264/00003.m4s", "media/a/h264/00009.m4s"):
+        with pytest.raises(NotFound):  # the file itself is looked at every time
+            _stat(storage, key)
+
+
+def test_stat_local_rechecks_directories_after_a_second(storage, tmp_path, monkeypatch):
+    """A directory swapped for a link is refused once its remembered check is older than the limit."""
+    monkeypatch.setattr(files, "_checked", {})
+    clock = [1000.0]
+    monkeypatch.setattr(files, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    storage.put_bytes("media/c/h264/00001.m4s", b"inside")
+    _stat(storage, "media/c/h264/00001.m4s")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "00001.m4s").write_bytes(b"outside")
+    os.rename(storage.root / "media/c/h264", tmp_path / "moved")
+    os.symlink(tmp_path / "elsewhere", storage.root / "media/c/h264")
+    clock[0] += files.DIRECTORY_CHECK_SECONDS + 0.01
+    with pytest.raises(NotFound):
+        _stat(storage, "media/c/h264/00001.m4s")

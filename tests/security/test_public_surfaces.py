@@ -34,7 +34,9 @@ def test_play_404s_name_no_storage_key_and_no_asset_id(env):
         no_init = _anonymous(client, f"/play/{made.public_id}/h264-720p/init.mp4")
         unknown_rendition = _anonymous(client, f"/play/{made.public_id}/h264-9999p/index.m3u8")
         ctx.storage.delete(presentation_key(made.asset_id))
-        ctx.extra.clear()  # forget cached presentations: the next request reads storage again
+        # Forget the cached presentation (in the one OriginService both the fast path and the
+        # routes use): the next request reads storage again.
+        ctx.extra["origin"].forget(made.asset_id)
         no_presentation = _anonymous(client, f"/play/{made.public_id}/manifest.mpd")
     for r in (gone, no_init, unknown_rendition, no_presentation):
         assert r.status_code == 404, (r.request.url, r.text)
