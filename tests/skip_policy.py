@@ -19,9 +19,6 @@ CI_SKIP_ALLOWED: dict[str, str] = {
         "on a tmpfs/ramfs checkout every page stays in memory: there is no disk read to refuse",
     "tests/core/media/test_runner.py::test_child_dies_with_its_parent":
         "PR_SET_PDEATHSIG exists on Linux only (CI is Linux: it runs there)",
-    "tests/live/test_takeover.py::test_sigkill_of_the_worker_pulling_a_source_reopens_it":
-        "known gap of issue #15: after a second child SIGKILL the embedded SQLite broker's consumer can stall "
-        "(1 in 5 runs); opt in with ABR_TEST_PULL_TAKEOVER=1 until that is fixed",
 }
 
 _counts = {"allowed": 0, "unlisted": 0}

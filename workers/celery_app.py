@@ -26,9 +26,11 @@ def make_celery(settings: Settings) -> Celery:
         # The SQLA transport hands broker_transport_options to create_engine, which
         # rejects `polling_interval`, so it is set on the transport class instead:
         # ~10 cheap SELECTs a second from an idle worker, for ~0.6 s sooner playback.
-        from kombu.transport import sqlalchemy as kombu_sqla
+        # The channel is replaced by one that a lost pool child's requeue cannot
+        # break (workers/sqla_broker.py, issue #15).
+        from workers import sqla_broker
 
-        kombu_sqla.Transport.polling_interval = 0.1
+        sqla_broker.install(polling_interval=0.1)
     app.conf.update(celery_config(broker, result_backend_for(broker)))
     context.configure(settings)
     app.autodiscover_tasks(["workers"])  # imports `workers.tasks` when the worker starts

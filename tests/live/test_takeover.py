@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import av
-import pytest
 
 from tests.core.media.manifests.mpd_schema import validate_mpd
 from tests.live.conftest import chromium, kill, push
@@ -160,11 +159,8 @@ def test_sigkill_of_the_live_worker_moves_the_stream_to_another(live_stack, play
 
 
 def test_sigkill_of_the_worker_pulling_a_source_reopens_it(live_stack, tmp_path):
-    if os.environ.get("ABR_TEST_PULL_TAKEOVER") != "1":
-        # Known gap (issue #15): run after the push takeover above, on the embedded SQLite broker, the
-        # prefork worker received no task at all in 1 of 5 runs once a second child had been SIGKILLed.
-        pytest.skip("pull takeover after a second SIGKILL: the embedded broker's consumer can stall "
-                    "(1 in 5 runs); ABR_TEST_PULL_TAKEOVER=1 runs it")
+    # Run after the push takeover above: a second pool child SIGKILLed in the same worker. On the embedded
+    # broker that once stopped the worker's consumer for good (issue #15, workers/sqla_broker.py).
     with hls_live_source(tmp_path / "hls") as source:
         stream = live_stack.create(source_url=source, segment_duration=1, dvr_window=30)
         try:
