@@ -54,6 +54,17 @@ DELETE_MARGIN_SEGMENTS = 10  # kept past the window for players that fetched the
 RECORDING_EVERY = 15  # segments of the first track between writes of recording.json
 THUMBNAIL_INTERVAL = 2.0  # seconds between thumbnail refreshes
 PART_SEGMENTS = 3  # completed segments whose parts stay listed (RFC 8216bis: at least 3 target durations)
+# A period's wall clock is first taken from its first segment: "its last frame was live when it closed".
+# An encoder that starts behind (the reader's probe buffered seconds of media, x264 start-up) closes it
+# late, so that overstates the wall clock by the backlog, and every PROGRAM-DATE-TIME and the MPD's
+# availabilityStartTime with it: measured 3.0 s late on the 720p latency bench, where dash.js (which
+# steers by availabilityStartTime) reported 1.17 s of latency at 4.19 s glass to glass. A frame cannot
+# be encoded before it was live, so each later segment's close time minus its media span is also an
+# upper bound on the period's wall clock; while the encoder works off its backlog (this many seconds of
+# media at most) the period takes the lowest. Only moves earlier, by at least PERIOD_MIN_STEP (players
+# see availabilityStartTime move once or twice in a stream's first seconds, not on every segment).
+PERIOD_SETTLE_S = 30.0
+PERIOD_MIN_STEP = 0.1
 
 
 @dataclass
@@ -195,11 +206,28 @@ class LivePublisher:
             self.periods.append(Period(id=f"p{len(self.periods)}", start=self._pending_period,
                                        wall=self.clock() - (end - self._pending_period)))
             self._pending_period = None
+        else:
+            self._settle_period((segment.start + segment.duration) / track.timescale)
         self.storage.put_file(self._key(track.segment_uri(number)), path, move=True)
         track.segments.append(segment)
         if rid == self._order[0]:
             self._since_recording += 1
         self._trim(track)
+
+    def _settle_period(self, end: float) -> None:
+        """The current period's wall clock, lowered to what a segment ending at media time `end` that
+        closed now allows (see PERIOD_SETTLE_S); never before the previous period's media ended."""
+        period = self.periods[-1]
+        if end - period.start > PERIOD_SETTLE_S:
+            return
+        wall = self.clock() - (end - period.start)
+        if len(self.periods) > 1:
+            before = self.periods[-2]
+            wall = max(wall, before.wall + (period.start - before.start))
+        if wall <= period.wall - PERIOD_MIN_STEP:
+            log.info("live %s: period %s's wall clock %.2f s earlier (the encoder worked off a start-up backlog)",
+                     self.stream_id, period.id, period.wall - wall)
+            self.periods[-1] = dataclasses.replace(period, wall=wall)
 
     def _check_init(self, output: _Output, init_path: Path, track: Track | None) -> None:
         data = init_path.read_bytes()

@@ -182,3 +182,31 @@ def test_low_latency_push_end_to_end(live_stack):
         assert time.monotonic() - started < 3.0
     finally:
         kill(publisher)
+
+
+def test_a_period_settles_to_the_earliest_wall_clock_its_segments_allow(tmp_path):
+    """An encoder that starts behind closes its first segment late; later segments, closed nearer their
+    media time, move the period's wall clock (availabilityStartTime, PROGRAM-DATE-TIME) earlier only."""
+    from core.live.publisher import PERIOD_SETTLE_S
+    from core.media.live_model import Period
+
+    now = [1000.0]
+    publisher = LivePublisher(LocalStorage(tmp_path), "ls1", segment_duration=1.0, dvr_window=30, record=False,
+                              clock=lambda: now[0])
+    publisher.periods = [Period("p0", 0.1, 998.0)]  # the first segment (0.1-1.1) closed at 999.0: 3 s behind
+    now[0] = 999.8
+    publisher._settle_period(2.1)  # the second closed 2.0 s after its media start: 997.8
+    assert publisher.periods[-1].wall == 997.8
+    now[0] = 1005.0
+    publisher._settle_period(3.1)  # late (a busy moment): never moves later
+    now[0] = 1000.75
+    publisher._settle_period(3.1)  # 0.05 s better: not worth a change
+    assert publisher.periods[-1].wall == 997.8
+    now[0] = 1000.0 + PERIOD_SETTLE_S
+    publisher._settle_period(PERIOD_SETTLE_S + 0.2)  # past the settling span: fixed
+    assert publisher.periods[-1].wall == 997.8
+    # A later period (a reconnect at media time 10.1) never starts before the previous one's media ended.
+    publisher.periods.append(Period("p1", 10.1, 1010.0))
+    now[0] = 1000.0
+    publisher._settle_period(11.1)
+    assert publisher.periods[-1].wall == 997.8 + 10.0 == publisher.periods[0].wall + (10.1 - 0.1)
