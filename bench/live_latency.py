@@ -262,6 +262,9 @@ class BlockingProbe:
         self.answer_after_write: list[float] = []  # response received − part file mtime (s)
         self.held: list[float] = []  # how long each request was held
         self.timeouts = self.missing = 0
+        # Requests sent after their part was already written (the probe fell behind, e.g. decoding the
+        # previous part): not blocked, so their "answer after written" is the probe's own lateness.
+        self.asked_after_write = 0
         self.capture_to_part: list[float] = []  # every frame: part file mtime − its burnt clock
         self.newest_to_part: list[float] = []  # the newest frame of each part: encoder + publish delay
         self.unreadable = 0
@@ -301,8 +304,11 @@ class BlockingProbe:
                 self.missing += 1
                 continue
             if self.active.is_set():
-                self.answer_after_write.append(got - mtime)
-                self.held.append(got - asked)
+                if asked >= mtime:
+                    self.asked_after_write += 1
+                else:
+                    self.answer_after_write.append(got - mtime)
+                    self.held.append(got - asked)
             self._frames(msn, part, data, mtime)
 
     def _frames(self, msn: int, part: int, data: bytes, mtime: float) -> None:
@@ -346,12 +352,14 @@ class BlockingProbe:
                                                        "max": r3(max(self.answer_after_write, default=None))},
                "blocked_request_held_s_p50": r3(pct(self.held, 50)),
                "blocked_timeouts": self.timeouts, "parts_gone_before_stat": self.missing,
+               "asked_after_part_written": self.asked_after_write,  # left out of the figures above
                "capture_to_part_written_s": {"n": len(self.capture_to_part),
                                              "p50": r3(pct(self.capture_to_part, 50)),
                                              "p95": r3(pct(self.capture_to_part, 95))},
                "newest_frame_to_part_written_s_p50": r3(pct(self.newest_to_part, 50)),
                "probe_frames_unreadable": self.unreadable}
         self.answer_after_write, self.held, self.capture_to_part, self.newest_to_part = [], [], [], []
+        self.asked_after_write = 0
         self.timeouts = self.missing = self.unreadable = 0
         return out
 
