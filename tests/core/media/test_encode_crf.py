@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import replace
 from fractions import Fraction
+from pathlib import Path
 
 from core.media.encode import EncodeJob, build_encode_argv
 from core.media.ffmpeg import find_ffmpeg
@@ -18,12 +19,18 @@ from core.media.model import Ladder
 from core.media.runner import run_ffmpeg
 
 
-def test_crf_rungs_change_the_media_not_the_init(tmp_path):
-    ffmpeg = find_ffmpeg()
+def _noisy_source(ffmpeg: str, tmp_path) -> Path:
+    """1 s of 320x240 15 fps test pattern with temporal noise (rate control has work to do), near lossless."""
     source = tmp_path / "src.mp4"
     subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
                     "-i", "testsrc2=size=320x240:rate=15,noise=alls=10:allf=t", "-t", "1", "-c:v", "libx264",
                     "-preset", "ultrafast", "-qp", "10", str(source)], check=True)
+    return source
+
+
+def test_crf_rungs_change_the_media_not_the_init(tmp_path):
+    ffmpeg = find_ffmpeg()
+    source = _noisy_source(ffmpeg, tmp_path)
     fixed = plan_ladder(codec="h264", display_width=320, display_height=240, frame_rate=Fraction(15))
     out = {}
     for name, crf in (("fixed", None), ("crf18", 18.0), ("crf40", 40.0)):
@@ -40,10 +47,7 @@ def test_crf_rungs_change_the_media_not_the_init(tmp_path):
 def test_av1_capped_crf_reaches_svt_and_repeats_byte_for_byte(tmp_path):
     """SVT-AV1 at -crf with -maxrate: the CRF reaches the encoder and a retry writes the same bytes (lp=1)."""
     ffmpeg = find_ffmpeg()
-    source = tmp_path / "src.mp4"
-    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
-                    "-i", "testsrc2=size=320x240:rate=15,noise=alls=10:allf=t", "-t", "1", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-qp", "10", str(source)], check=True)
+    source = _noisy_source(ffmpeg, tmp_path)
     fixed = plan_ladder(codec="av1", display_width=320, display_height=240, frame_rate=Fraction(15))
     out = {}
     for name, crf in (("crf20", 20.0), ("crf50", 50.0), ("crf50-again", 50.0)):
