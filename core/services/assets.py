@@ -133,13 +133,18 @@ class AssetSettings(BaseModel):
             raise ValueError("an explicit ladder has 1 to 8 rungs")
         return v
 
-    def ladder_mode(self, duration: float | None,
-                    auto_min_duration: float | None) -> Literal["explicit", "auto", "fixed"]:
-        """How this asset's ladder is planned: explicit rungs, per-title, or the fixed table."""
+    def ladder_mode(self, duration: float | None, auto_min_duration: float | None,
+                    chunked_auto: bool = False) -> Literal["explicit", "auto", "fixed"]:
+        """How this asset's ladder is planned: explicit rungs, per-title, or the fixed table.
+
+        `chunked_auto`: the source takes the chunked path and the worker makes per-title the default
+        there (ABR_AUTO_LADDER_CHUNKED)."""
         if isinstance(self.ladder, list):
             return "explicit"
         if self.ladder is not None:
             return self.ladder
+        if chunked_auto:
+            return "auto"
         if auto_min_duration is None or duration is None:
             return "fixed"
         return "auto" if duration > auto_min_duration else "fixed"

@@ -289,7 +289,9 @@ class AssetTranscode:
                 # Per-title: chunk 0 starts at once with the fixed table; the analysis runs beside it
                 # (niced) and the other chunks are sent with its CRFs for the same rungs. Off the path
                 # to `playable` here, so the default for chunked sources (auto_ladder_chunked).
-                auto = auto or (bool(ladders) and asset_settings.ladder is None and self.config.auto_ladder_chunked)
+                auto = bool(ladders) and asset_settings.ladder_mode(
+                    info.duration, self.config.auto_ladder_min_duration,
+                    chunked_auto=self.config.auto_ladder_chunked) == "auto"
                 prepare = functools.partial(self._per_title_chunks, info, asset_settings, source) if auto else None
                 chunked.start(plan, source, self.config.chunking.send, prepare=prepare)
                 return
