@@ -80,7 +80,7 @@ _api_log = logging.getLogger("abr.api")
 _MAX_LOCAL_PATHS = 16384
 
 
-class _ByPath(str):
+class ByPath(str):
     """A body the server sends itself from this file (`http.response.pathsend`)."""
 
 
@@ -94,29 +94,40 @@ class OriginFastPath:
         self._cors_memo: dict[str | None, list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] in _METHODS and scope["path"].startswith(PREFIX):
-            try:
-                found = self.answer(scope)
-            except Exception:  # noqa: BLE001 - a bug here must not cost the request: the routes answer it
-                log.exception("origin fast path failed on %s; handing it to the routes", scope["path"])
-                found = None
-            if found is not None:
-                status, headers, body, asked = found
-                metrics.observe_origin(scope["path"], status)
-                await send({"type": "http.response.start", "status": status,
-                            "headers": headers + self._cors(asked.get("origin"))
-                            + [(b"x-request-id", request_id(scope).encode("latin-1"))]})
-                if isinstance(body, _ByPath):
-                    await send({"type": PATHSEND, "path": str(body)})
-                else:
-                    await send({"type": "http.response.body", "body": body})
-                return
+        found = self.respond(scope) if scope["type"] == "http" else None
+        if found is not None:
+            status, headers, body = found
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            if isinstance(body, ByPath):
+                await send({"type": PATHSEND, "path": str(body)})
+            else:
+                await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send)
+
+    def respond(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """(status, every header, body) for an HTTP request this path answers now, counted; else None.
+
+        Also called by the server itself before any ASGI task exists (api/sendfile_server.py).
+        """
+        if scope["method"] not in _METHODS or not scope["path"].startswith(PREFIX):
+            return None
+        try:
+            found = self.answer(scope)
+        except Exception:  # noqa: BLE001 - a bug here must not cost the request: the routes answer it
+            log.exception("origin fast path failed on %s; handing it to the routes", scope["path"])
+            return None
+        if found is None:
+            return None
+        status, headers, body, asked = found
+        metrics.observe_origin(scope["path"], status)
+        return status, headers + self._cors(asked.get("origin")) \
+            + [(b"x-request-id", request_id(scope).encode("latin-1"))], body
 
     def answer(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, str]] | None:
         """(status, ASGI headers, body, request headers) when it can be given without waiting now.
 
-        The body is bytes, or a `_ByPath` the server sends by path.
+        The body is bytes, or a `ByPath` the server sends by path.
         None hands the request on to the routes.
         """
         playback_id, slash, rest = scope["path"][len(PREFIX):].partition("/")
@@ -245,7 +256,7 @@ def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, head
         info = stat_local(path, key)  # MissingObject: the caller answers 404
         answer, raw = _planned(info, target, token_ttl, method, headers)
         if answer.status == 200 and answer.length > INLINE_READ_BYTES:
-            return answer.status, raw, _ByPath(path)
+            return answer.status, raw, ByPath(path)
     local = open_local(path, key)  # MissingObject: the caller answers 404
     try:
         info = local.info
@@ -257,11 +268,11 @@ def _segment(origin, asset_id: str, target: Target, token_ttl, method: str, head
             if pathsend and answer.status == 200 and answer.length > INLINE_READ_BYTES:
                 # The file was opened and checked (no symlinks) by open_local just above; the
                 # server opens it again by path, reads it in its own threads and sends it.
-                return answer.status, raw, _ByPath(path)
+                return answer.status, raw, ByPath(path)
             body = local.read_cached(answer.start, answer.length)
             if body is None:
                 if pathsend and answer.status == 200:
-                    return answer.status, raw, _ByPath(path)  # on the disk: the server reads it, not a worker thread
+                    return answer.status, raw, ByPath(path)  # on the disk: the server reads it, not a worker thread
                 return None  # not all in the page cache: read in a worker thread by the routes
             if origin.hot is not None and answer.length == info.size:
                 origin.hot.put(key, info, body)
