@@ -177,9 +177,12 @@ def cmd_api(args: argparse.Namespace) -> int:
         return 0
     import uvicorn
 
+    from api.sendfile_server import SendfileProtocol
+
+    # uvicorn's httptools protocol plus `pathsend` answered with sendfile(2) (api/sendfile_server.py).
     uvicorn.run("cli.main:app_factory", factory=True, host=settings.host, port=settings.port,
                 workers=args.workers, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10,
-                access_log=access_log)
+                access_log=access_log, http=SendfileProtocol)
     return 0
 
 

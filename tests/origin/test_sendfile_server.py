@@ -1,0 +1,205 @@
+"""`abr api --server uvicorn`'s protocol answers `http.response.pathsend` with sendfile(2) (api/sendfile_server.py).
+
+A real uvicorn server on loopback, in a thread of this process, on both event
+loops uvicorn picks from (asyncio, and uvloop — its default where installed):
+whole bodies, keep-alive after them, HEAD, a reader too slow for the socket's
+buffer (the writability wait), a client that leaves mid-body, and a file that
+shrank after its length was announced.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+import api.sendfile_server as sendfile_server
+from api.sendfile_server import SendfileProtocol
+from tests.conftest import free_port
+
+
+def _make_app(root):
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        path = os.path.join(root, scope["path"].lstrip("/"))
+        announced = int(dict(scope["headers"]).get(b"x-announce", str(os.path.getsize(path)).encode()))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(announced).encode()),
+                                (b"x-pathsend", b"1" if "http.response.pathsend" in scope["extensions"] else b"0")]})
+        await send({"type": "http.response.pathsend", "path": path})
+    return app
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def server(request, tmp_path):
+    files = {"big.bin": os.urandom(6_000_000), "small.bin": os.urandom(70_000)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    port = free_port()
+    config = uvicorn.Config(_make_app(str(tmp_path)), host="127.0.0.1", port=port, http=SendfileProtocol,
+                            loop=request.param, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", files, tmp_path
+    srv.should_exit = True
+    thread.join(10)
+
+
+def test_whole_files_then_keep_alive_and_head(server):
+    base, files, _ = server
+    with httpx.Client(base_url=base) as client:
+        for name in ("big.bin", "small.bin", "big.bin"):  # one connection, reused after each body
+            answer = client.get(f"/{name}")
+            assert answer.status_code == 200
+            assert answer.headers["x-pathsend"] == "1"
+            assert answer.content == files[name]
+        head = client.head("/big.bin")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == str(len(files["big.bin"]))
+        assert client.get("/small.bin").content == files["small.bin"]  # the connection survived the HEAD
+
+
+def test_a_slow_reader_gets_every_byte(server, monkeypatch):
+    base, files, _ = server
+    waits = []
+    real = sendfile_server._writable
+
+    async def counted(loop, fd):
+        waits.append(fd)
+        await real(loop, fd)
+
+    monkeypatch.setattr(sendfile_server, "_writable", counted)
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+        sock.sendall(b"GET /big.bin HTTP/1.1\r\nhost: x\r\n\r\n")
+        time.sleep(0.3)  # let the server fill the socket's buffers and block before anything is read
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65_536)
+        head, body = data.split(b"\r\n\r\n", 1)
+        while len(body) < len(files["big.bin"]):
+            chunk = sock.recv(65_536)
+            assert chunk, "the server closed before the whole body"
+            body += chunk
+    assert b"200 OK" in head.split(b"\r\n")[0]
+    assert body == files["big.bin"]
+    assert waits, "the socket's buffer never filled: the writability wait was not exercised"
+
+
+def test_a_client_leaving_mid_body_does_not_hurt_the_next(server):
+    base, files, _ = server
+    host, port = base.removeprefix("http://").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+            sock.sendall(b"GET /big.bin HTTP/1.1\r\nhost: x\r\n\r\n")
+            sock.recv(1000)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+    answer = httpx.get(f"{base}/big.bin", timeout=10)
+    assert answer.content == files["big.bin"]
+
+
+def test_a_file_shorter_than_announced_closes_the_connection(server):
+    base, files, _ = server
+    announced = len(files["small.bin"]) + 1000
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(f"{base}/small.bin", headers={"x-announce": str(announced)}, timeout=10)
+    assert httpx.get(f"{base}/small.bin", timeout=10).content == files["small.bin"]
+
+
+class _Quick:
+    """An application that answers some requests before any ASGI task (`respond_now`), as AbrApp does."""
+
+    def __init__(self, root):
+        self.root = root
+        self.asgi_calls = []
+
+    def respond_now(self, scope):
+        name = scope["path"].lstrip("/")
+        if name == "routes":
+            return None
+        if name == "inline":
+            return 200, [(b"content-length", b"5"), (b"x-quick", b"1")], b"hello"
+        path = os.path.join(self.root, name)
+        return 200, [(b"content-length", str(os.path.getsize(path) if os.path.exists(path) else 7).encode()),
+                     (b"x-quick", b"1")], path
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        self.asgi_calls.append(scope["path"])
+        await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"no"})
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def quick_server(request, tmp_path):
+    files = {"big.bin": os.urandom(6_000_000), "small.bin": os.urandom(70_000)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    app = _Quick(str(tmp_path))
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=SendfileProtocol,
+                                        loop=request.param, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    app.thread = thread.name
+    yield f"http://127.0.0.1:{port}", files, tmp_path, app
+    srv.should_exit = True
+    thread.join(10)
+
+
+def test_answers_given_before_any_asgi_task(quick_server):
+    base, files, _, app = quick_server
+    with httpx.Client(base_url=base) as client:
+        for _ in range(2):  # keep-alive across quick answers, by path and inline
+            for name in ("big.bin", "small.bin"):
+                answer = client.get(f"/{name}")
+                assert answer.headers["x-quick"] == "1" and answer.content == files[name]
+            inline = client.get("/inline")
+            assert inline.content == b"hello" and inline.headers["server"] == "uvicorn" and "date" in inline.headers
+        head = client.head("/big.bin")
+        assert head.content == b"" and head.headers["content-length"] == str(len(files["big.bin"]))
+        routed = client.get("/routes")  # respond_now declined: the application's ASGI answer
+        assert routed.status_code == 404 and routed.content == b"no"
+        gone = client.get("/vanished.bin")  # planned by path, but the file cannot be opened
+        assert gone.status_code == 404
+        assert client.get("/small.bin").content == files["small.bin"]
+    assert app.asgi_calls == ["/routes", "/vanished.bin"]
+
+
+def test_a_file_not_in_the_page_cache_is_read_off_the_event_loop(quick_server, monkeypatch):
+    base, files, root, app = quick_server
+    path = root / "big.bin"
+    fd = os.open(path, os.O_RDONLY)
+    try:  # out of the page cache (not checked with a RWF_NOWAIT read here: a failed one starts read-ahead)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    threads = []
+    real = sendfile_server._send_some
+
+    def counted(out, fd, sent, count):
+        threads.append(threading.current_thread().name)
+        return real(out, fd, sent, count)
+
+    monkeypatch.setattr(sendfile_server, "_send_some", counted)
+    assert httpx.get(f"{base}/big.bin", timeout=20).content == files["big.bin"]
+    assert threads and threads[0] != app.thread  # the first sendfile ran in an executor thread, not the loop's
