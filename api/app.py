@@ -47,6 +47,9 @@ class AbrApp(FastAPI):
     def respond_now(self, scope) -> tuple | None:
         """The fast path's (status, headers, body) for `scope`, or None: for a server that asks first.
 
+        The body is bytes, or an `api.origin_fastpath.ByPath` to send from the file (whole, or
+        from its `start`: the server sends ranges too).
+
         api/sendfile_server.py calls this before it builds an ASGI task for the request;
         what it does not answer takes the ordinary way through `__call__`.
         """
@@ -56,7 +59,7 @@ class AbrApp(FastAPI):
         if not isinstance(stack, OriginFastPath):
             return None
         scope["app"] = self  # as Starlette sets it: the fast path finds the app's OriginService there
-        return stack.respond(scope)
+        return stack.respond(scope, ranges=True)
 
 
 def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI:

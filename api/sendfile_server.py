@@ -117,34 +117,35 @@ class SendfileProtocol(HttpToolsProtocol):
             self._complete(cycle)
             return True
         out = sock.fileno()
-        sent = 0
+        pos = getattr(body, "start", 0)  # a range of the file (api/origin_fastpath.py ByPath.part)
+        end = pos + count
         try:
-            if _cached(fd, count):
-                sent = _send_some(out, fd, sent, count)
-            if sent < count and not (sent and os.fstat(fd).st_size <= sent):
+            if _cached(fd, end):
+                pos = _send_some(out, fd, pos, end)
+            if pos < end and not _at_eof(fd, pos):
                 # Not all in the page cache (the disk is read in a thread, as nginx's `aio threads`
                 # does, so no other connection waits for it), or the socket's buffer is full.
-                task = self.loop.create_task(self._send_rest(cycle, out, fd, sent, count))
+                task = self.loop.create_task(self._send_rest(cycle, out, fd, pos, end))
                 task.add_done_callback(self.tasks.discard)
                 self.tasks.add(task)
                 return True
         except (BrokenPipeError, ConnectionResetError):
-            sent = -1
+            pos = -1
         os.close(fd)
-        if sent < count:
+        if pos < end:
             transport.close()  # a file shorter than announced, or a client that left
         else:
             self._complete(cycle)
         return True
 
-    async def _send_rest(self, cycle, out: int, fd: int, sent: int, count: int) -> None:
+    async def _send_rest(self, cycle, out: int, fd: int, pos: int, end: int) -> None:
         try:
-            sent = await _sendfile(self.loop, out, fd, count, sent)
+            pos = await _sendfile(self.loop, out, fd, pos, end)
         except (BrokenPipeError, ConnectionResetError):
-            sent = -1
+            pos = -1
         finally:
             os.close(fd)
-        if sent < count:
+        if pos < end:
             self.transport.close()
             return
         self._complete(cycle)
@@ -204,7 +205,7 @@ async def send_file(cycle, plain, path: str) -> None:
             # the transport's buffer (sendfile would overtake them): the bytes go the ordinary way.
             await plain({"type": "http.response.body", "body": _read_all(fd)})
             return
-        sent = await _sendfile(asyncio.get_running_loop(), sock.fileno(), fd, count)
+        sent = await _sendfile(asyncio.get_running_loop(), sock.fileno(), fd, 0, count)
     except (BrokenPipeError, ConnectionResetError):
         transport.close()  # the client went away; uvicorn's connection_lost marks the cycle disconnected
         return
@@ -217,45 +218,48 @@ async def send_file(cycle, plain, path: str) -> None:
     await plain({"type": "http.response.body", "body": b""})  # uvicorn completes the response
 
 
-async def _sendfile(loop: asyncio.AbstractEventLoop, out: int, fd: int, count: int, sent: int = 0) -> int:
-    """Bytes of `fd` from `sent` on sent to socket `out` (non-blocking), up to `count`; fewer only at end of file.
+async def _sendfile(loop: asyncio.AbstractEventLoop, out: int, fd: int, pos: int, end: int) -> int:
+    """Send bytes [pos, end) of `fd` to socket `out` (non-blocking); where it stopped: `end`, or the file's end.
 
     While the bytes to send are not in the page cache, each sendfile runs in a worker thread:
     reading the disk must not stall the event loop's other connections.
     """
-    while sent < count:
-        before = sent
-        if _cached(fd, count):
-            sent = _send_some(out, fd, sent, count)
+    while pos < end:
+        if _cached(fd, end):
+            pos = _send_some(out, fd, pos, end)
         else:
-            sent = await loop.run_in_executor(None, _send_some, out, fd, sent, count)
-        if sent < count:
-            if sent == before and os.fstat(fd).st_size <= sent:
-                break  # end of file before `count`
+            pos = await loop.run_in_executor(None, _send_some, out, fd, pos, end)
+        if pos < end:
+            if _at_eof(fd, pos):
+                break
             await _writable(loop, out)
-    return sent
+    return pos
 
 
-def _send_some(out: int, fd: int, sent: int, count: int) -> int:
-    """sendfile until `count`, a full socket buffer (EAGAIN) or the end of the file; the new `sent`."""
+def _send_some(out: int, fd: int, pos: int, end: int) -> int:
+    """sendfile from `pos` until `end`, a full socket buffer (EAGAIN) or the file's end; the new `pos`."""
     try:
-        while sent < count:
-            n = os.sendfile(out, fd, sent, count - sent)
+        while pos < end:
+            n = os.sendfile(out, fd, pos, end - pos)
             if n == 0:
                 break
-            sent += n
+            pos += n
     except BlockingIOError:
         pass
-    return sent
+    return pos
+
+
+def _at_eof(fd: int, pos: int) -> bool:
+    return os.fstat(fd).st_size <= pos
 
 
 _PROBE = bytearray(1)
 
 
-def _cached(fd: int, size: int) -> bool:
-    """Whether the file's last byte is in the page cache (read-ahead fills a segment from its start)."""
+def _cached(fd: int, end: int) -> bool:
+    """Whether the byte before `end` is in the page cache (read-ahead fills a segment from its start)."""
     try:
-        os.preadv(fd, [_PROBE], max(size - 1, 0), os.RWF_NOWAIT)
+        os.preadv(fd, [_PROBE], max(end - 1, 0), os.RWF_NOWAIT)
     except BlockingIOError:
         return False
     except (AttributeError, OSError):

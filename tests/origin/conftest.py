@@ -31,8 +31,8 @@ def served(monkeypatch):
     seen: list[tuple[str, bool]] = []
     real = OriginFastPath.answer
 
-    def recording(self, scope):
-        found = real(self, scope)
+    def recording(self, scope, **kwargs):
+        found = real(self, scope, **kwargs)
         seen.append((scope["path"], found is not None))
         return found
 

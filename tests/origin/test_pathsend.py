@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from api.origin_fastpath import ByPath
 from core.origin.files import LocalFile
 from core.services.playback import SigningKeys, sign_token
 from tests.origin.fabricate import fabricate
@@ -63,6 +64,31 @@ def test_ranges_and_servers_without_pathsend_get_bytes(origin_client, big_asset)
     assert ranged[0]["status"] == 206 and ranged[1]["body"] == big_asset.files[relative][10:20]
     plain = _call(origin_client.app, path, [], {})
     assert plain[0]["status"] == 200 and plain[1]["body"] == big_asset.files[relative]
+
+
+def test_a_server_that_sends_ranges_gets_them_by_path(origin_client):
+    """`respond_now` (api/sendfile_server.py's quick answers): a range goes by path and offset, not as bytes."""
+    ctx = origin_client.app.state.ctx
+    big_asset = fabricate(ctx.engine, ctx.storage, segment_size=200_000)  # its own: no segment of it in memory yet
+    relative = _segment_path(big_asset)
+    path = f"/play/{big_asset.public_id}/{relative}"
+    data = big_asset.files[relative]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"range", b"bytes=1000-150999")],
+             "client": ("127.0.0.1", 1), "server": ("testserver", 80), "extensions": PATHSEND, "state": {}}
+    _call(origin_client.app, path, [], PATHSEND)  # the playback id is in memory after one request
+    status, headers, body = origin_client.app.respond_now(dict(scope))
+    headers = dict(headers)
+    assert status == 206 and isinstance(body, ByPath) and body.start == 1000
+    assert headers[b"content-length"] == b"150000"
+    assert headers[b"content-range"] == f"bytes 1000-150999/{len(data)}".encode()
+    with open(body, "rb") as f:
+        f.seek(body.start)
+        assert f.read(150_000) == data[1000:151_000]
+    # Through ASGI (`pathsend` has no offset) the same range is still bytes.
+    ranged = _call(origin_client.app, path, [(b"range", b"bytes=1000-150999")], PATHSEND)
+    assert ranged[1]["type"] == "http.response.body" and ranged[1]["body"] == data[1000:151_000]
 
 
 def _signed_token(origin_client, playback_id: str, ttl: int = 600) -> str:

@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 import api.sendfile_server as sendfile_server
+from api.origin_fastpath import ByPath
 from api.sendfile_server import SendfileProtocol
 from tests.conftest import free_port
 
@@ -132,6 +133,9 @@ class _Quick:
             return None
         if name == "inline":
             return 200, [(b"content-length", b"5"), (b"x-quick", b"1")], b"hello"
+        if name == "part":  # bytes 1,000,000-2,999,999 of big.bin
+            return 206, [(b"content-length", b"2000000"), (b"x-quick", b"1")], \
+                ByPath.part(os.path.join(self.root, "big.bin"), 1_000_000)
         path = os.path.join(self.root, name)
         return 200, [(b"content-length", str(os.path.getsize(path) if os.path.exists(path) else 7).encode()),
                      (b"x-quick", b"1")], path
@@ -172,6 +176,8 @@ def test_answers_given_before_any_asgi_task(quick_server):
             for name in ("big.bin", "small.bin"):
                 answer = client.get(f"/{name}")
                 assert answer.headers["x-quick"] == "1" and answer.content == files[name]
+            part = client.get("/part")
+            assert part.status_code == 206 and part.content == files["big.bin"][1_000_000:3_000_000]
             inline = client.get("/inline")
             assert inline.content == b"hello" and inline.headers["server"] == "uvicorn" and "date" in inline.headers
         head = client.head("/big.bin")
@@ -185,21 +191,28 @@ def test_answers_given_before_any_asgi_task(quick_server):
 
 
 def test_a_file_not_in_the_page_cache_is_read_off_the_event_loop(quick_server, monkeypatch):
-    base, files, root, app = quick_server
-    path = root / "big.bin"
-    fd = os.open(path, os.O_RDONLY)
-    try:  # out of the page cache (not checked with a RWF_NOWAIT read here: a failed one starts read-ahead)
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    """The file reads as not cached (a stand-in for the kernel's answer: a test cannot empty the
+    page cache reliably — POSIX_FADV_DONTNEED is advice, and the RWF_NOWAIT probe itself starts
+    read-ahead); its first sendfile must then run in an executor thread, not on the event loop."""
+    base, files, _, app = quick_server
+    answers = iter([False, False])  # the protocol asks, then the task it hands the file to
+    monkeypatch.setattr(sendfile_server, "_cached", lambda fd, end: next(answers, True))
     threads = []
     real = sendfile_server._send_some
 
-    def counted(out, fd, sent, count):
+    def counted(out, fd, pos, end):
         threads.append(threading.current_thread().name)
-        return real(out, fd, sent, count)
+        return real(out, fd, pos, end)
 
     monkeypatch.setattr(sendfile_server, "_send_some", counted)
     assert httpx.get(f"{base}/big.bin", timeout=20).content == files["big.bin"]
     assert threads and threads[0] != app.thread  # the first sendfile ran in an executor thread, not the loop's
+
+
+def test_the_page_cache_probe():
+    """`_cached` reads one byte with RWF_NOWAIT: a file just written is in the page cache."""
+    import tempfile
+    with tempfile.TemporaryFile() as f:
+        f.write(b"x" * 100_000)
+        f.flush()
+        assert sendfile_server._cached(f.fileno(), 100_000)
