@@ -156,6 +156,10 @@ class EncodeJob:
     # x264's rc-lookahead when not the preset's (veryfast: 10); H.264 only. Chunk 0 of a chunked encode
     # (core/services/chunked.py) takes FAST_START_LOOKAHEAD: see there.
     x264_lookahead: int | None = None
+    # The whole ladder when `ladder` holds only some of its rungs (a per-title trial, core/media/analysis.py):
+    # each rung's x264 preset and slice threads are planned as in the whole ladder (`rungs.plan_rungs`), so a
+    # trial measures a rung encoded as the ladder's own encode will encode it.
+    whole_ladder: tuple[Rendition, ...] | None = None
 
     @property
     def short_first(self) -> bool:
@@ -323,7 +327,8 @@ def _video_args(job: EncodeJob) -> list[str]:
     # constant), then a tree of scales: each rung from the one above it
     # (core/media/rungs.py). Autorotate (on by default) has already turned the
     # picture upright. Raw frames from the plugins are already at `rate`.
-    plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if ladder.codec == "h264" else None)
+    plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if ladder.codec == "h264" else None,
+                       within=job.whole_ladder)
     args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",
                                                   ladder.renditions, plans)]
     for i in range(n):

@@ -72,12 +72,20 @@ class RungPlan:
     preset: str | None = None  # x264 preset when not the family's
 
 
-def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition],
-               small_preset: str | None = None) -> tuple[RungPlan, ...]:
-    """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for all but the largest rung."""
+def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset: str | None = None,
+               within: tuple[Rendition, ...] | list[Rendition] | None = None) -> tuple[RungPlan, ...]:
+    """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for every rung smaller than the largest.
+
+    `within`: the whole ladder when `renditions` are only some of its rungs (a
+    per-title trial encodes the sizes that still need a trial): each rung's
+    preset and slice threads are then decided by its size in the whole ladder,
+    so a trial encodes a rung as the ladder's encode will (slices and presets
+    change the picture). What it is scaled from is always decided among
+    `renditions`: those are the pictures this ffmpeg makes.
+    """
     pixels = [r.width * r.height for r in renditions]
-    total = sum(pixels) or 1
-    largest = max(range(len(pixels)), key=lambda j: (pixels[j], -j)) if pixels else None
+    whole = [r.width * r.height for r in (renditions if within is None else within)]
+    total, largest = (sum(whole) or 1), max(whole, default=0)
     plans = []
     for i, r in enumerate(renditions):
         # The smallest strictly larger rung that covers this one in both dimensions (ties: the first);
@@ -85,8 +93,8 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition],
         covers = [j for j, o in enumerate(renditions)
                   if o.width >= r.width and o.height >= r.height and pixels[j] > pixels[i]]
         parent = min(covers, key=lambda j: (pixels[j], j)) if covers else None
-        threads = ONE_RUNG_THREADS if len(renditions) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
-        preset = small_preset if len(renditions) > 1 and i != largest else None
+        threads = ONE_RUNG_THREADS if len(whole) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
+        preset = small_preset if len(whole) > 1 and pixels[i] < largest else None
         plans.append(RungPlan(parent=parent, threads=threads, preset=preset))
     return tuple(plans)
 

@@ -287,3 +287,50 @@ def test_a_small_rung_preset_goes_into_the_argv_exact(monkeypatch):
     assert [a for i, a in enumerate(argv) if argv[i - 1].startswith("-preset")] == ["veryfast", "superfast"]
     assert argv[argv.index("-preset:v:1") - 2:argv.index("-preset:v:1") + 2] == [
         "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast"]
+
+
+def _rung_settings(argv: list[str]) -> list[tuple[str, str]]:
+    """(x264-params, preset) of each video rung in an encode argv."""
+    n = sum(1 for a in argv if a.startswith("-x264-params:v:"))
+    return [(argv[argv.index(f"-x264-params:v:{i}") + 1],
+             argv[argv.index(f"-preset:v:{i}") + 1] if f"-preset:v:{i}" in argv else "veryfast") for i in range(n)]
+
+
+def test_some_rungs_of_a_whole_ladder_are_encoded_as_in_it(monkeypatch):
+    from core.media import rungs
+
+    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", "superfast")
+    whole = video("h264", (1920, 1080, 5_000_000), (1280, 720, 3_000_000), (640, 360, 800_000))
+    some = Ladder("h264", whole.renditions[1:])
+    full = _rung_settings(build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, whole, None, 4.0, Fraction(30))))
+    alone = _rung_settings(build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, some, None, 4.0, Fraction(30))))
+    within = _rung_settings(build_encode_argv(
+        "ffmpeg", EncodeJob(SRC, OUT, some, None, 4.0, Fraction(30), whole_ladder=whole.renditions)))
+    assert within == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast")] * 2
+    assert alone[0] == ("sliced-threads=1:threads=2:stitchable=1", "veryfast")  # 720p, the largest of the two
+
+
+def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_path):
+    """A trial of some sizes (crf_trials' steps 3-4) gets each rung's preset and threads from the whole ladder."""
+    from core.media import analysis, rungs
+
+    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", "superfast")
+    ran: list[list[str]] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_run(argv, **kw):
+        ran.append(argv)
+        raise Stop
+
+    monkeypatch.setattr(analysis, "run_ffmpeg", fake_run)
+    whole = video("h264", (1920, 1080, 5_000_000), (1280, 720, 3_000_000), (640, 360, 800_000))
+    trials = analysis._Trials("ffmpeg", SRC, whole, [analysis.Sample(10.0, 2.0)], segment_duration=4.0,
+                              work_dir=tmp_path, size=(1920, 1080), cancel=None, timeout=None, nice=0)
+    for subset in (whole.renditions, whole.renditions[1:]):
+        with pytest.raises(Stop):
+            trials.measure(tuple(replace(r, crf=23.0) for r in subset), "crf")
+    full, some = (_rung_settings(argv) for argv in ran)
+    assert some == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast")] * 2
+    assert full[0] == ("sliced-threads=1:threads=1:stitchable=1", "veryfast")
