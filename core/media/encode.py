@@ -160,6 +160,9 @@ class EncodeJob:
     # each rung's x264 preset and slice threads are planned as in the whole ladder (`rungs.plan_rungs`), so a
     # trial measures a rung encoded as the ladder's own encode will encode it.
     whole_ladder: tuple[Rendition, ...] | None = None
+    # The VOD ladder's per-rung x264 tuning (`rungs.SMALL_RUNG_PRESET`, measured for files). Live turns it off
+    # (core/live/encode.py): a live encode has its own preset for every rung, measured for keeping up.
+    vod_rung_tuning: bool = True
 
     @property
     def short_first(self) -> bool:
@@ -327,8 +330,8 @@ def _video_args(job: EncodeJob) -> list[str]:
     # constant), then a tree of scales: each rung from the one above it
     # (core/media/rungs.py). Autorotate (on by default) has already turned the
     # picture upright. Raw frames from the plugins are already at `rate`.
-    plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if ladder.codec == "h264" else None,
-                       within=job.whole_ladder)
+    small_preset = rungs.SMALL_RUNG_PRESET if ladder.codec == "h264" and job.vod_rung_tuning else None
+    plans = plan_rungs(ladder.renditions, small_preset, within=job.whole_ladder)
     args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",
                                                   ladder.renditions, plans)]
     for i in range(n):

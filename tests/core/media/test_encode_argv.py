@@ -52,8 +52,10 @@ CASES = [
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(2 x 0.59) = 1.
-            "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1", "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1",
-            "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1",
+            # Every rung but the largest x264 superfast (rungs.SMALL_RUNG_PRESET).
+            "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1",
+            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
+            "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:2", "superfast",
             *KEYS_4S_30,
             "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
             "-b:v:1", "1500000", "-maxrate:v:1", "2250000", "-bufsize:v:1", "3000000",
@@ -145,7 +147,7 @@ CASES = [
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1",
-            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1",
+            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
             "-g", "120", "-keyint_min", "120",
             "-force_key_frames", "expr:gte(t,if(lt(n_forced,2),n_forced*1,(n_forced-1)*4))",
             "-b:v:0", "800000", "-maxrate:v:0", "1200000", "-bufsize:v:0", "1600000",
@@ -281,12 +283,16 @@ def test_x264_lookahead_goes_into_every_rungs_params_exact():
 def test_a_small_rung_preset_goes_into_the_argv_exact(monkeypatch):
     from core.media import rungs
 
-    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", "superfast")
     job = EncodeJob(SRC, OUT, video("h264", (1280, 720, 3_000_000), (640, 360, 800_000)), None, 4.0, Fraction(30))
     argv = build_encode_argv("ffmpeg", job)
     assert [a for i, a in enumerate(argv) if argv[i - 1].startswith("-preset")] == ["veryfast", "superfast"]
     assert argv[argv.index("-preset:v:1") - 2:argv.index("-preset:v:1") + 2] == [
         "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast"]
+    # Other families keep their one preset; None: every rung the family's.
+    h265 = build_encode_argv("ffmpeg", replace(job, ladder=video("h265", (1280, 720, 3_000_000), (640, 360, 800_000))))
+    assert [a for a in h265 if a.startswith("-preset")] == ["-preset"]
+    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", None)
+    assert [a for a in build_encode_argv("ffmpeg", job) if a.startswith("-preset")] == ["-preset"]
 
 
 def _rung_settings(argv: list[str]) -> list[tuple[str, str]]:
