@@ -61,6 +61,8 @@ SLICE_BUDGET = 2  # slice threads shared out over a ladder of several rungs by p
 # footage (one run on testsrc2, two on the footage; load 14-30), but it costs the pipeline's own 360p 0.2-0.7 VMAF. Not adopted until a
 # quiet rerun (bench/ladder.py --variants pipeline,pipeline-small-superfast,hand) confirms the CPU.
 SMALL_RUNG_PRESET: str | None = "superfast"
+# x264 options added to the largest rung's (None: none), with SMALL_RUNG_PRESET: the VOD tuning of the family.
+LARGEST_RUNG_X264: str | None = None
 ONE_RUNG_THREADS = 4  # the former fixed count in every rung
 SCALER = "bicubic"
 
@@ -70,11 +72,14 @@ class RungPlan:
     parent: int | None  # the rung (index in the ladder) this one is scaled from; None: the source picture
     threads: int  # x264 sliced threads
     preset: str | None = None  # x264 preset when not the family's
+    x264: str | None = None  # more x264 options (key=value:...) for this rung
 
 
 def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset: str | None = None,
-               within: tuple[Rendition, ...] | list[Rendition] | None = None) -> tuple[RungPlan, ...]:
-    """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for every rung smaller than the largest.
+               within: tuple[Rendition, ...] | list[Rendition] | None = None,
+               largest_x264: str | None = None) -> tuple[RungPlan, ...]:
+    """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for every rung smaller than the
+    largest, `largest_x264` for the largest rung(s) of a ladder of several.
 
     `within`: the whole ladder when `renditions` are only some of its rungs (a
     per-title trial encodes the sizes that still need a trial): each rung's
@@ -94,8 +99,9 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset
                   if o.width >= r.width and o.height >= r.height and pixels[j] > pixels[i]]
         parent = min(covers, key=lambda j: (pixels[j], j)) if covers else None
         threads = ONE_RUNG_THREADS if len(whole) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
-        preset = small_preset if len(whole) > 1 and pixels[i] < largest else None
-        plans.append(RungPlan(parent=parent, threads=threads, preset=preset))
+        small = len(whole) > 1 and pixels[i] < largest
+        top = largest_x264 if len(whole) > 1 and not small else None
+        plans.append(RungPlan(parent=parent, threads=threads, preset=small_preset if small else None, x264=top))
     return tuple(plans)
 
 

@@ -89,3 +89,12 @@ def test_some_rungs_of_a_ladder_are_planned_as_in_the_whole_ladder():
     assert plan_rungs(DEFAULT_1080[:1], small_preset="superfast", within=DEFAULT_1080) == (RungPlan(None, 1),)
     assert plan_rungs(DEFAULT_1080, small_preset="superfast", within=DEFAULT_1080) == plan_rungs(
         DEFAULT_1080, small_preset="superfast")
+
+
+def test_largest_rung_options_go_to_the_largest_rung_of_a_ladder_of_several():
+    plans = plan_rungs(DEFAULT_1080, small_preset="superfast", largest_x264="partitions=i8x8,i4x4")
+    assert [(p.preset, p.x264) for p in plans] == [(None, "partitions=i8x8,i4x4")] + [("superfast", None)] * 3
+    assert plan_rungs(DEFAULT_1080[:1], largest_x264="partitions=i8x8,i4x4")[0].x264 is None  # one rung: none
+    # A trial of some sizes: the whole ladder's largest, not the subset's.
+    some = plan_rungs(DEFAULT_1080[1:], largest_x264="partitions=i8x8,i4x4", within=DEFAULT_1080)
+    assert [p.x264 for p in some] == [None, None, None]
