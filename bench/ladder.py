@@ -1,8 +1,9 @@
 """Ladder benchmark (not run by CI): the pipeline vs one hand-written ffmpeg vs python-ffmpeg-video-streaming.
 
     .venv/bin/python bench/ladder.py [--duration 30] [--repeat 3] [--segment 4] [--vmaf pipeline,hand] [--keep DIR]
-                                     [--threads] [--source FOOTAGE.mp4]
-                                     [--variants pipeline,hand,baseline,pipeline-2slices,pipeline-small-superfast]
+                                     [--threads] [--sources footage,testsrc2] [--cache-dir /tmp/flow_cache]
+                                     [--source FILE.mp4]
+                                     [--variants pipeline,hand,baseline,pipeline-2slices,pipeline-veryfast]
 
 Targets (issue #20): pipeline / hand-written wall <= 0.8 with every rung's
 VMAF within 0.5 of the hand-written output's; baseline / pipeline wall >= 1.8.
@@ -10,12 +11,22 @@ Each variant runs --repeat times (default 3), interleaved, every run cold: a
 new output directory, database and ffmpeg process (the source file stays in
 the page cache: every variant reads the same one). The table gives medians.
 
-One generated source (1080p30 testsrc2 + 440 Hz sine, H.264/AAC mp4, made once
-with a fast preset, outside the timings) and one ladder, the one
-`plan_ladder` gives for 1080p30 H.264 (1080/720/480/360, x264 veryfast,
-high profile, the planned bitrates with maxrate 1.5x and bufsize 2x, GOP =
-segment, no scene cuts, AAC 128k). Three variants, interleaved (the order
-rotates each repeat):
+Two sources (--sources, default both: a full run and table for each, real
+film first, because the synthetic picture misleads: a lever that looked free
+on testsrc2 cost 1.46 VMAF on the footage, README "More ladder levers"):
+
+footage   the first --duration seconds (stream copy, from a keyframe) of
+          bench/playable.py's footage-1080p-600.mp4 (the Megamind trailer clip,
+          cropped to 16:9 and scaled to 1080p24, looped) under --cache-dir,
+          made there by bench/playable.py's `make_source` if it is missing.
+testsrc2  generated: 1080p30 testsrc2 + 440 Hz sine, H.264/AAC mp4, made once
+          with a fast preset, outside the timings.
+
+(--source FILE: one 1920x1080 whole-rate file instead.) One ladder per source,
+the one `plan_ladder` gives for 1080p H.264 at the source's rate
+(1080/720/480/360, high profile, the planned bitrates with maxrate 1.5x and
+bufsize 2x, GOP = segment, no scene cuts, AAC 128k). Variants, interleaved
+(the order rotates each repeat):
 
 pipeline  `core.services.transcode.AssetTranscode.run()` in this process on a
           fresh SQLite database (migrated with `cli.migrate.upgrade`) and a
@@ -37,9 +48,13 @@ pipeline-2slices  The pipeline with 2 slice threads in a rung of more than ~3/8 
           only runnable thread much of the time (--threads), so on 2 idle cores
           the wall may exceed CPU/2; 2 slices cost ~6 % more CPU (14.10 against
           13.3, testsrc2 10 s, load 26). Not in the default set: for a quiet A/B.
-pipeline-small-superfast  The pipeline with x264 superfast on every rung but
-          the largest (`rungs.SMALL_RUNG_PRESET`, not adopted: README "More
-          ladder levers"). Not in the default set: for a quiet A/B.
+pipeline-veryfast  The pipeline with x264 veryfast on every rung, as before
+          the small rungs went superfast (`rungs.SMALL_RUNG_PRESET` None): the
+          A/B for that lever. Not in the default set.
+pipeline-partitions  The pipeline with `partitions=i8x8,i4x4` on the
+          largest rung (`rungs.LARGEST_RUNG_X264`; superfast's partitions, the
+          small rungs have them already): no p8x8/b8x8 sub-partition search on
+          1080p. Not in the default set: for a quiet A/B.
 hand-frames  The same command without `-x264-params`: x264's default frame
           threads (what most hand-written commands have; not repeatable
           with VBV, so the project cannot use it). Not in the default set.
@@ -98,10 +113,12 @@ from core.media.ladder import plan_audio, plan_ladder
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WIDTH, HEIGHT, RATE = 1920, 1080, 30
 VARIANTS = ("pipeline", "hand", "baseline")
-OPTIONAL = ("hand-frames", "pipeline-2slices", "pipeline-small-superfast")
+OPTIONAL = ("hand-frames", "pipeline-2slices", "pipeline-veryfast", "pipeline-partitions")
 # The hand-written command's (and the baseline's) x264 threading, frozen here: the project's
 # X264_PARAMS before issue #20. The project now plans threads per rung (core/media/rungs.py).
 HAND_X264_PARAMS = "sliced-threads=1:threads=4"
+SOURCES = ("footage", "testsrc2")  # --sources: real film first (the work users have), the synthetic one after
+FOOTAGE_SPEC = "footage-1080p-600"  # bench/playable.py's 10-minute 1080p24 footage; the first --duration s of it
 
 
 # -- the source -----------------------------------------------------------------------------------
@@ -361,19 +378,31 @@ def run_pipeline_2slices(source: Path, work: Path, segment: float) -> dict:
         rungs.SLICE_BUDGET = budget
 
 
-def run_pipeline_small_superfast(source: Path, work: Path, segment: float) -> dict:
+def run_pipeline_veryfast(source: Path, work: Path, segment: float) -> dict:
     from core.media import rungs
 
     preset = rungs.SMALL_RUNG_PRESET
-    rungs.SMALL_RUNG_PRESET = "superfast"
+    rungs.SMALL_RUNG_PRESET = None
     try:
         return run_pipeline(source, work, segment)
     finally:
         rungs.SMALL_RUNG_PRESET = preset
 
 
+def run_pipeline_partitions(source: Path, work: Path, segment: float) -> dict:
+    from core.media import rungs
+
+    extra = rungs.LARGEST_RUNG_X264
+    rungs.LARGEST_RUNG_X264 = "partitions=i8x8,i4x4"
+    try:
+        return run_pipeline(source, work, segment)
+    finally:
+        rungs.LARGEST_RUNG_X264 = extra
+
+
 RUNNERS = {"pipeline": run_pipeline, "hand": run_hand, "baseline": run_baseline, "hand-frames": run_hand_frames,
-           "pipeline-2slices": run_pipeline_2slices, "pipeline-small-superfast": run_pipeline_small_superfast}
+           "pipeline-2slices": run_pipeline_2slices, "pipeline-veryfast": run_pipeline_veryfast,
+           "pipeline-partitions": run_pipeline_partitions}
 
 
 # -- quality --------------------------------------------------------------------------------------
@@ -403,10 +432,15 @@ def main() -> int:
     ap.add_argument("--vmaf", default="pipeline,hand", help="variants whose rungs get a VMAF score ('' for none)")
     ap.add_argument("--vmaf-subsample", type=int, default=5, help="score every n-th frame (default 5)")
     ap.add_argument("--keep", type=Path, help="keep outputs under this directory instead of a temp dir")
+    ap.add_argument("--sources", default=",".join(SOURCES),
+                    help="comma separated, each a full run with its own table: footage (real film, 1080p24: "
+                         f"bench/playable.py's {FOOTAGE_SPEC}.mp4 under --cache-dir, made there if missing), "
+                         "testsrc2 (synthetic 1080p30). Default: both, footage first")
+    ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/flow_cache"),
+                    help="where bench/playable.py keeps its sources (default /tmp/flow_cache, as there)")
     ap.add_argument("--source", type=Path,
-                    help="a 1920x1080 constant-rate file to cut the source from (first --duration seconds, stream "
-                         "copy; starts on a keyframe) instead of testsrc2, e.g. bench/playable.py's "
-                         "footage-1080p-600.mp4: real motion, where x264's presets differ more than on testsrc2")
+                    help="instead of --sources: a 1920x1080 constant-rate file to cut the source from (first "
+                         "--duration seconds, stream copy; starts on a keyframe)")
     ap.add_argument("--print-argv", action="store_true", help="print the hand-written argv and exit")
     ap.add_argument("--threads", action="store_true",
                     help="sample the encoding ffmpeg's threads every 20 ms (bench/procprof.py): CPU per thread and "
@@ -424,56 +458,84 @@ def main() -> int:
         print(" ".join(hand_argv(Path("source.mp4"), Path("out"), args.segment)))
         return 0
 
+    if args.source is not None:
+        sources = [("file", args.source)]
+    else:
+        sources = [(name, None) for name in args.sources.split(",") if name]
+        if unknown := {name for name, _ in sources} - set(SOURCES):
+            ap.error(f"unknown sources {unknown}: use {','.join(SOURCES)}")
     root = Path(tempfile.mkdtemp(prefix="abr-bench-ladder-")) if args.keep is None else args.keep
     root.mkdir(parents=True, exist_ok=True)
     try:
-        source = root / "source.mp4"
-        if args.source is not None:
-            global RATE
-            from core.media.probe import probe
-
-            subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(args.source),
-                            "-t", str(args.duration), "-c", "copy", str(source)], check=True)
-            video = probe(source).video
-            if (video.width, video.height) != (WIDTH, HEIGHT) or video.frame_rate.denominator != 1:
-                raise SystemExit(f"--source must be {WIDTH}x{HEIGHT} at a whole frame rate, not "
-                                 f"{video.width}x{video.height} @ {video.frame_rate}")
-            RATE, made = int(video.frame_rate), 0.0
-        else:
-            made = make_source(source, args.duration)
-        ladder, audio = the_ladder()
-        print(f"source: {args.duration:g} s {WIDTH}x{HEIGHT}@{RATE} made in {made:.1f} s (untimed); "
-              f"ladder: " + ", ".join(f"{r.width}x{r.height}@{r.bitrate // 1000}k" for r in ladder.renditions)
-              + f" + aac {audio.bitrate // 1000}k; segments {args.segment:g} s; cpus {os.cpu_count()}; "
-              f"uptime: {uptime()}", flush=True)
-        results: dict[str, list[dict]] = {v: [] for v in variants}
-        quality: dict[str, list[float]] = {}
-        for rep in range(args.repeat):
-            order = variants[rep % len(variants):] + variants[: rep % len(variants)]
-            for v in order:
-                work = root / f"{v}-{rep}"
-                work.mkdir()
-                r = RUNNERS[v](source, work, args.segment)
-                rungs = r.pop("rungs", [])
-                results[v].append(r)
-                print(f"  run {rep + 1}/{args.repeat} {v:11s} wall {r['wall']:6.2f} s  cpu {r['cpu']:6.1f} s  "
-                      f"load {r['load1_before']:.2f}->{r['load1_after']:.2f}  segments {r['segments']}", flush=True)
-                if "threads" in r:
-                    print(f"    threads (CPU s): {r['threads']}\n    runnable threads (share of samples): "
-                          f"{r['runnable']}", flush=True)
-                if v in scored and v not in quality:
-                    quality[v] = [vmaf(Path(f), source, args.vmaf_subsample) for f in rungs]
-                    print(f"  VMAF {v}: {quality[v]}", flush=True)
-                if args.keep is None:
-                    shutil.rmtree(work, ignore_errors=True)
-        summary = report(results, quality, args.duration)
-        summary["uptime_end"] = uptime()
-        print(f"uptime at the end: {summary['uptime_end']}")
-        print("JSON " + json.dumps(summary, separators=(",", ":")))
+        for name, path in sources:
+            if name == "footage":
+                path = footage_file(args.cache_dir)
+            run_source(args, variants, scored, name, path, root / name)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     return 0
+
+
+def footage_file(cache: Path) -> Path:
+    """bench/playable.py's 10-minute 1080p24 footage (the Megamind trailer clip, looped), made there once."""
+    path = cache / f"{FOOTAGE_SPEC}.mp4"
+    if not path.exists():
+        from bench.playable import make_source as make_footage
+
+        print(f"making {path} (once; bench/playable.py's source) ...", flush=True)
+        make_footage(cache, FOOTAGE_SPEC)
+    return path
+
+
+def run_source(args, variants: list[str], scored: list[str], name: str, cut_from: Path | None, root: Path) -> None:
+    """Every variant, --repeat times interleaved, on one source; prints its table and one JSON line."""
+    global RATE
+    root.mkdir(parents=True, exist_ok=True)
+    source = root / "source.mp4"
+    if cut_from is not None:
+        from core.media.probe import probe
+
+        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(cut_from),
+                        "-t", str(args.duration), "-c", "copy", str(source)], check=True)
+        video = probe(source).video
+        if (video.width, video.height) != (WIDTH, HEIGHT) or video.frame_rate.denominator != 1:
+            raise SystemExit(f"the source must be {WIDTH}x{HEIGHT} at a whole frame rate, not "
+                             f"{video.width}x{video.height} @ {video.frame_rate}")
+        RATE, made = int(video.frame_rate), 0.0
+    else:
+        RATE = 30
+        made = make_source(source, args.duration)
+    ladder, audio = the_ladder()
+    print(f"\n== source {name}: {args.duration:g} s {WIDTH}x{HEIGHT}@{RATE} made in {made:.1f} s (untimed); "
+          f"ladder: " + ", ".join(f"{r.width}x{r.height}@{r.bitrate // 1000}k" for r in ladder.renditions)
+          + f" + aac {audio.bitrate // 1000}k; segments {args.segment:g} s; cpus {os.cpu_count()}; "
+          f"uptime: {uptime()}", flush=True)
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    quality: dict[str, list[float]] = {}
+    for rep in range(args.repeat):
+        order = variants[rep % len(variants):] + variants[: rep % len(variants)]
+        for v in order:
+            work = root / f"{v}-{rep}"
+            work.mkdir()
+            r = RUNNERS[v](source, work, args.segment)
+            rungs = r.pop("rungs", [])
+            results[v].append(r)
+            print(f"  run {rep + 1}/{args.repeat} {v:11s} wall {r['wall']:6.2f} s  cpu {r['cpu']:6.1f} s  "
+                  f"load {r['load1_before']:.2f}->{r['load1_after']:.2f}  segments {r['segments']}", flush=True)
+            if "threads" in r:
+                print(f"    threads (CPU s): {r['threads']}\n    runnable threads (share of samples): "
+                      f"{r['runnable']}", flush=True)
+            if v in scored and v not in quality:
+                quality[v] = [vmaf(Path(f), source, args.vmaf_subsample) for f in rungs]
+                print(f"  VMAF {v}: {quality[v]}", flush=True)
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+    print(f"\nsource {name} ({args.duration:g} s, {RATE} fps)")
+    summary = {"source": name, "rate": RATE, **report(results, quality, args.duration)}
+    summary["uptime_end"] = uptime()
+    print(f"uptime at the end: {summary['uptime_end']}")
+    print("JSON " + json.dumps(summary, separators=(",", ":")), flush=True)
 
 
 def uptime() -> str:
@@ -495,7 +557,8 @@ def report(results: dict[str, list[dict]], quality: dict[str, list[float]], dura
                                   "wall_median": med(v, "wall"), "cpu_median": med(v, "cpu")}
     for ours, ref, target, better in (("pipeline", "hand", 0.8, "<="), ("pipeline", "hand-frames", 0.8, "<="),
                                       ("pipeline-2slices", "hand", 0.8, "<="),
-                                      ("pipeline-small-superfast", "hand", 0.8, "<="), ("baseline", "pipeline", 1.8, ">=")):
+                                      ("pipeline-veryfast", "hand", 0.8, "<="), ("pipeline-partitions", "hand", 0.8, "<="),
+                                      ("baseline", "pipeline", 1.8, ">=")):
         if ours not in results or ref not in results:
             continue
         ratio = med(ours, "wall") / med(ref, "wall")
@@ -505,10 +568,10 @@ def report(results: dict[str, list[dict]], quality: dict[str, list[float]], dura
         summary[f"{ours}_over_{ref}"] = {"wall": ratio, "paired": paired, "cpu": cpu}
         print(f"{ours} / {ref} = {ratio:.3f} (median walls; per run {', '.join(f'{x:.3f}' for x in paired)})"
               f"  target {better} {target}: {'MET' if met else 'MISSED'}; CPU-seconds ratio {cpu:.3f}")
-    if "pipeline" in quality and "hand" in quality:
-        deltas = [round(a - b, 2) for a, b in zip(quality["pipeline"], quality["hand"], strict=True)]
-        summary["vmaf_pipeline_minus_hand"] = deltas
-        print(f"VMAF pipeline - hand per rung: {deltas}  target each >= -0.5: "
+    for v in (v for v in quality if v.startswith("pipeline") and "hand" in quality):
+        deltas = [round(a - b, 2) for a, b in zip(quality[v], quality["hand"], strict=True)]
+        summary[f"vmaf_{v}_minus_hand"] = deltas
+        print(f"VMAF {v} - hand per rung: {deltas}  target each >= -0.5: "
               f"{'MET' if min(deltas) >= -0.5 else 'MISSED'}")
     return summary
 

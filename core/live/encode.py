@@ -109,7 +109,7 @@ def build_live_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, offset: flo
     `input_options` (ending in `-i …`) replace the source's input options: the
     worker encodes from its reader's pipe (core/live/reader.py).
     """
-    base = build_encode_argv(ffmpeg, job)
+    base = build_encode_argv(ffmpeg, replace(job, vod_rung_tuning=False))  # every rung LIVE_X264_PRESET
     at = base.index("-protocol_whitelist")
     if base[at + 2] != "-i":
         raise AssertionError("build_encode_argv changed its input options")
@@ -139,7 +139,7 @@ def build_live_decode_argv(ffmpeg: str, job: EncodeJob, *, source_url: str, audi
 def build_live_raw_argv(ffmpeg: str, job: EncodeJob, *, audio_fifo: str, offset: float,
                         part_target: float | None = None) -> list[str]:
     """The live encoder fed by the frame plugins: raw frames on stdin, the audio from the decoder's FIFO (pure)."""
-    base = build_encode_argv(ffmpeg, replace(job, source=Path(audio_fifo)))
+    base = build_encode_argv(ffmpeg, replace(job, source=Path(audio_fifo), vod_rung_tuning=False))
     at = base.index("-probesize")  # -probesize N -f rawvideo … -i pipe:0
     head = base[:at] + ["-stats_period", "0.5"]
     raw_end = base.index("pipe:0") + 1

@@ -314,7 +314,8 @@ class _Trials:
             skip = round((sample.start - start) * self.rate)
             job = EncodeJob(source=self.source, out_dir=out, ladder=Ladder(self.ladder.codec, tuple(renditions)),
                             audio=None, segment_duration=self.segment_duration, frame_rate=self.rate,
-                            start=start, length=round(sample.start + sample.length - start, 3))
+                            start=start, length=round(sample.start + sample.length - start, 3),
+                            whole_ladder=self.ladder.renditions)
             out.mkdir(parents=True, exist_ok=True)
             run_ffmpeg(build_encode_argv(self.ffmpeg, job), duration=None, on_progress=None, cancel=self.cancel,
                        timeout=self.timeout, nice=self.nice)

@@ -156,6 +156,13 @@ class EncodeJob:
     # x264's rc-lookahead when not the preset's (veryfast: 10); H.264 only. Chunk 0 of a chunked encode
     # (core/services/chunked.py) takes FAST_START_LOOKAHEAD: see there.
     x264_lookahead: int | None = None
+    # The whole ladder when `ladder` holds only some of its rungs (a per-title trial, core/media/analysis.py):
+    # each rung's x264 preset and slice threads are planned as in the whole ladder (`rungs.plan_rungs`), so a
+    # trial measures a rung encoded as the ladder's own encode will encode it.
+    whole_ladder: tuple[Rendition, ...] | None = None
+    # The VOD ladder's per-rung x264 tuning (`rungs.SMALL_RUNG_PRESET`, `LARGEST_RUNG_X264`: measured for files). Live turns it off
+    # (core/live/encode.py): a live encode has its own preset for every rung, measured for keeping up.
+    vod_rung_tuning: bool = True
 
     @property
     def short_first(self) -> bool:
@@ -323,7 +330,9 @@ def _video_args(job: EncodeJob) -> list[str]:
     # constant), then a tree of scales: each rung from the one above it
     # (core/media/rungs.py). Autorotate (on by default) has already turned the
     # picture upright. Raw frames from the plugins are already at `rate`.
-    plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if ladder.codec == "h264" else None)
+    tuned = ladder.codec == "h264" and job.vod_rung_tuning
+    plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if tuned else None, within=job.whole_ladder,
+                       largest_x264=rungs.LARGEST_RUNG_X264 if tuned else None)
     args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",
                                                   ladder.renditions, plans)]
     for i in range(n):
@@ -336,7 +345,8 @@ def _video_args(job: EncodeJob) -> list[str]:
             # init segment is byte-identical to the same rung's at the fixed table's bitrate (otherwise
             # x264 writes the CRF there): chunks of one track may be encoded either way.
             lookahead = f":rc-lookahead={job.x264_lookahead}" if job.x264_lookahead is not None else ""
-            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}:stitchable=1{lookahead}"]
+            more = f":{plan.x264}" if plan.x264 else ""
+            args += [f"-x264-params:v:{i}", f"sliced-threads=1:threads={plan.threads}:stitchable=1{lookahead}{more}"]
             args += [f"-preset:v:{i}", plan.preset] if plan.preset else []
     elif ladder.codec == "h265":
         # min-keyint=1: x265 codes a forced keyframe closer than min-keyint to the last one as a non-IDR I frame,

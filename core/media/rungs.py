@@ -55,12 +55,32 @@ from dataclasses import dataclass
 from core.media.model import Rendition
 
 SLICE_BUDGET = 2  # slice threads shared out over a ladder of several rungs by pixel share
-# x264 preset for every rung but the largest of a ladder of several (None: the family's, veryfast). Measured
-# (README "More ladder levers"): superfast on 720p/480p/360p kept every rung within 0.5 VMAF of the
-# hand-written command on testsrc2 and on real footage, saving 3 % of the CPU on testsrc2 and 18 % on the
-# footage (one run on testsrc2, two on the footage; load 14-30), but it costs the pipeline's own 360p 0.2-0.7 VMAF. Not adopted until a
-# quiet rerun (bench/ladder.py --variants pipeline,pipeline-small-superfast,hand) confirms the CPU.
-SMALL_RUNG_PRESET: str | None = None
+# x264 preset for every rung smaller than the largest of a ladder of several (None: the family's, veryfast).
+# Measured 2026-12-03 21:04-21:53 with the pipeline's own argv (one ffmpeg each, alternated, 10 s sources,
+# the 2-core machine shared at a 1-minute load of 19-30: CPU seconds of one variant moved up to ~20 % run
+# to run, so medians of 3; README "Small rungs superfast"). VMAF v0.6.1 per rung against the source,
+# minus the hand-written command's (bench/ladder.py `hand`: 96.31 / 93.52 / 89.54 / 82.49 footage,
+# 94.68 / 87.74 / 79.52 / 71.35 testsrc2):
+#
+#   variant                          footage 1080p24: CPU s (runs)    VMAF - hand              testsrc2 1080p30: CPU s (runs)   VMAF - hand
+#   hand-written (4 slices a rung)   24.92 (23.35 24.92 28.25)        0                        22.71 (23.99 22.11 22.71)       0
+#   as before (every rung veryfast)  23.35 (23.35 20.16 23.45) 0.94x  +0.14 +0.14 +0.38 +0.44  20.11 (20.11 20.56 19.40) 0.89x  +0.06 -0.06 +0.59 +0.22
+#   720/480/360 superfast <- adopted 19.14 (16.78 20.46 19.14) 0.77x  +0.14 +0.11 +0.02 -0.26  17.31 (18.50 16.69 17.31) 0.76x  +0.06 -0.27 -0.15 +0.03
+#     + 2 slices in 1080p            19.85 (19.85 19.89 19.68) 0.80x  +0.10 = = =              16.38 (15.57 16.74 16.38) 0.72x  -0.01 = = =
+#     + 1080p partitions=i8x8,i4x4   16.68 (14.69 17.34 16.68) 0.67x  +0.23 = = =              15.51 (15.51 15.36 16.25) 0.68x  -0.44 = = =
+#     + 1080p me=dia                 17.10 (one run)                  +0.16 = = =
+#     + bilinear for 480p/360p       18.51 (one run)                  -6.66 / -15.97: refused
+#
+# The small rungs are 43 % of the pixels but took ~half the x264 CPU at veryfast (5.4 of 11.5 s on testsrc2,
+# bench/ladder.py --threads; more on real motion: hex search, mbtree and its lookahead); superfast drops those, and their VMAF stays within 0.3 of the
+# hand-written command's (it costs the pipeline's own veryfast 360p 0.2-0.7). Every preset cut on the
+# 1080p rung itself lost 0.5-1.5 VMAF (module doc, README "More ladder levers"), so it keeps veryfast.
+SMALL_RUNG_PRESET: str | None = "superfast"
+# x264 options added to the largest rung's in a ladder of several (None: none). `partitions=i8x8,i4x4`
+# (superfast's: no p8x8/b8x8 sub-partition search) is not adopted: 13 % less CPU on
+# footage (+0.23 VMAF) and 10 % on testsrc2, but testsrc2's 1080p came within 0.06 of the 0.5 limit on 10 s
+# (-0.44) and 0.03 on 30 s (94.15 against the hand-written 94.62): bench/ladder.py `pipeline-partitions`.
+LARGEST_RUNG_X264: str | None = None
 ONE_RUNG_THREADS = 4  # the former fixed count in every rung
 SCALER = "bicubic"
 
@@ -70,14 +90,25 @@ class RungPlan:
     parent: int | None  # the rung (index in the ladder) this one is scaled from; None: the source picture
     threads: int  # x264 sliced threads
     preset: str | None = None  # x264 preset when not the family's
+    x264: str | None = None  # more x264 options (key=value:...) for this rung
 
 
-def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition],
-               small_preset: str | None = None) -> tuple[RungPlan, ...]:
-    """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for all but the largest rung."""
+def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset: str | None = None,
+               within: tuple[Rendition, ...] | list[Rendition] | None = None,
+               largest_x264: str | None = None) -> tuple[RungPlan, ...]:
+    """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for every rung smaller than the
+    largest, `largest_x264` for the largest rung(s) of a ladder of several.
+
+    `within`: the whole ladder when `renditions` are only some of its rungs (a
+    per-title trial encodes the sizes that still need a trial): each rung's
+    preset and slice threads are then decided by its size in the whole ladder,
+    so a trial encodes a rung as the ladder's encode will (slices and presets
+    change the picture). What it is scaled from is always decided among
+    `renditions`: those are the pictures this ffmpeg makes.
+    """
     pixels = [r.width * r.height for r in renditions]
-    total = sum(pixels) or 1
-    largest = max(range(len(pixels)), key=lambda j: (pixels[j], -j)) if pixels else None
+    whole = [r.width * r.height for r in (renditions if within is None else within)]
+    total, largest = (sum(whole) or 1), max(whole, default=0)
     plans = []
     for i, r in enumerate(renditions):
         # The smallest strictly larger rung that covers this one in both dimensions (ties: the first);
@@ -85,9 +116,10 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition],
         covers = [j for j, o in enumerate(renditions)
                   if o.width >= r.width and o.height >= r.height and pixels[j] > pixels[i]]
         parent = min(covers, key=lambda j: (pixels[j], j)) if covers else None
-        threads = ONE_RUNG_THREADS if len(renditions) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
-        preset = small_preset if len(renditions) > 1 and i != largest else None
-        plans.append(RungPlan(parent=parent, threads=threads, preset=preset))
+        threads = ONE_RUNG_THREADS if len(whole) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
+        small = len(whole) > 1 and pixels[i] < largest
+        top = largest_x264 if len(whole) > 1 and not small else None
+        plans.append(RungPlan(parent=parent, threads=threads, preset=small_preset if small else None, x264=top))
     return tuple(plans)
 
 

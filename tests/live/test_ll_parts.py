@@ -7,16 +7,17 @@ import re
 import struct
 import subprocess
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 from core import layout
-from core.live.encode import build_live_argv
+from core.live.encode import build_live_argv, build_live_raw_argv
 from core.live.plan import plan_live
 from core.live.probe import LiveSourceInfo
 from core.live.publisher import LivePublisher
 from core.media.cmaf_parts import Fragment, complete_fragments
-from core.media.encode import EncodeJob, stream_map
+from core.media.encode import EncodeJob, RawVideo, stream_map
 from core.media.ffmpeg import find_ffmpeg
 from core.media.live_model import LIVE_PRESENTATION, LivePresentation
 from core.storage.local import LocalStorage
@@ -74,6 +75,11 @@ def test_live_x264_takes_the_live_preset_and_x265_keeps_the_vod_one():
         assert argv[at - 2:at + 4] == ["-c:v", "libx264" if codec == "h264" else "libx265", "-preset", preset,
                                        "-tune", "zerolatency"], argv
         assert argv.count("-preset") == 1
+        # The VOD ladder's per-rung presets (core/media/rungs.py) stay out of live: LIVE_X264_PRESET for every rung.
+        assert [a for a in argv if a.startswith("-preset:")] == []
+        raw_video = RawVideo(1280, 720, "yuv420p", Fraction(25))
+        raw = build_live_raw_argv("ffmpeg", replace(job, raw_video=raw_video), audio_fifo="/tmp/a.nut", offset=0.1)
+        assert [a for a in raw if a.startswith("-preset")] == ["-preset"]
 
 
 def test_parts_published_before_their_segment(tmp_path):

@@ -37,7 +37,8 @@ VIDEO = [
     "-map", "[v0]", "-map", "[v1]",
     "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
     # 720p is 80 % of the pixels: 2 slice threads (core/media/rungs.py).
-    "-x264-params:v:0", "sliced-threads=1:threads=2:stitchable=1", "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1",
+    "-x264-params:v:0", "sliced-threads=1:threads=2:stitchable=1",
+    "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",  # rungs.SMALL_RUNG_PRESET
     "-g", "120", "-keyint_min", "120", "-force_key_frames", "expr:gte(t,n_forced*4)",
     "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
     "-b:v:1", "800000", "-maxrate:v:1", "1200000", "-bufsize:v:1", "1600000",

@@ -52,8 +52,10 @@ CASES = [
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(2 x 0.59) = 1.
-            "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1", "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1",
-            "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1",
+            # Every rung but the largest x264 superfast (rungs.SMALL_RUNG_PRESET).
+            "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1",
+            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
+            "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:2", "superfast",
             *KEYS_4S_30,
             "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
             "-b:v:1", "1500000", "-maxrate:v:1", "2250000", "-bufsize:v:1", "3000000",
@@ -145,7 +147,7 @@ CASES = [
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1",
-            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1",
+            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
             "-g", "120", "-keyint_min", "120",
             "-force_key_frames", "expr:gte(t,if(lt(n_forced,2),n_forced*1,(n_forced-1)*4))",
             "-b:v:0", "800000", "-maxrate:v:0", "1200000", "-bufsize:v:0", "1600000",
@@ -281,9 +283,60 @@ def test_x264_lookahead_goes_into_every_rungs_params_exact():
 def test_a_small_rung_preset_goes_into_the_argv_exact(monkeypatch):
     from core.media import rungs
 
-    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", "superfast")
     job = EncodeJob(SRC, OUT, video("h264", (1280, 720, 3_000_000), (640, 360, 800_000)), None, 4.0, Fraction(30))
     argv = build_encode_argv("ffmpeg", job)
     assert [a for i, a in enumerate(argv) if argv[i - 1].startswith("-preset")] == ["veryfast", "superfast"]
     assert argv[argv.index("-preset:v:1") - 2:argv.index("-preset:v:1") + 2] == [
         "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast"]
+    # Other families keep their one preset; None: every rung the family's.
+    h265 = build_encode_argv("ffmpeg", replace(job, ladder=video("h265", (1280, 720, 3_000_000), (640, 360, 800_000))))
+    assert [a for a in h265 if a.startswith("-preset")] == ["-preset"]
+    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", None)
+    assert [a for a in build_encode_argv("ffmpeg", job) if a.startswith("-preset")] == ["-preset"]
+
+
+def _rung_settings(argv: list[str]) -> list[tuple[str, str]]:
+    """(x264-params, preset) of each video rung in an encode argv."""
+    n = sum(1 for a in argv if a.startswith("-x264-params:v:"))
+    return [(argv[argv.index(f"-x264-params:v:{i}") + 1],
+             argv[argv.index(f"-preset:v:{i}") + 1] if f"-preset:v:{i}" in argv else "veryfast") for i in range(n)]
+
+
+def test_some_rungs_of_a_whole_ladder_are_encoded_as_in_it(monkeypatch):
+    from core.media import rungs
+
+    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", "superfast")
+    whole = video("h264", (1920, 1080, 5_000_000), (1280, 720, 3_000_000), (640, 360, 800_000))
+    some = Ladder("h264", whole.renditions[1:])
+    full = _rung_settings(build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, whole, None, 4.0, Fraction(30))))
+    alone = _rung_settings(build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, some, None, 4.0, Fraction(30))))
+    within = _rung_settings(build_encode_argv(
+        "ffmpeg", EncodeJob(SRC, OUT, some, None, 4.0, Fraction(30), whole_ladder=whole.renditions)))
+    assert within == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast")] * 2
+    assert alone[0] == ("sliced-threads=1:threads=2:stitchable=1", "veryfast")  # 720p, the largest of the two
+
+
+def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_path):
+    """A trial of some sizes (crf_trials' steps 3-4) gets each rung's preset and threads from the whole ladder."""
+    from core.media import analysis, rungs
+
+    monkeypatch.setattr(rungs, "SMALL_RUNG_PRESET", "superfast")
+    ran: list[list[str]] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_run(argv, **kw):
+        ran.append(argv)
+        raise Stop
+
+    monkeypatch.setattr(analysis, "run_ffmpeg", fake_run)
+    whole = video("h264", (1920, 1080, 5_000_000), (1280, 720, 3_000_000), (640, 360, 800_000))
+    trials = analysis._Trials("ffmpeg", SRC, whole, [analysis.Sample(10.0, 2.0)], segment_duration=4.0,
+                              work_dir=tmp_path, size=(1920, 1080), cancel=None, timeout=None, nice=0)
+    for subset in (whole.renditions, whole.renditions[1:]):
+        with pytest.raises(Stop):
+            trials.measure(tuple(replace(r, crf=23.0) for r in subset), "crf")
+    full, some = (_rung_settings(argv) for argv in ran)
+    assert some == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast")] * 2
+    assert full[0] == ("sliced-threads=1:threads=1:stitchable=1", "veryfast")

@@ -72,3 +72,29 @@ def test_a_small_rung_preset_goes_to_every_rung_but_the_largest():
     assert [p.preset for p in plans] == ["superfast", None, "superfast"]
     assert plan_rungs(rungs((1280, 720),), small_preset="superfast")[0].preset is None  # one rung: the family's
     assert all(p.preset is None for p in plan_rungs(rungs((1280, 720), (640, 360))))  # the default: none
+    # Two rungs of the largest size (two bitrates): both are the top picture, both keep the family's preset.
+    plans = plan_rungs(rungs((1280, 720), (1280, 720), (640, 360)), small_preset="superfast")
+    assert [p.preset for p in plans] == [None, None, "superfast"]
+
+
+def test_some_rungs_of_a_ladder_are_planned_as_in_the_whole_ladder():
+    # A per-title trial encodes only the sizes that still need one: 720p and 360p of the 1080p ladder. Alone,
+    # 720p would be the largest (the family's preset, 2 slices for 80 % of the pixels); in the ladder it is a
+    # small rung with one thread, and the trial must measure the picture the ladder's encode will make.
+    some = (DEFAULT_1080[1], DEFAULT_1080[3])
+    assert plan_rungs(some, small_preset="superfast") == (RungPlan(None, 2), RungPlan(0, 1, "superfast"))
+    assert plan_rungs(some, small_preset="superfast", within=DEFAULT_1080) == (
+        RungPlan(None, 1, "superfast"), RungPlan(0, 1, "superfast"))
+    # One size of a ladder of several: not the one-rung ladder's 4 slices.
+    assert plan_rungs(DEFAULT_1080[:1], small_preset="superfast", within=DEFAULT_1080) == (RungPlan(None, 1),)
+    assert plan_rungs(DEFAULT_1080, small_preset="superfast", within=DEFAULT_1080) == plan_rungs(
+        DEFAULT_1080, small_preset="superfast")
+
+
+def test_largest_rung_options_go_to_the_largest_rung_of_a_ladder_of_several():
+    plans = plan_rungs(DEFAULT_1080, small_preset="superfast", largest_x264="partitions=i8x8,i4x4")
+    assert [(p.preset, p.x264) for p in plans] == [(None, "partitions=i8x8,i4x4")] + [("superfast", None)] * 3
+    assert plan_rungs(DEFAULT_1080[:1], largest_x264="partitions=i8x8,i4x4")[0].x264 is None  # one rung: none
+    # A trial of some sizes: the whole ladder's largest, not the subset's.
+    some = plan_rungs(DEFAULT_1080[1:], largest_x264="partitions=i8x8,i4x4", within=DEFAULT_1080)
+    assert [p.x264 for p in some] == [None, None, None]
