@@ -151,12 +151,17 @@ class RtspRelay:
                 _close(upstream)
                 _close(client)
                 return
-        upstream.settimeout(None)
+        upstream.settimeout(_TLS_TURN if self.tls_host else None)
         self._sockets.append(upstream)
-        threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+        # One TLS connection must not be read and written by two threads at once (OpenSSL's SSL
+        # object is not thread-safe: the test of this relay failed 1 run in 6 with "EOF occurred in
+        # violation of protocol"), so TLS reads and writes take turns under a lock; a read waits at
+        # most _TLS_TURN with it.
+        lock = threading.Lock() if self.tls_host else None
+        threading.Thread(target=_pump, args=(client, upstream, lock), daemon=True).start()
         scanner = RtspScanner() if self.scan else None
         try:
-            while data := upstream.recv(65536):
+            while data := _recv(upstream, lock):
                 try:
                     statuses = scanner.feed(data) if scanner is not None else []
                 except ValueError as exc:
@@ -177,6 +182,9 @@ class RtspRelay:
             _close(client)
 
 
+_TLS_TURN = 0.05  # s: the longest a TLS read holds the connection while the other direction waits
+
+
 def _tls_context() -> ssl.SSLContext:
     # ffmpeg's own TLS does not verify certificates by default (tls_verify=0), and cameras mostly carry
     # self-signed ones: the same here. The address was checked and pinned; the name goes in SNI.
@@ -186,14 +194,31 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
+def _pump(src: socket.socket, dst: socket.socket, lock: threading.Lock | None = None) -> None:
     try:
         while data := src.recv(65536):
-            dst.sendall(data)
+            if lock is None:
+                dst.sendall(data)
+            else:
+                with lock:
+                    dst.sendall(data)
     except OSError:
         pass
     finally:
         _close(dst)
+
+
+def _recv(sock: socket.socket, lock: threading.Lock | None) -> bytes:
+    """`sock.recv`; with `lock` (TLS, a socket with a short timeout): reads under the lock, letting go
+    of it every `_TLS_TURN` s without data so the other direction's writes get their turn."""
+    if lock is None:
+        return sock.recv(65536)
+    while True:
+        with lock:
+            try:
+                return sock.recv(65536)
+            except TimeoutError:
+                pass
 
 
 def _close(sock: socket.socket) -> None:
