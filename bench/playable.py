@@ -310,20 +310,27 @@ def watch_fs(data: Path, marks: Marks, stop: threading.Event, known: set[str]) -
         time.sleep(0.005)
 
 
-def poll_asset(client: httpx.Client, asset_id: str, marks: Marks, stop: threading.Event) -> None:
+def poll_asset(client: httpx.Client, asset_id: str, marks: Marks, stop: threading.Event,
+               until_ready: bool = False) -> None:
+    """Until `playable` (or errored); with `until_ready`, on until `ready`, polled every 0.5 s once playable
+    (a long encode: minutes, so the finer poll would only load the API)."""
     while not stop.is_set():
         r = client.get(f"/v1/assets/{asset_id}")
         if r.status_code == 200:
             body = r.json()
             if body["status"] == "processing":
                 marks.set("status_processing")
-            if body["playable"]:
-                marks.set("asset_playable")
-                return
             if body["status"] == "errored":
                 marks.set("errored")
                 return
-        time.sleep(POLL_S)
+            if body["playable"]:
+                marks.set("asset_playable")
+                if not until_ready:
+                    return
+            if body["status"] == "ready":
+                marks.set("asset_ready")
+                return
+        time.sleep(0.5 if until_ready and "asset_playable" in marks.t else POLL_S)
 
 
 def poll_master(client: httpx.Client, pid: str, marks: Marks, stop: threading.Event) -> None:
@@ -401,7 +408,10 @@ def profile_report(sampler, t: dict[str, float]) -> dict:
     return out
 
 
-def measure_once(stack: Stack, source: Path, segment: float | None, timeout: float, profile: bool = False) -> dict:
+def measure_once(stack: Stack, source: Path, segment: float | None, timeout: float, profile: bool = False,
+                 settings: dict | None = None, until_ready: bool = False) -> dict:
+    """One upload, timed until playable (`until_ready`: until ready too), then deleted. `settings`: more
+    upload settings (e.g. {"ladder": "fixed"}); `timeout` counts from the 201."""
     marks = Marks()
     sampler = None
     if profile:
@@ -419,7 +429,8 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
     with httpx.Client(base_url=stack.url, headers=headers, timeout=120) as client, \
             httpx.Client(base_url=stack.url, timeout=30) as player:
         fh = EofTimedFile(source)
-        data = {"settings": json.dumps({"segment_duration": segment})} if segment else {}
+        settings = {**({"segment_duration": segment} if segment else {}), **(settings or {})}
+        data = {"settings": json.dumps(settings)} if settings else {}
         t_start = time.monotonic()
         r = client.post("/v1/assets", files={"file": (source.name, fh, "video/mp4")}, data=data)
         t_201 = time.monotonic()
@@ -432,7 +443,8 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
         marks.set("start", t_start)
         marks.set("sent", fh.eof_at)
         marks.set("201", t_201)
-        threads = [threading.Thread(target=poll_asset, args=(client, asset_id, marks, stop), daemon=True),
+        threads = [threading.Thread(target=poll_asset, args=(client, asset_id, marks, stop, until_ready),
+                                    daemon=True),
                    threading.Thread(target=poll_master, args=(player, pid, marks, stop), daemon=True)]
         for t in threads:
             t.start()
@@ -459,7 +471,7 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
     rel = {k: round(v - t["201"], 3) for k, v in sorted(t.items(), key=lambda kv: kv[1])}
     out = {"asset": asset_id, "load1": round(load[0], 2), "marks_from_201": rel,
            "upload_s": round(t["sent"] - t["start"], 3), "sent_to_201_s": round(t["201"] - t["sent"], 3)}
-    for name in ("asset_playable", "master_playable"):
+    for name in ("asset_playable", "master_playable", "asset_ready"):
         if name in t:
             out[f"{name}_from_201"] = round(t[name] - t["201"], 3)
             out[f"{name}_from_sent"] = round(t[name] - t["sent"], 3)
