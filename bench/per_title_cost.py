@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/per_title_cost.py [--source footage-1080p-600] [--ladders auto,fixed]
                                              [--cache-dir /tmp/flow_cache] [--repeat 1] [--timeout 7200]
-                                             [--parallel]
+                                             [--parallel] [--progress /tmp/pt-cost]
 
 Target (issue #17): the analysis adds <= 25 % to the encode's wall time on a
 10-minute 1080p source, and `playable` still arrives under 3 s after the
@@ -31,6 +31,13 @@ Reported per upload:
   (stated as the bound with the figure);
 - the 1-minute load at the start, every 60 s during (min/median/max), and at
   the end.
+An upload says when it is playable at once (`[asset] playable: {...}`,
+marks in seconds from the 201), and with --progress each upload's pieces so
+far go to PATH.LADDER.json every 30 s: on 2 shared cores a 10-minute 1080p
+encode takes over an hour, and what finished is still there if it is cut
+short. `--sample-group PGID --progress FILE` samples an already running
+worker's process group the same way.
+
 Then, with both ladders: added wall = (auto ready - fixed ready) / fixed
 ready, and the worker CPU ratio auto / fixed. On a shared machine the wall
 moves with the load; the CPU ratio much less.
@@ -99,20 +106,29 @@ class PieceSampler(threading.Thread):
     """Every 0.25 s: each ffmpeg of the worker's group, filed by the piece its argv writes to, with its own CPU
     (utime+stime) and when it was first and last seen; and the 1-minute load every 60 s."""
 
-    def __init__(self, pgid: int, period: float = 0.25) -> None:
+    def __init__(self, pgid: int, period: float = 0.25, progress: Path | None = None, t0: float | None = None) -> None:
         super().__init__(daemon=True)
         self.pgid, self.period = pgid, period
+        # Every 30 s the pieces so far (and the load) go to `progress`: an encode that outlasts the session
+        # still leaves its finished chunks' figures.
+        self.progress, self.t0 = progress, time.monotonic() if t0 is None else t0
         self.stop_event = threading.Event()
         self.procs: dict[int, dict] = {}  # pid -> {piece, cpu, first, last}
         self.loads: list[float] = []
 
     def run(self) -> None:
-        next_load = 0.0
+        next_load = next_dump = 0.0
         while not self.stop_event.is_set():
             now = time.monotonic()
             if now >= next_load:
                 self.loads.append(os.getloadavg()[0])
                 next_load = now + 60
+            if self.progress is not None and now >= next_dump:
+                self.progress.write_text(json.dumps({"at": time.strftime("%H:%M:%S", time.gmtime()),
+                                                     "since_start": round(now - self.t0, 1),
+                                                     "group_cpu": round(group_cpu(self.pgid), 1),
+                                                     "loads": self.loads, "pieces": self.pieces(self.t0)}))
+                next_dump = now + 30
             for pid in group_pids(self.pgid):
                 p = self.procs.get(pid)
                 if p is None:
@@ -140,22 +156,19 @@ class PieceSampler(threading.Thread):
                 for k, v in sorted(out.items(), key=lambda kv: kv[1]["first"])}
 
 
-def one(source: Path, ladder: str, timeout: float, root: Path) -> dict:
+def one(source: Path, ladder: str, timeout: float, root: Path, progress: Path | None = None) -> dict:
     stack = start_stack(root / "data", None)
     try:
         worker, api = stack.procs[1].pid, stack.procs[0].pid  # start_new_session: pid == pgid
         cpu0, api0 = group_cpu(worker), group_cpu(api)
-        sampler = PieceSampler(worker)
+        sampler = PieceSampler(worker, progress=progress and progress.with_suffix(f".{ladder}.json"))
         sampler.start()
-        t0 = time.monotonic()
         r = measure_once(stack, source, None, timeout, settings={"ladder": ladder}, until_ready=True)
         sampler.stop_event.set()
         sampler.join()
         r["worker_cpu_s"] = round(group_cpu(worker) - cpu0, 1)
         r["api_cpu_s"] = round(group_cpu(api) - api0, 1)
-        # The sampler started just before the upload; marks count from the 201, so shift by the upload.
-        t_201 = t0 + r["upload_s"] + r["sent_to_201_s"]
-        r["pieces"] = sampler.pieces(t_201)
+        r["pieces"] = sampler.pieces(r.pop("monotonic_201"))
         r["load1_during"] = {"min": min(sampler.loads), "median": statistics.median(sampler.loads),
                              "max": max(sampler.loads), "n": len(sampler.loads)}
         r["load1_end"] = round(os.getloadavg()[0], 2)
@@ -189,9 +202,21 @@ def main() -> int:
     ap.add_argument("--ladders", default="auto,fixed", help="upload `ladder` settings, run in this order")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of --ladders (alternating)")
     ap.add_argument("--timeout", type=float, default=7200.0, help="seconds from the 201 to wait for ready")
+    ap.add_argument("--progress", type=Path, default=None,
+                    help="every 30 s, write each upload's pieces so far to PATH with .LADDER.json for its suffix")
+    ap.add_argument("--sample-group", type=int, default=None, metavar="PGID",
+                    help="only sample this running worker's process group into --progress (for an upload already "
+                         "under way)")
     ap.add_argument("--parallel", action="store_true",
                     help="run the --ladders side by side (two stacks at once) instead of one after the other")
     args = ap.parse_args()
+    if args.sample_group is not None:
+        sampler = PieceSampler(args.sample_group, progress=args.progress)
+        sampler.start()
+        while os.path.exists(f"/proc/{args.sample_group}"):
+            time.sleep(1)
+        sampler.stop_event.set()
+        return 0
     source = make_source(args.cache_dir, args.source, args.footage)
     ladders = [x for x in args.ladders.split(",") if x]
     print(f"source {source} ({source.stat().st_size / 1e6:.0f} MB); cpus {os.cpu_count()}; "
@@ -201,7 +226,7 @@ def main() -> int:
     def run(ladder: str, i: int) -> None:
         root = Path(tempfile.mkdtemp(prefix="abr-bench-pt-cost-"))
         try:
-            r = one(source, ladder, args.timeout, root)
+            r = one(source, ladder, args.timeout, root, args.progress)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         results[ladder].append(r)

@@ -420,9 +420,10 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
         sampler = Sampler({p.pid for p in stack.procs})
         sampler.start()
     stop = threading.Event()
+    watch_stop = threading.Event()  # the 5 ms watcher: stopped at playable when waiting for ready (minutes of CPU)
     work = stack.data / "work"
     known = set(os.listdir(work)) if work.is_dir() else set()
-    watcher = threading.Thread(target=watch_fs, args=(stack.data, marks, stop, known), daemon=True)
+    watcher = threading.Thread(target=watch_fs, args=(stack.data, marks, watch_stop, known), daemon=True)
     watcher.start()
     headers = {"Authorization": f"Bearer {API_KEY}"}
     load = os.getloadavg()
@@ -437,6 +438,7 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
         fh.close()
         if r.status_code != 201:
             stop.set()
+            watch_stop.set()
             raise RuntimeError(f"upload failed: {r.status_code} {r.text}")
         asset = r.json()
         asset_id, pid = asset["id"], asset["playback_ids"][0]["id"]
@@ -448,10 +450,18 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
                    threading.Thread(target=poll_master, args=(player, pid, marks, stop), daemon=True)]
         for t in threads:
             t.start()
+        if until_ready:
+            # Playable first (the master poll ends there), said at once: ready can be an hour later.
+            threads[1].join(timeout=max(0.1, t_201 + timeout - time.monotonic()))
+            time.sleep(0.05)
+            watch_stop.set()
+            print(f"[{asset_id}] playable: " + json.dumps({k: round(v - t_201, 3) for k, v in marks.t.items()}),
+                  flush=True)
         for t in threads:
             t.join(timeout=max(0.1, t_201 + timeout - time.monotonic()))
         time.sleep(0.05)
         stop.set()
+        watch_stop.set()
         watcher.join(timeout=2)
         if sampler is not None:
             sampler.stop()
@@ -470,7 +480,8 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
     t = marks.t
     rel = {k: round(v - t["201"], 3) for k, v in sorted(t.items(), key=lambda kv: kv[1])}
     out = {"asset": asset_id, "load1": round(load[0], 2), "marks_from_201": rel,
-           "upload_s": round(t["sent"] - t["start"], 3), "sent_to_201_s": round(t["201"] - t["sent"], 3)}
+           "upload_s": round(t["sent"] - t["start"], 3), "sent_to_201_s": round(t["201"] - t["sent"], 3),
+           "monotonic_201": t["201"]}
     for name in ("asset_playable", "master_playable", "asset_ready"):
         if name in t:
             out[f"{name}_from_201"] = round(t[name] - t["201"], 3)
