@@ -310,20 +310,27 @@ def watch_fs(data: Path, marks: Marks, stop: threading.Event, known: set[str]) -
         time.sleep(0.005)
 
 
-def poll_asset(client: httpx.Client, asset_id: str, marks: Marks, stop: threading.Event) -> None:
+def poll_asset(client: httpx.Client, asset_id: str, marks: Marks, stop: threading.Event,
+               until_ready: bool = False) -> None:
+    """Until `playable` (or errored); with `until_ready`, on until `ready`, polled every 0.5 s once playable
+    (a long encode: minutes, so the finer poll would only load the API)."""
     while not stop.is_set():
         r = client.get(f"/v1/assets/{asset_id}")
         if r.status_code == 200:
             body = r.json()
             if body["status"] == "processing":
                 marks.set("status_processing")
-            if body["playable"]:
-                marks.set("asset_playable")
-                return
             if body["status"] == "errored":
                 marks.set("errored")
                 return
-        time.sleep(POLL_S)
+            if body["playable"]:
+                marks.set("asset_playable")
+                if not until_ready:
+                    return
+            if body["status"] == "ready":
+                marks.set("asset_ready")
+                return
+        time.sleep(0.5 if until_ready and "asset_playable" in marks.t else POLL_S)
 
 
 def poll_master(client: httpx.Client, pid: str, marks: Marks, stop: threading.Event) -> None:
@@ -401,7 +408,10 @@ def profile_report(sampler, t: dict[str, float]) -> dict:
     return out
 
 
-def measure_once(stack: Stack, source: Path, segment: float | None, timeout: float, profile: bool = False) -> dict:
+def measure_once(stack: Stack, source: Path, segment: float | None, timeout: float, profile: bool = False,
+                 settings: dict | None = None, until_ready: bool = False) -> dict:
+    """One upload, timed until playable (`until_ready`: until ready too), then deleted. `settings`: more
+    upload settings (e.g. {"ladder": "fixed"}); `timeout` counts from the 201."""
     marks = Marks()
     sampler = None
     if profile:
@@ -410,36 +420,48 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
         sampler = Sampler({p.pid for p in stack.procs})
         sampler.start()
     stop = threading.Event()
+    watch_stop = threading.Event()  # the 5 ms watcher: stopped at playable when waiting for ready (minutes of CPU)
     work = stack.data / "work"
     known = set(os.listdir(work)) if work.is_dir() else set()
-    watcher = threading.Thread(target=watch_fs, args=(stack.data, marks, stop, known), daemon=True)
+    watcher = threading.Thread(target=watch_fs, args=(stack.data, marks, watch_stop, known), daemon=True)
     watcher.start()
     headers = {"Authorization": f"Bearer {API_KEY}"}
     load = os.getloadavg()
     with httpx.Client(base_url=stack.url, headers=headers, timeout=120) as client, \
             httpx.Client(base_url=stack.url, timeout=30) as player:
         fh = EofTimedFile(source)
-        data = {"settings": json.dumps({"segment_duration": segment})} if segment else {}
+        settings = {**({"segment_duration": segment} if segment else {}), **(settings or {})}
+        data = {"settings": json.dumps(settings)} if settings else {}
         t_start = time.monotonic()
         r = client.post("/v1/assets", files={"file": (source.name, fh, "video/mp4")}, data=data)
         t_201 = time.monotonic()
         fh.close()
         if r.status_code != 201:
             stop.set()
+            watch_stop.set()
             raise RuntimeError(f"upload failed: {r.status_code} {r.text}")
         asset = r.json()
         asset_id, pid = asset["id"], asset["playback_ids"][0]["id"]
         marks.set("start", t_start)
         marks.set("sent", fh.eof_at)
         marks.set("201", t_201)
-        threads = [threading.Thread(target=poll_asset, args=(client, asset_id, marks, stop), daemon=True),
+        threads = [threading.Thread(target=poll_asset, args=(client, asset_id, marks, stop, until_ready),
+                                    daemon=True),
                    threading.Thread(target=poll_master, args=(player, pid, marks, stop), daemon=True)]
         for t in threads:
             t.start()
+        if until_ready:
+            # Playable first (the master poll ends there), said at once: ready can be an hour later.
+            threads[1].join(timeout=max(0.1, t_201 + timeout - time.monotonic()))
+            time.sleep(0.05)
+            watch_stop.set()
+            print(f"[{asset_id}] playable: " + json.dumps({k: round(v - t_201, 3) for k, v in marks.t.items()}),
+                  flush=True)
         for t in threads:
             t.join(timeout=max(0.1, t_201 + timeout - time.monotonic()))
         time.sleep(0.05)
         stop.set()
+        watch_stop.set()
         watcher.join(timeout=2)
         if sampler is not None:
             sampler.stop()
@@ -458,8 +480,9 @@ def measure_once(stack: Stack, source: Path, segment: float | None, timeout: flo
     t = marks.t
     rel = {k: round(v - t["201"], 3) for k, v in sorted(t.items(), key=lambda kv: kv[1])}
     out = {"asset": asset_id, "load1": round(load[0], 2), "marks_from_201": rel,
-           "upload_s": round(t["sent"] - t["start"], 3), "sent_to_201_s": round(t["201"] - t["sent"], 3)}
-    for name in ("asset_playable", "master_playable"):
+           "upload_s": round(t["sent"] - t["start"], 3), "sent_to_201_s": round(t["201"] - t["sent"], 3),
+           "monotonic_201": t["201"]}
+    for name in ("asset_playable", "master_playable", "asset_ready"):
         if name in t:
             out[f"{name}_from_201"] = round(t[name] - t["201"], 3)
             out[f"{name}_from_sent"] = round(t[name] - t["sent"], 3)
