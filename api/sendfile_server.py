@@ -19,10 +19,11 @@ empty last body message), so keep-alive, pipelining, `Connection: close` and
 the access log behave as for any other response.
 
 Where the socket's buffer is full (a slow client, a large file) sendfile
-returns EAGAIN; the wait for writability is registered on a `dup` of the
-socket's descriptor, because the event loop refuses a second reader/writer on
-the descriptor its transport owns (asyncio and uvloop alike) — the kernel polls
-the same socket either way.
+returns EAGAIN; the rest is sent from a task on a `dup` of the socket's
+descriptor, and the wait for writability is registered on that: the event
+loop refuses a second reader/writer on the descriptor its transport owns
+(asyncio and uvloop alike), and if the transport closes meanwhile its number
+may be reused by another connection, the duplicate's cannot.
 
 Before any of that, a request the origin's fast path can answer from memory
 is answered here, in the protocol, with no ASGI task at all: the application
@@ -32,6 +33,14 @@ or a path to send), and the protocol writes them. On bench/origin.py's list
 coroutine chain through the middleware, uvicorn's per-header checks and its
 `send`), not the answer itself; everything else — routes, misses, uploads,
 errors — still goes through the application as ASGI.
+
+And before httptools: a read that holds exactly one GET/HEAD head for
+`/play/…` (what a player sends) is parsed here in a few lines and, when the
+application answers it now, answered with no parser callbacks, no
+`RequestResponseCycle` and no per-request keep-alive timer (`_quick`); any
+other read — and any request the application declines — goes to httptools
+and uvicorn as before. A quick answer still being sent holds back what the
+client sends next (pipelining) until it is out, as uvicorn's cycles do.
 """
 
 from __future__ import annotations
@@ -52,6 +61,136 @@ _EXTENSIONS = {PATHSEND: {}}  # shared by every scope; the application only read
 class SendfileProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` whose requests advertise and answer `http.response.pathsend`."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_message = False  # httptools is inside a request (its head or body): it must see what follows
+        self._sending = False  # a quick-lane answer's body is still going out, in a task
+        self._held: list[bytes] = []  # what the client sent meanwhile (pipelined), fed in after it
+        self._close_after = False  # the server is shutting down: close once that answer is out
+        self._idle_since: float | None = None  # the quick lane's keep-alive clock (None: busy)
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # -- the quick lane: a whole GET/HEAD of /play/… answered from the bytes of one read -----------
+
+    def data_received(self, data: bytes) -> None:
+        if self._sending:
+            self._held.append(data)
+            self.flow.pause_reading()
+            return
+        self._idle_since = None
+        if (data[-4:] == b"\r\n\r\n" and data.startswith(_QUICK_STARTS) and not self._in_message
+                and (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+                and self._quick(data)):
+            return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        self._in_message = True
+        super().on_message_begin()
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        super().on_message_complete()
+
+    def _quick(self, data: bytes) -> bool:
+        """Answer `data`, one whole request head, without httptools, a cycle or an ASGI task; False: not here.
+
+        Why: with every segment sent by sendfile, what was left of the server's
+        CPU per segment on bench/origin.py was mostly Python around the answer —
+        httptools' callback per header, the scope with its state copy, the
+        `RequestResponseCycle` and its `asyncio.Event`, a keep-alive timer made
+        and cancelled per request. A player's GET is one read that holds one
+        request head and nothing else; that is all this lane takes. Anything
+        else — a body, `Expect`, an upgrade, an escaped path, HTTP/1.0,
+        pipelined requests, a request split over reads, any header it does not
+        parse as httptools would — goes to httptools and uvicorn unchanged, as
+        does every request the application does not answer now.
+        """
+        if self.root_path or self.limit_concurrency is not None:
+            return False
+        respond = _responder(self.app)
+        if respond is None:
+            return False
+        lines = data[:-4].split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or parts[2] != b"HTTP/1.1":
+            return False
+        target = parts[1]
+        if b"%" in target or b"#" in target:
+            return False
+        keep_alive = True
+        headers = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(b":")
+            if not colon or not name or b" " in name or b"\t" in name:
+                return False  # obs-fold, a space before the colon, …: httptools decides
+            name = name.lower()
+            if name in _NOT_QUICK:
+                return False
+            value = value.strip(b" \t")
+            if name == b"connection" and b"close" in value.lower():
+                keep_alive = False
+            headers.append((name, value))
+        path, _, query = target.partition(b"?")
+        scope = {"type": "http", "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+                 "http_version": "1.1", "server": self.server, "client": self.client, "scheme": self.scheme,
+                 "root_path": "", "headers": headers, "method": parts[0].decode("ascii"),
+                 "path": path.decode("ascii"), "raw_path": path, "query_string": query, "extensions": _EXTENSIONS}
+        try:
+            found = respond(scope)
+        except Exception:  # noqa: BLE001 - the application answers it the ordinary way
+            log.exception("answering %s in the protocol failed; handing it to the application", scope["path"])
+            return False
+        if found is None:
+            return False
+        self._unset_keepalive_if_required()  # uvicorn's timer from an earlier ordinary answer
+        return self._write(scope, keep_alive, *found, finish=self._quick_finish)
+
+    def _quick_finish(self, keep_alive: bool, ok: bool) -> None:
+        self._sending = False
+        self.server_state.total_requests += 1
+        if not ok or not keep_alive or self._close_after:
+            self.transport.close()
+            return
+        if self.transport.is_closing():
+            return
+        # The keep-alive timeout as uvicorn keeps it, without a timer made and cancelled per request:
+        # one timer per idle stretch, which looks at when the connection last finished an answer.
+        self._idle_since = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+        if self._held:
+            held = b"".join(self._held)
+            self._held.clear()
+            self.flow.resume_reading()
+            self.data_received(held)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        since = self._idle_since
+        if since is None or self.transport.is_closing():
+            return  # busy: whichever answer ends next arms a timer again
+        left = since + self.timeout_keep_alive - self.loop.time()
+        if left <= 0:
+            self.transport.close()
+        else:
+            self._idle_timer = self.loop.call_later(left, self._idle_check)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._held.clear()
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self._sending:
+            self._close_after = True
+            return
+        super().shutdown()
+
+    # -- answers planned by the application before any ASGI task ------------------------------------
+
     def _start_asgi_task(self, cycle, app) -> None:
         scope = cycle.scope
         scope["extensions"] = {**scope["extensions"], **_EXTENSIONS} if "extensions" in scope else _EXTENSIONS
@@ -61,7 +200,9 @@ class SendfileProtocol(HttpToolsProtocol):
             except Exception:  # noqa: BLE001 - the application answers it the ordinary way
                 log.exception("answering %s in the protocol failed; handing it to the application", scope["path"])
                 found = None
-            if found is not None and self._answer_now(cycle, *found):
+            if found is not None and self._write(scope, cycle.keep_alive, *found,
+                                                 finish=lambda keep_alive, ok: self._complete(cycle, ok)):
+                cycle.response_started = True
                 return
         plain = cycle.send
 
@@ -74,13 +215,14 @@ class SendfileProtocol(HttpToolsProtocol):
         cycle.send = send  # run_asgi passes `self.send` to the application: the instance's attribute wins
         super()._start_asgi_task(cycle, app)
 
-    def _answer_now(self, cycle, status: int, headers, body) -> bool:
+    def _write(self, scope, keep_alive: bool, status: int, headers, body, *, finish) -> bool:
         """Write a whole response: `body` is bytes, or (a `str`) the path of a file to send.
 
+        `finish(keep_alive, ok)` once it is all out (now, or from a task); `ok` False: the
+        connection must close (a client that left, a file shorter than announced).
         False, having written nothing, when that file cannot be opened (deleted since its
         answer was planned): the application then answers the request the ordinary way.
         """
-        scope = cycle.scope
         method = scope["method"]
         fd = None
         if isinstance(body, str) and method != "HEAD":
@@ -88,7 +230,7 @@ class SendfileProtocol(HttpToolsProtocol):
                 fd = os.open(body, os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 return False
-        if self.access_log:  # as uvicorn's own `send` logs a response
+        if self.access_log and self.access_logger.isEnabledFor(logging.INFO):  # as uvicorn's own `send` logs
             self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), method,
                                     get_path_with_query_string(scope), scope["http_version"], status)
         # The headers come from the origin's own planners: uvicorn's per-header checks are for
@@ -99,22 +241,21 @@ class SendfileProtocol(HttpToolsProtocol):
             head += (name, b": ", value, b"\r\n")
             if name == b"content-length":
                 count = int(value)
-        if not cycle.keep_alive:
+        if not keep_alive:
             head.append(b"connection: close\r\n")
         head.append(b"\r\n")
-        cycle.response_started = True
         transport = self.transport
         if fd is None:
             head.append(b"" if method == "HEAD" else body)
             transport.write(b"".join(head))
-            self._complete(cycle)
+            finish(keep_alive, True)
             return True
         transport.write(b"".join(head))
         sock = transport.get_extra_info("socket")
         if sock is None or transport.get_write_buffer_size():
             transport.write(_read_all(fd)[:count])  # headers still queued: sendfile would overtake them
             os.close(fd)
-            self._complete(cycle)
+            finish(keep_alive, True)
             return True
         out = sock.fileno()
         pos = getattr(body, "start", 0)  # a range of the file (api/origin_fastpath.py ByPath.part)
@@ -125,41 +266,49 @@ class SendfileProtocol(HttpToolsProtocol):
             if pos < end and not _at_eof(fd, pos):
                 # Not all in the page cache (the disk is read in a thread, as nginx's `aio threads`
                 # does, so no other connection waits for it), or the socket's buffer is full.
-                task = self.loop.create_task(self._send_rest(cycle, out, fd, pos, end))
+                # The task sends on its own duplicate of the socket's descriptor: if the transport
+                # closes meanwhile (the client left), the number it had may be reused by another
+                # connection, the duplicate cannot.
+                self._sending = finish == self._quick_finish
+                task = self.loop.create_task(self._send_rest(keep_alive, os.dup(out), fd, pos, end, finish))
                 task.add_done_callback(self.tasks.discard)
                 self.tasks.add(task)
                 return True
         except (BrokenPipeError, ConnectionResetError):
             pos = -1
         os.close(fd)
-        if pos < end:
-            transport.close()  # a file shorter than announced, or a client that left
-        else:
-            self._complete(cycle)
+        finish(keep_alive, pos >= end)
         return True
 
-    async def _send_rest(self, cycle, out: int, fd: int, pos: int, end: int) -> None:
+    async def _send_rest(self, keep_alive: bool, out: int, fd: int, pos: int, end: int, finish) -> None:
         try:
             pos = await _sendfile(self.loop, out, fd, pos, end)
         except (BrokenPipeError, ConnectionResetError):
             pos = -1
         finally:
             os.close(fd)
-        if pos < end:
-            self.transport.close()
-            return
-        self._complete(cycle)
+            os.close(out)
+        finish(keep_alive, pos >= end)
 
-    def _complete(self, cycle) -> None:
+    def _complete(self, cycle, ok: bool = True) -> None:
         """What uvicorn does when a response's last body message is sent."""
+        if not ok:
+            self.transport.close()
         cycle.response_complete = True
         cycle.message_event.set()
         if not cycle.keep_alive:
             self.transport.close()
+        if not ok:
+            return
         if self.pipeline:
             self.loop.call_soon(cycle.on_response)  # the next pipelined request: not from inside this one
         else:
             cycle.on_response()
+
+
+# A request the quick lane may take starts so; these headers send it to httptools.
+_QUICK_STARTS = (b"GET /play/", b"HEAD /play/")
+_NOT_QUICK = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
 
 
 _RESPONDERS: dict[int, object] = {}
@@ -205,7 +354,11 @@ async def send_file(cycle, plain, path: str) -> None:
             # the transport's buffer (sendfile would overtake them): the bytes go the ordinary way.
             await plain({"type": "http.response.body", "body": _read_all(fd)})
             return
-        sent = await _sendfile(asyncio.get_running_loop(), sock.fileno(), fd, 0, count)
+        out = os.dup(sock.fileno())  # its own descriptor: the transport's may close (and be reused) meanwhile
+        try:
+            sent = await _sendfile(asyncio.get_running_loop(), out, fd, 0, count)
+        finally:
+            os.close(out)
     except (BrokenPipeError, ConnectionResetError):
         transport.close()  # the client went away; uvicorn's connection_lost marks the cycle disconnected
         return
@@ -268,15 +421,18 @@ def _cached(fd: int, end: int) -> bool:
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
-    """Wait until socket `fd` can take more bytes (or has failed: the next send says which)."""
-    watched = os.dup(fd)
+    """Wait until socket `fd` can take more bytes (or has failed: the next send says which).
+
+    `fd` is the caller's own duplicate of the transport's descriptor: the event loop refuses a
+    second writer on a descriptor its transport owns (asyncio and uvloop alike), not on another
+    number for the same socket.
+    """
     ready = loop.create_future()
-    loop.add_writer(watched, lambda: ready.done() or ready.set_result(None))
+    loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
     try:
         await ready
     finally:
-        loop.remove_writer(watched)
-        os.close(watched)
+        loop.remove_writer(fd)
 
 
 def _read_all(fd: int) -> bytes:

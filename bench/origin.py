@@ -36,7 +36,9 @@ with `--workers` processes: nginx (sendfile, tcp_nopush, open_file_cache,
 manifests pre-rendered to files, gzip_static), `abr api` (Granian, the default) and `abr
 api --server uvicorn`. Reported per server, median of `--runs` runs: req/s,
 MB/s, p50/p99 per class, CPU seconds of the server's processes per GB
-served, and peak RSS (sum over its processes, sampled every 0.2 s), next to
+served, and RSS (sum over its processes, sampled every 0.2 s: at the start,
+the peak over the run's first half and over the whole run — flat memory is
+a second half that adds little), next to
 `uptime`'s load average — the machine may be shared.
 """
 
@@ -340,7 +342,10 @@ def replay(binary: Path, port: int, connections: int, requests: Path, out: Path,
     lines = out.read_text().splitlines()
     wall = int(lines[-1].split()[1]) / 1e6
     answers = [tuple(int(x) for x in line.split()) for line in lines[:-1]]
-    return {"wall": wall, "answers": answers, "cpu": cpu1 - cpu0, "rss_start": rss[0], "rss_peak": max(rss)}
+    # Flat memory: the peak over the run's first half against the whole run's. A cache still filling (or a
+    # leak) keeps growing in the second half; a process whose memory has levelled off does not.
+    return {"wall": wall, "answers": answers, "cpu": cpu1 - cpu0, "rss_start": rss[0], "rss_peak": max(rss),
+            "rss_half": max(rss[: max(1, len(rss) // 2)])}
 
 
 def summarise(listed, run: dict) -> dict:
@@ -355,7 +360,8 @@ def summarise(listed, run: dict) -> dict:
         if status != want or (expected is not None and bytes_ != expected):
             wrong += 1
     out = {"rps": len(listed) / wall, "mbps": total / wall / 1e6, "cpu_per_gb": run["cpu"] / (total / 1e9),
-           "rss_start": run["rss_start"] / 1e6, "rss_peak": run["rss_peak"] / 1e6, "wrong": wrong}
+           "rss_start": run["rss_start"] / 1e6, "rss_half": run["rss_half"] / 1e6, "rss_peak": run["rss_peak"] / 1e6,
+           "wrong": wrong}
     for cls, times in per_class.items():
         times.sort()
         out[f"{cls} p50"] = times[len(times) // 2] if times else 0.0
@@ -450,7 +456,8 @@ def main() -> int:
     print(f"\nsaturated: {len(listed)} requests over {args.connections} connections as fast as served; median of "
           f"{args.runs} {state} runs; CPU s of the server's processes per GB served; RSS MB (sum of its processes)")
     print(f"{'':<22}" + "".join(f"{s:>10}" for s in servers))
-    for k in ["rps", "mbps", "cpu_per_gb", "rss_start", "rss_peak", "segment p50", "segment p99", "wrong", "load"]:
+    for k in ["rps", "mbps", "cpu_per_gb", "rss_start", "rss_half", "rss_peak", "segment p50", "segment p99", "wrong",
+              "load"]:
         print(f"{k:<22}" + "".join(f"{med[s][k]:>10.1f}" for s in servers))
     print(f"\npaced: the first {len(paced_list)} requests at {args.rate:.0f} req/s over {args.connections} connections "
           f"(latency from when each was due, ms); median of {args.runs} {state} runs")

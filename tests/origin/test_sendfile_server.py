@@ -126,9 +126,11 @@ class _Quick:
     def __init__(self, root):
         self.root = root
         self.asgi_calls = []
+        self.quick_scopes = []
 
     def respond_now(self, scope):
-        name = scope["path"].lstrip("/")
+        self.quick_scopes.append(scope)
+        name = scope["path"].lstrip("/").removeprefix("play/")  # /play/…: what the protocol's quick lane takes
         if name == "routes":
             return None
         if name == "inline":
@@ -149,14 +151,24 @@ class _Quick:
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
-def quick_server(request, tmp_path):
+def quick_server(request, tmp_path, monkeypatch):
     files = {"big.bin": os.urandom(6_000_000), "small.bin": os.urandom(70_000)}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     app = _Quick(str(tmp_path))
     port = free_port()
+    taken = app.lane = []  # what each `_quick` call returned: True, the quick lane answered it
+    real_quick = SendfileProtocol._quick
+
+    def quick(self, data):
+        answered = real_quick(self, data)
+        taken.append(answered)
+        return answered
+
+    monkeypatch.setattr(SendfileProtocol, "_quick", quick)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=SendfileProtocol,
-                                        loop=request.param, log_level="warning", lifespan="off"))
+                                        loop=request.param, log_level="warning", lifespan="off",
+                                        timeout_keep_alive=1))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -216,3 +228,148 @@ def test_the_page_cache_probe():
         f.write(b"x" * 100_000)
         f.flush()
         assert sendfile_server._cached(f.fileno(), 100_000)
+
+
+# -- the quick lane: /play/ requests answered from one read, before httptools ------------------------
+
+
+def _raw(base: str, *sends: bytes, pause: float = 0.0, read_until_close: bool = False,
+         expect: int = 1, timeout: float = 20) -> bytes:
+    """Send `sends` on one connection (pausing between them), then read `expect` responses
+    (or until the server closes); the raw bytes."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        for i, data in enumerate(sends):
+            if i and pause:
+                time.sleep(pause)
+            sock.sendall(data)
+        got = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not read_until_close and _complete_responses(got) >= expect:
+                break
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+def _complete_responses(data: bytes) -> int:
+    """How many whole responses (head + Content-Length body) `data` holds."""
+    count = 0
+    while (end := data.find(b"\r\n\r\n")) >= 0:
+        head = data[:end].lower()
+        length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0]) if b"content-length: " in head else 0
+        if len(data) < end + 4 + length:
+            break
+        data = data[end + 4 + length:]
+        count += 1
+    return count
+
+
+def _bodies(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(head, body) of each whole response in `data`."""
+    out = []
+    while (end := data.find(b"\r\n\r\n")) >= 0:
+        head = data[:end]
+        lowered = head.lower()
+        length = int(lowered.split(b"content-length: ")[1].split(b"\r\n")[0])
+        out.append((head, data[end + 4 : end + 4 + length]))
+        data = data[end + 4 + length:]
+    return out
+
+
+def test_play_requests_take_the_quick_lane_with_keep_alive(quick_server):
+    base, files, _, app = quick_server
+    with httpx.Client(base_url=base) as client:
+        for _ in range(3):
+            assert client.get("/play/big.bin").content == files["big.bin"]
+            assert client.get("/play/small.bin").content == files["small.bin"]
+            part = client.get("/play/part")
+            assert part.status_code == 206 and part.content == files["big.bin"][1_000_000:3_000_000]
+            inline = client.get("/play/inline?token=abc", headers={"X-Request-Id": "r-1"})
+            assert inline.content == b"hello" and inline.headers["server"] == "uvicorn" and "date" in inline.headers
+        head = client.head("/play/big.bin")
+        assert head.content == b"" and head.headers["content-length"] == str(len(files["big.bin"]))
+        declined = client.get("/play/routes")  # respond_now declined: parsed again by httptools, then ASGI
+        assert declined.status_code == 404 and declined.content == b"no"
+    assert app.asgi_calls == ["/play/routes"]
+    assert app.lane.count(True) == 13 and app.lane.count(False) == 1
+    scope = next(s for s in app.quick_scopes if s["path"] == "/play/inline")
+    assert scope["query_string"] == b"token=abc" and scope["method"] == "GET" and scope["http_version"] == "1.1"
+    assert (b"x-request-id", b"r-1") in scope["headers"]  # names lower-cased, values as sent
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET /play/small.bin HTTP/1.0\r\nHost: x\r\n\r\n",  # HTTP/1.0: httptools and uvicorn decide keep-alive
+    b"GET /play/sm%61ll.bin HTTP/1.1\r\nHost: x\r\n\r\n",  # escaped: uvicorn unquotes it
+    b"GET /play/small.bin HTTP/1.1\r\nHost : x\r\n\r\n",  # not a header as httptools reads it
+    b"GET /play/small.bin HTTP/1.1\r\nContent-Length: 0\r\n\r\n",  # a body announced
+], ids=["http10", "escaped", "space-before-colon", "content-length"])
+def test_requests_the_quick_lane_leaves_to_httptools(quick_server, raw):
+    base, files, _, app = quick_server
+    got = _raw(base, raw, read_until_close=raw.startswith(b"GET /play/small.bin HTTP/1.0")
+               or b"Host :" in raw, expect=1)
+    assert app.lane == [False]
+    if b"Host :" in raw:
+        assert got.startswith(b"HTTP/1.1 400")  # httptools' verdict, not a guess of ours
+    else:
+        assert _bodies(got)[0][1] == files["small.bin"]
+
+
+def test_pipelined_and_split_requests_are_answered_in_order(quick_server):
+    base, files, _, app = quick_server
+    one = b"GET /play/small.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+    two = b"GET /play/inline HTTP/1.1\r\nHost: x\r\n\r\n"
+    got = _bodies(_raw(base, one + two + one, expect=3))  # one read, three requests: httptools' pipelining
+    assert [b for _, b in got] == [files["small.bin"], b"hello", files["small.bin"]]
+    got = _bodies(_raw(base, one[:20], one[20:], two, pause=0.2, expect=2))  # a head split over two reads
+    assert [b for _, b in got] == [files["small.bin"], b"hello"]
+    assert app.asgi_calls == []
+
+
+def test_connection_close_is_honoured(quick_server):
+    base, files, _, app = quick_server
+    got = _raw(base, b"GET /play/inline HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", read_until_close=True)
+    head, body = _bodies(got)[0]
+    assert body == b"hello" and b"connection: close" in head.lower() and app.lane == [True]
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(quick_server):
+    base, _, _, app = quick_server
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        for _ in range(3):  # requests inside the timeout (1 s here) keep it open
+            sock.sendall(b"GET /play/inline HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).endswith(b"hello")
+            time.sleep(0.6)
+        started = time.monotonic()
+        assert sock.recv(10) == b""  # then closed by the server, about a second after the last answer
+        assert time.monotonic() - started < 3
+    assert app.lane == [True] * 3
+
+
+def test_requests_sent_during_a_task_sent_answer_wait_for_it(quick_server, monkeypatch):
+    """A body sent from a task (not in the page cache): the next request, sent meanwhile, is held until it is out."""
+    base, files, _, app = quick_server
+    monkeypatch.setattr(sendfile_server, "_cached", lambda fd, end: False)
+    got = _bodies(_raw(base, b"GET /play/big.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+                       b"GET /play/inline HTTP/1.1\r\nHost: x\r\n\r\n", pause=0.001, expect=2))
+    assert [b for _, b in got] == [files["big.bin"], b"hello"]
+
+
+def test_a_client_leaving_during_a_task_sent_answer_does_not_hurt_others(quick_server, monkeypatch):
+    base, files, _, app = quick_server
+    monkeypatch.setattr(sendfile_server, "_cached", lambda fd, end: False)
+    host, port = base.removeprefix("http://").split(":")
+    for _ in range(5):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /play/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.recv(1000)
+        # closed with most of the body unsent
+    with httpx.Client(base_url=base) as client:
+        for _ in range(3):
+            assert client.get("/play/small.bin").content == files["small.bin"]
+            assert client.get("/play/big.bin").content == files["big.bin"]
