@@ -3,7 +3,7 @@
     .venv/bin/python bench/ladder.py [--duration 30] [--repeat 3] [--segment 4] [--vmaf pipeline,hand] [--keep DIR]
                                      [--threads] [--sources footage,testsrc2] [--cache-dir /tmp/flow_cache]
                                      [--source FILE.mp4]
-                                     [--variants pipeline,hand,baseline,pipeline-2slices,pipeline-veryfast]
+                                     [--variants pipeline,hand,baseline,pipeline-before,...]
 
 Targets (issue #20): pipeline / hand-written wall <= 0.8 with every rung's
 VMAF within 0.5 of the hand-written output's; baseline / pipeline wall >= 1.8.
@@ -42,19 +42,18 @@ hand      One hand-written ffmpeg argv (below, not built by project code):
           settings before issue #20, repeatable retries), FFmpeg's `dash`
           muxer with `-hls_playlist 1` -> one set of CMAF segments + MPD +
           HLS playlists.
-pipeline-2slices  The pipeline with 2 slice threads in a rung of more than ~3/8 of
-          the ladder's pixels (`rungs.SLICE_BUDGET` 4 instead of 2: 2/1/1/1 for
-          this ladder). One thread per rung leaves the 1080p rung's x264 as the
-          only runnable thread much of the time (--threads), so on 2 idle cores
-          the wall may exceed CPU/2; 2 slices cost ~6 % more CPU (14.10 against
-          13.3, testsrc2 10 s, load 26). Not in the default set: for a quiet A/B.
-pipeline-veryfast  The pipeline with x264 veryfast on every rung, as before
-          the small rungs went superfast (`rungs.SMALL_RUNG_PRESET` None): the
-          A/B for that lever. Not in the default set.
-pipeline-partitions  The pipeline with `partitions=i8x8,i4x4` on the
-          largest rung (`rungs.LARGEST_RUNG_X264`; superfast's partitions, the
-          small rungs have them already): no p8x8/b8x8 sub-partition search on
-          1080p. Not in the default set: for a quiet A/B.
+pipeline-*  A/B variants of the pipeline's rung levers (`core.media.rungs`
+          constants set for the run; none in the default set: for a quiet
+          A/B, VMAF with --vmaf): `pipeline-before` the settings before
+          2026-12-04 (SLICE_BUDGET 2, every small rung superfast, nothing
+          added to the largest: the table in rungs.py); `pipeline-1slice`
+          SLICE_BUDGET 2 (1/1/1/1 for this ladder: the 1080p rung runs alone
+          at the end of each segment, --threads); `pipeline-veryfast` every
+          rung veryfast (SMALL_RUNG_PRESET None); `pipeline-hex` the largest
+          rung's motion search back to veryfast's hex (LARGEST_RUNG_X264
+          None); `pipeline-partitions` `partitions=i8x8,i4x4` on the largest
+          rung instead of me=dia (refused on testsrc2: -0.48 to -0.62 VMAF);
+          `pipeline-spare-off` the smallest rung superfast too.
 hand-frames  The same command without `-x264-params`: x264's default frame
           threads (what most hand-written commands have; not repeatable
           with VBV, so the project cannot use it). Not in the default set.
@@ -113,7 +112,8 @@ from core.media.ladder import plan_audio, plan_ladder
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WIDTH, HEIGHT, RATE = 1920, 1080, 30
 VARIANTS = ("pipeline", "hand", "baseline")
-OPTIONAL = ("hand-frames", "pipeline-2slices", "pipeline-veryfast", "pipeline-partitions")
+OPTIONAL = ("hand-frames", "pipeline-before", "pipeline-1slice", "pipeline-veryfast", "pipeline-hex",
+            "pipeline-partitions", "pipeline-spare-off")
 # The hand-written command's (and the baseline's) x264 threading, frozen here: the project's
 # X264_PARAMS before issue #20. The project now plans threads per rung (core/media/rungs.py).
 HAND_X264_PARAMS = "sliced-threads=1:threads=4"
@@ -367,42 +367,29 @@ def run_baseline(source: Path, work: Path, segment: float) -> dict:
     return out
 
 
-def run_pipeline_2slices(source: Path, work: Path, segment: float) -> dict:
-    from core.media import rungs
+def _pipeline_with(**settings):
+    """The pipeline with `core.media.rungs` constants set for one run (an A/B of rung levers)."""
+    def run(source: Path, work: Path, segment: float) -> dict:
+        from core.media import rungs
 
-    budget = rungs.SLICE_BUDGET
-    rungs.SLICE_BUDGET = 4
-    try:
-        return run_pipeline(source, work, segment)
-    finally:
-        rungs.SLICE_BUDGET = budget
-
-
-def run_pipeline_veryfast(source: Path, work: Path, segment: float) -> dict:
-    from core.media import rungs
-
-    preset = rungs.SMALL_RUNG_PRESET
-    rungs.SMALL_RUNG_PRESET = None
-    try:
-        return run_pipeline(source, work, segment)
-    finally:
-        rungs.SMALL_RUNG_PRESET = preset
-
-
-def run_pipeline_partitions(source: Path, work: Path, segment: float) -> dict:
-    from core.media import rungs
-
-    extra = rungs.LARGEST_RUNG_X264
-    rungs.LARGEST_RUNG_X264 = "partitions=i8x8,i4x4"
-    try:
-        return run_pipeline(source, work, segment)
-    finally:
-        rungs.LARGEST_RUNG_X264 = extra
+        before = {name: getattr(rungs, name) for name in settings}
+        for name, value in settings.items():
+            setattr(rungs, name, value)
+        try:
+            return run_pipeline(source, work, segment)
+        finally:
+            for name, value in before.items():
+                setattr(rungs, name, value)
+    return run
 
 
 RUNNERS = {"pipeline": run_pipeline, "hand": run_hand, "baseline": run_baseline, "hand-frames": run_hand_frames,
-           "pipeline-2slices": run_pipeline_2slices, "pipeline-veryfast": run_pipeline_veryfast,
-           "pipeline-partitions": run_pipeline_partitions}
+           "pipeline-before": _pipeline_with(SLICE_BUDGET=2, SPARE_SMALLEST_RUNG=False, LARGEST_RUNG_X264=None),
+           "pipeline-1slice": _pipeline_with(SLICE_BUDGET=2),
+           "pipeline-veryfast": _pipeline_with(SMALL_RUNG_PRESET=None),
+           "pipeline-hex": _pipeline_with(LARGEST_RUNG_X264=None),
+           "pipeline-partitions": _pipeline_with(LARGEST_RUNG_X264="partitions=i8x8,i4x4"),
+           "pipeline-spare-off": _pipeline_with(SPARE_SMALLEST_RUNG=False)}
 
 
 # -- quality --------------------------------------------------------------------------------------
@@ -555,10 +542,8 @@ def report(results: dict[str, list[dict]], quality: dict[str, list[float]], dura
         summary["variants"][v] = {"wall": walls, "cpu": [r["cpu"] for r in runs],
                                   "load1": [r["load1_before"] for r in runs],
                                   "wall_median": med(v, "wall"), "cpu_median": med(v, "cpu")}
-    for ours, ref, target, better in (("pipeline", "hand", 0.8, "<="), ("pipeline", "hand-frames", 0.8, "<="),
-                                      ("pipeline-2slices", "hand", 0.8, "<="),
-                                      ("pipeline-veryfast", "hand", 0.8, "<="), ("pipeline-partitions", "hand", 0.8, "<="),
-                                      ("baseline", "pipeline", 1.8, ">=")):
+    pairs = [(v, "hand", 0.8, "<=") for v in results if v.startswith("pipeline")]
+    for ours, ref, target, better in (*pairs, ("pipeline", "hand-frames", 0.8, "<="), ("baseline", "pipeline", 1.8, ">=")):
         if ours not in results or ref not in results:
             continue
         ratio = med(ours, "wall") / med(ref, "wall")

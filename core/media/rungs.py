@@ -26,7 +26,8 @@ Adopted: cascaded scaling and one thread per rung. The 1080p rung is the
 cost (57 % of the pixels) and sits at x264's knee: every preset cut that
 saves real CPU loses more than 0.5 VMAF there (superfast's saving is mostly
 mbtree and its lookahead); me=dia/subme=1 keeps the quality but its saving
-is within this machine's noise, so the presets stay veryfast. fast_bilinear
+is within this machine's noise, so the presets stay veryfast (me=dia alone on
+the 1080p rung, with 2 slices, was adopted later on a quiet machine: LARGEST_RUNG_X264). fast_bilinear
 aliases badly on the small rungs. Audio is already overlapped: AAC is
 encoded by the same process, beside the video encoders.
 
@@ -40,12 +41,13 @@ so each rung gets sliced threads with a count that depends on the ladder
 only, never on the machine: a retried job on another machine writes the
 same bytes. ffmpeg runs every encoder in its own thread, so the rungs already
 run side by side, and slices cost CPU (thread sync, each slice predicts
-alone): 2 slices in the 1080p rung of the default ladder measured more CPU
-and no shorter wall than 1 (table above). So in a ladder of several rungs a
-rung gets round(2 x its share of the ladder's pixels) slice threads, at
-least one: one each for the usual ladders, 2 only for a rung of more than
-3/4 of the pixels (720p + 360p), which would otherwise finish long after the
-rest. A one-rung ladder keeps the former 4 (nothing runs beside it).
+alone). A rung of a ladder of several gets round(SLICE_BUDGET x its share
+of the ladder's pixels) slice threads, at least one. The budget was 2 (one
+each for the usual ladders: 2 slices in the 1080p rung measured more CPU and
+no shorter wall at the time, table above); once the small rungs went
+superfast the 1080p rung was left running alone at the end of each segment,
+and on a quiet machine a budget of 4 (2/1/1/1) shortened the wall (tables
+below). A one-rung ladder keeps the former 4 (nothing runs beside it).
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ from dataclasses import dataclass
 
 from core.media.model import Rendition
 
-SLICE_BUDGET = 2  # slice threads shared out over a ladder of several rungs by pixel share
+# Slice threads shared out over a ladder of several rungs by pixel share: 4 gives the default 1080p ladder
+# 2/1/1/1 (the 1080p rung, 57 % of the pixels, otherwise runs alone long after the others: wall > CPU/2 on two
+# cores). Was 2 (1/1/1/1); 4 adopted 2026-12-04 with the levers below (table under LARGEST_RUNG_X264).
+SLICE_BUDGET = 4
 # x264 preset for every rung smaller than the largest of a ladder of several (None: the family's, veryfast).
 # Measured 2026-12-03 21:04-21:53 with the pipeline's own argv (one ffmpeg each, alternated, 10 s sources,
 # the 2-core machine shared at a 1-minute load of 19-30: CPU seconds of one variant moved up to ~20 % run
@@ -76,11 +81,28 @@ SLICE_BUDGET = 2  # slice threads shared out over a ladder of several rungs by p
 # hand-written command's (it costs the pipeline's own veryfast 360p 0.2-0.7). Every preset cut on the
 # 1080p rung itself lost 0.5-1.5 VMAF (module doc, README "More ladder levers"), so it keeps veryfast.
 SMALL_RUNG_PRESET: str | None = "superfast"
-# x264 options added to the largest rung's in a ladder of several (None: none). `partitions=i8x8,i4x4`
-# (superfast's: no p8x8/b8x8 sub-partition search) is not adopted: 13 % less CPU on
-# footage (+0.23 VMAF) and 10 % on testsrc2, but testsrc2's 1080p came within 0.06 of the 0.5 limit on 10 s
-# (-0.44) and 0.03 on 30 s (94.15 against the hand-written 94.62): bench/ladder.py `pipeline-partitions`.
-LARGEST_RUNG_X264: str | None = None
+# x264 options added to the largest rung's in a ladder of several (None: none). Adopted 2026-12-04 with
+# SLICE_BUDGET 4 and SPARE_SMALLEST_RUNG, on a quiet machine (only the bench running), bench/ladder.py, 30 s
+# cuts, median of 3 cold runs each, interleaved; VMAF v0.6.1 per rung 1080/720/480/360 minus the hand-written
+# command's (hand: footage 96.62 93.74 89.76 82.82, testsrc2 94.63 87.65 79.81 71.68):
+#
+#   variant (all: 720/480 superfast)               footage 1080p24: wall / hand, CPU   VMAF - hand               testsrc2 1080p30: wall / hand   VMAF - hand
+#   before (budget 2, 360p superfast)              27.05 s / 30.60 = 0.88x, 42.8 s      +0.14 +0.01 -0.07 -0.54   (run 1 of 3)                    +0.09 -0.24 -0.10 -0.19
+#   budget 4 + 360p veryfast                       25.79 s / 30.60 = 0.84x, 45.3 s      +0.08 +0.01 -0.07 +0.52
+#     + 1080p partitions=i8x8,i4x4                 22.91 s / 30.60 = 0.75x, 41.2 s      +0.15 = = =               (run 1 of 3)                    -0.62: refused
+#   budget 2 + 360p veryfast + 1080p partitions    21.78 s / 28.77 = 0.76x, 35.9 s      +0.22 = = =               27.36 s / 28.12 = 0.97x        -0.48 (0.02 from the limit: refused)
+#   budget 4 + 360p veryfast + 1080p me=dia <-     22.10 s / 28.77 = 0.77x, 39.7 s      +0.06 +0.01 -0.07 +0.52   24.38 s / 28.12 = 0.87x        -0.09 -0.24 -0.10 +0.22
+#
+# me=dia (superfast's motion search; veryfast's is hex) keeps the 1080p rung within 0.1 VMAF on both sources
+# where partitions did not; the 2 slices spread its work over both cores. On the synthetic testsrc2 (30 fps,
+# sharp edges) the pipeline's wall is 0.87x the hand-written command's, not 0.8x: its CPU is 0.81x but its
+# threads keep the cores less busy (1.71 of 2 against the hand-written command's 16 slice threads' 1.83).
+LARGEST_RUNG_X264: str | None = "me=dia"
+# Whether the smallest rung of a ladder of three or more keeps the family's preset when the others between it and
+# the largest take SMALL_RUNG_PRESET: superfast cost the 360p rung 0.54 VMAF against the hand-written
+# command's on the footage (table above), past the 0.5 allowed, while that rung is ~6 % of the ladder's
+# pixels, so sparing it costs little CPU; it is also the rung the slowest connections see.
+SPARE_SMALLEST_RUNG: bool = True
 ONE_RUNG_THREADS = 4  # the former fixed count in every rung
 SCALER = "bicubic"
 
@@ -95,9 +117,10 @@ class RungPlan:
 
 def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset: str | None = None,
                within: tuple[Rendition, ...] | list[Rendition] | None = None,
-               largest_x264: str | None = None) -> tuple[RungPlan, ...]:
+               largest_x264: str | None = None, spare_smallest: bool = False) -> tuple[RungPlan, ...]:
     """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for every rung smaller than the
-    largest, `largest_x264` for the largest rung(s) of a ladder of several.
+    largest, `largest_x264` for the largest rung(s) of a ladder of several; `spare_smallest`: in a ladder of
+    three or more sizes the smallest rung keeps the family's preset (`SPARE_SMALLEST_RUNG`).
 
     `within`: the whole ladder when `renditions` are only some of its rungs (a
     per-title trial encodes the sizes that still need a trial): each rung's
@@ -108,7 +131,8 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset
     """
     pixels = [r.width * r.height for r in renditions]
     whole = [r.width * r.height for r in (renditions if within is None else within)]
-    total, largest = (sum(whole) or 1), max(whole, default=0)
+    total, largest, smallest = (sum(whole) or 1), max(whole, default=0), min(whole, default=0)
+    spared = smallest if spare_smallest and len(set(whole)) >= 3 else None
     plans = []
     for i, r in enumerate(renditions):
         # The smallest strictly larger rung that covers this one in both dimensions (ties: the first);
@@ -117,8 +141,8 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset
                   if o.width >= r.width and o.height >= r.height and pixels[j] > pixels[i]]
         parent = min(covers, key=lambda j: (pixels[j], j)) if covers else None
         threads = ONE_RUNG_THREADS if len(whole) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
-        small = len(whole) > 1 and pixels[i] < largest
-        top = largest_x264 if len(whole) > 1 and not small else None
+        small = len(whole) > 1 and pixels[i] < largest and pixels[i] != spared
+        top = largest_x264 if len(whole) > 1 and pixels[i] == largest else None
         plans.append(RungPlan(parent=parent, threads=threads, preset=small_preset if small else None, x264=top))
     return tuple(plans)
 

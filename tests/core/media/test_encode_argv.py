@@ -51,11 +51,12 @@ CASES = [
             ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2]",
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-            # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(2 x 0.59) = 1.
-            # Every rung but the largest x264 superfast (rungs.SMALL_RUNG_PRESET).
-            "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1",
+            # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(4 x 0.59) = 2; the
+            # largest rung's motion search is dia (rungs.LARGEST_RUNG_X264). The rungs between the largest and
+            # the smallest x264 superfast (rungs.SMALL_RUNG_PRESET; the smallest is spared: SPARE_SMALLEST_RUNG).
+            "-x264-params:v:0", "sliced-threads=1:threads=2:stitchable=1:me=dia",
             "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
-            "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:2", "superfast",
+            "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1",
             *KEYS_4S_30,
             "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
             "-b:v:1", "1500000", "-maxrate:v:1", "2250000", "-bufsize:v:1", "3000000",
@@ -146,7 +147,8 @@ CASES = [
             ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1]",
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-            "-x264-params:v:0", "sliced-threads=1:threads=1:stitchable=1",
+            # Two sizes: 360p is 69 % of the pixels, round(4 x 0.69) = 3 slices; the smaller is not spared.
+            "-x264-params:v:0", "sliced-threads=1:threads=3:stitchable=1:me=dia",
             "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
             "-g", "120", "-keyint_min", "120",
             "-force_key_frames", "expr:gte(t,if(lt(n_forced,2),n_forced*1,(n_forced-1)*4))",
@@ -274,7 +276,7 @@ def test_x264_lookahead_goes_into_every_rungs_params_exact():
                     x264_lookahead=5)
     argv = build_encode_argv("ffmpeg", job)
     params = [argv[i + 1] for i, a in enumerate(argv) if a.startswith("-x264-params")]
-    assert params == ["sliced-threads=1:threads=2:stitchable=1:rc-lookahead=5",
+    assert params == ["sliced-threads=1:threads=3:stitchable=1:rc-lookahead=5:me=dia",
                       "sliced-threads=1:threads=1:stitchable=1:rc-lookahead=5"]
     without = build_encode_argv("ffmpeg", replace(job, x264_lookahead=None))
     assert [a for a in without if "rc-lookahead" in a] == []
@@ -312,8 +314,9 @@ def test_some_rungs_of_a_whole_ladder_are_encoded_as_in_it(monkeypatch):
     alone = _rung_settings(build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, some, None, 4.0, Fraction(30))))
     within = _rung_settings(build_encode_argv(
         "ffmpeg", EncodeJob(SRC, OUT, some, None, 4.0, Fraction(30), whole_ladder=whole.renditions)))
-    assert within == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast")] * 2
-    assert alone[0] == ("sliced-threads=1:threads=2:stitchable=1", "veryfast")  # 720p, the largest of the two
+    assert within == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast"),
+                                  ("sliced-threads=1:threads=1:stitchable=1", "veryfast")]  # the smallest: spared
+    assert alone[0] == ("sliced-threads=1:threads=3:stitchable=1:me=dia", "veryfast")  # 720p, the largest of two
 
 
 def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_path):
@@ -338,5 +341,6 @@ def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_p
         with pytest.raises(Stop):
             trials.measure(tuple(replace(r, crf=23.0) for r in subset), "crf")
     full, some = (_rung_settings(argv) for argv in ran)
-    assert some == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast")] * 2
-    assert full[0] == ("sliced-threads=1:threads=1:stitchable=1", "veryfast")
+    assert some == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast"),
+                                ("sliced-threads=1:threads=1:stitchable=1", "veryfast")]
+    assert full[0] == ("sliced-threads=1:threads=3:stitchable=1:me=dia", "veryfast")
