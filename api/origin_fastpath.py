@@ -45,6 +45,7 @@ paths' answers to the same requests.
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import lru_cache
 from urllib.parse import parse_qsl
@@ -150,8 +151,14 @@ class OriginFastPath:
         if target is None:
             return None
         origin = self._origin or self._find_origin(scope)
-        _, playback = playback_from_memory(origin, playback_id)
+        known, playback = playback_from_memory(origin, playback_id)
         if playback is None:
+            if known and scope["method"] == "GET":
+                # An id the database said it does not know, remembered for the cache's TTL (players of a
+                # deleted asset keep asking): the routes' 404, byte for byte, without their stack.
+                return 404, *_unknown_playback(playback_id), {
+                    name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+                    if name in _WANTED}
             return None
         headers = {name.decode("latin-1"): value.decode("latin-1")
                    for name, value in scope["headers"] if name in _WANTED}
@@ -213,6 +220,15 @@ class OriginFastPath:
     def _find_origin(self, scope):
         self._origin = self.origin_for(scope)
         return self._origin
+
+
+@lru_cache(maxsize=1024)
+def _unknown_playback(playback_id: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """api/errors.py's answer to NotFound for an unknown playback id (headers, body)."""
+    body = json.dumps({"error": {"code": "not_found", "message": f"no playback id {playback_id}"}},
+                      separators=(",", ":")).encode()
+    return [(b"cache-control", b"no-store"), (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json")], body
 
 
 @lru_cache(maxsize=4096)

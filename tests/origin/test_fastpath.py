@@ -75,7 +75,9 @@ def cases(made, token, etags):
         ("GET", f"/play/{pid}/h999-1p/index.m3u8", {}, False),  # no such rendition: 404
         ("HEAD", f"/play/{pid}/h264-720p/99999.m4s", {}, False),  # no such segment, HEAD: the routes
         ("GET", f"/play/{pid}/..%2fpresentation.json", {}, False),
-        ("GET", "/play/nosuchid000000000000000/master.m3u8", {}, False),
+        # An unknown id, remembered as unknown by the first pass: the routes' 404 from the fast path.
+        ("GET", "/play/nosuchid000000000000000/master.m3u8", {"Origin": "https://app.example"}, True),
+        ("HEAD", "/play/nosuchid000000000000000/master.m3u8", {}, False),
     ]
 
 
