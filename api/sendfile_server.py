@@ -48,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
@@ -375,16 +374,14 @@ async def send_file(cycle, plain, path: str) -> None:
 async def _sendfile(loop: asyncio.AbstractEventLoop, out: int, fd: int, pos: int, end: int) -> int:
     """Send bytes [pos, end) of `fd` to socket `out` (non-blocking); where it stopped: `end`, or the file's end.
 
-    Bytes not in the page cache are read in a worker thread first, all that is left to send in
-    one trip (reading the disk must not stall the event loop's other connections), then sent
-    from the loop. A sendfile per trip instead (the former way) took one trip through the
-    executor's queue per socket buffer: behind a queue of other cold files, a segment's tail
-    waited seconds (saturated segment p99 5.1 s on bench/origin.py's cold run).
+    While the bytes to send are not in the page cache, each sendfile runs in a worker thread:
+    reading the disk must not stall the event loop's other connections.
     """
     while pos < end:
-        if not _cached(fd, end):
-            await loop.run_in_executor(None, _fault_in, fd, pos, end)
-        pos = _send_some(out, fd, pos, end)
+        if _cached(fd, end):
+            pos = _send_some(out, fd, pos, end)
+        else:
+            pos = await loop.run_in_executor(None, _send_some, out, fd, pos, end)
         if pos < end:
             if _at_eof(fd, pos):
                 break
@@ -403,21 +400,6 @@ def _send_some(out: int, fd: int, pos: int, end: int) -> int:
     except BlockingIOError:
         pass
     return pos
-
-
-_SCRATCH = threading.local()
-
-
-def _fault_in(fd: int, pos: int, end: int) -> None:
-    """Read [pos, end) of `fd` (blocking, in a worker thread) so that it is in the page cache."""
-    buf = getattr(_SCRATCH, "buf", None)
-    if buf is None:
-        buf = _SCRATCH.buf = bytearray(1 << 18)
-    while pos < end:
-        n = os.preadv(fd, [buf], pos)
-        if n <= 0:
-            return  # the file's end: the caller sees it
-        pos += n
 
 
 def _at_eof(fd: int, pos: int) -> bool:
