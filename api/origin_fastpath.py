@@ -45,11 +45,11 @@ paths' answers to the same requests.
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
+from api.errors import error_response
 from api.middleware import request_id
 from api.origin import INLINE_READ_BYTES, PATHSEND, authorize, manifest_from_memory, playback_from_memory
 from core import metrics
@@ -156,12 +156,9 @@ class OriginFastPath:
             if known and scope["method"] == "GET":
                 # An id the database said it does not know, remembered for the cache's TTL (players of a
                 # deleted asset keep asking): the routes' 404, byte for byte, without their stack.
-                return 404, *_unknown_playback(playback_id), {
-                    name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-                    if name in _WANTED}
+                return 404, *_unknown_playback(playback_id), _asked(scope)
             return None
-        headers = {name.decode("latin-1"): value.decode("latin-1")
-                   for name, value in scope["headers"] if name in _WANTED}
+        headers = _asked(scope)
         method = scope["method"]
         query_string = scope.get("query_string")
         try:
@@ -222,13 +219,16 @@ class OriginFastPath:
         return self._origin
 
 
+def _asked(scope) -> dict[str, str]:
+    """The request headers an answer depends on (`_WANTED`), by lower-case name."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"] if name in _WANTED}
+
+
 @lru_cache(maxsize=1024)
 def _unknown_playback(playback_id: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """api/errors.py's answer to NotFound for an unknown playback id (headers, body)."""
-    body = json.dumps({"error": {"code": "not_found", "message": f"no playback id {playback_id}"}},
-                      separators=(",", ":")).encode()
-    return [(b"cache-control", b"no-store"), (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json")], body
+    """The routes' answer to an unknown playback id (api/errors.py renders it): (headers, body)."""
+    answer = error_response(404, "not_found", f"no playback id {playback_id}")
+    return answer.raw_headers, bytes(answer.body)
 
 
 @lru_cache(maxsize=4096)

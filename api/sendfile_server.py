@@ -69,6 +69,7 @@ class SendfileProtocol(HttpToolsProtocol):
         self._close_after = False  # the server is shutting down: close once that answer is out
         self._idle_since: float | None = None  # the quick lane's keep-alive clock (None: busy)
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._asgi = {"version": self.asgi_version, "spec_version": "2.3"}  # every quick scope's; only read
 
     # -- the quick lane: a whole GET/HEAD of /play/… answered from the bytes of one read -----------
 
@@ -132,7 +133,7 @@ class SendfileProtocol(HttpToolsProtocol):
                 keep_alive = False
             headers.append((name, value))
         path, _, query = target.partition(b"?")
-        scope = {"type": "http", "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+        scope = {"type": "http", "asgi": self._asgi,
                  "http_version": "1.1", "server": self.server, "client": self.client, "scheme": self.scheme,
                  "root_path": "", "headers": headers, "method": parts[0].decode("ascii"),
                  "path": path.decode("ascii"), "raw_path": path, "query_string": query, "extensions": _EXTENSIONS}
@@ -144,7 +145,7 @@ class SendfileProtocol(HttpToolsProtocol):
         if found is None:
             return False
         self._unset_keepalive_if_required()  # uvicorn's timer from an earlier ordinary answer
-        return self._write(scope, keep_alive, *found, finish=self._quick_finish)
+        return self._write(scope, keep_alive, *found, finish=self._quick_finish, hold=True)
 
     def _quick_finish(self, keep_alive: bool, ok: bool) -> None:
         self._sending = False
@@ -215,11 +216,13 @@ class SendfileProtocol(HttpToolsProtocol):
         cycle.send = send  # run_asgi passes `self.send` to the application: the instance's attribute wins
         super()._start_asgi_task(cycle, app)
 
-    def _write(self, scope, keep_alive: bool, status: int, headers, body, *, finish) -> bool:
+    def _write(self, scope, keep_alive: bool, status: int, headers, body, *, finish, hold: bool = False) -> bool:
         """Write a whole response: `body` is bytes, or (a `str`) the path of a file to send.
 
         `finish(keep_alive, ok)` once it is all out (now, or from a task); `ok` False: the
-        connection must close (a client that left, a file shorter than announced).
+        connection must close (a client that left, a file shorter than announced). `hold`: what
+        the client sends while a task sends the body waits for it (the quick lane has no cycle
+        to queue it).
         False, having written nothing, when that file cannot be opened (deleted since its
         answer was planned): the application then answers the request the ordinary way.
         """
@@ -269,7 +272,7 @@ class SendfileProtocol(HttpToolsProtocol):
                 # The task sends on its own duplicate of the socket's descriptor: if the transport
                 # closes meanwhile (the client left), the number it had may be reused by another
                 # connection, the duplicate cannot.
-                self._sending = finish == self._quick_finish
+                self._sending = hold
                 task = self.loop.create_task(self._send_rest(keep_alive, os.dup(out), fd, pos, end, finish))
                 task.add_done_callback(self.tasks.discard)
                 self.tasks.add(task)
