@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
@@ -314,21 +315,29 @@ _QUICK_STARTS = (b"GET /play/", b"HEAD /play/")
 _NOT_QUICK = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
 
 
-_RESPONDERS: dict[int, object] = {}
+# Keyed by the application object itself, weakly: keyed by `id(app)`, a later server's application
+# could get the number of an earlier one that was freed, and be answered by the earlier one's
+# `respond_now` (seen once in CI as a pipelined request answered with another test's file).
+_RESPONDERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _responder(app):
     """`app`'s `respond_now` (api/app.py `AbrApp`), found through the server's wrappers; None if it has none."""
-    key = id(app)
-    if key not in _RESPONDERS:
-        found, inner = None, app
-        for _ in range(8):  # uvicorn's proxy-headers middleware, then the app
-            found = getattr(inner, "respond_now", None)
-            inner = getattr(inner, "app", None)
-            if found is not None or inner is None:
-                break
-        _RESPONDERS[key] = found
-    return _RESPONDERS[key]
+    try:
+        return _RESPONDERS[app]
+    except KeyError:
+        pass
+    found, inner = None, app
+    for _ in range(8):  # uvicorn's proxy-headers middleware, then the app
+        found = getattr(inner, "respond_now", None)
+        inner = getattr(inner, "app", None)
+        if found is not None or inner is None:
+            break
+    try:
+        _RESPONDERS[app] = found
+    except TypeError:  # an application that cannot be weakly referenced: found again next time
+        pass
+    return found
 
 
 async def send_file(cycle, plain, path: str) -> None:

@@ -382,3 +382,31 @@ def test_a_client_leaving_during_a_task_sent_answer_does_not_hurt_others(quick_s
         for _ in range(3):
             assert client.get("/play/small.bin").content == files["small.bin"]
             assert client.get("/play/big.bin").content == files["big.bin"]
+
+
+def test_the_responder_is_remembered_per_application_object_not_per_id():
+    """Keyed by `id()`, a freed application's number could be reused by the next server's wrapper,
+    which was then answered by the freed one's `respond_now` (another test's files, once in CI)."""
+    import gc
+
+    class App:
+        def __init__(self, name):
+            self.name = name
+
+        def respond_now(self, scope):
+            return self.name
+
+    class Wrapper:  # as uvicorn's proxy-headers middleware wraps the application
+        def __init__(self, app):
+            self.app = app
+
+    import weakref
+
+    first = Wrapper(App("first"))
+    assert sendfile_server._responder(first)(None) == "first" and first in sendfile_server._RESPONDERS
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None  # the cache did not keep it (nor its number) alive
+    for name in ("second", "third"):
+        assert sendfile_server._responder(Wrapper(App(name)))(None) == name
