@@ -16,6 +16,13 @@ warm shutdown for the running tasks: no task is received any more (issue #15,
 `Channel` here serializes every method of the channel that touches the Session
 with one lock per channel. Holding it costs the rejecting thread at most one
 `_get` (a few ms; SQLite's own busy timeout bounds a locked file).
+
+It also opens the broker's tables race-free across processes: `abr dev` starts
+the API and the workers at once, each creates the tables on first use, and on a
+new SQLite file two can meet between create_all's existence check and its
+CREATE TABLE; the loser got "table kombu_queue already exists", which Celery
+reports as a lost broker connection before it retries (seen once in CI, printed
+above `abr dev`'s banner).
 """
 
 from __future__ import annotations
@@ -23,12 +30,25 @@ from __future__ import annotations
 import threading
 
 from kombu.transport import sqlalchemy as kombu_sqla
+from sqlalchemy.exc import OperationalError
+
+_OPEN_TRIES = 5
 
 
 class Channel(kombu_sqla.Channel):
     def __init__(self, connection, **kwargs) -> None:
         self._session_lock = threading.RLock()  # before super(): it may declare queues
         super().__init__(connection, **kwargs)
+
+    def _open(self):
+        # kombu caches the engine only after create_all succeeded, so a retry re-runs
+        # create_all, whose check now sees the other process's tables.
+        for attempt in range(_OPEN_TRIES):
+            try:
+                return super()._open()
+            except OperationalError as e:
+                if "already exists" not in str(e) or attempt == _OPEN_TRIES - 1:
+                    raise
 
     def _new_queue(self, queue, **kwargs):
         with self._session_lock:

@@ -76,3 +76,47 @@ def test_one_channel_used_by_two_threads_loses_nothing(tmp_path, monkeypatch):
                     break
     assert not errors, errors
     assert sorted(got) == list(range(MESSAGES))  # each message delivered once, none lost
+
+
+def test_tables_made_by_another_process_meanwhile_do_not_fail_the_open(tmp_path, monkeypatch):
+    """`abr dev`'s API and workers create the broker's tables at once on a new file.
+
+    Another process is simulated by a second engine creating the tables between
+    create_all's existence check and its CREATE TABLE (SQLite has no
+    CREATE-if-absent across that gap): kombu's own channel fails the open with
+    "table kombu_queue already exists"; ours opens and works.
+    """
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 'broker.sqlite'}"
+    real_create_all = kombu_sqla.metadata.create_all
+    raced = []
+
+    def create_all_losing_the_race(bind, *args, **kwargs):
+        if not raced:
+            raced.append(True)
+            other = sqlalchemy.create_engine(url)
+            real_create_all(other)  # after this process's check said "absent"
+            other.dispose()
+            return real_create_all(bind, checkfirst=False)
+        return real_create_all(bind, *args, **kwargs)
+
+    monkeypatch.setattr(kombu_sqla.metadata, "create_all", create_all_losing_the_race)
+    monkeypatch.setattr(kombu_sqla.Channel, "_engines", {})
+
+    monkeypatch.setattr(kombu_sqla.Transport, "Channel", kombu_sqla.Channel)
+    with Connection(f"sqla+{url}") as conn:
+        try:
+            conn.default_channel._put("q", {"body": 1})
+        except sqlalchemy.exc.OperationalError as e:
+            assert "already exists" in str(e)
+        else:
+            raise AssertionError("kombu's own channel did not meet the race: the test no longer simulates it")
+
+    raced.clear()
+    monkeypatch.setattr(kombu_sqla.Channel, "_engines", {})
+    sqla_broker.install(polling_interval=0.1)
+    with Connection(f"sqla+{url}") as conn:
+        conn.default_channel._put("q", {"body": 2})
+        assert conn.default_channel._get("q")["body"] == 2
+    assert raced, "the race was not simulated"
