@@ -7,7 +7,7 @@ chooses the rungs). What is run, for one codec family:
   at its busiest second (so a title's opening, middle and end all count).
   Their number grows with the duration, their length is fixed, so the
   analysis stays a small, bounded fraction of the encode (a 10-minute
-  source: 6 samples of 2 s, 2 % of the picture).
+  source: 4 samples of 2 s, 1.3 % of the picture).
 - Every sample is encoded by `build_encode_argv` itself (the family's real
   encoder, preset, VBV and keyframe settings, one ffmpeg for every size as
   the real encode), from `PREROLL_SECONDS` before the sample, at each trial:
@@ -20,6 +20,8 @@ chooses the rungs). What is run, for one codec family:
   trained for a 1080p screen at 3 picture heights), by ffmpeg's libvmaf
   with the per-frame log read back for the 5th percentile.
 - `nice`: the chunked path runs all of it beside chunk 0's encode.
+- `SAMPLES_AT_ONCE` samples are encoded and scored side by side: one
+  sample's encode, then its scoring, keeps two cores busy only in part.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import math
 import shutil
 import statistics
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -45,6 +48,14 @@ log = logging.getLogger(__name__)
 SAMPLE_SECONDS = 2.0
 PREROLL_SECONDS = 1.0
 MAX_SAMPLES = 6
+# One sample more per this many seconds of source, after the first 2. Was 120 s: on the 10-minute 1080p
+# footage that made 6 samples and an analysis of 0.29 of the fixed encode's CPU (README, bench/per_title_cost.py),
+# over issue #17's 25 %; at 240 s a 10-minute source gets 4, an hour still the most.
+SAMPLE_EVERY_S = 240.0
+# Samples measured side by side (a thread each, running ffmpeg): a sample is an encode then a scoring,
+# each of which leaves part of two cores idle (the encode's largest rung runs on after the others; the
+# scoring's scaling to the display size runs in one filter thread).
+SAMPLES_AT_ONCE = 2
 # Fractions of the fixed table's bitrate each size is measured at: 2.5x apart, from the table
 # itself (the per-title ladder never spends more) down to 1/16 of it, where a static or
 # animated picture typically still scores in the 90s.
@@ -93,7 +104,7 @@ class Sample:
 
 def plan_samples(duration: float, *, seconds: float = SAMPLE_SECONDS, most: int = MAX_SAMPLES,
                  activity: list[int] | None = None) -> list[Sample]:
-    """Where to sample a source of `duration` seconds (pure): 2 samples, one more per 2 minutes, at most `most`.
+    """Where to sample a source of `duration` seconds (pure): 2 samples, one more per 4 minutes, at most `most`.
 
     One sample per equal stretch of the source. Without `activity` it is the stretch's middle;
     with it (bytes of the source's video per second, `source_activity`) it is the stretch's
@@ -103,7 +114,7 @@ def plan_samples(duration: float, *, seconds: float = SAMPLE_SECONDS, most: int 
     """
     if duration <= 0:
         return []
-    count = max(1, min(most, 2 + int(duration // 120)))
+    count = max(1, min(most, 2 + int(duration // SAMPLE_EVERY_S)))
     length = min(seconds, duration / count)
     stretch = duration / count
     samples = []
@@ -305,30 +316,17 @@ class _Trials:
     def measure(self, renditions, tag: str) -> dict[int, RatePoint]:
         """short side -> the point of that size (mean bits/s and VMAF over every sample)."""
         found: dict[int, list[tuple[int, float, list[float]]]] = {}
-        for i, sample in enumerate(self.samples):
-            out = self.work_dir / f"s{i}-{tag}"
-            # The encode starts PREROLL_SECONDS early and those frames are not scored: a rate control
-            # starting cold spends its first frames badly, which the real encode does once per title,
-            # not once per sample (measured: a 2 s sample without it put the table's 240p 2 VMAF low).
-            start = max(0.0, sample.start - PREROLL_SECONDS)
-            skip = round((sample.start - start) * self.rate)
-            job = EncodeJob(source=self.source, out_dir=out, ladder=Ladder(self.ladder.codec, tuple(renditions)),
-                            audio=None, segment_duration=self.segment_duration, frame_rate=self.rate,
-                            start=start, length=round(sample.start + sample.length - start, 3),
-                            whole_ladder=self.ladder.renditions)
-            out.mkdir(parents=True, exist_ok=True)
-            run_ffmpeg(build_encode_argv(self.ffmpeg, job), duration=None, on_progress=None, cancel=self.cancel,
-                       timeout=self.timeout, nice=self.nice)
-            files, bits = [], []
-            for rep_id, rid in stream_map(job).items():
-                path, size_bytes = _join(out, rep_id, out / f"{rid}.{_ext(self.ladder.codec)}")
-                files.append(path)
-                bits.append(size_bytes * 8)
-            scores = score(self.ffmpeg, self.source, files, sample, rate=self.rate, size=self.size, work_dir=out,
-                           cancel=self.cancel, timeout=self.timeout, nice=self.nice, skip=skip)
-            shutil.rmtree(out, ignore_errors=True)
-            for r, b, frames in zip(renditions, bits, scores):
-                found.setdefault(min(r.width, r.height), []).append((b, job.length, frames))
+        with ThreadPoolExecutor(SAMPLES_AT_ONCE, thread_name_prefix="analysis") as pool:
+            futures = [pool.submit(self._sample, i, renditions, tag) for i in range(len(self.samples))]
+            try:
+                per_sample = [f.result() for f in futures]  # in the samples' order
+            except BaseException:
+                for f in futures:  # the first failure: samples not yet started are not started
+                    f.cancel()
+                raise
+        for runs in per_sample:
+            for short, run in runs:
+                found.setdefault(short, []).append(run)
         points = {}
         for short, runs in found.items():
             frames = [v for _, _, f in runs for v in f]
@@ -340,6 +338,32 @@ class _Trials:
                                       vmaf_mean=round(statistics.fmean(frames), 2),
                                       vmaf_p5=round(percentile(frames, 5), 2), crf=r.crf)
         return points
+
+    def _sample(self, i: int, renditions, tag: str) -> list[tuple[int, tuple[int, float, list[float]]]]:
+        """Encode sample `i` with `renditions` and score it: (short side, (bits, seconds, per-frame VMAF)) a size."""
+        sample = self.samples[i]
+        out = self.work_dir / f"s{i}-{tag}"
+        # The encode starts PREROLL_SECONDS early and those frames are not scored: a rate control
+        # starting cold spends its first frames badly, which the real encode does once per title,
+        # not once per sample (measured: a 2 s sample without it put the table's 240p 2 VMAF low).
+        start = max(0.0, sample.start - PREROLL_SECONDS)
+        skip = round((sample.start - start) * self.rate)
+        job = EncodeJob(source=self.source, out_dir=out, ladder=Ladder(self.ladder.codec, tuple(renditions)),
+                        audio=None, segment_duration=self.segment_duration, frame_rate=self.rate,
+                        start=start, length=round(sample.start + sample.length - start, 3),
+                        whole_ladder=self.ladder.renditions)
+        out.mkdir(parents=True, exist_ok=True)
+        run_ffmpeg(build_encode_argv(self.ffmpeg, job), duration=None, on_progress=None, cancel=self.cancel,
+                   timeout=self.timeout, nice=self.nice)
+        files, bits = [], []
+        for rep_id, rid in stream_map(job).items():
+            path, size_bytes = _join(out, rep_id, out / f"{rid}.{_ext(self.ladder.codec)}")
+            files.append(path)
+            bits.append(size_bytes * 8)
+        scores = score(self.ffmpeg, self.source, files, sample, rate=self.rate, size=self.size, work_dir=out,
+                       cancel=self.cancel, timeout=self.timeout, nice=self.nice, skip=skip)
+        shutil.rmtree(out, ignore_errors=True)
+        return [(min(r.width, r.height), (b, job.length, frames)) for r, b, frames in zip(renditions, bits, scores)]
 
 
 def score(ffmpeg: str, source: Path, files: list[Path], sample: Sample | None, *, rate: Fraction,

@@ -128,8 +128,10 @@ def test_plan_ladder_without_points_keeps_the_fixed_table():
 @pytest.mark.parametrize("duration, expected", [
     (6.0, [Sample(0.5, 2.0), Sample(3.5, 2.0)]),
     (3.0, [Sample(0.0, 1.5), Sample(1.5, 1.5)]),
-    (600.0, [Sample(49.0 + 100 * i, 2.0) for i in range(6)]),
-    (250.0, [Sample(30.25, 2.0), Sample(92.75, 2.0), Sample(155.25, 2.0), Sample(217.75, 2.0)]),  # 2 + 1 per 2 min
+    (600.0, [Sample(74.0 + 150 * i, 2.0) for i in range(4)]),  # 2 + 1 per 4 min
+    (250.0, [Sample(40.667, 2.0), Sample(124.0, 2.0), Sample(207.333, 2.0)]),
+    (479.0, [Sample(78.833, 2.0), Sample(238.5, 2.0), Sample(398.167, 2.0)]),
+    (3600.0, [Sample(299.0 + 600 * i, 2.0) for i in range(6)]),  # at most 6
 ])
 def test_plan_samples(duration, expected):
     assert plan_samples(duration) == expected
