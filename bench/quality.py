@@ -157,9 +157,9 @@ def run_source(name: str, args: list[str], duration: float, w: int, h: int, work
     auto = plan_ladder(codec="h264", display_width=w, display_height=h, frame_rate=Fraction(RATE), measurements=measured)
     auto_s, auto_rungs = encode_and_score(source, auto, duration, work / "auto", size)
     auto_cpu = CPU["encode"]
-    # A 10-minute source of this picture: 6 samples (plan_samples' most) against 20x this encode.
+    # A 10-minute source of this picture: plan_samples' count for it against 600 s of this encode.
     per_sample = analysis_cpu / measured.samples
-    projected = per_sample * analysis.MAX_SAMPLES / (fixed_cpu / duration * 600)
+    projected = per_sample * len(analysis.plan_samples(600.0)) / (fixed_cpu / duration * 600)
     fixed_total, auto_total = sum(r["bitrate"] for r in fixed_rungs), sum(r["bitrate"] for r in auto_rungs)
     by_id = {r["id"]: r for r in fixed_rungs}
     within = all(r["vmaf_mean"] >= by_id[r["id"]]["vmaf_mean"] - 1 for r in auto_rungs if r["id"] in by_id)

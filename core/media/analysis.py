@@ -50,7 +50,9 @@ PREROLL_SECONDS = 1.0
 MAX_SAMPLES = 6
 # One sample more per this many seconds of source, after the first 2. Was 120 s: on the 10-minute 1080p
 # footage that made 6 samples and an analysis of 0.29 of the fixed encode's CPU (README, bench/per_title_cost.py),
-# over issue #17's 25 %; at 240 s a 10-minute source gets 4, an hour still the most.
+# over issue #17's 25 %; at 240 s a 10-minute source gets 4, an hour still the most. With SAMPLES_AT_ONCE 2,
+# the same source on a quiet machine: the analysis 105-125 s wall, 0.16-0.19 of the fixed job's CPU, the job's
+# wall 0.10-0.23 longer than the fixed ladder's, median 0.12 of 3 rounds (README "Measured on a 10-minute").
 SAMPLE_EVERY_S = 240.0
 # Samples measured side by side (a thread each, running ffmpeg): a sample is an encode then a scoring,
 # each of which leaves part of two cores idle (the encode's largest rung runs on after the others; the
