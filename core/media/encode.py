@@ -331,7 +331,8 @@ def _video_args(job: EncodeJob) -> list[str]:
     # (core/media/rungs.py). Autorotate (on by default) has already turned the
     # picture upright. Raw frames from the plugins are already at `rate`.
     tuned = ladder.codec == "h264" and job.vod_rung_tuning
-    plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if tuned else None, within=job.whole_ladder,
+    plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if tuned else None,
+                       within=job.whole_ladder or ladder.within or None,
                        largest_x264=rungs.LARGEST_RUNG_X264 if tuned else None,
                        spare_smallest=tuned and rungs.SPARE_SMALLEST_RUNG)
     args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",

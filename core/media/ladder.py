@@ -84,6 +84,7 @@ def plan_ladder(
     rate = output_frame_rate(frame_rate)
     short = min(display_width, display_height)
     quality: dict[int, RungQuality] = {}
+    within: tuple[Rendition, ...] = ()
     crfs: dict[int, tuple[float, int]] = {}  # nominal -> (CRF, the table's bitrate: its cap)
     if explicit is not None:
         rungs = _explicit_rungs(explicit, short)
@@ -98,6 +99,11 @@ def plan_ladder(
         chosen = choose_rungs(measurements, dict(rungs), max_rungs) if measurements is not None and not keep_sizes else []
         if chosen:  # nothing measured (an analysis that scored no frame): the fixed table stays
             table = dict(rungs)
+            # Its sizes are what the analysis encoded every trial within (presets, slices: core/media/rungs.py);
+            # a ladder that drops some encodes the rest as they were measured, not as a ladder of its own
+            # (measured: the animation's 240p, the smallest of 4 at veryfast, was superfast as the smaller of
+            # 2 rungs: 7.5 VMAF lower at the same bits, bench/quality.py).
+            within = tuple(_rendition(codec, n, b, display_width, display_height, rate) for n, b in rungs)
             rungs = [(c.short, c.bitrate) for c in chosen]
             quality = {c.short: RungQuality(c.vmaf_mean, c.vmaf_p5, measurements.samples) for c in chosen}
             crfs = {c.short: (c.crf, table[c.short]) for c in chosen if c.crf is not None}
@@ -106,7 +112,8 @@ def plan_ladder(
         for nominal, bitrate in rungs
     )
     by_id = {r.id: quality[nominal] for r, (nominal, _) in zip(renditions, rungs) if nominal in quality}
-    return Ladder(codec=codec, renditions=renditions, quality=by_id)
+    within = within if len(within) > len(renditions) else ()
+    return Ladder(codec=codec, renditions=renditions, quality=by_id, within=within)
 
 
 def check_aspect(display_width: int, display_height: int) -> None:

@@ -89,6 +89,9 @@ class Ladder:
     renditions: tuple[Rendition, ...]
     # rendition id -> measured quality; only a per-title ("auto") ladder has it.
     quality: dict[str, RungQuality] = field(default_factory=dict, compare=False, hash=False)
+    # A per-title ladder's fixed table, when it keeps only some of the table's sizes: each rung is encoded as
+    # the analysis measured it, with its x264 preset and slices planned within the table (`EncodeJob.whole_ladder`).
+    within: tuple[Rendition, ...] = field(default=(), compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,12 @@ The choice, in order:
 4. H.264 and AV1 (`RatePoint.crf` set on the analysis' capped-CRF trials): each rung
    becomes the CRF at which its size reaches the rung's target (`crf_for`,
    interpolated between the trials that bracket it), under the table's VBV
-   cap, when that costs no more than the table; otherwise it stays at an
-   average bitrate. The samples are the title's busiest windows: a CRF holds
-   their quality over the whole title and spends less wherever the picture
-   is easier, where an average rate would be spread evenly (measured on
-   bench/quality.py's animation, 2.6-6.5 VMAF short on the lower rungs).
+   cap, when that costs no more than the table; otherwise it is the table's
+   own rung (`_as_encoded`). A CRF holds the samples' quality over the whole
+   title and spends less wherever the picture is easier, where an average
+   rate is spread over the title in a way the samples cannot predict
+   (measured on bench/quality.py's animation, 2.6-6.5 VMAF short on the
+   lower rungs).
 `same_size_rungs` is the variant for a ladder whose sizes are already being
 encoded (the chunked path's chunk 0): every size kept, each at its CRF.
 
@@ -138,7 +139,7 @@ def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 
     top = _cheapest(curves, caps, best - TOP_SLACK, sizes=curves.keys(), below_rate=None)
     if top is None:  # unreachable: the best size reaches `best` within its cap; kept for safety
         return []
-    rungs = [_capped_crf(top, m.points, best - TOP_SLACK, caps[top.short])]
+    rungs = [_as_encoded(top, m.points, best - TOP_SLACK, caps[top.short], curves[top.short])]
     for size in sorted((s for s in curves if s < top.short), reverse=True):
         if len(rungs) >= max(1, max_rungs):
             break
@@ -146,8 +147,9 @@ def choose_rungs(m: QualityMeasurements, caps: dict[int, int], max_rungs: int = 
         below = rungs[-1].bitrate / MIN_RATE_STEP
         rung = _cheapest(curves, caps, target, sizes=[size], below_rate=below)
         if rung is not None:
-            crf = _capped_crf(rung, m.points, target, caps[size])
-            rung = crf if crf.bitrate <= below else rung
+            rung = _as_encoded(rung, m.points, target, caps[size], curves[size])
+            if rung.bitrate > below:
+                continue  # its CRF, or the table's rung, is not 1.4x cheaper than the rung above
             if rungs[-1].vmaf_mean - rung.vmaf_mean < JND_VMAF and rung.bitrate * KEEP_RATE_STEP > rungs[-1].bitrate:
                 continue  # under a JND below the rung above and not 2x cheaper: not worth a rendition
             rungs.append(rung)
@@ -249,19 +251,29 @@ def crf_for(points: list[RatePoint] | tuple[RatePoint, ...], target: float) -> C
                       vmaf_p5=p.vmaf_p5, crf=crf)
 
 
-def _capped_crf(rung: ChosenRung, points, target: float, cap: int) -> ChosenRung:
-    """`rung` as a capped-CRF rung when its size's CRF trials reach `target` within the table's bits.
+def _as_encoded(rung: ChosenRung, points, target: float, cap: int, curve: list[RatePoint]) -> ChosenRung:
+    """How `rung` (read off its size's hull) is encoded: a capped CRF, the table's own rung, or `rung` itself.
 
-    Why CRF: the samples are a title's busiest windows, and an average bitrate
-    measured there is spread by x264 over the whole title, so the quality of a
-    title whose complexity changes misses the samples' (bench/quality.py's
-    animation: 2.6-6.5 VMAF low on the lower rungs). A CRF holds the samples'
-    quality everywhere and spends less where the picture is easier.
+    A size with capped-CRF trials (H.264, AV1) becomes the CRF at which they reach
+    `target` when that costs no more than the table on the samples; otherwise it is
+    the fixed table's rung as it is (its bitrate, quality read at it), never an
+    average bitrate below the table's read off the hull: that is what the samples
+    predict worst (bench/quality.py's animation: its 240p at 0.98 of the table's
+    bits predicted 59.5 on the samples, scored 50.1 over the title against the
+    table's 51.2). Why CRF: a CRF holds the samples' quality over the whole title and
+    spends less where the picture is easier; an average rate is spread by x264 over a
+    title whose complexity changes, where the samples cannot say how (the animation:
+    2.6-6.5 VMAF low on the lower rungs). Sizes measured at rates only (the other
+    codecs' `RATE_LEVELS`) keep `rung`.
     """
-    found = crf_for([p for p in points if p.short == rung.short], target)
-    if found is None or found.bitrate > cap:
+    trials = [p for p in points if p.short == rung.short]
+    if not any(p.crf is not None for p in trials):
         return rung
-    return found
+    found = crf_for(trials, target)
+    if found is not None and found.bitrate <= cap:
+        return found
+    mean, p5 = _value(curve, cap)
+    return ChosenRung(short=rung.short, bitrate=cap, vmaf_mean=round(mean, 2), vmaf_p5=round(p5, 2))
 
 
 def _cheapest(curves: dict[int, list[RatePoint]], caps: dict[int, int], target: float, *, sizes,

@@ -137,11 +137,13 @@ def test_plan_samples(duration, expected):
     assert plan_samples(duration) == expected
 
 
-def test_samples_go_to_the_busiest_window_of_each_stretch():
-    # 20 s, two stretches of 10 s: a busy opening (0-2 s) and a busy moment at 14-15 s.
-    activity = [900, 800, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 700, 700, 100, 100, 100, 100]
-    assert plan_samples(20.0, activity=activity) == [Sample(0.0, 2.0), Sample(14.0, 2.0)]
-    assert plan_samples(20.0, activity=[5] * 20) == [Sample(0.0, 2.0), Sample(10.0, 2.0)]  # ties: the earliest
+def test_samples_go_to_the_median_window_of_each_stretch():
+    # 20 s, two stretches of 10 s. The first grows busier every second: its median 2 s window starts at 4 s
+    # (9 candidate starts, 0-8). The second is calm but for a burst at 14-15 s: a calm window, not the burst
+    # (ranked 200 x 6 at 10, 11, 12, 16, 17, 18, then 800, 800, 1400: the 5th is 17).
+    activity = [100 * (i + 1) for i in range(10)] + [100] * 4 + [700, 700] + [100] * 4
+    assert plan_samples(20.0, activity=activity) == [Sample(4.0, 2.0), Sample(17.0, 2.0)]
+    assert plan_samples(20.0, activity=[5] * 20) == [Sample(4.0, 2.0), Sample(14.0, 2.0)]  # ties: the middle
     assert plan_samples(20.0) == [Sample(4.0, 2.0), Sample(14.0, 2.0)]  # no activity: the middles
 
 
@@ -210,9 +212,10 @@ def test_crf_for_never_guesses_beyond_the_trials():
 
 def test_recorded_motion_rungs_exact():
     rungs = choose_rungs(QualityMeasurements(RECORDED_MOTION, 2, 4.0), CAPS_360)
-    # 360p: its CRF trials reach 93.99 only at ~1.2M, over the table's 800k: it stays at an average rate.
+    # 360p: its CRF trials reach 93.99 only at ~1.2M, over the table's 800k: it is the table's own rung (not
+    # the 751k average rate the hull reads for 93.99: an average below the table's is what samples predict worst).
     # 240p: 85.12 between CRF 21.5 (86.20) and 23 (84.01): CRF 21.8, under the table's 400k.
-    assert rungs == [ChosenRung(360, 751_000, 94.01, 92.68), ChosenRung(240, 370_000, 85.76, 84.46, crf=21.8)]
+    assert rungs == [ChosenRung(360, 800_000, 94.51, 93.23), ChosenRung(240, 370_000, 85.76, 84.46, crf=21.8)]
 
 
 def test_recorded_static_gets_one_capped_crf_rung():
@@ -224,7 +227,7 @@ def test_plan_ladder_gives_a_crf_rung_the_tables_cap():
     m = QualityMeasurements(RECORDED_MOTION, 2, 4.0)
     ladder = plan_ladder(codec="h264", display_width=640, display_height=360, frame_rate=Fraction(30), measurements=m)
     assert [(r.id, r.bitrate, r.max_bitrate, r.buffer_size, r.crf) for r in ladder.renditions] == [
-        ("h264-360p", 751_000, 1_126_500, 1_502_000, None), ("h264-240p", 370_000, 600_000, 800_000, 21.8)]
+        ("h264-360p", 800_000, 1_200_000, 1_600_000, None), ("h264-240p", 370_000, 600_000, 800_000, 21.8)]
 
 
 def test_same_size_rungs_keep_every_size_and_the_table_where_crf_misses():
@@ -306,3 +309,43 @@ def test_an_av1_ladder_gets_capped_crf_rungs_but_keeps_the_table_on_the_chunked_
                        max_rungs=1, keep_sizes=True)
     assert [(r.id, r.bitrate, r.crf) for r in kept.renditions] == [("av1-720p", 2_250_000, None)]
     assert kept.quality == {}
+
+
+# Recorded by core.media.analysis on bench/quality.py's animation (30 s 1280x720, 2 median-window samples).
+RECORDED_ANIMATION = (R(720, 1764504, 99.86, 99.86, None), R(720, 999507, 99.71, 98.87, 23.0),
+                      R(720, 917605, 99.58, 98.22, 25.0), R(720, 840733, 99.06, 97.49, 27.0),
+                      R(480, 1392192, 91.79, 90.15, 21.0), R(480, 1353789, 92.08, 90.13, None),
+                      R(480, 1293920, 91.3, 89.54, 22.0), R(480, 1205405, 90.73, 89.04, 23.0),
+                      R(360, 913025, 85.81, 83.82, 23.0), R(360, 790151, 84.31, 82.02, 25.0),
+                      R(360, 758243, 84.27, 80.86, None), R(360, 738036, 83.46, 81.77, 26.0),
+                      R(240, 467092, 63.3, 60.9, 23.0), R(240, 387519, 58.42, 56.19, 25.5),
+                      R(240, 357528, 55.99, 52.72, 26.5), R(240, 349249, 57.02, 51.79, None))
+
+
+def test_a_ladder_that_drops_sizes_encodes_the_rest_as_they_were_measured():
+    from pathlib import Path
+
+    from core.media.encode import EncodeJob, build_encode_argv
+    from core.media.model import Ladder
+
+    fixed = plan_ladder(codec="h264", display_width=1280, display_height=720, frame_rate=Fraction(30))
+    auto = plan_ladder(codec="h264", display_width=1280, display_height=720, frame_rate=Fraction(30),
+                       measurements=QualityMeasurements(RECORDED_ANIMATION, 2, 4.0))
+    # 720p flat at 99 from CRF 25.8; 480p and 360p not 1.4x cheaper than it on the samples: dropped.
+    assert [(r.id, r.crf) for r in auto.renditions] == [("h264-720p", 25.8), ("h264-240p", None)]
+    assert [r.id for r in auto.within] == [r.id for r in fixed.renditions]
+
+    def x264(argv: list[str], i: int) -> tuple[str | None, str]:
+        preset = argv[argv.index(f"-preset:v:{i}") + 1] if f"-preset:v:{i}" in argv else None
+        return preset, argv[argv.index(f"-x264-params:v:{i}") + 1]
+
+    job = dict(source=Path("s.mp4"), out_dir=Path("o"), audio=None, segment_duration=4.0, frame_rate=Fraction(30))
+    final = build_encode_argv("ffmpeg", EncodeJob(ladder=auto, **job))
+    # The analysis' trial of 240p alone, within the fixed table (core.media.analysis._Trials).
+    trial = build_encode_argv("ffmpeg", EncodeJob(ladder=Ladder("h264", (auto.renditions[1],)),
+                                                  whole_ladder=fixed.renditions, **job))
+    # The table's smallest of 4 keeps veryfast (rungs.SPARE_SMALLEST_RUNG), and so does the 240p rung made from
+    # it; as the smaller of a 2-rung ladder of its own it would be superfast (7.5 VMAF lower at the same bits).
+    assert x264(final, 1) == x264(trial, 0) == (None, "sliced-threads=1:threads=1:stitchable=1")
+    alone = build_encode_argv("ffmpeg", EncodeJob(ladder=Ladder("h264", auto.renditions), **job))
+    assert x264(alone, 1)[0] == "superfast"
