@@ -360,10 +360,10 @@ class _Trials:
         # not once per sample (measured: a 2 s sample without it put the table's 240p 2 VMAF low).
         start = max(0.0, sample.start - PREROLL_SECONDS)
         skip = round((sample.start - start) * self.rate)
-        job = EncodeJob(source=self.source, out_dir=out, ladder=Ladder(self.ladder.codec, tuple(renditions)),
+        job = EncodeJob(source=self.source, out_dir=out,
+                        ladder=Ladder(self.ladder.codec, tuple(renditions), within=self.ladder.renditions),
                         audio=None, segment_duration=self.segment_duration, frame_rate=self.rate,
-                        start=start, length=round(sample.start + sample.length - start, 3),
-                        whole_ladder=self.ladder.renditions)
+                        start=start, length=round(sample.start + sample.length - start, 3))
         out.mkdir(parents=True, exist_ok=True)
         run_ffmpeg(build_encode_argv(self.ffmpeg, job), duration=None, on_progress=None, cancel=self.cancel,
                    timeout=self.timeout, nice=self.nice)

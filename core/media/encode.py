@@ -156,10 +156,6 @@ class EncodeJob:
     # x264's rc-lookahead when not the preset's (veryfast: 10); H.264 only. Chunk 0 of a chunked encode
     # (core/services/chunked.py) takes FAST_START_LOOKAHEAD: see there.
     x264_lookahead: int | None = None
-    # The whole ladder when `ladder` holds only some of its rungs (a per-title trial, core/media/analysis.py):
-    # each rung's x264 preset and slice threads are planned as in the whole ladder (`rungs.plan_rungs`), so a
-    # trial measures a rung encoded as the ladder's own encode will encode it.
-    whole_ladder: tuple[Rendition, ...] | None = None
     # The VOD ladder's per-rung x264 tuning (`rungs.SMALL_RUNG_PRESET`, `LARGEST_RUNG_X264`: measured for files). Live turns it off
     # (core/live/encode.py): a live encode has its own preset for every rung, measured for keeping up.
     vod_rung_tuning: bool = True
@@ -332,7 +328,7 @@ def _video_args(job: EncodeJob) -> list[str]:
     # picture upright. Raw frames from the plugins are already at `rate`.
     tuned = ladder.codec == "h264" and job.vod_rung_tuning
     plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if tuned else None,
-                       within=job.whole_ladder or ladder.within or None,
+                       within=ladder.within or None,
                        largest_x264=rungs.LARGEST_RUNG_X264 if tuned else None,
                        spare_smallest=tuned and rungs.SPARE_SMALLEST_RUNG)
     args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",

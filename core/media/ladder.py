@@ -103,7 +103,8 @@ def plan_ladder(
             # a ladder that drops some encodes the rest as they were measured, not as a ladder of its own
             # (measured: the animation's 240p, the smallest of 4 at veryfast, was superfast as the smaller of
             # 2 rungs: 7.5 VMAF lower at the same bits, bench/quality.py).
-            within = tuple(_rendition(codec, n, b, display_width, display_height, rate) for n, b in rungs)
+            if len(chosen) < len(rungs):
+                within = tuple(_rendition(codec, n, b, display_width, display_height, rate) for n, b in rungs)
             rungs = [(c.short, c.bitrate) for c in chosen]
             quality = {c.short: RungQuality(c.vmaf_mean, c.vmaf_p5, measurements.samples) for c in chosen}
             crfs = {c.short: (c.crf, table[c.short]) for c in chosen if c.crf is not None}
@@ -112,7 +113,6 @@ def plan_ladder(
         for nominal, bitrate in rungs
     )
     by_id = {r.id: quality[nominal] for r, (nominal, _) in zip(renditions, rungs) if nominal in quality}
-    within = within if len(within) > len(renditions) else ()
     return Ladder(codec=codec, renditions=renditions, quality=by_id, within=within)
 
 

@@ -89,8 +89,10 @@ class Ladder:
     renditions: tuple[Rendition, ...]
     # rendition id -> measured quality; only a per-title ("auto") ladder has it.
     quality: dict[str, RungQuality] = field(default_factory=dict, compare=False, hash=False)
-    # A per-title ladder's fixed table, when it keeps only some of the table's sizes: each rung is encoded as
-    # the analysis measured it, with its x264 preset and slices planned within the table (`EncodeJob.whole_ladder`).
+    # The whole ladder when this one holds only some of its rungs (a per-title trial of some sizes,
+    # core/media/analysis.py; a per-title ladder that dropped some of the fixed table's): each rung's x264 preset
+    # and slice threads are planned as in the whole ladder (`rungs.plan_rungs`), so a trial measures a rung as the
+    # final encode encodes it, and the final encode encodes it as it was measured.
     within: tuple[Rendition, ...] = field(default=(), compare=False, hash=False)
 
 

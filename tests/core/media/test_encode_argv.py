@@ -313,7 +313,8 @@ def test_some_rungs_of_a_whole_ladder_are_encoded_as_in_it(monkeypatch):
     full = _rung_settings(build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, whole, None, 4.0, Fraction(30))))
     alone = _rung_settings(build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, some, None, 4.0, Fraction(30))))
     within = _rung_settings(build_encode_argv(
-        "ffmpeg", EncodeJob(SRC, OUT, some, None, 4.0, Fraction(30), whole_ladder=whole.renditions)))
+        "ffmpeg", EncodeJob(SRC, OUT, Ladder("h264", some.renditions, within=whole.renditions), None, 4.0,
+                            Fraction(30))))
     assert within == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast"),
                                   ("sliced-threads=1:threads=1:stitchable=1", "veryfast")]  # the smallest: spared
     assert alone[0] == ("sliced-threads=1:threads=3:stitchable=1:me=dia", "veryfast")  # 720p, the largest of two

@@ -342,8 +342,8 @@ def test_a_ladder_that_drops_sizes_encodes_the_rest_as_they_were_measured():
     job = dict(source=Path("s.mp4"), out_dir=Path("o"), audio=None, segment_duration=4.0, frame_rate=Fraction(30))
     final = build_encode_argv("ffmpeg", EncodeJob(ladder=auto, **job))
     # The analysis' trial of 240p alone, within the fixed table (core.media.analysis._Trials).
-    trial = build_encode_argv("ffmpeg", EncodeJob(ladder=Ladder("h264", (auto.renditions[1],)),
-                                                  whole_ladder=fixed.renditions, **job))
+    trial = build_encode_argv("ffmpeg", EncodeJob(ladder=Ladder("h264", (auto.renditions[1],),
+                                                                within=fixed.renditions), **job))
     # The table's smallest of 4 keeps veryfast (rungs.SPARE_SMALLEST_RUNG), and so does the 240p rung made from
     # it; as the smaller of a 2-rung ladder of its own it would be superfast (7.5 VMAF lower at the same bits).
     assert x264(final, 1) == x264(trial, 0) == (None, "sliced-threads=1:threads=1:stitchable=1")
