@@ -136,8 +136,10 @@ def test_sigkill_of_the_live_worker_moves_the_stream_to_another(live_stack, play
         assert resumed <= TAKEOVER_LIMIT, resumed
         assert last_before in _segments(text)  # the window from before the kill is still listed
         assert _worker_of(stream["id"]) != victim
-        row = live_stack.get(stream["id"])
-        assert row["status"] == "active" and row["playback_ids"] == stream["playback_ids"]
+        # The run publishes a segment, then records `active` (core/live/session.py poll): the row follows
+        # the playlist by one database write, so it is waited for, briefly, not read at once.
+        row = live_stack.wait(stream["id"], ("active",), timeout=5)
+        assert row["playback_ids"] == stream["playback_ids"]
         mpd = live_stack.play(stream["playback"]["dash"]).text  # DASH: the join is a new Period
         assert mpd.count("<Period ") == 2, mpd
         validate_mpd(mpd)
