@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -164,3 +165,103 @@ def test_small_segment_off_the_page_cache_goes_by_path_not_to_a_thread(origin_cl
     without = _call_query(origin_client.app, path, "", {})  # no extension: the routes read it
     assert served[-1] == (path, False)
     assert without[0]["status"] == 200 and without[1]["body"] == big_asset.files[relative]
+
+
+def _quick_scope(path: str, query: str = "", headers=(), method: str = "GET") -> dict:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+            "root_path": "", "headers": [(b"host", b"testserver"), *headers], "client": ("127.0.0.1", 1),
+            "server": ("testserver", 80), "extensions": PATHSEND, "state": {}}
+
+
+def test_answers_by_path_say_how_long_they_may_be_given_again(origin_client, big_asset, monkeypatch):
+    """`ByPath.reuse_until` (api/sendfile_server.py remembers such answers by request head): public ids
+    for REUSE_SECONDS; signed ids only until the wall clock's second turns (their max-age counts whole
+    seconds) and only while the token outlives it; never with the client's own request id, never HEAD."""
+    import api.origin_fastpath as fastpath
+    from core import metrics
+
+    relative = _segment_path(big_asset)
+    app = origin_client.app
+    public = f"/play/{big_asset.public_id}/{relative}"
+    signed = f"/play/{big_asset.signed_id}/{relative}"
+    token = _signed_token(origin_client, big_asset.signed_id, ttl=600)
+    _call(app, public, [], PATHSEND)  # both ids known from here on
+    _call_query(app, signed, f"token={token}", PATHSEND)
+    monkeypatch.setattr(fastpath, "time", SimpleNamespace(time=lambda: 1_000_000.25))  # the fast path's clock only
+
+    status, headers, body = app.respond_now(_quick_scope(public))
+    assert status == 200 and isinstance(body, ByPath) and body.reuse_until == 1_000_001.25
+    assert headers[-1][0] == b"x-request-id"  # the part of the answer a repeat writes anew
+    counted = []
+    monkeypatch.setattr(metrics, "observe_origin", lambda path, status: counted.append((path, status)))
+    status, _, body = app.respond_now(_quick_scope(public))
+    body.recount()
+    assert counted[-1] == (public, 200)  # a repeat is counted as the request it repeats
+
+    signed_body = app.respond_now(_quick_scope(signed, f"token={token}"))[2]
+    assert signed_body.reuse_until == 1_000_001.0
+
+    monkeypatch.setattr(fastpath, "time", time)
+    ending = _signed_token(origin_client, big_asset.signed_id, ttl=1)  # the token ends within the second
+    assert app.respond_now(_quick_scope(signed, f"token={ending}"))[2].reuse_until == 0
+    asked_id = app.respond_now(_quick_scope(public, headers=[(b"x-request-id", b"mine")]))
+    assert dict(asked_id[1])[b"x-request-id"] == b"mine" and asked_id[2].reuse_until == 0
+    head = app.respond_now(_quick_scope(public, method="HEAD"))
+    assert head[0] == 200 and not (isinstance(head[2], ByPath) and head[2].reuse_until)
+
+
+def test_the_real_app_under_the_sendfile_server_gives_a_segment_again_from_its_memo(origin_client, monkeypatch):
+    """The whole chain on a real server (uvicorn + api/sendfile_server.py, in a thread, the app of this
+    module): the second identical GET of a segment is answered from the protocol's memo (the fast path is
+    not asked again), byte for byte, with its own request id; a deleted file is a 404 again at once."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from api.origin_fastpath import OriginFastPath
+    from api.sendfile_server import SendfileProtocol
+    from tests.conftest import free_port
+
+    ctx = origin_client.app.state.ctx
+    fresh = fabricate(ctx.engine, ctx.storage, segment_size=200_000)
+    relative = _segment_path(fresh)
+    token = _signed_token(origin_client, fresh.signed_id, ttl=600)
+    asked: list[str] = []
+    real = OriginFastPath.answer
+
+    def counting(self, scope, **kwargs):
+        asked.append(scope["path"])
+        return real(self, scope, **kwargs)
+
+    monkeypatch.setattr(OriginFastPath, "answer", counting)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(origin_client.app, host="127.0.0.1", port=port, http=SendfileProtocol,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for url in (f"/play/{fresh.public_id}/{relative}", f"/play/{fresh.signed_id}/{relative}?token={token}"):
+                client.get(url)  # the id is looked up (the routes), the answer planned and remembered after
+                for _ in range(3):  # a signed answer is reused within one wall-clock second: a pair inside one
+                    before, started = len(asked), int(time.time())
+                    first, again = client.get(url), client.get(url)
+                    if int(time.time()) == started:
+                        break
+                assert first.status_code == again.status_code == 200
+                assert first.content == again.content == fresh.files[relative]
+                assert first.headers["x-request-id"] != again.headers["x-request-id"]
+                assert first.headers["etag"] == again.headers["etag"]
+                assert len(asked) == before + 1  # the repeat was given from the memo (within its second)
+            (ctx.storage.root / "media" / fresh.asset_id / relative).unlink()
+            gone = client.get(f"/play/{fresh.public_id}/{relative}")
+            assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+    finally:
+        server.should_exit = True
+        thread.join(10)
