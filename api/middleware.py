@@ -21,10 +21,6 @@ def request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and value:
             return value.decode("latin-1")[:64]
-    return new_request_id()
-
-
-def new_request_id() -> str:
     # 64 random bits name a request well enough; `uuid4` reads os.urandom every call.
     return f"{random.getrandbits(64):016x}"
 

@@ -46,9 +46,7 @@ paths' answers to the same requests.
 from __future__ import annotations
 
 import logging
-import math
-import time
-from functools import lru_cache, partial
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from api.errors import error_response
@@ -88,16 +86,9 @@ class ByPath(str):
 
     `start`: the body begins at this byte of the file (a range), for a server that sends
     ranges itself (`respond(ranges=True)`); `pathsend` has no offset.
-
-    `reuse_until` (wall clock, `time.time()`): until then the same request head may be given
-    this same answer again — the same status and headers, with a new request id, from the
-    same file — by a server that remembers answers (api/sendfile_server.py); 0: never.
-    `recount` counts such a repeat as this path counts its own answers (`core.metrics`).
     """
 
     start = 0
-    reuse_until = 0.0
-    recount = None
 
     @classmethod
     def part(cls, path: str, start: int) -> "ByPath":
@@ -144,11 +135,6 @@ class OriginFastPath:
             return None
         status, headers, body, asked = found
         metrics.observe_origin(scope["path"], status)
-        if body.__class__ is ByPath and body.reuse_until:
-            if "x-request-id" in asked:
-                body.reuse_until = 0.0  # the answer names the client's own request id: planned each time
-            else:
-                body.recount = partial(metrics.observe_origin, scope["path"], status)
         return status, headers + self._cors(asked.get("origin")) \
             + [(b"x-request-id", request_id(scope).encode("latin-1"))], body
 
@@ -190,12 +176,7 @@ class OriginFastPath:
                     # past the end, or a stale playlist, should not cost the whole FastAPI stack.
                     _api_log.info("%s %s: no object %r in storage", method, scope["path"], missing.key)
                     return 404, _MISSING_HEADERS, _MISSING_BODY, headers
-                if found is None:
-                    return None
-                body = found[2]
-                if body.__class__ is ByPath and method == "GET" and not playback.live:
-                    body.reuse_until = _reuse_until(token_ttl)
-                return (*found, headers)
+                return None if found is None else (*found, headers)
             if playback.live:
                 return None  # live manifests change every segment: core/live renders them
             if playback.policy == "encrypted" and target.kind is Kind.MPD:
@@ -236,27 +217,6 @@ class OriginFastPath:
     def _find_origin(self, scope):
         self._origin = self.origin_for(scope)
         return self._origin
-
-
-# How long a segment answer sent by path may be given again to the same request head (ByPath.reuse_until).
-# nginx's open_file_cache_valid for the same purpose defaults to 60 s; this is as short as the directory
-# check it stands on (core.origin.files.DIRECTORY_CHECK_SECONDS) and the playback cache's refresh.
-REUSE_SECONDS = 1.0
-
-
-def _reuse_until(token_ttl: int | None) -> float:
-    """Until when (wall clock) an answer planned now may be given again; 0: not at all.
-
-    A signed answer's Cache-Control max-age counts the token's whole seconds left
-    (`authorize`): it is exact only until the wall clock's second turns, and the token
-    must outlive that second. A public answer depends on the file and the playback id only.
-    """
-    now = time.time()
-    if token_ttl is None:
-        return now + REUSE_SECONDS
-    if token_ttl < 2:
-        return 0.0
-    return float(math.floor(now) + 1)
 
 
 def _asked(scope) -> dict[str, str]:

@@ -34,14 +34,6 @@ coroutine chain through the middleware, uvicorn's per-header checks and its
 `send`), not the answer itself; everything else — routes, misses, uploads,
 errors — still goes through the application as ASGI.
 
-And before any of that, an answer given lately is given again: a segment the
-application sent by path and marked reusable (`ByPath.reuse_until`: a second at
-most, and never past a signed answer's exact max-age) is remembered by the
-request head's bytes, and the same head — a player's next request for a popular
-segment, with the same token — is answered from that memo with the file reopened
-and checked unchanged (inode, size, mtime), a new request id and the current
-`date`: no parsing, no playback lookup, no token check, no header planning.
-
 And before httptools: a read that holds exactly one GET/HEAD head for
 `/play/…` (what a player sends) is parsed here in a few lines and, when the
 application answers it now, answered with no parser callbacks, no
@@ -56,15 +48,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
-
-from api.middleware import new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +71,6 @@ class SendfileProtocol(HttpToolsProtocol):
         self._idle_since: float | None = None  # the quick lane's keep-alive clock (None: busy)
         self._idle_timer: asyncio.TimerHandle | None = None
         self._asgi = {"version": self.asgi_version, "spec_version": "2.3"}  # every quick scope's; only read
-        self._reused: dict[bytes, _Reused] | None = None  # the application's memo of answers (found on first use)
 
     # -- the quick lane: a whole GET/HEAD of /play/… answered from the bytes of one read -----------
 
@@ -127,14 +113,6 @@ class SendfileProtocol(HttpToolsProtocol):
         respond = _responder(self.app)
         if respond is None:
             return False
-        reused = self._reused
-        if reused is None:
-            reused = self._reused = _memo_of(self.app)
-        entry = reused.get(data)
-        if entry is not None:
-            if entry.until > time.time() and self._send_again(entry):
-                return True
-            reused.pop(data, None)  # past its time, or the file changed: planned afresh below
         lines = data[:-4].split(b"\r\n")
         parts = lines[0].split(b" ")
         if len(parts) != 3 or parts[2] != b"HTTP/1.1":
@@ -168,28 +146,7 @@ class SendfileProtocol(HttpToolsProtocol):
         if found is None:
             return False
         self._unset_keepalive_if_required()  # uvicorn's timer from an earlier ordinary answer
-        return self._write(scope, keep_alive, *found, finish=self._quick_finish, hold=True, head_bytes=data)
-
-    def _send_again(self, entry: _Reused) -> bool:
-        """Give a remembered answer again, from its file if that is unchanged; False: plan it afresh."""
-        try:
-            fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return False
-        st = os.fstat(fd)
-        if (st.st_ino, st.st_size, st.st_mtime_ns) != entry.identity:
-            os.close(fd)
-            return False
-        entry.recount()
-        if self.access_log and self.access_logger.isEnabledFor(logging.INFO):
-            self.access_logger.info('%s - "GET %s HTTP/1.1" %d', get_client_addr({"client": self.client}),
-                                    entry.target, entry.status)
-        self._unset_keepalive_if_required()
-        head = b"".join((STATUS_LINE[entry.status], _defaults(self.server_state.default_headers), entry.head,
-                         b"x-request-id: ", new_request_id().encode(), b"\r\n",
-                         b"\r\n" if entry.keep_alive else b"connection: close\r\n\r\n"))
-        return self._send_file(head, fd, entry.start, entry.start + entry.count, entry.keep_alive,
-                                self._quick_finish, True)
+        return self._write(scope, keep_alive, *found, finish=self._quick_finish, hold=True)
 
     def _quick_finish(self, keep_alive: bool, ok: bool) -> None:
         self._sending = False
@@ -260,15 +217,13 @@ class SendfileProtocol(HttpToolsProtocol):
         cycle.send = send  # run_asgi passes `self.send` to the application: the instance's attribute wins
         super()._start_asgi_task(cycle, app)
 
-    def _write(self, scope, keep_alive: bool, status: int, headers, body, *, finish, hold: bool = False,
-               head_bytes: bytes | None = None) -> bool:
+    def _write(self, scope, keep_alive: bool, status: int, headers, body, *, finish, hold: bool = False) -> bool:
         """Write a whole response: `body` is bytes, or (a `str`) the path of a file to send.
 
         `finish(keep_alive, ok)` once it is all out (now, or from a task); `ok` False: the
         connection must close (a client that left, a file shorter than announced). `hold`: what
         the client sends while a task sends the body waits for it (the quick lane has no cycle
-        to queue it). `head_bytes`: the request head as read, by which a reusable answer
-        (`ByPath.reuse_until`) is remembered.
+        to queue it).
         False, having written nothing, when that file cannot be opened (deleted since its
         answer was planned): the application then answers the request the ordinary way.
         """
@@ -299,26 +254,14 @@ class SendfileProtocol(HttpToolsProtocol):
             transport.write(b"".join(head))
             finish(keep_alive, True)
             return True
-        pos = getattr(body, "start", 0)  # a range of the file (api/origin_fastpath.py ByPath.part)
-        if head_bytes is not None and getattr(body, "reuse_until", 0) > time.time() and headers \
-                and headers[-1][0] == b"x-request-id" and body.recount is not None:
-            st = os.fstat(fd)
-            memo = self._reused if self._reused is not None else _memo_of(self.app)
-            if len(memo) >= _MAX_REUSED:
-                memo.clear()
-            memo[head_bytes] = _Reused(
-                status=status, head=b"".join(b"%s: %s\r\n" % pair for pair in headers[:-1]), path=str(body),
-                start=pos, count=count, identity=(st.st_ino, st.st_size, st.st_mtime_ns), until=body.reuse_until,
-                keep_alive=keep_alive, target=get_path_with_query_string(scope), recount=body.recount)
-        return self._send_file(b"".join(head), fd, pos, pos + count, keep_alive, finish, hold)
-
-    def _send_file(self, head: bytes, fd: int, pos: int, end: int, keep_alive: bool, finish, hold: bool) -> bool:
-        """Write `head`, then bytes [pos, end) of `fd` (closed when done) by sendfile; `finish` as `_write`."""
-        transport = self.transport
-        transport.write(head)
+        transport.write(b"".join(head))
         sock = transport.get_extra_info("socket")
-        if sock is None or transport.get_write_buffer_size():
-            transport.write(os.pread(fd, end - pos, pos) if end > pos else b"")  # head queued: sendfile would overtake it
+        pos = getattr(body, "start", 0)  # a range of the file (api/origin_fastpath.py ByPath.part)
+        end = pos + count
+        if sock is None or _head_queued(transport):
+            # The head still waits in the transport's buffer: sendfile would overtake it. The bytes of
+            # the answer (a range: from its start, not the file's) go after it the ordinary way.
+            transport.write(os.pread(fd, count, pos) if count else b"")
             os.close(fd)
             finish(keep_alive, True)
             return True
@@ -367,49 +310,6 @@ class SendfileProtocol(HttpToolsProtocol):
             self.loop.call_soon(cycle.on_response)  # the next pipelined request: not from inside this one
         else:
             cycle.on_response()
-
-
-@dataclass(slots=True)
-class _Reused:
-    """An answer the application said may be given again (`ByPath.reuse_until`), by request head."""
-
-    status: int
-    head: bytes  # the application's header lines but the last (its request id), as written
-    path: str
-    start: int
-    count: int
-    identity: tuple[int, int, int]  # the file's (inode, size, mtime_ns) when it was planned
-    until: float  # time.time()
-    keep_alive: bool
-    target: str  # path and query, for the access log
-    recount: Callable[[], None]
-
-
-_MAX_REUSED = 4096
-_MEMOS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # application -> its remembered answers
-
-
-def _memo_of(app) -> dict[bytes, _Reused]:
-    """`app`'s remembered answers, shared by its connections; per application, as `_RESPONDERS`."""
-    try:
-        return _MEMOS[app]
-    except KeyError:
-        memo = {}
-        try:
-            _MEMOS[app] = memo
-        except TypeError:  # not weakly referenceable: this connection keeps its own
-            pass
-        return memo
-
-
-_DEFAULTS: list = [None, b""]  # uvicorn's default headers (server, date: a new list every second), written
-
-
-def _defaults(headers: list[tuple[bytes, bytes]]) -> bytes:
-    if _DEFAULTS[0] is not headers:
-        _DEFAULTS[1] = b"".join(b"%s: %s\r\n" % pair for pair in headers)
-        _DEFAULTS[0] = headers
-    return _DEFAULTS[1]
 
 
 # A request the quick lane may take starts so; these headers send it to httptools.
@@ -463,7 +363,7 @@ async def send_file(cycle, plain, path: str) -> None:
     try:
         count = cycle.expected_content_length
         sock = transport.get_extra_info("socket")
-        if cycle.chunked_encoding or sock is None or transport.get_write_buffer_size():
+        if cycle.chunked_encoding or sock is None or _head_queued(transport):
             # No length announced, a transport without a socket, or the headers still waiting in
             # the transport's buffer (sendfile would overtake them): the bytes go the ordinary way.
             await plain({"type": "http.response.body", "body": _read_all(fd)})
@@ -514,6 +414,11 @@ def _send_some(out: int, fd: int, pos: int, end: int) -> int:
     except BlockingIOError:
         pass
     return pos
+
+
+def _head_queued(transport) -> bool:
+    """Whether bytes written to `transport` still wait in its buffer (a full socket buffer, a slow client)."""
+    return bool(transport.get_write_buffer_size())
 
 
 def _at_eof(fd: int, pos: int) -> bool:
