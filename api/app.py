@@ -14,7 +14,7 @@ from api.origin_fastpath import OriginFastPath
 from api.queue import TaskQueue
 from api.ratelimit import RateLimiter, shared_storage_url
 from api.routers import tus, uploads, webhooks
-from api.routers import assets, health, playback, player, tokens
+from api.routers import assets, front, health, playback, player, tokens
 from api.routers import audio_tracks, captions, images, keys
 from api.routers import ingest, live_streams
 from api.routers import metrics
@@ -89,6 +89,7 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)
+    app.include_router(front.router)  # the nginx front's gate (a 404 without ABR_FRONT_SECRET)
     app.include_router(metrics.router)  # GET /metrics (Prometheus)
     app.include_router(tokens.router)
     # Fixed /play paths of the media extras go before the origin's catch-all route.

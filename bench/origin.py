@@ -34,7 +34,10 @@ request, so latency is reported per class) pinned with taskset to
 `--client-cpu`, the server pinned to `--server-cpus`. The servers, each
 with `--workers` processes: nginx (sendfile, tcp_nopush, open_file_cache,
 manifests pre-rendered to files, gzip_static), `abr api` (Granian, the default) and `abr
-api --server uvicorn`. Reported per server, median of `--runs` runs: req/s,
+api --server uvicorn`, and `abr api --front nginx` (`front`: nginx sends local VOD
+segments itself after the API's per-id verdict and njs's token check,
+the API behind it answers the rest; `--workers` nginx workers and
+`--front-api-workers` API processes, all pinned like the others). Reported per server, median of `--runs` runs: req/s,
 MB/s, p50/p99 per class, CPU seconds of the server's processes per GB
 served, and RSS (sum over its processes, sampled every 0.2 s: at the start,
 the peak over the run's first half and over the whole run — flat memory is
@@ -252,14 +255,30 @@ http {{
     return proc, port
 
 
-def start_origin(env: dict[str, str], workers: int, server: str, cpus: str):
+FRONTS = {"front": "granian", "front-uvicorn": "uvicorn"}  # `abr api --front nginx`, the API server behind it
+
+
+def start_origin(env: dict[str, str], workers: int, server: str, cpus: str, front_api_workers: int = 1):
+    """`abr api` (`server` granian or uvicorn), or `abr api --front nginx` (`server` a key of FRONTS).
+
+    The front: `workers` nginx worker processes and `front_api_workers` API processes behind them,
+    every one of them (nginx and the API) pinned to `cpus` like the other servers' processes.
+    """
     port = free_port()
-    argv = ["taskset", "-c", cpus, sys.executable, "-m", "cli.main", "api", "--server", server,
-            "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
+    if server in FRONTS:
+        env = {**env, "ABR_FRONT_WORKERS": str(workers)}
+        argv = ["api", "--front", "nginx", "--server", FRONTS[server], "--workers", str(front_api_workers)]
+        # abr api (Granian's main process, or uvicorn's own when one process), nginx's master and workers
+        expected = 1 + 1 + workers + (front_api_workers if FRONTS[server] == "granian" or front_api_workers > 1 else 0)
+    else:
+        argv = ["api", "--server", server, "--workers", str(workers)]
+        expected = workers + 1
+    argv = ["taskset", "-c", cpus, sys.executable, "-m", "cli.main", *argv, "--host", "127.0.0.1",
+            "--port", str(port)]
     proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT)
     wait_for_port(port, proc=proc, timeout=60)
     deadline = time.monotonic() + 30  # every worker process up (each imports the app)
-    while len(tree(proc.pid)) < workers + 1 and time.monotonic() < deadline:
+    while len(tree(proc.pid)) < expected and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(2.0)  # the workers finish importing after they appear
     return proc, port
@@ -377,7 +396,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--servers", default="nginx,granian,uvicorn")
+    parser.add_argument("--servers", default="nginx,granian,uvicorn,front",
+                        help="nginx, granian, uvicorn, front (abr api --front nginx), front-uvicorn")
+    parser.add_argument("--front-api-workers", type=int, default=1,
+                        help="API processes behind the front (its nginx has --workers worker processes)")
     parser.add_argument("--rate", type=float, default=300.0, help="paced phase: requests/s")
     parser.add_argument("--paced-requests", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=20)
@@ -429,7 +451,7 @@ def main() -> int:
             if server == "nginx":
                 proc, port = start_nginx(work / "nginx", media_root, assets, args.workers, args.server_cpus)
             else:
-                proc, port = start_origin(env, args.workers, server, args.server_cpus)
+                proc, port = start_origin(env, args.workers, server, args.server_cpus, args.front_api_workers)
             try:
                 cold = drop_page_cache() and cold
                 load = os.getloadavg()[0]

@@ -165,6 +165,16 @@ def cmd_api(args: argparse.Namespace) -> int:
     if refused:  # before binding anything: a shipped or weak secret never guards a reachable API
         print(refused, file=sys.stderr, flush=True)
         return 2
+    front = args.front or settings.front
+    if front == "nginx":
+        from cli.front import serve_with_front
+
+        # nginx takes host:port; the API reads its loopback port from the environment serve_with_front sets.
+        return serve_with_front(settings, lambda: _serve_api(get_settings(), args))
+    return _serve_api(settings, args)
+
+
+def _serve_api(settings: Settings, args: argparse.Namespace) -> int:
     access_log = settings.access_log if settings.access_log is not None else args.server == "uvicorn"
     if args.server == "granian":
         # Granian (the default): HTTP in Rust, and the ASGI `pathsend` extension by which
@@ -251,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="API processes")
     p.add_argument("--server", choices=["granian", "uvicorn"], default=os.environ.get("ABR_SERVER", "granian"),
                    help="ASGI server (default granian, or ABR_SERVER)")
+    p.add_argument("--front", choices=["none", "nginx"],
+                   help="nginx in front: it sends local VOD segments itself, the API answers the rest "
+                        "(default ABR_FRONT, none); nginx workers: ABR_FRONT_WORKERS")
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("worker", help="run a Celery worker")

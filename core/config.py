@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     cors_origins: str = "*"
     origin_fast_path: bool = True  # answer cached manifests and page-cached segments before routing (api/origin_fastpath.py)
     origin_memory_cache_mb: int = Field(default=64, ge=0)  # whole recent segments kept in memory per API process (0: off)
+    # `abr api --front nginx`: nginx on host:port sends local VOD segments itself, the API behind it
+    # on a loopback port answers the rest (core/origin/front.py).
+    front: Literal["none", "nginx"] = "none"
+    front_workers: int = Field(default=1, ge=1, le=64)  # nginx worker processes of the front
+    front_secret: str | None = None  # set by `abr api --front` for its API processes: opens the gate
+    js_module: str | None = None  # ngx_http_js_module.so; default: where Debian's libnginx-mod-http-js puts it
     allow_private_urls: bool = False  # URL import from loopback/private ranges (tests, trusted LANs)
     import_timeout: float = Field(default=3600, gt=0)
     # Live (core/live): RTMP ingest by nginx's RTMP module, started by `abr ingest` / `abr dev`.
