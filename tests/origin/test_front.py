@@ -1,0 +1,312 @@
+"""`abr api --front nginx`: a real nginx (with njs) in front of the real API, against the API alone.
+
+Every request is sent to both — the front, and a plain `abr api` (uvicorn) on the same data
+directory — and the answers compared: nginx may send a segment itself, but what the client gets
+(status, bytes, the headers a player or a CDN reads, error bodies) must be the API's. Which side
+answered shows in the `ETag`: nginx's is `"mtime-size"` (two parts), the API's
+`"size-mtime_ns-inode"` (three).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from cli.migrate import upgrade
+from core.db.engine import make_engine
+from core.layout import media_key
+from core.origin.front import find_js_module
+from core.services.playback import SigningKeys, sign_token
+from core.storage import open_storage
+from tests.conftest import REPO_ROOT, free_port
+from tests.helpers import settings_from
+from tests.origin.fabricate import fabricate
+from tests.origin.live import find_nginx, stop, uvicorn_origin, wait_for_port
+
+SIGNING_KEY = "front-test-signing-key-0123456789abcdef"
+PREVIOUS_KEY = "front-test-previous-key-0123456789abcdef"
+SEGMENT = "h264-720p/00002.m4s"
+
+
+def need_front() -> None:
+    find_nginx()
+    if find_js_module() is None:
+        if os.environ.get("CI"):
+            pytest.fail("nginx's njs module is not installed; CI must install libnginx-mod-http-js")
+        pytest.skip("nginx's njs module is not installed (Debian: apt-get install libnginx-mod-http-js)")
+
+
+def by_nginx(response: httpx.Response) -> bool:
+    return response.headers.get("etag", "").count("-") == 1
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """(front URL, API URL, fabricated asset, signing keys, front process, data dir)."""
+    need_front()
+    tmp = tmp_path_factory.mktemp("front")
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp / "data"), "ABR_SIGNING_KEY": SIGNING_KEY,
+           "ABR_SIGNING_KEYS_PREVIOUS": f"old:{PREVIOUS_KEY}", "ABR_LOG_LEVEL": "WARNING"}
+    settings = settings_from(env)
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    storage = open_storage(settings.resolved_storage_url)
+    made = fabricate(engine, storage, segment_size=5000)
+    engine.dispose()
+    keys = SigningKeys.from_settings(settings.signing_key, settings.signing_keys_previous, settings.signing_key_id)
+    port = free_port()
+    log = open(tmp / "front.log", "ab")  # noqa: SIM115 - the front writes it while it runs
+    front = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--front", "nginx", "--server", "uvicorn",
+                              "--host", "127.0.0.1", "--port", str(port)],
+                             env={**os.environ, **env}, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        wait_for_port(port, timeout=60, proc=front)
+        with uvicorn_origin(env) as (api, _):
+            # The front's API behind nginx is up once a proxied request answers.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}", api, made, keys, front, tmp / "data"
+    finally:
+        stop(front)
+        print((tmp / "front.log").read_text(errors="replace")[-4000:])
+
+
+def both(stack, path: str, method: str = "GET", **kwargs) -> tuple[httpx.Response, httpx.Response]:
+    front, api = stack[0], stack[1]
+    return (httpx.request(method, front + path, timeout=10, **kwargs),
+            httpx.request(method, api + path, timeout=10, **kwargs))
+
+
+SAME_HEADERS = ("cache-control", "content-type", "content-length", "content-range", "accept-ranges",
+                "access-control-allow-origin", "access-control-expose-headers", "last-modified")
+
+
+def assert_same(ours: httpx.Response, theirs: httpx.Response, *, skip: tuple[str, ...] = ()) -> None:
+    assert ours.status_code == theirs.status_code, (ours.text, theirs.text)
+    assert ours.content == theirs.content
+    for name in SAME_HEADERS:
+        if name not in skip:
+            assert ours.headers.get(name) == theirs.headers.get(name), name
+
+
+def token(stack, playback_id: str, *, ttl: int = 600, kid: str | None = None, **claims) -> str:
+    keys: SigningKeys = stack[3]
+    if kid is None and not claims:
+        return sign_token(playback_id, keys=keys, expires_at=int(time.time()) + ttl)
+    kid = kid or keys.current_kid
+    return jwt.encode({"exp": int(time.time()) + ttl, "sub": playback_id, **claims}, keys.secrets[kid],
+                      algorithm="HS256", headers={"kid": kid})
+
+
+def test_public_segments_are_sent_by_nginx_with_the_apis_answer(stack):
+    made = stack[2]
+    for path in (SEGMENT, "h264-720p/init.mp4", "audio/00001.m4s"):
+        ours, theirs = both(stack, f"/play/{made.public_id}/{path}")
+        assert_same(ours, theirs)
+        assert by_nginx(ours) and not by_nginx(theirs)
+        assert ours.content == made.files[path]
+    assert ours.headers["content-type"] == "audio/mp4"
+    head, api_head = both(stack, f"/play/{made.public_id}/{SEGMENT}", "HEAD")
+    assert_same(head, api_head)
+    assert by_nginx(head) and head.content == b""
+
+
+def test_ranges_are_answered_as_the_api_answers_them(stack):
+    made = stack[2]
+    url = f"/play/{made.public_id}/{SEGMENT}"
+    for header in ("bytes=10-19", "bytes=-100", "bytes=4990-", "bytes=4999-99999"):
+        ours, theirs = both(stack, url, headers={"Range": header})
+        assert_same(ours, theirs)
+        assert ours.status_code == 206 and by_nginx(ours), header
+    # Past the end (416 with the API's JSON body), several ranges and junk (the whole file, 200),
+    # a reversed range (ignored, 200): nginx would answer these otherwise, so the API does.
+    for header in ("bytes=5000-", "bytes=-0", "bytes=0-1,5-9", "items=0-1", "bytes=9-2"):
+        ours, theirs = both(stack, url, headers={"Range": header})
+        assert_same(ours, theirs)
+        assert not by_nginx(ours), header
+    assert both(stack, url, headers={"Range": "bytes=5000-"})[0].json()["error"]["code"] == "range_not_satisfiable"
+
+
+def test_conditional_requests_get_304_from_nginx(stack):
+    made = stack[2]
+    url = f"{stack[0]}/play/{made.public_id}/{SEGMENT}"
+    first = httpx.get(url)
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["cache-control"] == "public, max-age=31536000, immutable"
+    since = httpx.get(url, headers={"If-Modified-Since": first.headers["last-modified"]})
+    assert since.status_code == 304
+
+
+def test_signed_segments_need_a_token_that_opens_this_id(stack):
+    made = stack[2]
+    url = f"/play/{made.signed_id}/{SEGMENT}"
+    good = token(stack, made.signed_id, ttl=300)
+    ours, theirs = both(stack, f"{url}?token={good}")
+    assert_same(ours, theirs, skip=("cache-control",))
+    assert by_nginx(ours)
+    # max-age is the token's remaining seconds, counted when each side answered.
+    ours_age = int(ours.headers["cache-control"].split("max-age=")[1].split(",")[0])
+    theirs_age = int(theirs.headers["cache-control"].split("max-age=")[1].split(",")[0])
+    assert 295 <= ours_age <= 300 and abs(ours_age - theirs_age) <= 1
+    assert ours.headers["cache-control"].endswith(", immutable")
+
+    stranger = jwt.encode({"exp": int(time.time()) + 60, "sub": made.signed_id}, "x" * 40, algorithm="HS256",
+                          headers={"kid": "nope"})
+    refused = {
+        "no token": url,
+        "another id's token": f"{url}?token={token(stack, made.public_id)}",
+        "expired": f"{url}?token={token(stack, made.signed_id, ttl=-5)}",
+        "junk": f"{url}?token=a.b.c",
+        "bad signature": f"{url}?token={good[:-4]}AAAA",
+        "unknown key id": f"{url}?token={stranger}",
+    }
+    for case, path in refused.items():
+        ours, theirs = both(stack, path)
+        assert_same(ours, theirs)
+        assert ours.status_code == 403 and not by_nginx(ours), case
+        assert ours.headers["cache-control"] == "no-store"
+
+
+def test_tokens_njs_does_not_know_go_to_the_api_which_decides(stack):
+    made = stack[2]
+    url = f"/play/{made.signed_id}/{SEGMENT}"
+    # A previous signing key still opens the id: checked in njs too.
+    previous = token(stack, made.signed_id, kid="old")
+    ours, theirs = both(stack, f"{url}?token={previous}")
+    assert ours.status_code == theirs.status_code == 200 and by_nginx(ours)
+    # A claim njs was not written for: the API decides (and here accepts).
+    extra = token(stack, made.signed_id, iat=int(time.time()) - 10)
+    ours, theirs = both(stack, f"{url}?token={extra}")
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.content == made.files[SEGMENT] and not by_nginx(ours)
+
+
+def test_errors_are_the_apis_own_answers(stack):
+    made = stack[2]
+    for path in (f"/play/{made.public_id}/h264-720p/00099.m4s",  # no such segment: nginx gives the API's 404
+                 "/play/nosuchid0000/h264-720p/00001.m4s",  # unknown id: likewise
+                 "/play/nosuchid0000/master.m3u8",
+                 f"/play/{made.public_id}/h264-999p/00001.m4s",
+                 f"/play/{made.public_id}/presentation.json",
+                 f"/play/{made.public_id}/../../sources/{made.asset_id}/original"):
+        ours, theirs = both(stack, path)
+        assert ours.status_code == theirs.status_code and ours.status_code in (400, 404), path
+        assert ours.content == theirs.content, path
+        assert ours.headers["content-type"] == "application/json"
+        assert ours.headers["cache-control"] == theirs.headers["cache-control"] == "no-store"
+        assert ours.headers.get("access-control-allow-origin") == theirs.headers.get("access-control-allow-origin")
+    ours, theirs = both(stack, f"/play/{made.public_id}/{SEGMENT}", "POST")
+    assert ours.status_code == theirs.status_code
+    assert ours.content == theirs.content
+
+
+def test_manifests_are_the_apis_and_kept_a_second(stack):
+    made = stack[2]
+    tok = token(stack, made.signed_id)
+    for path in (f"/play/{made.public_id}/master.m3u8", f"/play/{made.public_id}/manifest.mpd",
+                 f"/play/{made.public_id}/h264-720p/index.m3u8", f"/play/{made.signed_id}/master.m3u8?token={tok}",
+                 f"/play/{made.public_id}/master.m3u8?max_height=360"):
+        for _ in range(2):  # the second from nginx's copy
+            ours, theirs = both(stack, path)
+            assert_same(ours, theirs, skip=("cache-control",))
+            assert ours.headers["cache-control"].split(", max-age=")[0] \
+                == theirs.headers["cache-control"].split(", max-age=")[0]
+        zipped, api_zipped = both(stack, path, headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers.get("content-encoding") == api_zipped.headers.get("content-encoding") == "gzip"
+        assert zipped.content == theirs.content  # httpx decodes: the same manifest, not the identity copy
+        raw = httpx.get(stack[0] + path, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in raw.headers and raw.content == theirs.content
+    assert f"token={tok}" in both(stack, f"/play/{made.signed_id}/master.m3u8?token={tok}")[0].text
+    # A token that no longer opens the id never gets the copy nginx kept of its manifest.
+    short = token(stack, made.signed_id, ttl=2)
+    assert httpx.get(f"{stack[0]}/play/{made.signed_id}/master.m3u8?token={short}").status_code == 200
+    time.sleep(2.2)
+    late = httpx.get(f"{stack[0]}/play/{made.signed_id}/master.m3u8?token={short}")
+    assert late.status_code == 403
+
+
+def test_preflight_request_ids_and_the_gate_stay_the_apis(stack):
+    made = stack[2]
+    ours, theirs = both(stack, f"/play/{made.public_id}/{SEGMENT}", "OPTIONS",
+                        headers={"Origin": "https://site.example", "Access-Control-Request-Method": "GET",
+                                 "Access-Control-Request-Headers": "range"})
+    assert ours.status_code == theirs.status_code == 204
+    for name in ("access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers",
+                 "access-control-max-age"):
+        assert ours.headers.get(name) == theirs.headers.get(name)
+    # One id for a request on both sides: the client's, on a segment nginx sends and on an answer the API gives.
+    sent = httpx.get(f"{stack[0]}/play/{made.public_id}/{SEGMENT}", headers={"X-Request-Id": "trace-me-42"})
+    assert by_nginx(sent) and sent.headers["x-request-id"] == "trace-me-42"
+    for path in (f"/play/{made.public_id}/h264-720p/00099.m4s", "/healthz",  # nginx's 404, the API's answer
+                 f"/play/{made.public_id}/manifest.mpd", f"/play/{made.public_id}/manifest.mpd"):  # and its copy
+        answer = httpx.get(f"{stack[0]}{path}", headers={"X-Request-Id": f"trace {path}"})
+        assert answer.headers.get_list("x-request-id") == [f"trace {path}"], path
+    assert len(httpx.get(f"{stack[0]}/play/{made.public_id}/{SEGMENT}").headers["x-request-id"]) == 32
+    # The gate is not reachable from outside, through the front or (without its secret) on the API.
+    for base in (stack[0], stack[1]):
+        gate = httpx.get(f"{base}/_abr/front/playback/{made.public_id}")
+        assert gate.status_code == 404 and "x-abr-asset" not in gate.headers
+        assert gate.json()["error"]["code"] == "not_found"
+    spoofed = httpx.get(f"{stack[1]}/_abr/front/playback/{made.public_id}", headers={"X-Abr-Front-Secret": ""})
+    assert spoofed.status_code == 404
+
+
+def test_links_are_refused_and_removed_files_are_gone(stack):
+    made, data = stack[2], stack[5]
+    outside = data.parent / "outside.m4s"
+    outside.write_bytes(b"not media: must never be served")
+    rendition = data / "storage" / media_key(made.asset_id, "h264-720p")
+    (rendition / "00050.m4s").symlink_to(outside)
+    (data / "storage" / media_key(made.asset_id, "h264-link")).symlink_to(rendition)
+    for path in ("h264-720p/00050.m4s", "h264-link/00001.m4s"):
+        ours, theirs = both(stack, f"/play/{made.public_id}/{path}")
+        assert ours.status_code == theirs.status_code == 404, path
+        assert b"must never" not in ours.content
+    # A file removed while nginx holds it open (the asset deleted, say) is gone within a second
+    # (open_file_cache_valid), as long as the API's own memo of a checked path.
+    url = f"{stack[0]}/play/{made.public_id}/h264-360p/00003.m4s"
+    assert httpx.get(url).status_code == 200
+    (data / "storage" / media_key(made.asset_id, "h264-360p/00003.m4s")).unlink()
+    removed = time.monotonic()
+    while (gone := httpx.get(url)).status_code == 200 and time.monotonic() - removed < 5:
+        time.sleep(0.05)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+    assert time.monotonic() - removed < 2.5
+
+
+def test_stopping_abr_api_stops_its_nginx(stack):
+    front: subprocess.Popen = stack[4]
+    children = subprocess.run(["pgrep", "-P", str(front.pid)], capture_output=True, text=True).stdout.split()
+    nginx = [int(p) for p in children if "nginx" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+    assert nginx, "abr api --front runs nginx as its child"
+    front.send_signal(signal.SIGTERM)
+    front.wait(20)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in nginx):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{p}").exists() for p in nginx)
+
+
+def test_a_missing_njs_module_is_said_plainly(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "cli.main", "api", "--front", "nginx", "--port", str(free_port())],
+                          env={**os.environ, "ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path),
+                               "ABR_JS_MODULE": str(tmp_path / "nope.so")},
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "sudo apt-get install nginx libnginx-mod-http-js" in done.stderr
