@@ -23,25 +23,16 @@ import pytest
 from cli.migrate import upgrade
 from core.db.engine import make_engine
 from core.layout import media_key
-from core.origin.front import find_js_module
 from core.services.playback import SigningKeys, sign_token
 from core.storage import open_storage
 from tests.conftest import REPO_ROOT, free_port
 from tests.helpers import settings_from
 from tests.origin.fabricate import fabricate
-from tests.origin.live import find_nginx, stop, uvicorn_origin, wait_for_port
+from tests.origin.live import find_js_module, stop, uvicorn_origin, wait_for_port
 
 SIGNING_KEY = "front-test-signing-key-0123456789abcdef"
 PREVIOUS_KEY = "front-test-previous-key-0123456789abcdef"
 SEGMENT = "h264-720p/00002.m4s"
-
-
-def need_front() -> None:
-    find_nginx()
-    if find_js_module() is None:
-        if os.environ.get("CI"):
-            pytest.fail("nginx's njs module is not installed; CI must install libnginx-mod-http-js")
-        pytest.skip("nginx's njs module is not installed (Debian: apt-get install libnginx-mod-http-js)")
 
 
 def by_nginx(response: httpx.Response) -> bool:
@@ -51,7 +42,7 @@ def by_nginx(response: httpx.Response) -> bool:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """(front URL, API URL, fabricated asset, signing keys, front process, data dir)."""
-    need_front()
+    find_js_module()
     tmp = tmp_path_factory.mktemp("front")
     env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp / "data"), "ABR_SIGNING_KEY": SIGNING_KEY,
            "ABR_SIGNING_KEYS_PREVIOUS": f"old:{PREVIOUS_KEY}", "ABR_LOG_LEVEL": "WARNING"}
