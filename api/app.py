@@ -89,7 +89,6 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)
-    app.include_router(front.router)  # the nginx front's gate (a 404 without ABR_FRONT_SECRET)
     app.include_router(metrics.router)  # GET /metrics (Prometheus)
     app.include_router(tokens.router)
     # Fixed /play paths of the media extras go before the origin's catch-all route.
@@ -97,6 +96,7 @@ def create_app(settings: Settings, *, queue: TaskQueue | None = None) -> FastAPI
     app.include_router(images.router)
     app.include_router(captions.playback_router)
     app.include_router(keys.router)  # before playback: POST /play/{id}/keys/clearkey
+    app.include_router(front.router)  # the nginx front's gate (a 404 without ABR_FRONT_INDEX)
     app.include_router(playback.router)
     app.add_middleware(PlaybackCORS, origins=settings.cors_origins, prefix="/play/")
     app.add_middleware(metrics.OriginMetricsMiddleware)  # outermost of the two: counts CORS answers too

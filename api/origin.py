@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -30,11 +31,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import error_response
 from api.flights import revalidate, single_flight
+from api.front_gate import ensure_carrier
 from core.errors import NotFound
 from core.layout import media_key
 from core.media.manifests import ManifestFilter
 from core.origin import policy
 from core.origin.answer import Answer, plan_manifest, segment_answer
+from core.origin.front_index import FrontIndex
 from core.origin.files import LocalFile, open_local
 from core.origin.paths import Kind, Target, check_playback_id
 from core.origin.service import LoadedPresentation, OriginService, RenderedManifest
@@ -73,7 +76,19 @@ def origin_service(ctx) -> OriginService:
         origin = ctx.extra["origin"] = OriginService(engine=ctx.engine, storage=ctx.storage, keys=keys,
                                                      presign=s.s3_presign,
                                                      hot_bytes=s.origin_memory_cache_mb * 1024 * 1024)
+        media = ctx.storage.local_path("media") if s.front_index else None
+        if media is not None:  # behind `abr api --front nginx` (local storage only)
+            origin.front_index = FrontIndex(Path(s.front_index), media)
     return origin
+
+
+def admit(origin: OriginService, playback: PlaybackTarget) -> PlaybackTarget:
+    """Behind the nginx front, link a VOD id for nginx to send its segments (core/origin/front_index.py)."""
+    if origin.front_index is not None and not playback.live:
+        origin.front_index.admit(playback.playback_id, playback.asset_id, playback.signed)
+        if origin.front_index.carrier is None:
+            ensure_carrier(origin)
+    return playback
 
 
 def playback_from_memory(origin: OriginService, playback_id: str) -> tuple[bool, PlaybackTarget | None]:
@@ -84,7 +99,8 @@ def playback_from_memory(origin: OriginService, playback_id: str) -> tuple[bool,
     playback, stale = known
     if stale:
         revalidate(("playback", playback_id), origin.load_playback, playback_id)
-    return True, playback
+        return True, playback  # not linked for nginx from a stale entry: a revoked id must stop within ~2 windows
+    return True, playback if playback is None else admit(origin, playback)
 
 
 async def resolve_playback(origin: OriginService, playback_id: str) -> PlaybackTarget:
@@ -94,7 +110,7 @@ async def resolve_playback(origin: OriginService, playback_id: str) -> PlaybackT
     """
     known, playback = playback_from_memory(origin, playback_id)
     if not known:
-        return await single_flight(("playback", playback_id), origin.playback, playback_id)
+        return admit(origin, await single_flight(("playback", playback_id), origin.playback, playback_id))
     if playback is None:
         raise NotFound(f"no playback id {playback_id}")
     return playback
@@ -158,7 +174,30 @@ def manifest_response(request: Request, rendered: RenderedManifest, target: Targ
                                  request_headers=request.headers)
     if answer.status == 416:
         return unsatisfiable(len(body))
-    return answer_response(answer, body[answer.start : answer.start + answer.length])
+    response = answer_response(answer, body[answer.start : answer.start + answer.length])
+    for name, value in front_expires(get_origin(request), rendered, token_ttl):
+        response.headers[name.decode()] = value.decode()
+    return response
+
+
+FRONT_MANIFEST_SECONDS = 5  # as long as nginx keeps an id's link (core/origin/front_index.py)
+
+
+def front_expires(origin: OriginService, rendered: RenderedManifest, token_ttl: int | None) -> list[tuple[bytes, bytes]]:
+    """Behind the nginx front: how long it may keep this manifest (headers nginx never sends on).
+
+    `X-Accel-Expires`: a complete one `FRONT_MANIFEST_SECONDS` (its content is final; a text track
+    added through the API shows within that time, as a revoked id stops opening files), one still
+    publishing a second. A signed one's Cache-Control counts down its token, so nginx writes it
+    per request (front.js `manifestCacheControl`) from `X-Abr-Max-Age`, the policy's max-age
+    before the token's cap.
+    """
+    if origin.front_index is None:
+        return []
+    headers = [(b"x-accel-expires", b"%d" % (FRONT_MANIFEST_SECONDS if rendered.complete else 1))]
+    if token_ttl is not None:
+        headers.append((b"x-abr-max-age", b"%d" % policy.manifest_max_age(complete=rendered.complete)))
+    return headers
 
 
 def answer_response(answer: Answer, body: bytes = b"") -> Response:

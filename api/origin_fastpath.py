@@ -49,9 +49,17 @@ import logging
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
+from api import front_gate
 from api.errors import error_response
 from api.middleware import request_id
-from api.origin import INLINE_READ_BYTES, PATHSEND, authorize, manifest_from_memory, playback_from_memory
+from api.origin import (
+    INLINE_READ_BYTES,
+    PATHSEND,
+    authorize,
+    front_expires,
+    manifest_from_memory,
+    playback_from_memory,
+)
 from core import metrics
 from core.errors import AbrError, MissingObject
 from core.layout import media_key
@@ -97,6 +105,10 @@ class ByPath(str):
         return body
 
 
+def _redirect(target: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    return 200, [(b"x-accel-redirect", target.encode("latin-1")), (b"content-length", b"0")], b""
+
+
 class OriginFastPath:
     def __init__(self, app, *, origin_for, cors_origins: str = "*") -> None:
         """`origin_for(scope)`: the process's `OriginService` (one per app: asked once)."""
@@ -108,6 +120,8 @@ class OriginFastPath:
 
     async def __call__(self, scope, receive, send) -> None:
         found = self.respond(scope) if scope["type"] == "http" else None
+        if found is None and scope["type"] == "http" and scope["path"].startswith(front_gate.PREFIX):
+            found = await self._gate_lookup(scope)
         if found is not None:
             status, headers, body = found
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -124,8 +138,10 @@ class OriginFastPath:
         Also called by the server itself before any ASGI task exists (api/sendfile_server.py),
         with `ranges`: that server sends a range of a file by path too.
         """
-        if scope["method"] not in _METHODS or not scope["path"].startswith(PREFIX):
+        if scope["method"] not in _METHODS:
             return None
+        if not scope["path"].startswith(PREFIX):
+            return self._gate(scope) if scope["path"].startswith(front_gate.PREFIX) else None
         try:
             found = self.answer(scope, ranges=ranges)
         except Exception:  # noqa: BLE001 - a bug here must not cost the request: the routes answer it
@@ -137,6 +153,32 @@ class OriginFastPath:
         metrics.observe_origin(scope["path"], status)
         return status, headers + self._cors(asked.get("origin")) \
             + [(b"x-request-id", request_id(scope).encode("latin-1"))], body
+
+    def _gate(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The nginx front's gate (api/front_gate.py) when the id is fresh in memory; else `_gate_lookup`."""
+        origin = self._origin or self._find_origin(scope)
+        parsed = front_gate.parse(scope["path"])
+        if origin.front_index is None or parsed is None:
+            return None
+        known, playback = front_gate.fresh_in_memory(origin, parsed[2])
+        if not known:
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        return _redirect(front_gate.redirect(origin, scope["path"], query, playback))
+
+    async def _gate_lookup(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The gate after a database lookup (an id not in memory: new, or one that does not exist)."""
+        if scope["method"] not in _METHODS:
+            return None
+        origin = self._origin or self._find_origin(scope)
+        if origin.front_index is None:
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        try:
+            return _redirect(await front_gate.answer(origin, scope["path"], query))
+        except Exception:  # noqa: BLE001 - the route answers it (and logs what went wrong there)
+            log.exception("front gate failed on %s; handing it to the route", scope["path"])
+            return None
 
     def answer(self, scope, *, ranges: bool = False) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, str]] | None:
         """(status, ASGI headers, body, request headers) when it can be given without waiting now.
@@ -197,7 +239,8 @@ class OriginFastPath:
         answer, body = plan_manifest(rendered, cache_control=cache, method=method, request_headers=headers)
         if answer.status == 416:
             return None
-        found = (answer.status, answer.raw_headers(), body[answer.start : answer.start + answer.length])
+        found = (answer.status, answer.raw_headers() + front_expires(origin, rendered, token_ttl),
+                 body[answer.start : answer.start + answer.length])
         if plain:
             if len(rendered.answers) >= _MAX_MEMO:
                 rendered.answers.clear()  # signed ids: a new max-age every second

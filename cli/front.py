@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -76,19 +75,18 @@ def serve_with_front(settings: Settings, serve_api: Callable[[], int]) -> int:
     keys = SigningKeys.from_settings(settings.signing_key, settings.signing_keys_previous, settings.signing_key_id)
     upstream = free_loopback_port()
     prefix = Path(tempfile.mkdtemp(prefix="abr-front-"))
-    plan = FrontPlan(listen_host=settings.host, listen_port=settings.port, upstream_port=upstream,
-                     storage_root=storage.root, prefix=prefix, module=find_js_module(settings.js_module) or "",
+    plan = FrontPlan(listen_host=settings.host, listen_port=settings.port, upstream_port=upstream, prefix=prefix, module=find_js_module(settings.js_module) or "",
                      workers=settings.front_workers, cors_origins=settings.cors_origins,
                      access_log=bool(settings.access_log), run_as_root=os.geteuid() == 0)
     conf = prefix / "nginx.conf"
     conf.write_text(render_conf(plan))
-    secret = secrets.token_urlsafe(32)
-    nginx_env = {**os.environ, "ABR_FRONT_KEYS": keys_env(keys.secrets), "ABR_FRONT_SECRET": secret}
+    plan.index.mkdir()
+    nginx_env = {**os.environ, "ABR_FRONT_KEYS": keys_env(keys.secrets)}
     nginx = subprocess.Popen([find_nginx(settings.nginx) or "nginx", "-p", str(prefix), "-e", "stderr",
                               "-c", str(conf)], env=nginx_env, preexec_fn=_die_with_parent)
-    # The API processes (started by serve_api, some as its children) take their address and the
-    # gate's secret from the environment.
-    os.environ.update({"ABR_HOST": "127.0.0.1", "ABR_PORT": str(upstream), "ABR_FRONT_SECRET": secret,
+    # The API processes (started by serve_api, some as its children) take their address and where
+    # to link playback ids for nginx from the environment.
+    os.environ.update({"ABR_HOST": "127.0.0.1", "ABR_PORT": str(upstream), "ABR_FRONT_INDEX": str(plan.index),
                        "ABR_FRONT": "none"})
     try:
         if not wait_listening(settings.host, settings.port, nginx):

@@ -1,14 +1,15 @@
 // The nginx front's segment check (njs 0.7; core/origin/front.py writes the config that loads it).
 //
-// nginx has already asked the API, once per playback id and kept for a few seconds
-// (api/routers/front.py), which asset the id opens ($abr_asset, empty when nginx must
-// not send files for it) and whether it is signed ($abr_signed). A public id's whole
-// segment needs no njs (a map in the config); for anything else, here: the file to
-// send, or "" to hand the request to the API. A signed id needs an HS256 JWT made with one of
-// the API's signing keys (ABR_FRONT_KEYS, {kid: secret}), whose `sub` is this id
-// and whose `exp` is still ahead: the rules of core/services/playback.py
-// `verify_token`, or stricter (any other claim or header field, and the API
-// decides). Refusing is always safe: the API then answers with its own 403.
+// nginx finds which asset a playback id opens by a link the API made for the current
+// 5-second window (core/origin/front_index.py): {index}/$abr_bucket/p/{id} for a public id,
+// .../s/{id} for a signed one; a request with a `token` looks under s/, one without under p/
+// ($abr_ns). A public id's whole segment needs no njs (a map in the config); for anything
+// else, here: the file to send below the index, or "" to hand the request to the API (which
+// it also gets when the link is not there). Under s/, the request needs an HS256 JWT made
+// with one of the API's signing keys (ABR_FRONT_KEYS, {kid: secret}), whose `sub` is this id
+// and whose `exp` is still ahead: the rules of core/services/playback.py `verify_token`, or
+// stricter (any other claim or header field, and the API decides). Refusing is always safe:
+// the API then answers with its own 403.
 
 import crypto from 'crypto';
 import fs from 'fs';
@@ -16,7 +17,6 @@ import fs from 'fs';
 const MAX_TOKEN_CHARS = 2048;
 const SEGMENT_MAX_AGE = 31536000;  // core/origin/policy.py SEGMENT_MAX_AGE
 const KEYS = readKeys();
-const SAFE_NAME = /^[A-Za-z0-9_-]+$/;
 const HEADER_FIELDS = {alg: 1, kid: 1, typ: 1};
 const CLAIM_FIELDS = {exp: 1, sub: 1};
 // core/origin/conditional.py `_RANGE`: the one form of Range both sides answer alike.
@@ -92,13 +92,21 @@ function tokenExpiry(token, playbackId, now) {
 }
 
 // Seconds the answer may be cached for: null (public), a positive number, or 0 (refused).
+// Worked out once per request ($abr_allowance, a js_var): a signed segment asks for its file and
+// for its Cache-Control, a signed manifest whether it may be kept and its Cache-Control.
 function allowance(r) {
-    if (r.variables.abr_signed !== '1') {
+    if (r.variables.abr_ns !== 's') {
         return null;
+    }
+    const known = r.variables.abr_allowance;
+    if (known) {
+        return Number(known);
     }
     const now = Date.now() / 1000;
     const exp = tokenExpiry(r.args.token, r.variables.abr_pid, now);
-    return exp ? Math.max(0, Math.floor(exp - Math.floor(now))) : 0;
+    const seconds = exp ? Math.max(0, Math.floor(exp - Math.floor(now))) : 0;
+    r.variables.abr_allowance = String(seconds);
+    return seconds;
 }
 
 // Whether nginx's answer to this Range is the API's: a single satisfiable range, or none.
@@ -130,23 +138,21 @@ function rangeAnsweredAlike(r, path) {
     }
 }
 
-// The file below the storage root to send, or "" (the API answers).
+// The file below the index to send (through the id's link), or "" (the API answers).
 function file(r) {
-    const asset = r.variables.abr_asset;
-    if (!asset || !SAFE_NAME.test(asset) || (r.method !== 'GET' && r.method !== 'HEAD')) {
+    if ((r.method !== 'GET' && r.method !== 'HEAD') || allowance(r) === 0) {
         return '';
     }
-    if (allowance(r) === 0) {
-        return '';
-    }
-    const path = '/media/' + asset + '/' + r.variables.abr_rest;
+    const v = r.variables;
+    const path = '/' + v.abr_bucket + '/' + v.abr_ns + '/' + v.abr_pid + '/' + v.abr_rest;
     return rangeAnsweredAlike(r, path) ? path : '';
 }
 
-// "1" when a manifest must come from the API now, not from nginx's copy: an id nginx does not
-// serve files for (live, unknown, S3), another method, or a token the API would refuse.
+// "1" when a manifest asked with a token must come from the API now, not from nginx's copy:
+// another method, or a token the API would refuse. (Without a token nginx keeps copies only
+// for the ids linked under p/: public VOD ids.)
 function manifestUncached(r) {
-    if (!r.variables.abr_asset || (r.method !== 'GET' && r.method !== 'HEAD')) {
+    if (r.method !== 'GET' && r.method !== 'HEAD') {
         return '1';
     }
     return allowance(r) === 0 ? '1' : '';
@@ -159,8 +165,18 @@ function cacheControl(r) {
     return maxAge > 0 ? 'public, max-age=' + maxAge + ', immutable' : 'no-store';
 }
 
-function secret(r) {
-    return process.env.ABR_FRONT_SECRET || '';
+// A signed manifest nginx kept: core/origin/policy.py cache_control(…, token_ttl=…) for this request's
+// token, from the max-age the API gave before the token's cap (X-Abr-Max-Age, api/origin.py
+// front_expires). Anything else (a public one, an error's no-store) as the API wrote it.
+function manifestCacheControl(r) {
+    const given = r.variables.upstream_http_cache_control || '';
+    const maxAge = Number(r.variables.upstream_http_x_abr_max_age || '');
+    if (r.variables.abr_ns !== 's' || !given.startsWith('public') || !(maxAge > 0)) {
+        return given;
+    }
+    const ttl = allowance(r);
+    const value = Math.min(maxAge, ttl || 0);
+    return value > 0 ? 'public, max-age=' + value : 'no-store';
 }
 
-export default {file, cacheControl, manifestUncached, secret, tokenExpiry};
+export default {file, cacheControl, manifestCacheControl, manifestUncached, tokenExpiry};

@@ -2,12 +2,13 @@
 
 `abr api --front nginx` (or `ABR_FRONT=nginx`) puts nginx on the API's
 address and the Python server on a private loopback port behind it. For a
-`/play/{id}/{rendition}/{segment}` GET or HEAD, nginx asks the API once per
-playback id which asset it opens and whether it is signed (an `auth_request`
-to `GATE_PATH`, cached `GATE_TTL` seconds, as the API caches playback ids
-itself), checks a signed id's token in njs (`front.js`: HS256 with the same
-keys, `exp`, `sub`), and sends the file from the storage directory with
-sendfile and its open-file cache: no Python per segment. Whatever nginx does
+`/play/{id}/{rendition}/{segment}` GET or HEAD, nginx follows the link the
+API made for the id in the current 5-second window (`core/origin/front_index.py`:
+`{index}/{window}/p|s/{id}` -> the asset's directory; the API makes one
+whenever it resolves a VOD id, so it is as fresh as the API's own 5 s memory
+of ids), checks a signed id's token in njs (`front.js`: HS256 with the same
+keys, `exp`, `sub`), and sends the file with sendfile and its open-file
+cache: no Python per segment, and for a public id no script either. Whatever nginx does
 not settle (manifests, images, keys, live ids, S3, an unknown id, a token
 njs does not accept, a missing file, a range past the end, any other method)
 goes to the API unchanged, which answers it as it always does — so njs only
@@ -22,9 +23,8 @@ Same answer as the API's for a segment nginx sends: `Cache-Control` (capped at
 a signed token's remaining seconds, computed per request), the content type
 by rendition, CORS (`ABR_CORS_ORIGINS`), `Accept-Ranges`, `Last-Modified`,
 `X-Request-Id`; the `ETag` is nginx's (`"mtime-size"`), stable for the file,
-and each segment is always answered by the same side (the gate's verdict is
-per asset). Links anywhere below the storage root are refused
-(`disable_symlinks`), as `core.origin.files` refuses them.
+and each segment is always answered by the same side (the link is per id). Links below an asset's directory are refused
+(`disable_symlinks ... from=` the id's own link), as `core.origin.files` refuses them.
 """
 
 from __future__ import annotations
@@ -38,11 +38,9 @@ from core.layout import SEGMENT_PATH
 from core.media.manifests import MEDIA_PLAYLIST_NAME
 from core.origin import policy
 from core.origin.cors import EXPOSE_HEADERS, parse_origins
+from core.origin.front_index import ADMIT_PATH, BUCKET_MAP, PUBLIC
 from core.origin.paths import PLAYBACK_ID, Kind
 
-GATE_PATH = "/_abr/front/playback"  # + /{playback_id}: the API's verdict, reachable only with the secret
-SECRET_HEADER = "X-Abr-Front-Secret"
-GATE_TTL = 5  # s, nginx keeps a verdict: as long as the API keeps a playback id (OriginService)
 MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_http_js_module.so", "/usr/lib64/nginx/modules/ngx_http_js_module.so",
                 "/usr/local/nginx/modules/ngx_http_js_module.so")
 INSTALL_HINT = "sudo apt-get install nginx libnginx-mod-http-js"
@@ -55,7 +53,7 @@ _ID = PLAYBACK_ID.pattern.removeprefix("^").removesuffix("$")
 SEGMENT_LOCATION = f"^/play/(?<abr_pid>{_ID})/(?<abr_rest>{_SEGMENT})$"
 MANIFEST_LOCATION = (f"^/play/(?<abr_pid>{_ID})/(?:master\\.m3u8|manifest\\.mpd"
                      f"|[a-z0-9][a-z0-9-]{{0,39}}/{re.escape(MEDIA_PLAYLIST_NAME)})$")
-MANIFEST_TTL = 1  # s, nginx keeps a VOD manifest the API rendered (a micro-cache: the API re-reads them anyway)
+MANIFEST_TTL = 1  # s, nginx keeps a VOD manifest when the API says nothing (it says: X-Accel-Expires, api/origin.py)
 # A rendition whose id says audio (`core.media.model.is_audio_rendition_id`): audio/mp4 or audio/webm.
 AUDIO_SEGMENT_LOCATION = f"^/play/(?<abr_pid>{_ID})/(?<abr_rest>audio(?:-[0-9]+)?/{_SEGMENT.split('/', 1)[1]})$"
 
@@ -67,13 +65,17 @@ class FrontPlan:
     listen_host: str
     listen_port: int
     upstream_port: int  # the API on 127.0.0.1
-    storage_root: Path  # LocalStorage's directory: `media/{asset}/…` below it
-    prefix: Path  # nginx's own files (temp, gate cache, pid)
+    prefix: Path  # nginx's own files (temp, manifest cache, pid) and the id index (`index`)
     module: str  # ngx_http_js_module.so
     workers: int = 1
     cors_origins: str = "*"
     access_log: bool = False
     run_as_root: bool = False  # workers keep root's rights (as `abr ingest`'s nginx): the media may be 0700
+
+    @property
+    def index(self) -> Path:
+        """Where the API links playback ids for nginx (ABR_FRONT_INDEX, core/origin/front_index.py)."""
+        return self.prefix / "ids"
 
 
 _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9.:\[\]-]+$")  # scheme://host[:port]
@@ -100,63 +102,116 @@ def _cors(cors_origins: str) -> tuple[list[str], list[str]]:
                    'add_header Vary "Origin" always;']
 
 
-# The API's error bodies (api/errors.py) for the two 404s nginx gives itself, byte for byte:
+# The API's error bodies (api/errors.py) for the 404s nginx gives itself, byte for byte:
 # tests/origin/test_front.py asks both sides.
 NO_SUCH_FILE = '{"error":{"code":"not_found","message":"no such file"}}'
 NO_PLAYBACK_ID = '{"error":{"code":"not_found","message":"no playback id $abr_pid"}}'  # ids are [a-z0-9]
 
 
-def _gate(indent: str) -> list[str]:
+def _not_found(name: str, body: str, cors: list[str]) -> list[str]:
     return [
-        f"{indent}auth_request /_abr_gate;",
-        f"{indent}auth_request_set $abr_asset $upstream_http_x_abr_asset;",
-        f"{indent}auth_request_set $abr_signed $upstream_http_x_abr_signed;",
-        f"{indent}auth_request_set $abr_unknown $upstream_http_x_abr_unknown;",
-        f"{indent}error_page 500 502 504 = @api;  # the gate failed: the API answers (or fails) itself",
+        f"        location {name} {{",
+        "            default_type application/json;",
+        "            add_header Cache-Control no-store always;",
+        "            add_header X-Request-Id $abr_request_id always;",
+        *(f"            {c}" for c in cors),
+        f"            return 404 '{body}';",
+        "        }",
     ]
 
 
-def _segment_location(pattern: str, kind: str, cors: list[str]) -> list[str]:
-    """Where nginx sends a segment file itself, once the gate (and njs, for tokens) allow it."""
+# nginx looks for an id's link during the current window only, under p/ without a token and
+# under s/ with one (a public id asked with a token, or a signed one without, goes to the API).
+_LINK = "/$abr_bucket/$abr_ns/$abr_pid"
+
+
+def _linked(indent: str, index: Path) -> list[str]:
+    """The location looks in the id index; symlinks are followed up to the id's link, none below it."""
     return [
-        f'        location ~ "{pattern}" {{',
-        *_gate("            "),
-        "            # Not sent here (no asset, a token njs refuses, a range the API answers, other methods,",
-        "            # no such file): @api.",
-        "            try_files $abr_file @api;",
+        f"{indent}root {index};",
+        f"{indent}disable_symlinks on from=$document_root{_LINK};",
+    ]
+
+def _sent(kind: str, cors: list[str]) -> list[str]:
+    """The headers of a segment nginx sends: the API's (`core.origin.policy`, CORS, request id)."""
+    return [
         f"            types {{ {kind}/mp4 mp4 m4s; {kind}/webm webm; }}",
         "            add_header Cache-Control $abr_cache_control always;",
         "            add_header X-Request-Id $abr_request_id always;",
         "            add_header Accept-Ranges $abr_ranged;",
         *(f"            {c}" for c in cors),
+    ]
+
+
+def _segment_locations(pattern: str, kind: str, cors: list[str], index: Path) -> list[str]:
+    """Where nginx sends a segment file itself, through the id's link (and njs, for tokens).
+
+    No link yet: `@admit_{kind}` asks the API's gate (api/front_gate.py), which links the id and
+    sends nginx back to the same URL (or to the API, or to one of the API's 404s). A link that is
+    there already means the file is not (nginx answers the API's 404) — or was linked after this
+    request looked: `@retry_{kind}` looks once more, so a file that is there is always sent.
+    """
+    return [
+        f'        location ~ "{pattern}" {{',
+        *_linked("            ", index),
+        "            # Not sent here (a token njs refuses, a range the API answers, other methods): @api.",
+        f"            try_files $abr_file $abr_fallback_{kind};",
+        *_sent(kind, cors),
+        "        }",
+        f"        location @admit_{kind} {{",
+        "            disable_symlinks off;  # to test the id's link (no file is sent here)",
+        f"            error_page 418 = @retry_{kind};",
+        "            if (-d $abr_link) {",
+        "                return 418;",
+        "            }",
+        f"            proxy_pass http://abr_api{ADMIT_PATH}{_LINK}/$abr_rest$is_args$args;",
+        "            proxy_pass_request_body off;",
+        '            proxy_set_header Content-Length "";',
+        "            proxy_ignore_headers Expires;  # and so X-Accel-Redirect is heeded",
+        "        }",
+        f"        location @retry_{kind} {{",
+        *_linked("            ", index),
+        "            try_files $abr_file @missing;",
+        *_sent(kind, cors),
         "        }",
     ]
 
 
-def _variables(cors_maps: list[str]) -> list[str]:
+def _variables(cors_maps: list[str], index: Path) -> list[str]:
     segment_cc = policy.cache_control(Kind.SEGMENT, complete=True)
     return [
+        "    js_var $abr_allowance;  # front.js: a signed request's token, checked once",
         "    js_set $abr_file_checked abr.file;",
         "    js_set $abr_cache_control_signed abr.cacheControl;",
-        "    js_set $abr_manifest_uncached abr.manifestUncached;",
-        "    js_set $abr_front_secret abr.secret;",
+        "    js_set $abr_manifest_uncached_signed abr.manifestUncached;",
+        "    js_set $abr_manifest_cache_control_signed abr.manifestCacheControl;",
+        *(f"    {line}" for line in BUCKET_MAP),
+        "    map $arg_token $abr_ns {",
+        f'        "" {PUBLIC};',
+        "        default s;",
+        "    }",
         "    # A public id's whole segment needs no njs at all; anything else (a token, a Range, another",
-        "    # method, an id nginx does not send files for) is decided in front.js.",
-        '    map "$request_method:$abr_signed:$http_range" $abr_file {',
-        '        "GET:0:" /media/$abr_asset/$abr_rest;',
-        '        "HEAD:0:" /media/$abr_asset/$abr_rest;',
+        "    # method) is decided in front.js.",
+        '    map "$abr_ns:$request_method:$http_range" $abr_file {',
+        f'        "{PUBLIC}:GET:" {_LINK}/$abr_rest;',
+        f'        "{PUBLIC}:HEAD:" {_LINK}/$abr_rest;',
         "        default $abr_file_checked;",
         "    }",
-        "    map $abr_signed $abr_cache_control {",
-        f'        "0" "{segment_cc}";',
+        "    map $abr_ns $abr_cache_control {",
+        f'        {PUBLIC} "{segment_cc}";',
         "        default $abr_cache_control_signed;",
         "    }",
-        "    # In @api, what nginx answers itself: an unknown id, or a segment it may send that is not there.",
-        '    map "$abr_unknown:$abr_file" $abr_not_found {',
-        f"        \"~^1:\" '{NO_PLAYBACK_ID}';",
-        '        "~^:." \'' + NO_SUCH_FILE + "';",
-        '        default "";',
+        "    map $abr_ns $abr_manifest_cache_control {",
+        f"        {PUBLIC} $upstream_http_cache_control;",
+        "        default $abr_manifest_cache_control_signed;",
         "    }",
+        "    map $abr_ns $abr_manifest_uncached {",
+        f'        {PUBLIC} "";',
+        "        default $abr_manifest_uncached_signed;",
+        "    }",
+        *(line for kind in ("audio", "video") for line in (
+            f"    map $abr_file $abr_fallback_{kind} {{", '        "" @api;', f"        default @admit_{kind};", "    }")),
+        f'    map $abr_pid $abr_link {{ default "{index}{_LINK}"; }}',
         "    # nginx drops Accept-Ranges from a 206 and the API keeps it; only a range nginx will answer gets",
         "    # here (front.js), so with Range (and no If-Range, where nginx may send all) the answer is a 206.",
         '    map "$http_range:$http_if_range" $abr_ranged {',
@@ -187,7 +242,6 @@ def render_conf(plan: FrontPlan) -> str:
         f"pid {prefix / 'nginx.pid'};",
         "error_log stderr warn;",
         "env ABR_FRONT_KEYS;  # the playback signing keys, for front.js (never written to a file)",
-        "env ABR_FRONT_SECRET;  # what the API's gate asks of nginx",
         "events { worker_connections 4096; }",
         "http {",
         f"    {access}",
@@ -199,12 +253,10 @@ def render_conf(plan: FrontPlan) -> str:
         "    client_max_body_size 0;  # the API bounds every body itself (ABR_MAX_UPLOAD_BYTES, ABR_MAX_BODY_BYTES)",
         "    open_file_cache max=10000 inactive=30s;",
         "    open_file_cache_valid 1s;  # a removed segment is gone within a second (the API: its 1 s link memo)",
-        "    open_file_cache_errors on;",
+        "    open_file_cache_errors off;  # a link the API has just made is found at once",
         f"    js_path {SCRIPT.parent};",
         f"    js_import abr from {SCRIPT.name};",
-        *_variables(cors_maps),
-        f"    proxy_cache_path {prefix / 'gate'} levels=1:2 keys_zone=abr_gate:4m max_size=64m inactive=1m"
-        " use_temp_path=off;",
+        *_variables(cors_maps, plan.index),
         f"    proxy_cache_path {prefix / 'manifests'} levels=1:2 keys_zone=abr_manifests:16m max_size=256m"
         " inactive=10s use_temp_path=off;",
         "    upstream abr_api {",
@@ -213,61 +265,48 @@ def render_conf(plan: FrontPlan) -> str:
         "    }",
         "    server {",
         f"        listen {plan.listen_host}:{plan.listen_port} reuseport backlog=4096;",
-        f"        root {plan.storage_root};",
-        "        disable_symlinks on from=$document_root;",
-        "        # The API's gate is never served to clients (it also needs the secret).",
+        "        disable_symlinks on;",
+        "        proxy_ignore_headers X-Accel-Redirect;  # heeded from the gate (@admit) only",
+        "        # The API's gate is never served to clients.",
         "        location ^~ /_abr/ {",
         "            default_type application/json;",
         "            add_header Cache-Control no-store always;",
         """            return 404 '{"error":{"code":"not_found","message":"not found"}}';""",
         "        }",
-        *_segment_location(AUDIO_SEGMENT_LOCATION, "audio", cors),
-        *_segment_location(SEGMENT_LOCATION, "video", cors),
-        "        # VOD manifests: rendered by the API, kept here a second (by URL and Host, tokens and filters",
-        "        # included, per Accept-Encoding by the API's Vary); never for live, unknown ids or a refused token.",
+        *_segment_locations(AUDIO_SEGMENT_LOCATION, "audio", cors, plan.index),
+        *_segment_locations(SEGMENT_LOCATION, "video", cors, plan.index),
+        "        # VOD manifests: rendered by the API, kept here as long as it says (by URL and Host, tokens and filters",
+        "        # included, per Accept-Encoding by the API's Vary) when the id is linked; never for live,",
+        "        # unknown ids or a refused token.",
         f'        location ~ "{MANIFEST_LOCATION}" {{',
-        *_gate("            "),
-        "            proxy_pass http://abr_api;",
+        *_linked("            ", plan.index),
+        f"            try_files {_LINK}/ @api;",
+        "            proxy_pass http://abr_api$request_uri;  # as asked (try_files has changed $uri)",
         "            proxy_buffering on;",
         "            proxy_cache abr_manifests;",
         "            # The key holds what the API's Vary names (nginx 1.22 heeds only one Vary header of several).",
         "            proxy_cache_key $scheme$http_host$request_uri|$http_accept_encoding|$http_origin;",
         "            proxy_hide_header X-Request-Id;  # the copy's id was its first request's",
+        "            proxy_hide_header X-Abr-Max-Age;",
+        "            proxy_hide_header Cache-Control;  # a signed one's counts down its token: written per request",
+        "            add_header Cache-Control $abr_manifest_cache_control always;",
         "            add_header X-Request-Id $abr_request_id always;",
         f"            proxy_cache_valid 200 {MANIFEST_TTL}s;",
-        "            proxy_ignore_headers Cache-Control Expires X-Accel-Expires Set-Cookie Vary;",
+        "            # The API says how long with X-Accel-Expires (api/origin.py front_expires); its Cache-Control",
+        "            # is for the client.",
+        "            proxy_ignore_headers Cache-Control Expires X-Accel-Redirect Set-Cookie Vary;",
         "            proxy_cache_use_stale updating;",
         "            proxy_cache_background_update on;",
         "            proxy_no_cache $abr_manifest_uncached;",
         "            proxy_cache_bypass $abr_manifest_uncached;",
         "        }",
-        "        location = /_abr_gate {",
-        "            internal;",
-        f"            proxy_pass http://abr_api{GATE_PATH}/$abr_pid;",
-        "            proxy_http_version 1.1;",
-        '            proxy_set_header Connection "";',
-        f"            proxy_set_header {SECRET_HEADER} $abr_front_secret;",
-        "            proxy_pass_request_body off;",
-        '            proxy_set_header Content-Length "";',
-        "            proxy_buffering on;  # nginx caches only what it buffers",
-        "            proxy_cache abr_gate;",
-        "            proxy_cache_key $abr_pid;",
-        f"            proxy_cache_valid 200 {GATE_TTL}s;",
-        "            # No proxy_cache_lock: its waiters poll every 0.5 s (ngx_http_file_cache.c), a stall for every",
-        "            # request of a new id; concurrent misses reach the API, which asks its database once (api/flights.py).",
-        "            proxy_ignore_headers Cache-Control Expires Set-Cookie;",
-        "        }",
         "        location / {",
         "            proxy_pass http://abr_api;",
         "        }",
+        "        # The gate's 404s, with the API's bodies (api/errors.py) and headers.",
+        *_not_found("@unknown", NO_PLAYBACK_ID, cors),
+        *_not_found("@missing", NO_SUCH_FILE, cors),
         "        location @api {",
-        "            default_type application/json;  # nginx's own 404s below; the API's answers keep theirs",
-        "            if ($abr_not_found) {",
-        "                add_header Cache-Control no-store always;",
-        "                add_header X-Request-Id $abr_request_id always;",
-        *(f"                {c}" for c in cors),
-        "                return 404 $abr_not_found;",
-        "            }",
         "            proxy_pass http://abr_api;",
         "        }",
         "        # Every request the API answers: streamed as it comes (live parts, previews, uploads).",

@@ -45,15 +45,17 @@ def cache_control(kind: Kind, *, complete: bool, token_ttl: int | None = None) -
     if kind is Kind.SEGMENT:
         value = _capped(SEGMENT_MAX_AGE, token_ttl)
         return f"public, max-age={value}, immutable" if value else NO_STORE
-    if complete:
-        value = _capped(COMPLETE_MANIFEST_MAX_AGE, token_ttl)
-        if not value:
-            return NO_STORE
-        if token_ttl is not None:
-            return f"public, max-age={value}"  # never serve stale past the token's end
+    value = _capped(manifest_max_age(complete=complete), token_ttl)
+    if not value:
+        return NO_STORE
+    if complete and token_ttl is None:
         return f"public, max-age={value}, stale-while-revalidate={COMPLETE_MANIFEST_SWR}"
-    value = _capped(PUBLISHING_MANIFEST_MAX_AGE, token_ttl)
-    return f"public, max-age={value}" if value else NO_STORE
+    return f"public, max-age={value}"  # a signed one: never served stale past the token's end
+
+
+def manifest_max_age(*, complete: bool) -> int:
+    """A manifest's max-age before any token's cap."""
+    return COMPLETE_MANIFEST_MAX_AGE if complete else PUBLISHING_MANIFEST_MAX_AGE
 
 
 def live_cache_control(max_age: int, *, ended: bool, token_ttl: int | None = None) -> str:

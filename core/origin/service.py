@@ -48,7 +48,7 @@ from core.media.model import Presentation
 from core.origin.conditional import compress, strong_etag
 from core.origin.hot import HotObjects
 from core.origin.paths import Kind, Target
-from core.services.playback import PlaybackCache, PlaybackTarget, SigningKeys, find_playback
+from core.services.playback import PlaybackCache, PlaybackTarget, SigningKeys, find_playback, find_vod_playbacks
 from core.storage import ObjectInfo, Storage
 
 MIN_COMPRESS_BYTES = 200  # below this gzip's own header makes it a loss
@@ -117,6 +117,7 @@ class OriginService:
         self._presentations: _Bounded = _Bounded(1024)
         self._manifests: _Bounded = _Bounded(max_manifests)
         self.hot = HotObjects(hot_bytes) if hot_bytes > 0 else None  # whole recent segments (core/origin/hot.py)
+        self.front_index = None  # behind the nginx front: its id links (core/origin/front_index.py, api/origin.py)
         # storage key → local file path text (None: object storage), filled by the fast path
         self.local_paths: dict[str, str | None] = {}
 
@@ -145,6 +146,18 @@ class OriginService:
             target = find_playback(session, playback_id)
         self.playbacks.put(playback_id, target)
         return target
+
+    def reload_vod_playbacks(self, playback_ids: list[str]) -> dict[str, PlaybackTarget]:
+        """Look these ids of assets up again at once and cache the answers (None: gone).
+
+        For the nginx front carrying the ids it links on to the next window: only ids that opened
+        an asset are asked, so one not found now is gone (or its asset is).
+        """
+        with Session(self.engine) as session:
+            found = find_vod_playbacks(session, playback_ids)
+        for playback_id in playback_ids:
+            self.playbacks.put(playback_id, found.get(playback_id))
+        return found
 
     # -- presentations --------------------------------------------------------
 

@@ -5,6 +5,11 @@ directory — and the answers compared: nginx may send a segment itself, but wha
 (status, bytes, the headers a player or a CDN reads, error bodies) must be the API's. Which side
 answered shows in the `ETag`: nginx's is `"mtime-size"` (two parts), the API's
 `"size-mtime_ns-inode"` (three).
+
+nginx sends an id's files once the API has linked the id for the current 5-second window
+(core/origin/front_index.py): the first request of an id in each window is the API's. So a test
+that wants nginx's answer asks through `from_nginx`, which sends the request again (at most twice)
+while the API answered it.
 """
 
 from __future__ import annotations
@@ -83,6 +88,20 @@ def both(stack, path: str, method: str = "GET", **kwargs) -> tuple[httpx.Respons
             httpx.request(method, api + path, timeout=10, **kwargs))
 
 
+def from_nginx(stack, path: str, method: str = "GET", **kwargs) -> httpx.Response:
+    """The front's answer once the id is linked: the first try may admit it (the API answers), a second
+    may fall on a new window; a third that is still the API's is a failure for the caller to see."""
+    for _ in range(3):
+        answer = httpx.request(method, stack[0] + path, timeout=10, **kwargs)
+        if by_nginx(answer):
+            break
+    return answer
+
+
+def both_from_nginx(stack, path: str, method: str = "GET", **kwargs) -> tuple[httpx.Response, httpx.Response]:
+    return from_nginx(stack, path, method, **kwargs), httpx.request(method, stack[1] + path, timeout=10, **kwargs)
+
+
 SAME_HEADERS = ("cache-control", "content-type", "content-length", "content-range", "accept-ranges",
                 "access-control-allow-origin", "access-control-expose-headers", "last-modified")
 
@@ -107,12 +126,12 @@ def token(stack, playback_id: str, *, ttl: int = 600, kid: str | None = None, **
 def test_public_segments_are_sent_by_nginx_with_the_apis_answer(stack):
     made = stack[2]
     for path in (SEGMENT, "h264-720p/init.mp4", "audio/00001.m4s"):
-        ours, theirs = both(stack, f"/play/{made.public_id}/{path}")
+        ours, theirs = both_from_nginx(stack, f"/play/{made.public_id}/{path}")
         assert_same(ours, theirs)
         assert by_nginx(ours) and not by_nginx(theirs)
         assert ours.content == made.files[path]
     assert ours.headers["content-type"] == "audio/mp4"
-    head, api_head = both(stack, f"/play/{made.public_id}/{SEGMENT}", "HEAD")
+    head, api_head = both_from_nginx(stack, f"/play/{made.public_id}/{SEGMENT}", "HEAD")
     assert_same(head, api_head)
     assert by_nginx(head) and head.content == b""
 
@@ -121,7 +140,7 @@ def test_ranges_are_answered_as_the_api_answers_them(stack):
     made = stack[2]
     url = f"/play/{made.public_id}/{SEGMENT}"
     for header in ("bytes=10-19", "bytes=-100", "bytes=4990-", "bytes=4999-99999"):
-        ours, theirs = both(stack, url, headers={"Range": header})
+        ours, theirs = both_from_nginx(stack, url, headers={"Range": header})
         assert_same(ours, theirs)
         assert ours.status_code == 206 and by_nginx(ours), header
     # Past the end (416 with the API's JSON body), several ranges and junk (the whole file, 200),
@@ -136,7 +155,8 @@ def test_ranges_are_answered_as_the_api_answers_them(stack):
 def test_conditional_requests_get_304_from_nginx(stack):
     made = stack[2]
     url = f"{stack[0]}/play/{made.public_id}/{SEGMENT}"
-    first = httpx.get(url)
+    first = from_nginx(stack, f"/play/{made.public_id}/{SEGMENT}")
+    assert by_nginx(first)
     again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["cache-control"] == "public, max-age=31536000, immutable"
@@ -148,7 +168,7 @@ def test_signed_segments_need_a_token_that_opens_this_id(stack):
     made = stack[2]
     url = f"/play/{made.signed_id}/{SEGMENT}"
     good = token(stack, made.signed_id, ttl=300)
-    ours, theirs = both(stack, f"{url}?token={good}")
+    ours, theirs = both_from_nginx(stack, f"{url}?token={good}")
     assert_same(ours, theirs, skip=("cache-control",))
     assert by_nginx(ours)
     # max-age is the token's remaining seconds, counted when each side answered.
@@ -179,7 +199,7 @@ def test_tokens_njs_does_not_know_go_to_the_api_which_decides(stack):
     url = f"/play/{made.signed_id}/{SEGMENT}"
     # A previous signing key still opens the id: checked in njs too.
     previous = token(stack, made.signed_id, kid="old")
-    ours, theirs = both(stack, f"{url}?token={previous}")
+    ours, theirs = both_from_nginx(stack, f"{url}?token={previous}")
     assert ours.status_code == theirs.status_code == 200 and by_nginx(ours)
     # A claim njs was not written for: the API decides (and here accepts).
     extra = token(stack, made.signed_id, iat=int(time.time()) - 10)
@@ -224,6 +244,14 @@ def test_manifests_are_the_apis_and_kept_a_second(stack):
         raw = httpx.get(stack[0] + path, headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in raw.headers and raw.content == theirs.content
     assert f"token={tok}" in both(stack, f"/play/{made.signed_id}/master.m3u8?token={tok}")[0].text
+    # nginx keeps a signed manifest for seconds, but its max-age counts down the token per request, as the API's.
+    short_lived = token(stack, made.signed_id, ttl=30)
+    signed = f"/play/{made.signed_id}/manifest.mpd?token={short_lived}"
+    first = httpx.get(stack[0] + signed)
+    time.sleep(2.1)
+    ours, theirs = both(stack, signed)
+    ages = [int(a.headers["cache-control"].removeprefix("public, max-age=")) for a in (first, ours, theirs)]
+    assert ages[1] <= ages[0] - 2 and abs(ages[1] - ages[2]) <= 1, ages
     # A token that no longer opens the id never gets the copy nginx kept of its manifest.
     short = token(stack, made.signed_id, ttl=2)
     assert httpx.get(f"{stack[0]}/play/{made.signed_id}/master.m3u8?token={short}").status_code == 200
@@ -232,7 +260,7 @@ def test_manifests_are_the_apis_and_kept_a_second(stack):
     assert late.status_code == 403
 
 
-def test_preflight_request_ids_and_the_gate_stay_the_apis(stack):
+def test_preflight_and_request_ids_stay_the_apis(stack):
     made = stack[2]
     ours, theirs = both(stack, f"/play/{made.public_id}/{SEGMENT}", "OPTIONS",
                         headers={"Origin": "https://site.example", "Access-Control-Request-Method": "GET",
@@ -242,20 +270,13 @@ def test_preflight_request_ids_and_the_gate_stay_the_apis(stack):
                  "access-control-max-age"):
         assert ours.headers.get(name) == theirs.headers.get(name)
     # One id for a request on both sides: the client's, on a segment nginx sends and on an answer the API gives.
-    sent = httpx.get(f"{stack[0]}/play/{made.public_id}/{SEGMENT}", headers={"X-Request-Id": "trace-me-42"})
+    sent = from_nginx(stack, f"/play/{made.public_id}/{SEGMENT}", headers={"X-Request-Id": "trace-me-42"})
     assert by_nginx(sent) and sent.headers["x-request-id"] == "trace-me-42"
     for path in (f"/play/{made.public_id}/h264-720p/00099.m4s", "/healthz",  # nginx's 404, the API's answer
                  f"/play/{made.public_id}/manifest.mpd", f"/play/{made.public_id}/manifest.mpd"):  # and its copy
         answer = httpx.get(f"{stack[0]}{path}", headers={"X-Request-Id": f"trace {path}"})
         assert answer.headers.get_list("x-request-id") == [f"trace {path}"], path
-    assert len(httpx.get(f"{stack[0]}/play/{made.public_id}/{SEGMENT}").headers["x-request-id"]) == 32
-    # The gate is not reachable from outside, through the front or (without its secret) on the API.
-    for base in (stack[0], stack[1]):
-        gate = httpx.get(f"{base}/_abr/front/playback/{made.public_id}")
-        assert gate.status_code == 404 and "x-abr-asset" not in gate.headers
-        assert gate.json()["error"]["code"] == "not_found"
-    spoofed = httpx.get(f"{stack[1]}/_abr/front/playback/{made.public_id}", headers={"X-Abr-Front-Secret": ""})
-    assert spoofed.status_code == 404
+    assert len(from_nginx(stack, f"/play/{made.public_id}/{SEGMENT}").headers["x-request-id"]) == 32
 
 
 def test_links_are_refused_and_removed_files_are_gone(stack):
@@ -279,6 +300,50 @@ def test_links_are_refused_and_removed_files_are_gone(stack):
         time.sleep(0.05)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
     assert time.monotonic() - removed < 2.5
+
+
+def test_a_removed_playback_id_stops_opening_files_within_the_apis_memory_of_ids(stack):
+    from sqlmodel import Session
+
+    from core.db.models import PlaybackId
+
+    settings = settings_from({"ABR_ENV": "test", "ABR_DATA_DIR": str(stack[5])})
+    engine = make_engine(settings.resolved_database_url)
+    made = fabricate(engine, open_storage(settings.resolved_storage_url), segment_size=5000)
+    path = f"/play/{made.public_id}/{SEGMENT}"
+    first = httpx.get(stack[0] + path, timeout=10)  # a never-linked id: the gate links it, nginx sends
+    assert first.status_code == 200 and by_nginx(first) and first.content == made.files[SEGMENT]
+    with Session(engine) as session:
+        session.delete(session.get(PlaybackId, made.public_id))
+        session.commit()
+    engine.dispose()
+    removed = time.monotonic()
+    # nginx looks for the id's link in the current 5 s window only, and the API links an id it still
+    # remembers (5 s, then refreshed from the database): gone within two windows and the refresh.
+    while (answer := httpx.get(stack[0] + path, timeout=10)).status_code == 200 and time.monotonic() - removed < 20:
+        time.sleep(0.2)
+    assert answer.status_code == 404 and answer.json()["error"]["message"] == f"no playback id {made.public_id}"
+    assert time.monotonic() - removed < 12.5
+
+
+def front_index(stack) -> Path:
+    """The id index of the front's nginx (`-p` prefix)."""
+    for pid in subprocess.run(["pgrep", "-P", str(stack[4].pid)], capture_output=True, text=True).stdout.split():
+        words = Path(f"/proc/{pid}/cmdline").read_text(errors="replace").replace("\0", " ").split()
+        if "-p" in words and "nginx" in " ".join(words):
+            return Path(words[words.index("-p") + 1]) / "ids"
+    raise AssertionError("no nginx below abr api --front")
+
+
+def test_an_id_being_played_is_linked_for_the_next_window_before_it_begins(stack):
+    from core.origin.front_index import bucket, window_end
+
+    made = stack[2]
+    assert by_nginx(from_nginx(stack, f"/play/{made.public_id}/{SEGMENT}"))
+    end = window_end(time.time())
+    time.sleep(max(0.0, end - time.time()) + 0.2)  # no request meanwhile: the API carried it on
+    assert (front_index(stack) / bucket(time.time()) / "p" / made.public_id).is_symlink()
+    assert by_nginx(httpx.get(f"{stack[0]}/play/{made.public_id}/{SEGMENT}", timeout=10))
 
 
 def test_stopping_abr_api_stops_its_nginx(stack):

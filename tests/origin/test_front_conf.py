@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from core.origin.front import (
     keys_env,
     render_conf,
 )
+from core.layout import media_key
 from core.origin.paths import Kind, classify
 from tests.origin.live import find_js_module, find_nginx
 
@@ -31,8 +34,7 @@ PATHS = ["h264-720p/00001.m4s", "h264-720p/init.mp4", "vp8-360p/00012.webm", "vp
 
 
 def plan(**changes) -> FrontPlan:
-    base = dict(listen_host="127.0.0.1", listen_port=8000, upstream_port=9000, storage_root=Path("/srv/abr/storage"),
-                prefix=Path("/run/abr-front"), module="/usr/lib/nginx/modules/ngx_http_js_module.so")
+    base = dict(listen_host="127.0.0.1", listen_port=8000, upstream_port=9000, prefix=Path("/run/abr-front"), module="/usr/lib/nginx/modules/ngx_http_js_module.so")
     return FrontPlan(**{**base, **changes})
 
 
@@ -66,11 +68,11 @@ def test_the_same_plan_renders_the_same_config():
     text = render_conf(plan(workers=3, run_as_root=True, access_log=True))
     assert text.splitlines()[1:4] == ["load_module /usr/lib/nginx/modules/ngx_http_js_module.so;", "user root;",
                                       "worker_processes 3;"]
-    assert "access_log /dev/stdout;" in text and "root /srv/abr/storage;" in text
+    assert "access_log /dev/stdout;" in text and "root /run/abr-front/ids;" in text
     assert "server 127.0.0.1:9000;" in text and "listen 127.0.0.1:8000 reuseport backlog=4096;" in text
     assert "user root;" not in render_conf(plan())
-    # No secret is ever written into the file: nginx reads the keys and the gate's secret from its environment.
-    assert "env ABR_FRONT_KEYS;" in text and "env ABR_FRONT_SECRET;" in text
+    # No secret is ever written into the file: nginx reads the keys from its environment.
+    assert "env ABR_FRONT_KEYS;" in text
 
 
 def test_any_origin_gets_a_star_and_a_list_is_echoed_one_at_a_time():
@@ -100,42 +102,105 @@ def test_real_nginx_accepts_the_config(tmp_path):
     module = find_js_module()
     nginx = find_nginx()
     conf = tmp_path / "nginx.conf"
-    conf.write_text(render_conf(plan(prefix=tmp_path, module=module, storage_root=tmp_path,
-                                     cors_origins="https://a.example")))
+    conf.write_text(render_conf(plan(prefix=tmp_path, module=module, cors_origins="https://a.example")))
     done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(conf)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
 
 
-def test_the_apis_gate_tells_nginx_which_ids_it_may_send_files_for(tmp_path):
+def test_the_api_links_the_ids_nginx_may_send_files_for(tmp_path):
+    from core.origin.front_index import bucket
     from core.storage import open_storage
     from tests.helpers import app_client
     from tests.origin.fabricate import fabricate
 
+    index = tmp_path / "ids"
     env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}
-    with app_client(env, front_secret="s3cret-for-the-gate") as client:
+    with app_client(env, front_index=str(index)) as client:
         ctx = client.app.state.ctx
-        made = fabricate(ctx.engine, open_storage(ctx.settings.resolved_storage_url))
+        storage = open_storage(ctx.settings.resolved_storage_url)
+        made = fabricate(ctx.engine, storage)
         live = client.post("/v1/live-streams", json={})
         assert live.status_code == 201, live.text
         live_id = live.json()["playback_ids"][0]["id"]
+        started = time.time()
+        for playback_id in (made.public_id, made.signed_id, live_id, "nosuchid"):
+            client.get(f"/play/{playback_id}/master.m3u8")  # the signed one's 403 still resolves the id
+        # (Each link is in the window it was made in: a request may fall on the next one.)
+        links = {f"{p.parent.name}/{p.name}": p for p in index.glob("*/*/*")}
+        assert sorted(links) == sorted([f"p/{made.public_id}", f"s/{made.signed_id}"])  # live, unknown: the API's
+        assert all(p.parent.parent.name in (bucket(started), bucket(time.time())) for p in links.values())
+        media = storage.local_path(media_key(made.asset_id, "h264-720p/00001.m4s"))
+        assert (links[f"p/{made.public_id}"] / "h264-720p/00001.m4s").resolve() == media.resolve()
+    shutil.rmtree(index)
+    with app_client(env) as client:  # no front: no links
+        assert client.get(f"/play/{made.public_id}/master.m3u8").status_code == 200
+    assert not index.exists()
 
-        def gate(playback_id: str, secret: str | None = "s3cret-for-the-gate"):
-            headers = {"X-Abr-Front-Secret": secret} if secret is not None else {}
-            return client.get(f"/_abr/front/playback/{playback_id}", headers=headers)
 
-        def verdict(answer):
-            assert answer.status_code == 200
-            return (answer.headers["x-abr-asset"], answer.headers["x-abr-signed"], answer.headers["x-abr-unknown"])
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_the_gate_links_an_id_and_sends_nginx_back_or_elsewhere(tmp_path, fast_path):
+    from core.origin.front_index import bucket
+    from core.storage import open_storage
+    from tests.helpers import app_client
+    from tests.origin.fabricate import fabricate
 
-        assert verdict(gate(made.public_id)) == (made.asset_id, "0", "")
-        assert verdict(gate(made.signed_id)) == (made.asset_id, "1", "")
-        assert verdict(gate(live_id)) == ("", "", "")  # live: every request goes to the API
-        assert verdict(gate("nosuchid")) == ("", "", "1")
-        assert verdict(gate("NOT-AN-ID")) == ("", "", "1")
-        for secret in (None, "", "wrong"):
-            refused = gate(made.public_id, secret)
-            assert refused.status_code == 404 and "x-abr-asset" not in refused.headers
-    with app_client(env) as client:  # no front: no gate, whatever is sent
-        answer = client.get(f"/_abr/front/playback/{made.public_id}", headers={"X-Abr-Front-Secret": ""})
-        assert answer.status_code == 404
+    index = tmp_path / "ids"
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data")}
+    with app_client(env, front_index=str(index), origin_fast_path=fast_path) as client:
+        ctx = client.app.state.ctx
+        made = fabricate(ctx.engine, open_storage(ctx.settings.resolved_storage_url))
+        live = client.post("/v1/live-streams", json={})
+        live_id = live.json()["playback_ids"][0]["id"]
+        window = bucket(time.time())
+
+        def gate(path: str) -> str:
+            answer = client.get(f"/_abr/front/admit/{path}")
+            assert answer.status_code == 200 and answer.content == b""
+            assert set(answer.headers) - {"content-length", "x-request-id", "date", "server"} == {"x-accel-redirect"}
+            return answer.headers["x-accel-redirect"]
+
+        segment = "h264-720p/00001.m4s"
+        assert gate(f"{window}/p/{made.public_id}/{segment}") == f"/play/{made.public_id}/{segment}"
+        assert (index / window / "p" / made.public_id).is_symlink()
+        token = "a.b.c"
+        assert gate(f"{window}/s/{made.signed_id}/{segment}?token={token}") \
+            == f"/play/{made.signed_id}/{segment}?token={token}"  # njs checked the token already
+        # The file need not be there: nginx, finding the link, answers the 404 itself.
+        assert gate(f"{window}/p/{made.public_id}/h264-720p/00099.m4s") == f"/play/{made.public_id}/h264-720p/00099.m4s"
+        assert gate(f"{window}/s/{made.public_id}/{segment}") == "@api"  # a public id asked with a token
+        assert gate(f"{window}/p/{made.signed_id}/{segment}") == "@api"  # a signed one without: the API's 403
+        assert gate(f"{window}/p/nosuchid0/{segment}") == "@unknown"
+        assert gate(f"{window}/p/{live_id}/{segment}") == "@api"
+        assert not (index / window / "p" / live_id).exists()
+        for junk in (f"{bucket(time.time() + 20)}/p/{made.public_id}/{segment}",  # a window not begun
+                     f"zz/p/{made.public_id}/{segment}", f"{window}/x/{made.public_id}/{segment}",
+                     f"{window}/p/{made.public_id}/presentation.json", f"{window}/p/NOT-AN-ID/{segment}"):
+            assert gate(junk) == "@api", junk
+    with app_client(env, origin_fast_path=fast_path) as client:  # no front: no gate
+        assert client.get(f"/_abr/front/admit/{window}/p/{made.public_id}/{segment}").status_code == 404
+
+
+def test_behind_the_front_manifests_say_how_long_nginx_may_keep_them(tmp_path):
+    from core.storage import open_storage
+    from tests.helpers import app_client
+    from tests.origin.fabricate import fabricate
+
+    env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path / "data"), "ABR_SIGNING_KEY": "k" * 40}
+    with app_client(env, front_index=str(tmp_path / "ids")) as client:
+        ctx = client.app.state.ctx
+        made = fabricate(ctx.engine, open_storage(ctx.settings.resolved_storage_url))
+        for _ in range(2):  # the routes, then the fast path
+            public = client.get(f"/play/{made.public_id}/master.m3u8")
+            assert public.headers["x-accel-expires"] == "5" and "x-abr-max-age" not in public.headers
+        from core.services.playback import SigningKeys, sign_token
+
+        keys = SigningKeys.from_settings(ctx.settings.signing_key, ctx.settings.signing_keys_previous,
+                                         ctx.settings.signing_key_id)
+        tok = sign_token(made.signed_id, keys=keys, expires_at=int(time.time()) + 100)
+        for _ in range(2):
+            signed = client.get(f"/play/{made.signed_id}/manifest.mpd?token={tok}")
+            assert signed.headers["x-accel-expires"] == "5" and signed.headers["x-abr-max-age"] == "86400"
+            assert signed.headers["cache-control"] in ("public, max-age=100", "public, max-age=99")
+    with app_client(env) as client:
+        assert "x-accel-expires" not in client.get(f"/play/{made.public_id}/master.m3u8").headers
