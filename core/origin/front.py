@@ -4,16 +4,23 @@
 address and the Python server on a private loopback port behind it. For a
 `/play/{id}/{rendition}/{segment}` GET or HEAD, nginx follows the link the
 API made for the id in the current 5-second window (`core/origin/front_index.py`:
-`{index}/{window}/p|s/{id}` -> the asset's directory; the API makes one
-whenever it resolves a VOD id, so it is as fresh as the API's own 5 s memory
-of ids), checks a signed id's token in njs (`front.js`: HS256 with the same
-keys, `exp`, `sub`), and sends the file with sendfile and its open-file
-cache: no Python per segment, and for a public id no script either. Whatever nginx does
-not settle (manifests, images, keys, live ids, S3, an unknown id, a token
-njs does not accept, a missing file, a range past the end, any other method)
-goes to the API unchanged, which answers it as it always does — so njs only
-ever has to *accept* a subset of what the API accepts; anything it refuses
-gets the API's own answer, error body included.
+`{index}/{window}/p|s/{id}` -> the asset's directory), checks a signed id's
+token in njs (`front.js`: HS256 with the same keys, `exp`, `sub`), and sends
+the file with sendfile and its open-file cache: no Python per segment, and
+for a public id no script either. No link yet: nginx asks the API's gate
+(`@admit_*` -> api/front_gate.py), which links the id and sends nginx back
+to the same URL with `X-Accel-Redirect`, or to the API (`@api`) or to the
+API's 404 for an unknown id (`@unknown`); a link that is there with no file
+behind it is the API's 404 for a missing file (`@missing`), and a file
+linked just after nginx looked is looked for once more (`@retry_*`).
+
+Whatever nginx does not settle (images, keys, live ids, a token njs does not
+accept, a range past the end, any other method) goes to the API unchanged,
+which answers it as it always does — so njs only ever has to *accept* a
+subset of what the API accepts; anything it refuses gets the API's own
+answer, error body included. VOD manifests are the API's, kept by nginx for
+as long as the API says (`X-Accel-Expires`, api/origin.py `front_expires`),
+keyed by what they vary on.
 
 Why: `bench/origin.py` showed the Python servers spend ~217 µs of
 interpreter time per segment answer against nginx's ~11 µs (README,
@@ -23,8 +30,9 @@ Same answer as the API's for a segment nginx sends: `Cache-Control` (capped at
 a signed token's remaining seconds, computed per request), the content type
 by rendition, CORS (`ABR_CORS_ORIGINS`), `Accept-Ranges`, `Last-Modified`,
 `X-Request-Id`; the `ETag` is nginx's (`"mtime-size"`), stable for the file,
-and each segment is always answered by the same side (the link is per id). Links below an asset's directory are refused
-(`disable_symlinks ... from=` the id's own link), as `core.origin.files` refuses them.
+and each segment is always answered by the same side. Links below an
+asset's directory are refused (`disable_symlinks ... from=` the id's own
+link), as `core.origin.files` refuses them.
 """
 
 from __future__ import annotations

@@ -153,22 +153,25 @@ class PlaybackTarget:
 
 
 def find_playback(session: Session, playback_id: str) -> PlaybackTarget | None:
-    """The asset and policy behind a playback id; None if unknown or its asset is gone."""
-    row = session.exec(
-        select(PlaybackId.asset_id, PlaybackId.policy)
-        .join(Asset, Asset.id == PlaybackId.asset_id)
-        .where(PlaybackId.id == playback_id)
-    ).first()
-    if row:
-        return PlaybackTarget(playback_id, row[0], row[1])
+    """The asset and policy behind a playback id; None if unknown or its asset is gone.
+
+    One query (an id that does not exist — players of a deleted asset, probes — costs one
+    round trip, not two): the id with its asset if that still exists, else its live stream.
+    """
     from core.db.models_live import LiveStream  # live playback ids: no asset, a live stream
 
-    live = session.exec(
-        select(LiveStream.id, PlaybackId.policy)
-        .join(LiveStream, LiveStream.playback_id == PlaybackId.id)
+    row = session.exec(
+        select(PlaybackId.policy, Asset.id, LiveStream.id)
+        .outerjoin(Asset, Asset.id == PlaybackId.asset_id)
+        .outerjoin(LiveStream, LiveStream.playback_id == PlaybackId.id)
         .where(PlaybackId.id == playback_id)
     ).first()
-    return PlaybackTarget(playback_id, live[0], live[1], live=True) if live else None
+    if row is None:
+        return None
+    policy, asset_id, live_id = row
+    if asset_id is not None:
+        return PlaybackTarget(playback_id, asset_id, policy)
+    return PlaybackTarget(playback_id, live_id, policy, live=True) if live_id is not None else None
 
 
 def find_vod_playbacks(session: Session, playback_ids: list[str]) -> dict[str, PlaybackTarget]:

@@ -277,6 +277,12 @@ def test_preflight_and_request_ids_stay_the_apis(stack):
         answer = httpx.get(f"{stack[0]}{path}", headers={"X-Request-Id": f"trace {path}"})
         assert answer.headers.get_list("x-request-id") == [f"trace {path}"], path
     assert len(from_nginx(stack, f"/play/{made.public_id}/{SEGMENT}").headers["x-request-id"]) == 32
+    # The gate is not reachable through the front (and its X-Accel-Redirect is heeded from @admit only).
+    from core.origin.front_index import bucket
+
+    gate = httpx.get(f"{stack[0]}/_abr/front/admit/{bucket(time.time())}/p/{made.public_id}/{SEGMENT}")
+    assert gate.status_code == 404 and gate.json()["error"]["code"] == "not_found"
+    assert "x-accel-redirect" not in gate.headers and gate.content != made.files[SEGMENT]
 
 
 def test_links_are_refused_and_removed_files_are_gone(stack):
