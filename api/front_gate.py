@@ -120,11 +120,10 @@ async def carry_forever(origin: OriginService) -> None:
         end = window_end(index.clock())
         await asyncio.sleep(max(0.0, end - CARRY_LEAD - index.clock()))
         ids = index.to_carry()
-        if ids:
-            try:
+        try:
+            if ids:
                 found = await run_in_threadpool(origin.reload_vod_playbacks, ids)
-            except Exception:  # noqa: BLE001 - the database is away: the ids are asked for again on a miss
-                log.warning("the nginx front could not look %d playback ids up again", len(ids), exc_info=True)
-            else:
                 index.carry({pid: (t.asset_id, t.signed) for pid, t in found.items()}, bucket(end + 0.5))
+        except Exception:  # noqa: BLE001 - the database is away (or a bug): those ids are asked for again on a miss
+            log.warning("the nginx front could not carry %d playback ids on", len(ids), exc_info=True)
         await asyncio.sleep(max(0.0, end - index.clock()))  # once per window
