@@ -60,21 +60,30 @@ def parse(path: str) -> tuple[str, str, str, str] | None:
     return window, ns, playback_id, segment
 
 
-def redirect(origin: OriginService, path: str, query: str, playback: PlaybackTarget | None) -> str:
-    """Where nginx goes next (`X-Accel-Redirect`), given the id's fresh target (None: unknown)."""
-    parsed = parse(path)
-    if parsed is None or origin.front_index is None:
-        return TO_API
+def link(origin: OriginService, playback: PlaybackTarget, window: str | None = None):
+    """Link a VOD id for nginx (`FrontIndex.admit`) and make sure this process carries its ids on.
+
+    The one place the API links an id: the gate, and every `/play` request it resolves
+    (api/origin.py). (the link, made now) or None; None too for a live id or without the front.
+    """
+    index = origin.front_index
+    if index is None or playback.live:
+        return None
+    linked = index.admit(playback.playback_id, playback.asset_id, playback.signed, window=window)
+    if index.carrier is None:
+        ensure_carrier(origin)
+    return linked
+
+
+def redirect(origin: OriginService, parsed: tuple[str, str, str, str], query: str,
+             playback: PlaybackTarget | None) -> str:
+    """Where nginx goes next (`X-Accel-Redirect`) for a parsed gate path, given the id's fresh target."""
     if playback is None:
         return UNKNOWN
-    if playback.live:
-        return TO_API
     window, ns, playback_id, segment = parsed
-    if (SIGNED if playback.signed else PUBLIC) != ns:
-        return TO_API  # a signed id without a token, or a public one with one: the API's answer
-    linked = origin.front_index.admit(playback_id, playback.asset_id, playback.signed, window=window)
-    ensure_carrier(origin)
-    if linked is None:
+    if playback.live or (SIGNED if playback.signed else PUBLIC) != ns:
+        return TO_API  # live; or a signed id without a token, or a public one with one: the API's answer
+    if link(origin, playback, window) is None:
         return TO_API
     # Back to the same URL even if the file is not there: nginx finds the link this time, and
     # answers the API's 404 itself (core/origin/front.py, @admit_*), so it never asks twice.
@@ -82,14 +91,14 @@ def redirect(origin: OriginService, path: str, query: str, playback: PlaybackTar
 
 
 async def answer(origin: OriginService, path: str, query: str) -> str:
-    """`redirect` for a gate request, looking the id up in the database when it is not fresh in memory."""
+    """The gate's answer: from memory when the id is fresh there, else after one database lookup."""
     parsed = parse(path)
     if parsed is None or origin.front_index is None:
         return TO_API
     known, playback = fresh_in_memory(origin, parsed[2])
     if not known:
         playback = await single_flight(("front", parsed[2]), origin.load_playback, parsed[2])
-    return redirect(origin, path, query, playback)
+    return redirect(origin, parsed, query, playback)
 
 
 def fresh_in_memory(origin: OriginService, playback_id: str) -> tuple[bool, PlaybackTarget | None]:

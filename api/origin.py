@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import error_response
 from api.flights import revalidate, single_flight
-from api.front_gate import ensure_carrier
+from api.front_gate import link
 from core.errors import NotFound
 from core.layout import media_key
 from core.media.manifests import ManifestFilter
@@ -84,10 +84,8 @@ def origin_service(ctx) -> OriginService:
 
 def admit(origin: OriginService, playback: PlaybackTarget) -> PlaybackTarget:
     """Behind the nginx front, link a VOD id for nginx to send its segments (core/origin/front_index.py)."""
-    if origin.front_index is not None and not playback.live:
-        origin.front_index.admit(playback.playback_id, playback.asset_id, playback.signed)
-        if origin.front_index.carrier is None:
-            ensure_carrier(origin)
+    if origin.front_index is not None:
+        link(origin, playback)
     return playback
 
 

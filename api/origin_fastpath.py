@@ -119,9 +119,12 @@ class OriginFastPath:
         self._cors_memo: dict[str | None, list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope, receive, send) -> None:
-        found = self.respond(scope) if scope["type"] == "http" else None
-        if found is None and scope["type"] == "http" and scope["path"].startswith(front_gate.PREFIX):
-            found = await self._gate_lookup(scope)
+        if scope["type"] != "http":
+            found = None
+        elif scope["path"].startswith(front_gate.PREFIX):
+            found = await self._gate(scope)
+        else:
+            found = self.respond(scope)
         if found is not None:
             status, headers, body = found
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -141,7 +144,7 @@ class OriginFastPath:
         if scope["method"] not in _METHODS:
             return None
         if not scope["path"].startswith(PREFIX):
-            return self._gate(scope) if scope["path"].startswith(front_gate.PREFIX) else None
+            return None
         try:
             found = self.answer(scope, ranges=ranges)
         except Exception:  # noqa: BLE001 - a bug here must not cost the request: the routes answer it
@@ -154,20 +157,8 @@ class OriginFastPath:
         return status, headers + self._cors(asked.get("origin")) \
             + [(b"x-request-id", request_id(scope).encode("latin-1"))], body
 
-    def _gate(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-        """The nginx front's gate (api/front_gate.py) when the id is fresh in memory; else `_gate_lookup`."""
-        origin = self._origin or self._find_origin(scope)
-        parsed = front_gate.parse(scope["path"])
-        if origin.front_index is None or parsed is None:
-            return None
-        known, playback = front_gate.fresh_in_memory(origin, parsed[2])
-        if not known:
-            return None
-        query = scope.get("query_string", b"").decode("latin-1")
-        return _redirect(front_gate.redirect(origin, scope["path"], query, playback))
-
-    async def _gate_lookup(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-        """The gate after a database lookup (an id not in memory: new, or one that does not exist)."""
+    async def _gate(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The nginx front's gate (api/front_gate.py), before any routing; None: the route's (no front)."""
         if scope["method"] not in _METHODS:
             return None
         origin = self._origin or self._find_origin(scope)
