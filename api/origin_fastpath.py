@@ -29,6 +29,14 @@ everything it needs is already in memory, doing no I/O that could wait:
   disk (and then, whole, it becomes a hot object); a small whole segment
   that is not in the page cache goes by path too where the server can.
 
+A request it cannot answer only because the playback id, or a manifest's
+presentation, is not in memory yet (a cold start, a player's first request
+for an id) is not handed on: it awaits the one database lookup and the one
+presentation read that every concurrent request for the id shares
+(`single_flight`, with the routes' own keys), then is answered here. On
+bench/origin.py's cold lists those requests went through the routes, whose
+stack cost several times the lookup.
+
 Entries just past their lifetime are still used while one background
 refresh runs (`api/flights.py`), as the routes do. Anything else — a miss,
 live manifests, S3, a 416, any error, any bug here — goes on to the
@@ -51,6 +59,7 @@ from urllib.parse import parse_qsl
 
 from api import front_gate
 from api.errors import error_response
+from api.flights import single_flight
 from api.middleware import request_id
 from api.origin import (
     INLINE_READ_BYTES,
@@ -61,7 +70,7 @@ from api.origin import (
     playback_from_memory,
 )
 from core import metrics
-from core.errors import AbrError, MissingObject
+from core.errors import AbrError, MissingObject, NotFound
 from core.layout import media_key
 from core.media.manifests import ManifestFilter
 from core.origin import policy
@@ -125,6 +134,8 @@ class OriginFastPath:
             found = await self._gate(scope)
         else:
             found = self.respond(scope)
+            if found is None and await self._load(scope):
+                found = self.respond(scope)
         if found is not None:
             status, headers, body = found
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -156,6 +167,43 @@ class OriginFastPath:
         metrics.observe_origin(scope["path"], status)
         return status, headers + self._cors(asked.get("origin")) \
             + [(b"x-request-id", request_id(scope).encode("latin-1"))], body
+
+    async def _load(self, scope) -> bool:
+        """Bring into memory what `respond` lacked for a `/play/…` request: True when it loaded something.
+
+        A cold id (one database lookup) and, for a VOD manifest, its presentation (one read), each
+        shared by every concurrent request for it (`single_flight`, the routes' own keys and calls),
+        so the request is then answered here instead of through the routes: at a cold start or when
+        a player first asks for an id, the routes' stack cost ~1 ms of CPU per request, several times
+        the lookup (bench/origin.py, 12,000-request cold list: ~40 % of the API's samples, py-spy).
+        Whatever still needs the routes (an unknown rendition, live, an error) goes on to them.
+        """
+        if scope["method"] not in _METHODS or not scope["path"].startswith(PREFIX):
+            return False
+        playback_id, slash, rest = scope["path"][len(PREFIX):].partition("/")
+        if not slash or not PLAYBACK_ID.match(playback_id) or (target := _classify(rest)) is None:
+            return False
+        origin = self._origin or self._find_origin(scope)
+        loaded = False
+        known = origin.playback_known(playback_id)
+        try:
+            if known is None:
+                await single_flight(("playback", playback_id), origin.playback, playback_id)
+                loaded = True
+                known = origin.playback_known(playback_id)
+        except NotFound:
+            return True  # an unknown id: remembered now, its 404 is answered from memory
+        except Exception:  # noqa: BLE001 - the routes look again and answer the error in the API's format
+            return False
+        playback = None if known is None else known[0]
+        if target.kind is not Kind.SEGMENT and playback is not None and not playback.live \
+                and not origin.presentation_known(playback.asset_id):
+            try:
+                await single_flight(("presentation", playback.asset_id), origin.presentation, playback.asset_id)
+            except Exception:  # noqa: BLE001 - no playable media yet, or storage failing: the routes answer
+                return loaded
+            loaded = True
+        return loaded
 
     async def _gate(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """The nginx front's gate (api/front_gate.py), before any routing; None: the route's (no front)."""

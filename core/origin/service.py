@@ -178,6 +178,10 @@ class OriginService:
         self._presentations.put(asset_id, loaded)
         return loaded
 
+    def presentation_known(self, asset_id: str) -> bool:
+        """Whether `manifest_known` can render this asset's manifests from memory now."""
+        return _overdue(self._presentations.get(asset_id)) is not None
+
     def forget(self, asset_id: str) -> None:
         """Re-read the asset's presentation.json on the next request (its text tracks changed)."""
         self._presentations.pop(asset_id, None)
@@ -198,12 +202,8 @@ class OriginService:
         and each went through the routes and a worker thread (~0.9 ms of CPU) for a ~0.1 ms render.
         """
         loaded = self._presentations.get(asset_id)
-        if loaded is None:
-            return None
-        overdue = time.monotonic() - loaded.fresh_until
-        # Only a complete presentation may be served stale: a publishing one changes every
-        # few seconds, and a CDN would keep a stale answer for its whole max-age on top.
-        if overdue > (STALE_GRACE if loaded.presentation.complete else 0):
+        overdue = _overdue(loaded)
+        if overdue is None:
             return None
         key = _manifest_key(asset_id, loaded, target, selected, query, playback_root)
         rendered = self._manifests.get(key)
@@ -224,6 +224,18 @@ class OriginService:
                                        playback_root)
             self._manifests.put(key, rendered)
         return rendered
+
+
+def _overdue(loaded: LoadedPresentation | None) -> float | None:
+    """Seconds `loaded` is past its lifetime (negative: fresh), or None when it may not answer at all.
+
+    Only a complete presentation may be served stale: a publishing one changes every few
+    seconds, and a CDN would keep a stale answer for its whole max-age on top.
+    """
+    if loaded is None:
+        return None
+    overdue = time.monotonic() - loaded.fresh_until
+    return None if overdue > (STALE_GRACE if loaded.presentation.complete else 0) else overdue
 
 
 def _manifest_key(asset_id: str, loaded: LoadedPresentation, target: Target, selected: ManifestFilter,
