@@ -97,6 +97,26 @@ SMALL_RUNG_PRESET: str | None = "superfast"
 # where partitions did not; the 2 slices spread its work over both cores. On the synthetic testsrc2 (30 fps,
 # sharp edges) the pipeline's wall is 0.87x the hand-written command's, not 0.8x: its CPU is 0.81x but its
 # threads keep the cores less busy (1.71 of 2 against the hand-written command's 16 slice threads' 1.83).
+#
+# More cuts on the largest rung, measured 2026-12-06 on a quiet machine and not adopted: the 1080p rung alone (one
+# ffmpeg each, this rung's argv: veryfast, 2 slice threads, VBV), 30 s cuts, one run each, CPU s and VMAF v0.6.1
+# (every 5th frame):
+#
+#   1080p rung                          testsrc2: CPU s   VMAF     footage: CPU s   VMAF
+#   hand-written (4 slices, hex)        18.71             94.63    23.67            96.62
+#   as shipped (me=dia)                 16.77             94.54    20.26            96.68
+#     + partitions without i4x4         16.93             94.38    19.70            96.66
+#     + partitions without b8x8         16.79             94.46    21.07            96.69
+#     + weightp=0                       17.04             94.54    19.99            96.68
+#     + rc-lookahead=5                  17.38             94.45    19.62            96.67
+#     + bframes=2                       17.39             94.55    20.37            96.69
+#
+# None saves more than this machine's run-to-run noise (~3 %). (aq-mode=0 scored +0.28 / +0.69 at the same CPU:
+# it moves bits to where VMAF looks and away from flat areas, a metric effect, not a saving.) Where the rest goes,
+# on testsrc2 (the whole argv alone, quiet, per thread): the 1080p rung 14.9 CPU s (5.3 of them its two lookahead
+# threads), 720p 5.2, 480p 2.6, 360p 2.4, decoding 2.3, scaling 1.8 (swscale's own slice threads; zimg's zscale
+# instead measured 1.5 % less CPU, within noise), AAC 0.5; 17.6 s wall for 30.3 CPU s, 1.72 cores busy evenly
+# through the run, against the hand-written command's 20.7-21.5 s for 38-40 CPU s (1.85).
 LARGEST_RUNG_X264: str | None = "me=dia"
 # Whether the smallest rung of a ladder of three or more keeps the family's preset when the others between it and
 # the largest take SMALL_RUNG_PRESET: superfast cost the 360p rung 0.54 VMAF against the hand-written

@@ -32,9 +32,10 @@ other than the previous, current and next are removed when a new one is made.
 Measured on bench/origin.py's realistic list (2.5 GB, 60 assets, half signed,
 500 connections; README, Benchmarks): the front went from 0.56× to 0.64×
 nginx's throughput on the 12,000-request list and from 0.63× to 0.71× on
-the 60,000 one, against the `auth_request` per segment this replaced; the
-API answers ~5 % of the longer list's requests (manifests, unknown ids, the
-first sight of an id).
+the 60,000 one, against the `auth_request` per segment this replaced
+(2026-12-05; on the next day's slower host 0.56× and 0.62×); the API answers
+~5 % of the longer list's requests (manifests, unknown ids, the first sight
+of an id).
 """
 
 from __future__ import annotations
