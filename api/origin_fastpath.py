@@ -68,6 +68,7 @@ from api.origin import (
     front_expires,
     manifest_from_memory,
     playback_from_memory,
+    resolve_playback,
 )
 from core import metrics
 from core.errors import AbrError, MissingObject, NotFound
@@ -180,22 +181,23 @@ class OriginFastPath:
         """
         if scope["method"] not in _METHODS or not scope["path"].startswith(PREFIX):
             return False
-        playback_id, slash, rest = scope["path"][len(PREFIX):].partition("/")
-        if not slash or not PLAYBACK_ID.match(playback_id) or (target := _classify(rest)) is None:
+        split = _split(scope["path"])
+        if split is None:
             return False
+        playback_id, target = split
         origin = self._origin or self._find_origin(scope)
         loaded = False
         known = origin.playback_known(playback_id)
-        try:
-            if known is None:
-                await single_flight(("playback", playback_id), origin.playback, playback_id)
-                loaded = True
-                known = origin.playback_known(playback_id)
-        except NotFound:
-            return True  # an unknown id: remembered now, its 404 is answered from memory
-        except Exception:  # noqa: BLE001 - the routes look again and answer the error in the API's format
-            return False
-        playback = None if known is None else known[0]
+        if known is None:
+            try:
+                playback = await resolve_playback(origin, playback_id)  # the routes' own shared lookup
+            except NotFound:
+                return True  # an unknown id: remembered now, its 404 is answered from memory
+            except Exception:  # noqa: BLE001 - the routes look again and answer the error in the API's format
+                return False
+            loaded = True
+        else:
+            playback = known[0]
         if target.kind is not Kind.SEGMENT and playback is not None and not playback.live \
                 and not origin.presentation_known(playback.asset_id):
             try:
@@ -225,12 +227,10 @@ class OriginFastPath:
         The body is bytes, or a `ByPath` the server sends by path.
         None hands the request on to the routes.
         """
-        playback_id, slash, rest = scope["path"][len(PREFIX):].partition("/")
-        if not slash or not PLAYBACK_ID.match(playback_id):
+        split = _split(scope["path"])
+        if split is None:
             return None
-        target = _classify(rest)
-        if target is None:
-            return None
+        playback_id, target = split
         origin = self._origin or self._find_origin(scope)
         known, playback = playback_from_memory(origin, playback_id)
         if playback is None:
@@ -311,6 +311,15 @@ def _unknown_playback(playback_id: str) -> tuple[list[tuple[bytes, bytes]], byte
     """The routes' answer to an unknown playback id (api/errors.py renders it): (headers, body)."""
     answer = error_response(404, "not_found", f"no playback id {playback_id}")
     return answer.raw_headers, bytes(answer.body)
+
+
+def _split(path: str) -> tuple[str, Target] | None:
+    """(playback id, target) of a `/play/{id}/{rest}` path this path may answer; None otherwise."""
+    playback_id, slash, rest = path[len(PREFIX):].partition("/")
+    if not slash or not PLAYBACK_ID.match(playback_id):
+        return None
+    target = _classify(rest)
+    return None if target is None else (playback_id, target)
 
 
 @lru_cache(maxsize=4096)
