@@ -123,6 +123,17 @@ LARGEST_RUNG_X264: str | None = "me=dia"
 # command's on the footage (table above), past the 0.5 allowed, while that rung is ~6 % of the ladder's
 # pixels, so sparing it costs little CPU; it is also the rung the slowest connections see.
 SPARE_SMALLEST_RUNG: bool = True
+# Whether the largest rung's picture is the filter graph's last output, not its first. ffmpeg (7 and
+# later, fftools/ffmpeg_sched.c `sch_add_enc`) gives every encoder an input queue of one frame, and the
+# graph's thread hands each frame to its outputs in the graph's order, waiting at the first full queue.
+# The largest rung's encoder is the slowest: first in line, it kept the graph waiting while the small
+# rungs' encoders had finished their frame and had no next one (the cores idled between frames); last
+# in line, the small encoders already hold their next frame while the graph waits on it. The same
+# encoders get the same frames (every segment byte-identical). Measured 2026-12-06 on the 2-core machine,
+# quiet, the pipeline's ffmpeg alone on bench/ladder.py's 30 s testsrc2 (4 runs each, alternated): wall
+# 19.10 s -> 18.31 s (median; faster in each of the 4 pairs), cores busy 1.71-1.73 -> 1.75-1.76, CPU 32.9 ->
+# 32.0 s; footage: see the README ("The largest rung last").
+LARGEST_LAST = True
 ONE_RUNG_THREADS = 4  # the former fixed count in every rung
 SCALER = "bicubic"
 
@@ -180,11 +191,15 @@ def build_ladder_graph(head: str, renditions: tuple[Rendition, ...] | list[Rendi
     for i, p in enumerate(plans):
         children.setdefault(p.parent, []).append(i)
     roots = children.get(None, [])
+    pixels = [r.width * r.height for r in renditions]
+    # The largest rungs' pictures leave the graph last (LARGEST_LAST): their chain ends in [o{i}], and
+    # a `null` at the end of the graph makes it the output [v{i}].
+    last = [i for i, p in enumerate(pixels) if p == max(pixels)] if LARGEST_LAST and len(set(pixels)) > 1 else []
     graph = head + f"split={len(roots)}" + "".join(f"[s{i}]" for i in roots)
     for i, r in enumerate(renditions):
         parent = plans[i].parent
         graph += f";[{'s' if parent is None else f'c{parent}_'}{i}]scale={r.width}:{r.height}:flags={SCALER}"
         graph += ",setsar=1,format=yuv420p"
-        kids = children.get(i, [])
-        graph += f",split={len(kids) + 1}[v{i}]" + "".join(f"[c{i}_{k}]" for k in kids) if kids else f"[v{i}]"
-    return graph
+        outs = [f"[o{i}]" if i in last else f"[v{i}]"] + [f"[c{i}_{k}]" for k in children.get(i, [])]
+        graph += f",split={len(outs)}" + "".join(outs) if len(outs) > 1 else outs[0]
+    return graph + "".join(f";[o{i}]null[v{i}]" for i in last)

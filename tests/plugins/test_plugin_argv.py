@@ -32,8 +32,8 @@ def test_decode_argv_normalises_once_and_writes_raw_frames():
 VIDEO = [
     "-filter_complex",
     "[0:v]split=1[s0]"
-    ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
-    ";[c0_1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1]",
+    ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+    ";[c0_1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1];[o0]null[v0]",
     "-map", "[v0]", "-map", "[v1]",
     "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
     # 720p is 80 % of the pixels: round(4 x 0.8) = 3 slice threads, motion search dia (core/media/rungs.py).

@@ -46,9 +46,9 @@ CASES = [
             "-filter_complex",
             # Cascaded: each rung scaled from the one above (core/media/rungs.py).
             "[0:v]fps=30,split=1[s0]"
-            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
+            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
             ";[c0_1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
-            ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2]",
+            ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2];[o0]null[v0]",
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(4 x 0.59) = 2; the
@@ -86,8 +86,8 @@ CASES = [
         HEAD + [
             "-filter_complex",
             "[0:v]fps=25,split=1[s0]"
-            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
-            ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1]",
+            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+            ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1];[o0]null[v0]",
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libvpx", "-deadline", "good", "-cpu-used", "5", "-auto-alt-ref", "0",
             "-g", "50", "-keyint_min", "50", "-force_key_frames", "expr:gte(t,n_forced*2)",
@@ -103,8 +103,8 @@ CASES = [
         HEAD + [
             "-filter_complex",
             "[0:v]fps=30,split=1[s0]"
-            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
-            ";[c0_1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1]",
+            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+            ";[c0_1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1];[o0]null[v0]",
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libsvtav1", "-preset", "9", "-svtav1-params", "lp=1",
             *KEYS_4S_30,
@@ -143,8 +143,8 @@ CASES = [
         HEAD + [
             "-filter_complex",
             "[0:v]fps=30,split=1[s0]"
-            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
-            ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1]",
+            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+            ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1];[o0]null[v0]",
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             # Two sizes: 360p is 69 % of the pixels, round(4 x 0.69) = 3 slices; the smaller is not spared.
@@ -345,3 +345,4 @@ def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_p
     assert some == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast"),
                                 ("sliced-threads=1:threads=1:stitchable=1", "veryfast")]
     assert full[0] == ("sliced-threads=1:threads=3:stitchable=1:me=dia", "veryfast")
+

@@ -37,6 +37,19 @@ def test_plan_rungs(renditions, plans):
 
 
 def test_graph_cascades_each_rung_from_the_one_above():
+    # The largest rung's picture is the graph's last output (rungs.LARGEST_LAST): [o0] becomes [v0] at the end.
+    assert build_ladder_graph("[0:v]fps=30,", DEFAULT_1080, plan_rungs(DEFAULT_1080)) == (
+        "[0:v]fps=30,split=1[s0]"
+        ";[s0]scale=1920:1080:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+        ";[c0_1]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
+        ";[c1_2]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v2][c2_3]"
+        ";[c2_3]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v3]"
+        ";[o0]null[v0]"
+    )
+
+
+def test_graph_outputs_in_the_order_before_largest_last(monkeypatch):
+    monkeypatch.setattr("core.media.rungs.LARGEST_LAST", False)
     assert build_ladder_graph("[0:v]fps=30,", DEFAULT_1080, plan_rungs(DEFAULT_1080)) == (
         "[0:v]fps=30,split=1[s0]"
         ";[s0]scale=1920:1080:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0_1]"
@@ -46,15 +59,27 @@ def test_graph_cascades_each_rung_from_the_one_above():
     )
 
 
+def test_every_rung_of_the_largest_size_goes_last():
+    r = rungs((640, 360), (1280, 720), (1280, 720))
+    assert build_ladder_graph("[0:v]", r, plan_rungs(r)) == (
+        "[0:v]split=2[s1][s2]"
+        ";[c1_0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v0]"
+        ";[s1]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[o1][c1_0]"
+        ";[s2]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[o2]"
+        ";[o1]null[v1];[o2]null[v2]"
+    )
+
+
 def test_graph_tree_with_two_roots():
     # 1290x480 is not covered by 1280x720, so both come from the source; 640x360 from the smallest cover.
     r = rungs((1280, 720), (1290, 480), (640, 360), (360, 240))
     assert build_ladder_graph("[0:v]", r, plan_rungs(r)) == (
         "[0:v]split=2[s0][s1]"
-        ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v0]"
+        ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[o0]"
         ";[s1]scale=1290:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
         ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[v2][c2_3]"
         ";[c2_3]scale=360:240:flags=bicubic,setsar=1,format=yuv420p[v3]"
+        ";[o0]null[v0]"
     )
 
 
