@@ -37,6 +37,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from core.media.encryption import ContentKey
+from core.media.images import StoryboardTap, sheet_output
 from core.media.model import Ladder, Rendition
 from core.media import rungs
 from core.media.rungs import build_ladder_graph, plan_rungs
@@ -159,6 +160,9 @@ class EncodeJob:
     # The VOD ladder's per-rung x264 tuning (`rungs.SMALL_RUNG_PRESET`, `LARGEST_RUNG_X264`: measured for files). Live turns it off
     # (core/live/encode.py): a live encode has its own preset for every rung, measured for keeping up.
     vod_rung_tuning: bool = True
+    # The storyboard sheet, cut by this process from one rung's picture and written to out_dir (a second
+    # output after the segments); None: none (core/media/images.py StoryboardTap). Whole jobs only.
+    storyboard: StoryboardTap | None = None
 
     @property
     def short_first(self) -> bool:
@@ -250,6 +254,10 @@ def build_encode_argv(ffmpeg: str, job: EncodeJob) -> list[str]:
         "-adaptation_sets", " ".join(f"id={i}{video_seg if i < videos else ''},streams={i}" for i in range(streams)),
         str(job.manifest_path),
     ]  # fmt: skip
+    if job.storyboard is not None:
+        if job.ladder is None or _windowed(job) or not 0 <= job.storyboard.rung < len(job.ladder.renditions):
+            raise ValueError("a storyboard is cut from a rung of a whole video encode")
+        argv += ["-map", "[vsb]", "-map_metadata", "-1", *sheet_output(job.out_dir / job.storyboard.name)]
     return argv
 
 
@@ -331,8 +339,9 @@ def _video_args(job: EncodeJob) -> list[str]:
                        within=ladder.within or None,
                        largest_x264=rungs.LARGEST_RUNG_X264 if tuned else None,
                        spare_smallest=tuned and rungs.SPARE_SMALLEST_RUNG)
+    tap = (job.storyboard.rung, job.storyboard.graph) if job.storyboard is not None else None
     args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",
-                                                  ladder.renditions, plans)]
+                                                  ladder.renditions, plans, tap)]
     for i in range(n):
         args += ["-map", f"[v{i}]"]
     gop = gop_size(job.segment_duration, rate)

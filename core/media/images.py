@@ -26,7 +26,7 @@ from typing import Literal
 
 from core.errors import BadRequest, NotFound
 from core.media.image_sizes import ANIMATED_FRAME_RATES, ANIMATED_WIDTHS, IMAGE_SIZES, snap_time, snap_up
-from core.media.model import VIDEO_CODECS, Presentation, Segment, Track
+from core.media.model import VIDEO_CODECS, Presentation, Rendition, Segment, Track
 
 MAX_DIMENSION = 1920
 FIT_MODES = ("preserve", "stretch", "crop", "pad", "smartcrop")
@@ -304,8 +304,8 @@ class StoryboardPlan:
 
     @property
     def name(self) -> str:
-        return (f"storyboard-{self.decode.track.id}-i{round(self.interval * 1000)}"
-                f"-{self.tile_width}x{self.tile_height}-{self.columns}x{self.rows}.jpg")
+        return _storyboard_name(self.decode.track.id, self.interval, self.tile_width, self.tile_height,
+                                self.columns, self.rows)
 
     @property
     def sheet_size(self) -> tuple[int, int]:
@@ -332,28 +332,80 @@ def storyboard_interval(duration: float, segment_duration: float) -> tuple[float
     return math.ceil(raw / segment_duration) * segment_duration, True
 
 
-def plan_storyboard(presentation: Presentation) -> StoryboardPlan:
-    track = source_track(presentation, largest=False)
-    r = track.rendition
-    duration = round(track.duration_seconds, 3)
-    interval, keyframes_only = storyboard_interval(duration, presentation.segment_duration)
+def _storyboard_layout(rendition: Rendition, duration: float, segment_duration: float) -> dict:
+    """The sheet's geometry for a rung of this size and a track this long (StoryboardPlan's fields)."""
+    interval, keyframes_only = storyboard_interval(duration, segment_duration)
     count = max(1, math.ceil(duration / interval - 1e-9))
     columns = min(STORYBOARD_COLUMNS, count)
-    tile_height = max(2, round(STORYBOARD_TILE_WIDTH * r.height / r.width / 2) * 2)
+    tile_height = max(2, round(STORYBOARD_TILE_WIDTH * rendition.height / rendition.width / 2) * 2)
+    return {"duration": duration, "interval": interval, "keyframes_only": keyframes_only,
+            "tile_width": STORYBOARD_TILE_WIDTH, "tile_height": tile_height, "columns": columns,
+            "rows": math.ceil(count / columns), "count": count}
+
+
+def _storyboard_name(track_id: str, interval: float, tile_width: int, tile_height: int, columns: int,
+                     rows: int) -> str:
+    return f"storyboard-{track_id}-i{round(interval * 1000)}-{tile_width}x{tile_height}-{columns}x{rows}.jpg"
+
+
+def _storyboard_graph(interval: float, tile_width: int, tile_height: int, columns: int, rows: int) -> str:
+    """Every `interval` s a frame, scaled to a tile, all tiled into one sheet."""
+    return (f"fps=1/{_seconds(interval)},scale={tile_width}:{tile_height}:flags=bicubic,setsar=1,"
+            f"tile={columns}x{rows}")
+
+
+def plan_storyboard(presentation: Presentation) -> StoryboardPlan:
+    track = source_track(presentation, largest=False)
     decode = DecodePlan(track, tuple(sorted(track.segments, key=lambda s: s.number)), 0.0,
                         presentation.protection is not None)
-    return StoryboardPlan(decode, duration, interval, keyframes_only, STORYBOARD_TILE_WIDTH, tile_height,
-                          columns, math.ceil(count / columns), count)
+    return StoryboardPlan(decode, **_storyboard_layout(track.rendition, round(track.duration_seconds, 3),
+                                                       presentation.segment_duration))
 
 
 def build_storyboard_argv(ffmpeg: str, plan: StoryboardPlan, source: Path, out: Path) -> list[str]:
-    """Every `interval` s a frame, scaled to a tile, all tiled into one sheet."""
+    """The sheet cut from a finished rung (`source`: its segments joined)."""
     skip = ["-skip_frame", "nokey"] if plan.keyframes_only else []
-    graph = (f"fps=1/{_seconds(plan.interval)},"
-             f"scale={plan.tile_width}:{plan.tile_height}:flags=bicubic,setsar=1,"
-             f"tile={plan.columns}x{plan.rows}")
+    graph = _storyboard_graph(plan.interval, plan.tile_width, plan.tile_height, plan.columns, plan.rows)
     return [ffmpeg, *_INPUT, *skip, "-i", str(source), "-map", "0:v:0", "-an", "-sn", "-map_metadata", "-1",
-            "-vf", graph, "-frames:v", "1", *_encoder("jpg"), "-update", "1", str(out)]  # fmt: skip
+            "-vf", graph, *sheet_output(out)]  # fmt: skip
+
+
+def sheet_output(out: Path) -> list[str]:
+    """The output options of one storyboard sheet (a JPEG written once), at `out`."""
+    return ["-frames:v", "1", *_encoder("jpg"), "-update", "1", str(out)]
+
+
+@dataclass(frozen=True)
+class StoryboardTap:
+    """The storyboard sheet cut by a ladder's own ffmpeg, from a rung's picture on its way to the encoder.
+
+    The transcode's sheet was cut after the encode from the smallest rung's
+    segments: a second decode of the whole rung (0.4 s of a 30 s 1080p
+    ladder's ~19 s on 2 cores; a 3-minute video's ~2.5 s) after every other
+    step, on the way to `ready`. Cut inside the encode, the picture is the one
+    the rung's encoder gets (the same frames, not their encoded copy) and
+    costs almost nothing beside the ladder. `name` is `StoryboardPlan.name`
+    as planned from the probed duration: the transcode keeps the sheet only
+    when the finished presentation plans the same name (a track a tile longer
+    or shorter than probed gets its sheet cut the former way).
+    """
+
+    rung: int  # index in the ladder of the rung whose picture is tiled
+    name: str  # the sheet's file name, `StoryboardPlan.name`
+    graph: str  # the filter chain from the rung's picture to the sheet
+
+    @classmethod
+    def plan(cls, renditions: tuple[Rendition, ...] | list[Rendition], duration: float,
+             segment_duration: float) -> StoryboardTap | None:
+        """The sheet `plan_storyboard` will ask for once this ladder is encoded (its smallest rung, as
+        `source_track` picks within one codec), from the source's probed `duration`; None without video."""
+        video = [(i, r) for i, r in enumerate(renditions) if r.width and r.height]
+        if not video or duration <= 0:
+            return None
+        i, r = min(video, key=lambda x: (x[1].height, x[1].id))
+        g = _storyboard_layout(r, round(duration, 3), segment_duration)
+        geometry = (g["interval"], g["tile_width"], g["tile_height"], g["columns"], g["rows"])
+        return cls(i, _storyboard_name(r.id, *geometry), _storyboard_graph(*geometry))
 
 
 def _vtt_time(seconds: float) -> str:

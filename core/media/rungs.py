@@ -179,13 +179,15 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset
 
 
 def build_ladder_graph(head: str, renditions: tuple[Rendition, ...] | list[Rendition],
-                       plans: tuple[RungPlan, ...]) -> str:
+                       plans: tuple[RungPlan, ...], tap: tuple[int, str] | None = None) -> str:
     """The -filter_complex: `head` (e.g. ``[0:v]fps=30,``) then a tree of scales, rung i out on ``[v{i}]`` (pure).
 
     Every rung's picture is `scale,setsar=1,format=yuv420p` of its parent's
     (square pixels: the ladder's sizes are display sizes); a picture that
     feeds other rungs is `split` after it, so a child scales the finished
-    yuv420p picture of the rung above.
+    yuv420p picture of the rung above. `tap` (rung index, filter chain): that
+    rung's picture also goes through the chain, out on ``[vsb]`` (the
+    storyboard sheet, `core.media.images.StoryboardTap`).
     """
     children: dict[int | None, list[int]] = {}
     for i, p in enumerate(plans):
@@ -201,5 +203,7 @@ def build_ladder_graph(head: str, renditions: tuple[Rendition, ...] | list[Rendi
         graph += f";[{'s' if parent is None else f'c{parent}_'}{i}]scale={r.width}:{r.height}:flags={SCALER}"
         graph += ",setsar=1,format=yuv420p"
         outs = [f"[o{i}]" if i in last else f"[v{i}]"] + [f"[c{i}_{k}]" for k in children.get(i, [])]
+        outs += ["[sb]"] if tap is not None and tap[0] == i else []
         graph += f",split={len(outs)}" + "".join(outs) if len(outs) > 1 else outs[0]
+    graph += f";[sb]{tap[1]}[vsb]" if tap is not None else ""
     return graph + "".join(f";[o{i}]null[v{i}]" for i in last)

@@ -147,17 +147,20 @@ def publish_static_mp4(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_i
 
 
 def finish_extras(engine: Engine, storage: Storage, *, asset_id: str, presentation: Presentation, ffmpeg: str,
-                  work_dir: Path, mp4_support: bool, content_key: ContentKey | None = None) -> None:
+                  work_dir: Path, mp4_support: bool, content_key: ContentKey | None = None,
+                  storyboard: Path | None = None) -> None:
     """Called by the transcode after its last family, before the final `presentation.json` write.
 
     Text tracks uploaded while it ran are taken into the presentation; the
-    storyboard is made (every segment is published by now); the MP4 download
+    storyboard is made (every segment is published by now), or the sheet the
+    encode cut (`storyboard`, `core.media.images.StoryboardTap`) is kept when
+    it is the one the finished presentation plans; the MP4 download
     is made when asked for. A failed storyboard or remux is logged, not fatal:
     the stream is what the asset is for, and they 404 until a re-run.
     """
     sync_text_tracks(engine, asset_id, presentation)
     publish_storyboard(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id, presentation=presentation,
-                       content_key=(lambda: content_key) if content_key is not None else None)
+                       content_key=(lambda: content_key) if content_key is not None else None, made=storyboard)
     if not mp4_support:
         return
     try:
@@ -167,11 +170,24 @@ def finish_extras(engine: Engine, storage: Storage, *, asset_id: str, presentati
 
 
 def publish_storyboard(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_id: str,
-                       presentation: Presentation, content_key: Callable[[], ContentKey] | None = None) -> str | None:
-    """Make the storyboard sheet the origin's `storyboard.vtt` points into; None when it could not be made."""
+                       presentation: Presentation, content_key: Callable[[], ContentKey] | None = None,
+                       made: Path | None = None) -> str | None:
+    """Make the storyboard sheet the origin's `storyboard.vtt` points into; None when it could not be made.
+
+    `made`: a sheet the encode cut already (moved into storage when its name is the plan's, else
+    left alone and the sheet is cut from the finished rung).
+    """
     try:
-        return make_image(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id,
-                          plan=images.plan_storyboard(presentation), content_key=content_key)
+        plan = images.plan_storyboard(presentation)
+        if made is not None and made.name == plan.name:
+            key = layout.media_key(asset_id, image_relative(plan))
+            storage.put_file(key, made, move=True)
+            return key
+        if made is not None:
+            log.info("asset %s: the encode's storyboard %s is not the planned %s; cutting it again",
+                     asset_id, made.name, plan.name)
+        return make_image(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id, plan=plan,
+                          content_key=content_key)
     except AbrError as exc:  # NotFound: no complete video rung (audio only); FFmpegError
         log.info("asset %s: no storyboard: %s", asset_id, exc.message)
         return None

@@ -43,7 +43,8 @@ from core.media.encode import EncodeJob
 from core.media.family import encode_family
 from core.media.encryption import ContentKey
 from core.media.ladder import STITCHABLE_CRF_CODECS
-from core.media.model import Ladder, Presentation, Protection, Track
+from core.media.images import StoryboardTap
+from core.media.model import VIDEO_CODECS, Ladder, Presentation, Protection, Track
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import probe
 from core.media.runner import Progress
@@ -64,6 +65,11 @@ CANCEL_POLL_S = 1.0
 # so the first segments (what `playable` waits for) keep the cores and the analysis takes what is left.
 ANALYSIS_NICE = 10
 DB_RETRY_S = 30.0  # how long a running job rides out a database restart before giving the attempt up
+
+
+def _codec_rank(codec: str) -> int:
+    """The order images prefer a family's rungs in (`core.media.images.source_track`: H.264 first)."""
+    return VIDEO_CODECS.index(codec) if codec in VIDEO_CODECS else len(VIDEO_CODECS)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -146,6 +152,7 @@ class AssetTranscode:
         self._cancelled = False
         self._started = time.monotonic()
         self._plugins: list[dict] = []
+        self._storyboard: Path | None = None  # the sheet the encode cut (StoryboardTap), for finish_extras
 
     # -- database helpers (short sessions: a job can run for hours) --------------------------------
     @_db_retry
@@ -302,14 +309,19 @@ class AssetTranscode:
         if content_key is not None:
             presentation.protection = Protection(default_kid=content_key.kid_uuid)
         done = {t.id for t in presentation.tracks if t.complete}
+        # The storyboard is cut by the encode of the family images prefer (H.264 first: `source_track`).
+        tapped = min((i for i, f in enumerate(families) if f.ladder is not None),
+                     key=lambda i: (_codec_rank(families[i].ladder.codec), i), default=None)
         for index, family in enumerate(families):
             if set(family.rendition_ids) <= done:
                 continue
+            tap = StoryboardTap.plan(family.ladder.renditions, info.duration, asset_settings.segment_duration) \
+                if index == tapped else None
             self._encode(index, len(families), family, presentation, source, info.duration,
-                         asset_settings.segment_duration, content_key)
+                         asset_settings.segment_duration, content_key, storyboard=tap)
         finish_extras(self.engine, self.storage, asset_id=self.asset_id, presentation=presentation,
                       ffmpeg=self.config.ffmpeg, work_dir=self.work, mp4_support=asset_settings.mp4_support,
-                      content_key=content_key)
+                      content_key=content_key, storyboard=self._storyboard)
         presentation.complete = True
         self._write_presentation(presentation)
         if asset_settings.quality_report:
@@ -406,7 +418,8 @@ class AssetTranscode:
         self.storage.put_bytes(layout.presentation_key(self.asset_id), data, content_type="application/json")
 
     def _encode(self, index: int, total: int, family: Family, presentation: Presentation, source: Path,
-                duration: float, segment_duration: float, content_key: ContentKey | None = None) -> None:
+                duration: float, segment_duration: float, content_key: ContentKey | None = None,
+                storyboard: StoryboardTap | None = None) -> None:
         progressive = not any(t.complete and not t.rendition.is_audio for t in presentation.tracks)
         job_dir = self.work / f"family-{index}"
         shutil.rmtree(job_dir, ignore_errors=True)
@@ -416,7 +429,8 @@ class AssetTranscode:
         frame_rate = family.ladder.renditions[0].frame_rate if family.ladder else None
         job = EncodeJob(source=source, out_dir=job_dir, ladder=family.ladder, audio=family.audio,
                         segment_duration=segment_duration, frame_rate=frame_rate, more_audio=family.more_audio,
-                        content_key=content_key, first_segment_duration=self.config.first_segment_duration)
+                        content_key=content_key, first_segment_duration=self.config.first_segment_duration,
+                        storyboard=storyboard)
         family_tracks: dict[str, Track] = {}
 
         def on_segment(track: Track, init_path: Path | None, segment_path: Path) -> None:
@@ -462,6 +476,9 @@ class AssetTranscode:
                                tracks[0].duration_seconds)
         if not progressive:
             self.storage.publish(prefix, layout.media_prefix(self.asset_id))
+        sheet = job_dir / storyboard.name if storyboard is not None else None
+        if sheet is not None and sheet.is_file() and sheet.stat().st_size:
+            self._storyboard = sheet.replace(self.work / sheet.name)  # job_dir goes below
         for track in tracks:
             if track not in presentation.tracks:
                 presentation.tracks.append(track)

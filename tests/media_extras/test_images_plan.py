@@ -113,3 +113,46 @@ def test_gate_limits_and_shares_work():
         assert sum(isinstance(r, Busy) for r in results) == 1  # the second could not get the one slot
 
     asyncio.run(scenario())
+
+
+def test_the_encodes_storyboard_is_the_one_the_finished_presentation_plans():
+    # The transcode's encode cuts the sheet from the smallest rung's picture (StoryboardTap), named from the
+    # probed duration; it is kept only when the finished presentation plans the same sheet.
+    p = build_presentation()
+    h264 = [t.rendition for t in p.video_tracks if t.rendition.codec == "h264"]
+    plan = images.plan_storyboard(p)
+    tap = images.StoryboardTap.plan(h264, 10.5, 4.0)
+    assert tap == images.StoryboardTap(1, "storyboard-h264-360p-i1000-160x90-10x2.jpg",
+                                       "fps=1/1,scale=160:90:flags=bicubic,setsar=1,tile=10x2")
+    assert tap.name == plan.name
+    # The same picture geometry as the sheet cut from the finished rung.
+    assert tap.graph in images.build_storyboard_argv("ffmpeg", plan, Path("rung.mp4"), Path("out.jpg"))
+    # Probed a tile longer: the same sheet (tile k is second k in both; the VTT names only the track's tiles).
+    assert images.StoryboardTap.plan(h264, 11.2, 4.0).name == plan.name
+    # A row longer than probed plans another sheet (the transcode then cuts it from the rung).
+    assert images.StoryboardTap.plan(h264, 21.0, 4.0).name == "storyboard-h264-360p-i1000-160x90-10x3.jpg"
+    # Long videos: one tile per whole segments, also in the tap.
+    assert images.StoryboardTap.plan(h264, 3600.0, 4.0).graph.startswith("fps=1/36,")  # 9 segments a tile
+    assert images.StoryboardTap.plan([t.rendition for t in p.tracks if t.rendition.is_audio], 10.5, 4.0) is None
+
+
+def test_the_encodes_sheet_is_stored_only_under_the_planned_name(tmp_path, monkeypatch):
+    from core.services import images as service
+    from core.storage import LocalStorage
+
+    storage = LocalStorage(tmp_path / "storage")
+    p = build_presentation()
+    plan = images.plan_storyboard(p)
+    cut = []
+    monkeypatch.setattr(service, "make_image", lambda storage, **kw: cut.append(kw["plan"].name) or "cut")
+    made = tmp_path / plan.name
+    made.write_bytes(b"\xff\xd8 the encode's sheet")
+    key = service.publish_storyboard(storage, ffmpeg="ffmpeg", work_dir=tmp_path, asset_id="as_1",
+                                     presentation=p, made=made)
+    assert key == f"media/as_1/images/{plan.name}" and storage.get_bytes(key) == b"\xff\xd8 the encode's sheet"
+    assert not made.exists() and cut == []  # moved into storage; no ffmpeg
+    other = tmp_path / "storyboard-h264-360p-i1000-160x90-10x3.jpg"  # planned from a longer probe
+    other.write_bytes(b"\xff\xd8")
+    assert service.publish_storyboard(storage, ffmpeg="ffmpeg", work_dir=tmp_path, asset_id="as_2",
+                                      presentation=p, made=other) == "cut"
+    assert cut == [plan.name] and not storage.exists(f"media/as_2/images/{other.name}")

@@ -225,3 +225,15 @@ def test_storyboard_is_made_by_the_worker_not_on_request(ready):
     finally:
         storage.put_bytes(key, sheet)
     assert _get(ready, "storyboard.vtt").status_code == 200
+
+
+def test_storyboard_is_cut_by_the_encode_not_by_a_second_decode(ready):
+    # The worker's ffmpeg lines (core.media.runner logs each argv): the sheet the origin serves is an
+    # output of the ladder's own ffmpeg (core.media.images.StoryboardTap); no ffmpeg decodes a finished
+    # rung again to tile it.
+    plan = plan_storyboard(ready.presentation())
+    lines = [line for line in ready.pipeline.log.read_text().splitlines() if "ffmpeg: " in line]
+    encodes = [line for line in lines if " -f dash " in line]
+    assert encodes and all(" -f dash " in line for line in lines if "tile=" in line), lines
+    assert plan.name in encodes[0] and "[sb]fps=1/" in encodes[0]
+    assert ready.pipeline.storage.exists(f"media/{ready.id}/images/{plan.name}")

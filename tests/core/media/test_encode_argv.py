@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from core.media.encode import EncodeJob, build_encode_argv, stream_map
+from core.media.images import StoryboardTap
 from core.media.model import Ladder, Rendition
 
 SRC, OUT = Path("/in/src.mp4"), Path("/out/job")
@@ -346,3 +347,36 @@ def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_p
                                 ("sliced-threads=1:threads=1:stitchable=1", "veryfast")]
     assert full[0] == ("sliced-threads=1:threads=3:stitchable=1:me=dia", "veryfast")
 
+
+def test_the_storyboard_is_a_second_output_cut_from_a_rungs_picture_exact():
+    tap = StoryboardTap(2, "storyboard-h264-360p-i1000-160x90-10x1.jpg",
+                        "fps=1/1,scale=160:90:flags=bicubic,setsar=1,tile=10x1")
+    ladder = video("h264", (1280, 720, 3_000_000), (854, 480, 1_500_000), (640, 360, 800_000))
+    without = build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, ladder, AUDIO, 4.0, Fraction(30)))
+    argv = build_encode_argv("ffmpeg", EncodeJob(SRC, OUT, ladder, AUDIO, 4.0, Fraction(30), storyboard=tap))
+    graph = argv[argv.index("-filter_complex") + 1]
+    # The smallest rung's picture is split once more, to the sheet's chain; everything else is as without.
+    assert graph == (
+        "[0:v]fps=30,split=1[s0]"
+        ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+        ";[c0_1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
+        ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[v2][sb]"
+        ";[sb]fps=1/1,scale=160:90:flags=bicubic,setsar=1,tile=10x1[vsb]"
+        ";[o0]null[v0]"
+    )
+    at = argv.index("-filter_complex") + 1
+    assert argv[:at] + argv[at + 1:len(without)] == without[:at] + without[at + 1:]
+    assert argv[len(without):] == [
+        "-map", "[vsb]", "-map_metadata", "-1", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "3",
+        "-pix_fmt", "yuvj420p", "-f", "image2", "-update", "1", "/out/job/" + tap.name,
+    ]  # fmt: skip
+
+
+def test_a_storyboard_needs_a_whole_video_encode():
+    tap = StoryboardTap(0, "s.jpg", "fps=1/1")
+    ladder = video("h264", (640, 360, 800_000))
+    for job in (EncodeJob(SRC, OUT, None, AUDIO, 4.0, None, storyboard=tap),
+                EncodeJob(SRC, OUT, ladder, None, 4.0, Fraction(30), start=8.0, length=8.0, storyboard=tap),
+                EncodeJob(SRC, OUT, ladder, None, 4.0, Fraction(30), storyboard=replace(tap, rung=1))):
+        with pytest.raises(ValueError, match="storyboard"):
+            build_encode_argv("ffmpeg", job)
