@@ -49,7 +49,10 @@ pipeline-*  A/B variants of the pipeline's rung levers (`core.media.rungs`
           added to the largest: the table in rungs.py); `pipeline-1slice`
           SLICE_BUDGET 2 (1/1/1/1 for this ladder: the 1080p rung runs alone
           at the end of each segment, --threads); `pipeline-3slices`
-          SLICE_BUDGET 6 (3/2/1/1); `pipeline-veryfast` every
+          SLICE_BUDGET 6 (3/2/1/1); `pipeline-budget4` SLICE_BUDGET 4
+          (2/1/1/1, the default until 2026-12-06: 3/1/1/1 now, measured
+          as `pipeline-budget5` then); `pipeline-first` the largest rung's picture the
+          graph's first output (rungs.LARGEST_LAST off); `pipeline-veryfast` every
           rung veryfast (SMALL_RUNG_PRESET None); `pipeline-hex` the largest
           rung's motion search back to veryfast's hex (LARGEST_RUNG_X264
           None); `pipeline-partitions` `partitions=i8x8,i4x4` on the largest
@@ -113,8 +116,8 @@ from core.media.ladder import plan_audio, plan_ladder
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WIDTH, HEIGHT, RATE = 1920, 1080, 30
 VARIANTS = ("pipeline", "hand", "baseline")
-OPTIONAL = ("hand-frames", "pipeline-before", "pipeline-1slice", "pipeline-3slices", "pipeline-veryfast", "pipeline-hex",
-            "pipeline-partitions", "pipeline-spare-off")
+OPTIONAL = ("hand-frames", "pipeline-before", "pipeline-1slice", "pipeline-3slices", "pipeline-budget4", "pipeline-first",
+            "pipeline-veryfast", "pipeline-hex", "pipeline-partitions", "pipeline-spare-off")
 # The hand-written command's (and the baseline's) x264 threading, frozen here: the project's
 # X264_PARAMS before issue #20. The project now plans threads per rung (core/media/rungs.py).
 HAND_X264_PARAMS = "sliced-threads=1:threads=4"
@@ -388,6 +391,8 @@ RUNNERS = {"pipeline": run_pipeline, "hand": run_hand, "baseline": run_baseline,
            "pipeline-before": _pipeline_with(SLICE_BUDGET=2, SPARE_SMALLEST_RUNG=False, LARGEST_RUNG_X264=None),
            "pipeline-1slice": _pipeline_with(SLICE_BUDGET=2),
            "pipeline-3slices": _pipeline_with(SLICE_BUDGET=6),
+           "pipeline-budget4": _pipeline_with(SLICE_BUDGET=4),
+           "pipeline-first": _pipeline_with(LARGEST_LAST=False),
            "pipeline-veryfast": _pipeline_with(SMALL_RUNG_PRESET=None),
            "pipeline-hex": _pipeline_with(LARGEST_RUNG_X264=None),
            "pipeline-partitions": _pipeline_with(LARGEST_RUNG_X264="partitions=i8x8,i4x4"),

@@ -47,7 +47,10 @@ each for the usual ladders: 2 slices in the 1080p rung measured more CPU and
 no shorter wall at the time, table above); once the small rungs went
 superfast the 1080p rung was left running alone at the end of each segment,
 and on a quiet machine a budget of 4 (2/1/1/1) shortened the wall (tables
-below). A one-rung ladder keeps the former 4 (nothing runs beside it).
+below), and 5 (3/1/1/1) once the largest rung's picture left the filter
+graph last (LARGEST_LAST). A one-rung ladder keeps the former 4 (nothing
+runs beside it), and a rung at a preset without lookahead one
+(NO_LOOKAHEAD_PRESETS: more are not repeatable).
 """
 
 from __future__ import annotations
@@ -56,10 +59,15 @@ from dataclasses import dataclass
 
 from core.media.model import Rendition
 
-# Slice threads shared out over a ladder of several rungs by pixel share: 4 gives the default 1080p ladder
-# 2/1/1/1 (the 1080p rung, 57 % of the pixels, otherwise runs alone long after the others: wall > CPU/2 on two
-# cores). Was 2 (1/1/1/1); 4 adopted 2026-12-04 with the levers below (table under LARGEST_RUNG_X264).
-SLICE_BUDGET = 4
+# Slice threads shared out over a ladder of several rungs by pixel share: 5 gives the default 1080p ladder
+# 3/1/1/1 (the 1080p rung, 57 % of the pixels, otherwise runs alone long after the others: wall > CPU/2 on two
+# cores). Was 2 (1/1/1/1); 4 (2/1/1/1) adopted 2026-12-04 with the levers below (table under
+# LARGEST_RUNG_X264); 5 adopted 2026-12-06 with LARGEST_LAST, once the small rungs' encoders no longer waited
+# on the largest's (a third slice there measured no faster before): the pipeline's ffmpeg alone on 30 s of
+# testsrc2, 3 alternated runs, 19.72 -> 18.38 s (faster in each pair), cores busy 1.77 -> 1.80; bench/ladder.py
+# (`pipeline-budget5`, 3 interleaved runs, VMAF per rung): footage 0.804x -> 0.721x the hand-written command's
+# wall (VMAF 1080p 96.68 -> 96.63, the rest the same), testsrc2 0.841x -> 0.840x (94.54 -> 94.56).
+SLICE_BUDGET = 5
 # x264 preset for every rung smaller than the largest of a ladder of several (None: the family's, veryfast).
 # Measured 2026-12-03 21:04-21:53 with the pipeline's own argv (one ffmpeg each, alternated, 10 s sources,
 # the 2-core machine shared at a 1-minute load of 19-30: CPU seconds of one variant moved up to ~20 % run
@@ -135,6 +143,13 @@ SPARE_SMALLEST_RUNG: bool = True
 # 32.0 s; footage: see the README ("The largest rung last").
 LARGEST_LAST = True
 ONE_RUNG_THREADS = 4  # the former fixed count in every rung
+# x264 presets without a lookahead (rc-lookahead 0). Sliced threads are repeatable only with one: measured
+# 2026-12-06 with the bundled x264 (8 s of testsrc2, VBV as the ladder's, 3-4 encodes each), 854x480 with 2
+# slice threads gave different bytes on every encode at superfast, and at veryfast with rc-lookahead=0,
+# but the same bytes at veryfast, at veryfast with rc-lookahead=5, and at superfast with rc-lookahead=10
+# (1920x1080 with 3 at veryfast: the same). So a rung at one of these presets gets one slice thread
+# whatever its share of the pixels (a retried job must write the same bytes; encode.py).
+NO_LOOKAHEAD_PRESETS = ("ultrafast", "superfast")
 SCALER = "bicubic"
 
 
@@ -173,6 +188,8 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset
         parent = min(covers, key=lambda j: (pixels[j], j)) if covers else None
         threads = ONE_RUNG_THREADS if len(whole) == 1 else max(1, round(SLICE_BUDGET * pixels[i] / total))
         small = len(whole) > 1 and pixels[i] < largest and pixels[i] != spared
+        if small and small_preset in NO_LOOKAHEAD_PRESETS:
+            threads = 1  # repeatable bytes: see NO_LOOKAHEAD_PRESETS
         top = largest_x264 if len(whole) > 1 and pixels[i] == largest else None
         plans.append(RungPlan(parent=parent, threads=threads, preset=small_preset if small else None, x264=top))
     return tuple(plans)

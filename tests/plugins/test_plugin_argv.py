@@ -36,8 +36,8 @@ VIDEO = [
     ";[c0_1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1];[o0]null[v0]",
     "-map", "[v0]", "-map", "[v1]",
     "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-    # 720p is 80 % of the pixels: round(4 x 0.8) = 3 slice threads, motion search dia (core/media/rungs.py).
-    "-x264-params:v:0", "sliced-threads=1:threads=3:stitchable=1:me=dia",
+    # 720p is 80 % of the pixels: round(5 x 0.8) = 4 slice threads, motion search dia (core/media/rungs.py).
+    "-x264-params:v:0", "sliced-threads=1:threads=4:stitchable=1:me=dia",
     "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",  # rungs.SMALL_RUNG_PRESET
     "-g", "120", "-keyint_min", "120", "-force_key_frames", "expr:gte(t,n_forced*4)",
     "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",

@@ -52,10 +52,10 @@ CASES = [
             ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2];[o0]null[v0]",
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-            # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(4 x 0.59) = 2; the
+            # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(5 x 0.59) = 3; the
             # largest rung's motion search is dia (rungs.LARGEST_RUNG_X264). The rungs between the largest and
             # the smallest x264 superfast (rungs.SMALL_RUNG_PRESET; the smallest is spared: SPARE_SMALLEST_RUNG).
-            "-x264-params:v:0", "sliced-threads=1:threads=2:stitchable=1:me=dia",
+            "-x264-params:v:0", "sliced-threads=1:threads=3:stitchable=1:me=dia",
             "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
             "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1",
             *KEYS_4S_30,
@@ -148,7 +148,8 @@ CASES = [
             ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1];[o0]null[v0]",
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-            # Two sizes: 360p is 69 % of the pixels, round(4 x 0.69) = 3 slices; the smaller is not spared.
+            # Two sizes: 360p is 69 % of the pixels, round(5 x 0.69) = 3 slices; the smaller is not spared, and
+            # at superfast (no lookahead) it keeps one slice thread (rungs.NO_LOOKAHEAD_PRESETS), not its 2.
             "-x264-params:v:0", "sliced-threads=1:threads=3:stitchable=1:me=dia",
             "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
             "-g", "120", "-keyint_min", "120",
@@ -277,7 +278,7 @@ def test_x264_lookahead_goes_into_every_rungs_params_exact():
                     x264_lookahead=5)
     argv = build_encode_argv("ffmpeg", job)
     params = [argv[i + 1] for i, a in enumerate(argv) if a.startswith("-x264-params")]
-    assert params == ["sliced-threads=1:threads=3:stitchable=1:rc-lookahead=5:me=dia",
+    assert params == ["sliced-threads=1:threads=4:stitchable=1:rc-lookahead=5:me=dia",
                       "sliced-threads=1:threads=1:stitchable=1:rc-lookahead=5"]
     without = build_encode_argv("ffmpeg", replace(job, x264_lookahead=None))
     assert [a for a in without if "rc-lookahead" in a] == []
@@ -318,7 +319,7 @@ def test_some_rungs_of_a_whole_ladder_are_encoded_as_in_it(monkeypatch):
                             Fraction(30))))
     assert within == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast"),
                                   ("sliced-threads=1:threads=1:stitchable=1", "veryfast")]  # the smallest: spared
-    assert alone[0] == ("sliced-threads=1:threads=3:stitchable=1:me=dia", "veryfast")  # 720p, the largest of two
+    assert alone[0] == ("sliced-threads=1:threads=4:stitchable=1:me=dia", "veryfast")  # 720p, the largest of two
 
 
 def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_path):

@@ -18,18 +18,19 @@ DEFAULT_1080 = rungs((1920, 1080), (1280, 720), (854, 480), (640, 360))
 
 @pytest.mark.parametrize(("renditions", "plans"), [
     pytest.param(DEFAULT_1080,
-                 # Each rung from the one above; 1080p is 57 % of the pixels: round(4 x 0.57) = 2 slice threads.
-                 (RungPlan(None, 2), RungPlan(0, 1), RungPlan(1, 1), RungPlan(2, 1)), id="default-1080p"),
+                 # Each rung from the one above; 1080p is 57 % of the pixels: round(5 x 0.57) = 3 slice threads.
+                 (RungPlan(None, 3), RungPlan(0, 1), RungPlan(1, 1), RungPlan(2, 1)), id="default-1080p"),
     pytest.param(rungs((1280, 720)), (RungPlan(None, 4),), id="one-rung-keeps-4-slices"),
-    pytest.param(rungs((1280, 720), (854, 480)), (RungPlan(None, 3), RungPlan(0, 1)), id="two-rungs"),
-    # 80 % of the pixels: round(4 x 0.8) = 3; it would finish long after the other.
-    pytest.param(rungs((1280, 720), (640, 360)), (RungPlan(None, 3), RungPlan(0, 1)), id="one-big-rung"),
+    # 69 % and 31 % of the pixels: round(5 x 0.69) = 3, round(5 x 0.31) = 2.
+    pytest.param(rungs((1280, 720), (854, 480)), (RungPlan(None, 3), RungPlan(0, 2)), id="two-rungs"),
+    # 80 % of the pixels: round(5 x 0.8) = 4; it would finish long after the other.
+    pytest.param(rungs((1280, 720), (640, 360)), (RungPlan(None, 4), RungPlan(0, 1)), id="one-big-rung"),
     # An explicit ladder in any order: the parent is the smallest rung that covers it.
     pytest.param(rungs((640, 360), (1920, 1080), (1280, 720)),
                  (RungPlan(2, 1), RungPlan(None, 3), RungPlan(1, 1)), id="unordered"),
     # A rung wider than the larger one is not covered (never upscale in either dimension): from the source.
-    pytest.param(rungs((1280, 720), (1290, 480)), (RungPlan(None, 2), RungPlan(None, 2)), id="not-covered"),
-    # Same size twice (two bitrates): both from the source, neither from the other.
+    pytest.param(rungs((1280, 720), (1290, 480)), (RungPlan(None, 3), RungPlan(None, 2)), id="not-covered"),
+    # Same size twice (two bitrates): both from the source, neither from the other (round(2.5) = 2 each).
     pytest.param(rungs((1280, 720), (1280, 720)), (RungPlan(None, 2), RungPlan(None, 2)), id="equal-sizes"),
 ])  # fmt: skip
 def test_plan_rungs(renditions, plans):
@@ -104,14 +105,14 @@ def test_a_small_rung_preset_goes_to_every_rung_but_the_largest():
 
 def test_some_rungs_of_a_ladder_are_planned_as_in_the_whole_ladder():
     # A per-title trial encodes only the sizes that still need one: 720p and 360p of the 1080p ladder. Alone,
-    # 720p would be the largest (the family's preset, 3 slices for 80 % of the pixels); in the ladder it is a
+    # 720p would be the largest (the family's preset, 4 slices for 80 % of the pixels); in the ladder it is a
     # small rung with one thread, and the trial must measure the picture the ladder's encode will make.
     some = (DEFAULT_1080[1], DEFAULT_1080[3])
-    assert plan_rungs(some, small_preset="superfast") == (RungPlan(None, 3), RungPlan(0, 1, "superfast"))
+    assert plan_rungs(some, small_preset="superfast") == (RungPlan(None, 4), RungPlan(0, 1, "superfast"))
     assert plan_rungs(some, small_preset="superfast", within=DEFAULT_1080) == (
         RungPlan(None, 1, "superfast"), RungPlan(0, 1, "superfast"))
     # One size of a ladder of several: not the one-rung ladder's 4 slices.
-    assert plan_rungs(DEFAULT_1080[:1], small_preset="superfast", within=DEFAULT_1080) == (RungPlan(None, 2),)
+    assert plan_rungs(DEFAULT_1080[:1], small_preset="superfast", within=DEFAULT_1080) == (RungPlan(None, 3),)
     assert plan_rungs(DEFAULT_1080, small_preset="superfast", within=DEFAULT_1080) == plan_rungs(
         DEFAULT_1080, small_preset="superfast")
 
@@ -135,3 +136,13 @@ def test_spare_smallest_keeps_the_family_preset_on_the_smallest_of_three_or_more
     assert [p.preset for p in plan_rungs(DEFAULT_1080[3:], small_preset="superfast", within=DEFAULT_1080,
                                          spare_smallest=True)] == [None]
     assert plan_rungs(DEFAULT_1080, small_preset="superfast")[3].preset == "superfast"  # off by default
+
+
+def test_a_rung_without_lookahead_gets_one_slice_thread():
+    # x264 without a lookahead (superfast) and sliced threads writes different bytes on every encode
+    # (rungs.NO_LOOKAHEAD_PRESETS): a large second rung at superfast keeps one thread, the largest its share.
+    r = rungs((1920, 1080), (1600, 900), (640, 360))
+    assert [p.threads for p in plan_rungs(r)] == [3, 2, 1]  # 55 %, 38 %, 6 % of the pixels
+    assert [(p.threads, p.preset) for p in plan_rungs(r, small_preset="superfast", spare_smallest=True)] == [
+        (3, None), (1, "superfast"), (1, None)]
+    assert [p.threads for p in plan_rungs(r, small_preset="veryfast")] == [3, 2, 1]  # with a lookahead: its share
