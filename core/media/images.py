@@ -106,9 +106,13 @@ class AnimatedRequest:
 # -- choosing what to decode ----------------------------------------------------------------------
 
 
-def _codec_rank(track: Track) -> int:
-    codec = track.rendition.codec
+def codec_rank(codec: str) -> int:
+    """The order images prefer a family's rungs in: H.264 first (the fastest to decode), then VIDEO_CODECS'."""
     return VIDEO_CODECS.index(codec) if codec in VIDEO_CODECS else len(VIDEO_CODECS)
+
+
+def _codec_rank(track: Track) -> int:
+    return codec_rank(track.rendition.codec)
 
 
 def source_track(presentation: Presentation, *, largest: bool = True) -> Track:
@@ -386,8 +390,9 @@ class StoryboardTap:
     the rung's encoder gets (the same frames, not their encoded copy) and
     costs almost nothing beside the ladder. `name` is `StoryboardPlan.name`
     as planned from the probed duration: the transcode keeps the sheet only
-    when the finished presentation plans the same name (a track a tile longer
-    or shorter than probed gets its sheet cut the former way).
+    when the finished presentation plans the same name (a track whose length
+    plans another interval or grid than the probe did gets its sheet cut the
+    former way; a tile more or fewer in the same grid is the same sheet).
     """
 
     rung: int  # index in the ladder of the rung whose picture is tiled

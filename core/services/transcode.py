@@ -43,8 +43,8 @@ from core.media.encode import EncodeJob
 from core.media.family import encode_family
 from core.media.encryption import ContentKey
 from core.media.ladder import STITCHABLE_CRF_CODECS
-from core.media.images import StoryboardTap
-from core.media.model import VIDEO_CODECS, Ladder, Presentation, Protection, Track
+from core.media.images import StoryboardTap, codec_rank
+from core.media.model import Ladder, Presentation, Protection, Track
 from core.media.model import Rendition as PlannedRendition
 from core.media.probe import probe
 from core.media.runner import Progress
@@ -65,11 +65,6 @@ CANCEL_POLL_S = 1.0
 # so the first segments (what `playable` waits for) keep the cores and the analysis takes what is left.
 ANALYSIS_NICE = 10
 DB_RETRY_S = 30.0  # how long a running job rides out a database restart before giving the attempt up
-
-
-def _codec_rank(codec: str) -> int:
-    """The order images prefer a family's rungs in (`core.media.images.source_track`: H.264 first)."""
-    return VIDEO_CODECS.index(codec) if codec in VIDEO_CODECS else len(VIDEO_CODECS)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -311,7 +306,7 @@ class AssetTranscode:
         done = {t.id for t in presentation.tracks if t.complete}
         # The storyboard is cut by the encode of the family images prefer (H.264 first: `source_track`).
         tapped = min((i for i, f in enumerate(families) if f.ladder is not None),
-                     key=lambda i: (_codec_rank(families[i].ladder.codec), i), default=None)
+                     key=lambda i: (codec_rank(families[i].ladder.codec), i), default=None)
         for index, family in enumerate(families):
             if set(family.rendition_ids) <= done:
                 continue
