@@ -147,20 +147,18 @@ def publish_static_mp4(storage: Storage, *, ffmpeg: str, work_dir: Path, asset_i
 
 
 def finish_extras(engine: Engine, storage: Storage, *, asset_id: str, presentation: Presentation, ffmpeg: str,
-                  work_dir: Path, mp4_support: bool, content_key: ContentKey | None = None,
-                  storyboard: Path | None = None) -> None:
+                  work_dir: Path, mp4_support: bool, content_key: ContentKey | None = None) -> None:
     """Called by the transcode after its last family, before the final `presentation.json` write.
 
     Text tracks uploaded while it ran are taken into the presentation; the
-    storyboard is made (every segment is published by now), or the sheet the
-    encode cut (`storyboard`, `core.media.images.StoryboardTap`) is kept when
-    it is the one the finished presentation plans; the MP4 download
+    storyboard is made (every segment is published by now) unless the encode
+    stored it already (`core.media.images.StoryboardTap`); the MP4 download
     is made when asked for. A failed storyboard or remux is logged, not fatal:
     the stream is what the asset is for, and they 404 until a re-run.
     """
     sync_text_tracks(engine, asset_id, presentation)
     publish_storyboard(storage, ffmpeg=ffmpeg, work_dir=work_dir, asset_id=asset_id, presentation=presentation,
-                       content_key=(lambda: content_key) if content_key is not None else None, made=storyboard)
+                       content_key=(lambda: content_key) if content_key is not None else None)
     if not mp4_support:
         return
     try:

@@ -51,7 +51,7 @@ from core.media.runner import Progress
 from core.services.assets import AssetSettings, MediaLimits, check_limits, plan_asset, plan_audio_renditions
 from core.services.chunked import ChunkPlan, ChunkPolicy, Chunked, plan_chunked
 from core.services.content_keys import ensure_content_key
-from core.services.images import finish_extras
+from core.services.images import finish_extras, publish_storyboard
 from core.services.overlays import resolver
 from core.services.quality import analyse_families, full_report, record_ladders
 from core.services.jobs import Heartbeat, JobPolicy, claim, latest_job
@@ -147,7 +147,6 @@ class AssetTranscode:
         self._cancelled = False
         self._started = time.monotonic()
         self._plugins: list[dict] = []
-        self._storyboard: Path | None = None  # the sheet the encode cut (StoryboardTap), for finish_extras
 
     # -- database helpers (short sessions: a job can run for hours) --------------------------------
     @_db_retry
@@ -316,7 +315,7 @@ class AssetTranscode:
                          asset_settings.segment_duration, content_key, storyboard=tap)
         finish_extras(self.engine, self.storage, asset_id=self.asset_id, presentation=presentation,
                       ffmpeg=self.config.ffmpeg, work_dir=self.work, mp4_support=asset_settings.mp4_support,
-                      content_key=content_key, storyboard=self._storyboard)
+                      content_key=content_key)
         presentation.complete = True
         self._write_presentation(presentation)
         if asset_settings.quality_report:
@@ -471,12 +470,18 @@ class AssetTranscode:
                                tracks[0].duration_seconds)
         if not progressive:
             self.storage.publish(prefix, layout.media_prefix(self.asset_id))
-        sheet = job_dir / storyboard.name if storyboard is not None else None
-        if sheet is not None and sheet.is_file() and sheet.stat().st_size:
-            self._storyboard = sheet.replace(self.work / sheet.name)  # job_dir goes below
         for track in tracks:
             if track not in presentation.tracks:
                 presentation.tracks.append(track)
+        if storyboard is not None:
+            # Stored before the write that marks this family complete: a retry that skips the family
+            # finds the sheet there (finish_extras keeps it), the same bytes as a clean run's, never one
+            # cut the other way from the encoded rung (tests/reliability/test_faults.py).
+            sheet = job_dir / storyboard.name
+            publish_storyboard(self.storage, ffmpeg=self.config.ffmpeg, work_dir=self.work, asset_id=self.asset_id,
+                               presentation=presentation,
+                               content_key=(lambda: content_key) if content_key is not None else None,
+                               made=sheet if sheet.is_file() and sheet.stat().st_size else None)
         self._write_presentation(presentation)
         self._set_renditions(family.rendition_ids, "ready")
         self._update(playable=True)

@@ -34,7 +34,7 @@ def test_cascaded_rungs_are_valid_and_a_rerun_writes_the_same_bytes(pipeline, cl
     # 3 s at 1 s segments after the default 0.5 s first: 0.5 + 0.5 + 1 + 1.
     assert all(b == bounds[0] for b in bounds) and len(bounds[0]) == 4, bounds
     plans = plan_rungs([t.rendition for t in video])
-    assert [x.threads for x in plans] == [2, 1, 1, 1]  # 720p is 55 % of this ladder's pixels: round(4 x 0.55)
+    assert [x.threads for x in plans] == [3, 1, 1, 1]  # 720p is 55 % of this ladder's pixels: round(5 x 0.55)
     # What reached each encoder (x264's own settings line): the largest rung veryfast with me=dia
     # (LARGEST_RUNG_X264), 480p and 360p superfast (subme 1), the smallest spared: veryfast (hex, subme 2).
     expected = iter([("dia", 2), ("dia", 1), ("dia", 1), ("hex", 2)])
