@@ -389,10 +389,11 @@ class StoryboardTap:
     step, on the way to `ready`. Cut inside the encode, the picture is the one
     the rung's encoder gets (the same frames, not their encoded copy) and
     costs almost nothing beside the ladder. `name` is `StoryboardPlan.name`
-    as planned from the probed duration: the transcode keeps the sheet only
-    when the finished presentation plans the same name (a track whose length
-    plans another interval or grid than the probe did gets its sheet cut the
-    former way; a tile more or fewer in the same grid is the same sheet).
+    as planned from the probed duration: when the tapped family's encode
+    ends, the transcode stores the sheet only if the presentation then plans
+    the same name (a track whose length plans another interval or grid than
+    the probe did gets its sheet cut the former way; a tile more or fewer in
+    the same grid is the same sheet), before the family is recorded complete.
     """
 
     rung: int  # index in the ladder of the rung whose picture is tiled
