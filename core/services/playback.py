@@ -24,6 +24,7 @@ A token naming an unknown `kid` is refused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from core.db.models import Asset, PlaybackId
@@ -158,20 +160,26 @@ def find_playback(session: Session, playback_id: str) -> PlaybackTarget | None:
     One query (an id that does not exist — players of a deleted asset, probes — costs one
     round trip, not two): the id with its asset if that still exists, else its live stream.
     """
-    from core.db.models_live import LiveStream  # live playback ids: no asset, a live stream
-
-    row = session.exec(
-        select(PlaybackId.policy, Asset.id, LiveStream.id)
-        .outerjoin(Asset, Asset.id == PlaybackId.asset_id)
-        .outerjoin(LiveStream, LiveStream.playback_id == PlaybackId.id)
-        .where(PlaybackId.id == playback_id)
-    ).first()
+    row = session.connection().execute(_find_playback_statement(), {"playback_id": playback_id}).first()
     if row is None:
         return None
     policy, asset_id, live_id = row
     if asset_id is not None:
         return PlaybackTarget(playback_id, asset_id, policy)
     return PlaybackTarget(playback_id, live_id, policy, live=True) if live_id is not None else None
+
+
+@functools.cache
+def _find_playback_statement():
+    """`find_playback`'s query, built once and run on the session's connection: built anew and run
+    through the ORM, an unknown id's lookup took ~225 µs on SQLite, now ~75 µs (a probe with a
+    made-up id costs the origin one lookup per request)."""
+    from core.db.models_live import LiveStream  # live playback ids: no asset, a live stream
+
+    return (select(PlaybackId.policy, Asset.id, LiveStream.id)
+            .outerjoin(Asset, Asset.id == PlaybackId.asset_id)
+            .outerjoin(LiveStream, LiveStream.playback_id == PlaybackId.id)
+            .where(PlaybackId.id == bindparam("playback_id")))
 
 
 def find_vod_playbacks(session: Session, playback_ids: list[str]) -> dict[str, PlaybackTarget]:
@@ -186,6 +194,20 @@ def find_vod_playbacks(session: Session, playback_ids: list[str]) -> dict[str, P
         ).all()
         found.update((pid, PlaybackTarget(pid, asset_id, policy)) for pid, asset_id, policy in rows)
     return found
+
+
+def recent_vod_playbacks(session: Session, limit: int) -> dict[str, PlaybackTarget]:
+    """Up to `limit` playback ids of the newest playable assets (one query): what a starting front links first."""
+    if limit <= 0:
+        return {}
+    rows = session.exec(
+        select(PlaybackId.id, PlaybackId.asset_id, PlaybackId.policy)
+        .join(Asset, Asset.id == PlaybackId.asset_id)
+        .where(Asset.playable == True)  # noqa: E712 - SQL, not Python truth
+        .order_by(Asset.created_at.desc(), PlaybackId.id)  # type: ignore[union-attr]
+        .limit(limit)
+    ).all()
+    return {pid: PlaybackTarget(pid, asset_id, policy) for pid, asset_id, policy in rows}
 
 
 def create_playback_token(session: Session, *, playback_id: str, expires_in: int, keys: SigningKeys,
