@@ -109,6 +109,22 @@ def fresh_in_memory(origin: OriginService, playback_id: str) -> tuple[bool, Play
     return True, known[0]
 
 
+async def prewarm(origin: OriginService, limit: int) -> int:
+    """At start-up: link the newest playable assets' ids for nginx (`FrontIndex.prewarm`) and start
+    carrying them on; how many were linked (0 without the front, or with the database away)."""
+    index = origin.front_index
+    if index is None or limit <= 0:
+        return 0
+    try:
+        found = await run_in_threadpool(origin.recent_vod_playbacks, limit)
+        linked = index.prewarm({pid: (t.asset_id, t.signed) for pid, t in found.items()})
+    except Exception:  # noqa: BLE001 - the database is away: every id is linked on its first miss instead
+        log.warning("the nginx front could not link the newest playback ids at start", exc_info=True)
+        return 0
+    ensure_carrier(origin)
+    return linked
+
+
 def ensure_carrier(origin: OriginService) -> None:
     """Start this process's carrier once (from a request, on its event loop)."""
     index = origin.front_index

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     # on a loopback port answers the rest (core/origin/front.py).
     front: Literal["none", "nginx"] = "none"
     front_workers: int = Field(default=1, ge=1, le=64)  # nginx worker processes of the front
+    front_prewarm: int = Field(default=1000, ge=0, le=100_000)  # ids of the newest assets the front links at start
     front_index: str | None = None  # set by `abr api --front` for its API processes: where they link ids for nginx
     js_module: str | None = None  # ngx_http_js_module.so; default: where Debian's libnginx-mod-http-js puts it
     allow_private_urls: bool = False  # URL import from loopback/private ranges (tests, trusted LANs)

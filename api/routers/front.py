@@ -1,15 +1,28 @@
-"""The nginx front's gate as a route: where the origin's fast path is off (see api/front_gate.py)."""
+"""The nginx front's gate as a route where the origin's fast path is off, and its start-up (api/front_gate.py)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from api import front_gate
 from api.errors import error_response
-from api.origin import get_origin
+from api.origin import get_origin, origin_service
 from core.origin.front_index import ADMIT_PATH
 
-router = APIRouter(include_in_schema=False)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    # Behind the front, the newest ids are linked before the first request (api/front_gate.py prewarm).
+    ctx = getattr(app.state, "ctx", None)
+    if ctx is not None and ctx.settings.front_index:
+        await front_gate.prewarm(origin_service(ctx), ctx.settings.front_prewarm)
+    yield
+
+
+router = APIRouter(include_in_schema=False, lifespan=_lifespan)
 
 
 @router.head(ADMIT_PATH + "/{rest:path}")

@@ -98,6 +98,20 @@ class FrontIndex:
         self.seen[playback_id] = now
         return self._link(playback_id, asset_id, signed, window)
 
+    def prewarm(self, targets: dict[str, tuple[str, bool]]) -> int:
+        """Link ids for the current window at start-up ({id: (asset, signed)}) and carry them on like
+        ids just asked about; how many were linked.
+
+        A process that starts (or restarts) with nothing linked would send every segment's first
+        request to the gate at once: with 500 connections opening together, bench/origin.py's first
+        wave was ~440 gate calls for 120 ids. nginx alone starts with its whole id map in its
+        config; the front starts with the newest ids (`ABR_FRONT_PREWARM`) linked the same way.
+        """
+        now = self.clock()
+        for playback_id in targets:
+            self.seen[playback_id] = now
+        return self.carry(targets, bucket(now))
+
     def to_carry(self) -> list[str]:
         """The ids asked of the API within `CARRY_SECONDS`: to be looked up again and linked on."""
         horizon = self.clock() - CARRY_SECONDS

@@ -48,7 +48,8 @@ from core.media.model import Presentation
 from core.origin.conditional import compress, strong_etag
 from core.origin.hot import HotObjects
 from core.origin.paths import Kind, Target
-from core.services.playback import PlaybackCache, PlaybackTarget, SigningKeys, find_playback, find_vod_playbacks
+from core.services.playback import (PlaybackCache, PlaybackTarget, SigningKeys, find_playback, find_vod_playbacks,
+                                   recent_vod_playbacks)
 from core.storage import ObjectInfo, Storage
 
 MIN_COMPRESS_BYTES = 200  # below this gzip's own header makes it a loss
@@ -157,6 +158,14 @@ class OriginService:
             found = find_vod_playbacks(session, playback_ids)
         for playback_id in playback_ids:
             self.playbacks.put(playback_id, found.get(playback_id))
+        return found
+
+    def recent_vod_playbacks(self, limit: int) -> dict[str, PlaybackTarget]:
+        """Up to `limit` playback ids of the newest playable assets, looked up at once and cached."""
+        with Session(self.engine) as session:
+            found = recent_vod_playbacks(session, limit)
+        for playback_id, target in found.items():
+            self.playbacks.put(playback_id, target)
         return found
 
     # -- presentations --------------------------------------------------------

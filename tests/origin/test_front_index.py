@@ -108,3 +108,15 @@ def test_a_window_nginx_names_is_linked_only_if_current_or_previous(tmp_path):
     assert index.admit("a", "asset1", signed=False, window="173343514b")[1] is False  # made already
     assert index.admit("a", "asset1", signed=False, window="173343515a") is None  # not yet begun
     assert index.admit("a", "asset1", signed=False, window="173343513b") is None  # long gone
+
+
+def test_prewarmed_ids_are_linked_now_and_carried_like_ids_just_asked(tmp_path):
+    clock = Clock(1733435141.0)
+    index = FrontIndex(tmp_path / "ids", tmp_path / "media", clock)
+    assert index.prewarm({"pub1": ("asset1", False), "sig1": ("asset1", True)}) == 2
+    window = tmp_path / "ids" / "173343514a"
+    assert os.readlink(window / "p" / "pub1") == str(tmp_path / "media" / "asset1")
+    assert os.readlink(window / "s" / "sig1") == str(tmp_path / "media" / "asset1")
+    assert sorted(index.to_carry()) == ["pub1", "sig1"]
+    clock.now += 61  # no request reached the API for them since: no longer carried
+    assert index.to_carry() == []
