@@ -61,6 +61,28 @@ def wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float 
     return False
 
 
+MEMORY_DIR = Path("/dev/shm")
+MEMORY_DIR_MIN_FREE = 256 * 1024 * 1024  # Docker's default /dev/shm (64 MB) is too small: the disk then
+
+
+def scratch_parent(memory_dir: Path = MEMORY_DIR) -> str | None:
+    """Where the front's own files go (id links, kept manifests, nginx's temp files): a memory
+    filesystem when there is a roomy one, else the temp dir (None).
+
+    They live as long as the process and every window makes new links and manifest copies:
+    on ext4 each one is an inode allocated and journalled. bench/origin.py's 12,000-request list,
+    4 alternated cold pairs: 4,147 → 4,292 req/s median with them in /dev/shm.
+    """
+    try:
+        if memory_dir.is_dir() and os.access(memory_dir, os.W_OK | os.X_OK):
+            stat = os.statvfs(memory_dir)
+            if stat.f_bavail * stat.f_frsize >= MEMORY_DIR_MIN_FREE:
+                return str(memory_dir)
+    except OSError:
+        pass
+    return None
+
+
 def serve_with_front(settings: Settings, serve_api: Callable[[], int]) -> int:
     """Start nginx on settings.host:port, then `serve_api()` (which reads ABR_HOST/ABR_PORT) behind it."""
     why = missing(settings)
@@ -74,7 +96,7 @@ def serve_with_front(settings: Settings, serve_api: Callable[[], int]) -> int:
         return 2
     keys = SigningKeys.from_settings(settings.signing_key, settings.signing_keys_previous, settings.signing_key_id)
     upstream = free_loopback_port()
-    prefix = Path(tempfile.mkdtemp(prefix="abr-front-"))
+    prefix = Path(tempfile.mkdtemp(prefix="abr-front-", dir=scratch_parent()))
     plan = FrontPlan(listen_host=settings.host, listen_port=settings.port, upstream_port=upstream, prefix=prefix, module=find_js_module(settings.js_module) or "",
                      workers=settings.front_workers, cors_origins=settings.cors_origins,
                      access_log=bool(settings.access_log), run_as_root=os.geteuid() == 0)

@@ -265,7 +265,7 @@ def render_conf(plan: FrontPlan) -> str:
         f"    js_path {SCRIPT.parent};",
         f"    js_import abr from {SCRIPT.name};",
         *_variables(cors_maps, plan.index),
-        f"    proxy_cache_path {prefix / 'manifests'} levels=1:2 keys_zone=abr_manifests:16m max_size=256m"
+        f"    proxy_cache_path {prefix / 'manifests'} levels=1:2 keys_zone=abr_manifests:16m max_size=64m"
         " inactive=10s use_temp_path=off;",
         "    upstream abr_api {",
         f"        server 127.0.0.1:{plan.upstream_port};",

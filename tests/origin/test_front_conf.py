@@ -204,3 +204,12 @@ def test_behind_the_front_manifests_say_how_long_nginx_may_keep_them(tmp_path):
             assert signed.headers["cache-control"] in ("public, max-age=100", "public, max-age=99")
     with app_client(env) as client:
         assert "x-accel-expires" not in client.get(f"/play/{made.public_id}/master.m3u8").headers
+
+
+def test_the_fronts_own_files_go_to_a_roomy_memory_filesystem_else_the_temp_dir(tmp_path, monkeypatch):
+    from cli import front as cli_front
+
+    assert cli_front.scratch_parent(tmp_path) == str(tmp_path)  # writable, with room
+    assert cli_front.scratch_parent(tmp_path / "absent") is None
+    monkeypatch.setattr(cli_front, "MEMORY_DIR_MIN_FREE", 1 << 62)  # Docker's 64 MB /dev/shm, say
+    assert cli_front.scratch_parent(tmp_path) is None
