@@ -83,6 +83,10 @@ def scratch_parent(memory_dir: Path = MEMORY_DIR) -> str | None:
     return None
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve_with_front(settings: Settings, serve_api: Callable[[], int]) -> int:
     """Start nginx on settings.host:port, then `serve_api()` (which reads ABR_HOST/ABR_PORT) behind it."""
     why = missing(settings)
@@ -117,6 +121,10 @@ def serve_with_front(settings: Settings, serve_api: Callable[[], int]) -> int:
             return 2
         print(f"nginx front on http://{settings.host}:{settings.port} ({plan.workers} workers), "
               f"API behind it on 127.0.0.1:{upstream}", file=sys.stderr, flush=True)
+        # uvicorn stops on SIGTERM and then raises it again once its own handler is gone: with the
+        # default action this process would die there, before the `finally` below stops nginx (its
+        # death signal does) and removes the prefix, which may be in /dev/shm (memory).
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         return serve_api()
     finally:
         if nginx.poll() is None:
