@@ -40,7 +40,7 @@ from core.origin.answer import Answer, plan_manifest, segment_answer
 from core.origin.front_index import FrontIndex
 from core.origin.files import LocalFile, open_local
 from core.origin.paths import Kind, Target, check_playback_id
-from core.origin.service import LoadedPresentation, OriginService, RenderedManifest
+from core.origin.service import TEMPLATE_QUERY, TOKEN_PLACEHOLDER, LoadedPresentation, OriginService, RenderedManifest
 from core.services.playback import PlaybackTarget, SigningKeys, verify_token
 
 PATHSEND = "http.response.pathsend"  # ASGI extension: the server sends a file by path
@@ -166,35 +166,52 @@ def manifest_from_memory(origin: OriginService, asset_id: str, target: Target, s
 
 
 def manifest_response(request: Request, rendered: RenderedManifest, target: Target,
-                      token_ttl: int | None, *, cache_control: str | None = None) -> Response:
+                      token_ttl: int | None, *, cache_control: str | None = None, template: bool = False) -> Response:
     cache = cache_control or policy.cache_control(target.kind, complete=rendered.complete, token_ttl=token_ttl)
     answer, body = plan_manifest(rendered, cache_control=cache, method=request.method,
                                  request_headers=request.headers)
     if answer.status == 416:
         return unsatisfiable(len(body))
     response = answer_response(answer, body[answer.start : answer.start + answer.length])
-    for name, value in front_expires(get_origin(request), rendered, token_ttl):
+    for name, value in front_expires(get_origin(request), rendered, token_ttl, template):
         response.headers[name.decode()] = value.decode()
     return response
 
 
 FRONT_MANIFEST_SECONDS = 5  # as long as nginx keeps an id's link (core/origin/front_index.py)
+# The nginx front asks a signed id's manifest with this header when it keeps one copy for every
+# token (core/origin/front.py, @manifest_signed): rendered with a placeholder for the token, which
+# nginx replaces with each request's own (whose token front.js has checked, as the API did here).
+TOKEN_TEMPLATE_HEADER = "x-abr-token-template"
 
 
-def front_expires(origin: OriginService, rendered: RenderedManifest, token_ttl: int | None) -> list[tuple[bytes, bytes]]:
+def front_template(origin: OriginService, query: str, asked: bool) -> str | None:
+    """The query to render a signed manifest with for the front's copy: the placeholder's, or None.
+
+    Only behind the front, only when it asks, and only for a query carrying a token this
+    request has just been authorized with (a public id carries none).
+    """
+    return TEMPLATE_QUERY if asked and query and origin.front_index is not None else None
+
+
+def front_expires(origin: OriginService, rendered: RenderedManifest, token_ttl: int | None,
+                  template: bool = False) -> list[tuple[bytes, bytes]]:
     """Behind the nginx front: how long it may keep this manifest (headers nginx never sends on).
 
     `X-Accel-Expires`: a complete one `FRONT_MANIFEST_SECONDS` (its content is final; a text track
     added through the API shows within that time, as a revoked id stops opening files), one still
     publishing a second. A signed one's Cache-Control counts down its token, so nginx writes it
     per request (front.js `manifestCacheControl`) from `X-Abr-Max-Age`, the policy's max-age
-    before the token's cap.
+    before the token's cap. `template`: the manifest was rendered with the token's placeholder
+    (`front_template`), which `X-Abr-Token-Placeholder` names for nginx's `sub_filter`.
     """
     if origin.front_index is None:
         return []
     headers = [(b"x-accel-expires", b"%d" % (FRONT_MANIFEST_SECONDS if rendered.complete else 1))]
     if token_ttl is not None:
         headers.append((b"x-abr-max-age", b"%d" % policy.manifest_max_age(complete=rendered.complete)))
+    if template:
+        headers.append((b"x-abr-token-placeholder", TOKEN_PLACEHOLDER.encode()))
     return headers
 
 

@@ -62,10 +62,12 @@ from api.errors import error_response
 from api.flights import single_flight
 from api.middleware import request_id
 from api.origin import (
+    TOKEN_TEMPLATE_HEADER,
     INLINE_READ_BYTES,
     PATHSEND,
     authorize,
     front_expires,
+    front_template,
     manifest_from_memory,
     playback_from_memory,
     resolve_playback,
@@ -86,7 +88,7 @@ _METHODS = frozenset({"GET", "HEAD"})
 _NO_FILTER = ManifestFilter()
 # The request headers an answer depends on; the rest are never looked at.
 _WANTED = frozenset({b"if-none-match", b"if-modified-since", b"range", b"if-range", b"accept-encoding",
-                     b"origin", b"x-request-id"})
+                     b"origin", b"x-request-id", TOKEN_TEMPLATE_HEADER.encode()})
 _CONDITIONAL = ("if-none-match", "if-modified-since", "range")  # a plain request has none of these
 _MAX_MEMO = 64
 _MAX_SEGMENT_ANSWERS = 4096
@@ -264,6 +266,8 @@ class OriginFastPath:
                 return None  # its licence URL is written under the request's public URL: the routes render it
             selected = ManifestFilter.from_query(query) if query and target.kind in (Kind.MASTER, Kind.MPD) \
                 else _NO_FILTER
+            template = front_template(origin, carried, TOKEN_TEMPLATE_HEADER in headers)
+            carried = template or carried
             # Rendered here when its presentation is in memory: no I/O, and no trip through the routes.
             rendered = manifest_from_memory(origin, playback.asset_id, target, selected, carried, render=True)
         except AbrError:
@@ -278,7 +282,7 @@ class OriginFastPath:
         answer, body = plan_manifest(rendered, cache_control=cache, method=method, request_headers=headers)
         if answer.status == 416:
             return None
-        found = (answer.status, answer.raw_headers() + front_expires(origin, rendered, token_ttl),
+        found = (answer.status, answer.raw_headers() + front_expires(origin, rendered, token_ttl, template is not None),
                  body[answer.start : answer.start + answer.length])
         if plain:
             if len(rendered.answers) >= _MAX_MEMO:

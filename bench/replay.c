@@ -17,7 +17,8 @@
    Requests are handed out in file order, each exactly once.
    OUT_FILE: one line per request in file order: "STATUS BYTES MICROSECONDS"
    (BYTES: body bytes received), then a last line "wall_us WALL".
-   Only Content-Length bodies are understood; any other framing fails the run (exit 3). */
+   Bodies framed by Content-Length or sent chunked (the nginx front's signed manifests, their
+   token put into one kept copy) are understood; any other framing fails the run (exit 3). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -47,10 +48,16 @@ typedef struct {
     int sent;       /* bytes of the request written */
     char head[16384];
     int head_len;   /* header bytes collected */
-    long long body_left; /* -1: still reading headers */
+    long long body_left; /* -1: still reading headers; CHUNKED: a chunked body */
+    int cstate;          /* chunked: 0 size line, 1 data, 2 the CRLF after data, 3 trailers */
+    long long cleft;     /* chunked: data bytes left in this chunk */
+    char cline[256];     /* chunked: the size (or trailer) line so far */
+    int clen;
     long long t0;
     int retries;
 } Conn;
+
+#define CHUNKED (1LL << 62)
 
 static Req *reqs;
 static long nreqs, next_req, done_reqs;
@@ -135,13 +142,54 @@ static void parse_head(Conn *c, int end) {
     long long length = -1;
     for (char *line = strstr(c->head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
         if (!strncasecmp(line + 2, "content-length:", 15)) length = atoll(line + 17);
+    }
+    for (char *line = strstr(c->head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
         if (!strncasecmp(line + 2, "transfer-encoding:", 18)) {
-            fprintf(stderr, "request %ld: transfer-encoding is not supported\n", c->cur); exit(3);
+            char *eol = strstr(line + 2, "\r\n");
+            size_t value = eol ? (size_t)(eol - (line + 20)) : strlen(line + 20);
+            if (!memmem(line + 20, value, "chunked", 7) || length >= 0) {
+                fprintf(stderr, "request %ld: unsupported framing\n", c->cur); exit(3);
+            }
+            c->body_left = CHUNKED; c->cstate = 0; c->clen = 0;
+            return;
         }
     }
     if (length < 0) length = (r->status == 304 || r->status == 204) ? 0 : -2;
     if (length == -2) { fprintf(stderr, "request %ld: no content-length (status %d)\n", c->cur, r->status); exit(3); }
     c->body_left = length;
+}
+
+/* Feed n bytes of a chunked body; 1 once its last chunk and trailers are in. Counts the data bytes. */
+static int feed_chunked(Conn *c, const char *p, long long n) {
+    Req *r = &reqs[c->cur];
+    for (long long i = 0; i < n;) {
+        if (c->cstate == 1) {
+            long long take = n - i < c->cleft ? n - i : c->cleft;
+            r->bytes += take; c->cleft -= take; i += take;
+            if (c->cleft == 0) { c->cstate = 2; c->clen = 0; }
+            continue;
+        }
+        char ch = p[i++];
+        if (c->clen == (int)sizeof c->cline - 1) { fprintf(stderr, "request %ld: chunk line too long\n", c->cur); exit(3); }
+        c->cline[c->clen++] = ch;
+        if (ch != '\n') continue;
+        c->cline[c->clen] = 0;
+        int blank = c->clen <= 2;
+        c->clen = 0;
+        if (c->cstate == 0) {
+            char *end;
+            c->cleft = strtoll(c->cline, &end, 16);
+            if (end == c->cline || c->cleft < 0) { fprintf(stderr, "request %ld: bad chunk size\n", c->cur); exit(3); }
+            c->cstate = c->cleft ? 1 : 3;
+        } else if (c->cstate == 2) {
+            if (!blank) { fprintf(stderr, "request %ld: no CRLF after a chunk\n", c->cur); exit(3); }
+            c->cstate = 0;
+        } else if (blank) {  /* the empty line after the last chunk (and any trailers) */
+            if (i != n) { fprintf(stderr, "request %ld: bytes after the body\n", c->cur); exit(3); }
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void on_readable(Conn *c) {
@@ -172,6 +220,10 @@ static void on_readable(Conn *c) {
             off = head_end - before;
         }
         long long body = n - off;
+        if (c->body_left == CHUNKED) {
+            if (feed_chunked(c, buf + off, body)) { finish(c); return; }
+            continue;
+        }
         if (body > c->body_left) { fprintf(stderr, "request %ld: more bytes than announced\n", c->cur); exit(3); }
         reqs[c->cur].bytes += body;
         c->body_left -= body;

@@ -17,6 +17,8 @@ from api.origin import (
     authorize,
     get_origin,
     manifest_from_memory,
+    TOKEN_TEMPLATE_HEADER,
+    front_template,
     manifest_response,
     playback_root,
     resolve_playback,
@@ -75,8 +77,10 @@ async def _manifest(request: Request, origin: OriginService, playback: PlaybackT
     if playback.live:
         return await live_manifest(request, playback, target, selected, token_ttl, query)
     root = playback_root(request, playback.playback_id) if playback.policy == "encrypted" else ""
+    template = front_template(origin, query, TOKEN_TEMPLATE_HEADER in request.headers)
+    query = template or query
     rendered = manifest_from_memory(origin, playback.asset_id, target, selected, query, root)
     if rendered is None:
         rendered = await single_flight(("manifest", playback.asset_id, target, selected, query, root),
                                        origin.manifest, playback.asset_id, target, selected, query, root)
-    return manifest_response(request, rendered, target, token_ttl)
+    return manifest_response(request, rendered, target, token_ttl, template=template is not None)

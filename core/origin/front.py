@@ -43,11 +43,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.layout import SEGMENT_PATH
-from core.media.manifests import MEDIA_PLAYLIST_NAME
+from core.media.manifests import DASH_CONTENT_TYPE, HLS_CONTENT_TYPE, MEDIA_PLAYLIST_NAME
 from core.origin import policy
 from core.origin.cors import EXPOSE_HEADERS, parse_origins
 from core.origin.front_index import ADMIT_PATH, BUCKET_MAP, PUBLIC
 from core.origin.paths import PLAYBACK_ID, Kind
+from core.origin.service import MIN_COMPRESS_BYTES
 
 MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_http_js_module.so", "/usr/lib64/nginx/modules/ngx_http_js_module.so",
                 "/usr/local/nginx/modules/ngx_http_js_module.so")
@@ -59,7 +60,7 @@ SCRIPT = Path(__file__).with_name("front.js")
 _SEGMENT = re.sub(r"\(\?P<\w+>", "(?:", SEGMENT_PATH.pattern.removeprefix("^").removesuffix("$"))
 _ID = PLAYBACK_ID.pattern.removeprefix("^").removesuffix("$")
 SEGMENT_LOCATION = f"^/play/(?<abr_pid>{_ID})/(?<abr_rest>{_SEGMENT})$"
-MANIFEST_LOCATION = (f"^/play/(?<abr_pid>{_ID})/(?:master\\.m3u8|manifest\\.mpd"
+MANIFEST_LOCATION = (f"^/play/(?<abr_pid>{_ID})/(?<abr_manifest>master\\.m3u8|manifest\\.mpd"
                      f"|[a-z0-9][a-z0-9-]{{0,39}}/{re.escape(MEDIA_PLAYLIST_NAME)})$")
 MANIFEST_TTL = 1  # s, nginx keeps a VOD manifest when the API says nothing (it says: X-Accel-Expires, api/origin.py)
 # A rendition whose id says audio (`core.media.model.is_audio_rendition_id`): audio/mp4 or audio/webm.
@@ -127,6 +128,15 @@ def _not_found(name: str, body: str, cors: list[str]) -> list[str]:
         "        }",
     ]
 
+
+# What nginx tells the API with every request it passes on (server-wide; repeated in a location that adds one).
+_PROXY_HEADERS = (
+    'proxy_set_header Connection "";',
+    "proxy_set_header Host $http_host;",
+    "proxy_set_header X-Forwarded-For $remote_addr;",
+    "proxy_set_header X-Forwarded-Proto $scheme;",
+    "proxy_set_header X-Request-Id $abr_request_id;",
+)
 
 # nginx looks for an id's link during the current window only, under p/ without a token and
 # under s/ with one (a public id asked with a token, or a signed one without, goes to the API).
@@ -217,6 +227,21 @@ def _variables(cors_maps: list[str], index: Path) -> list[str]:
         f'        {PUBLIC} "";',
         "        default $abr_manifest_uncached_signed;",
         "    }",
+        "    # A signed manifest asked with nothing but a token (what a JWT is made of) that front.js accepts, whole:",
+        "    # one copy kept for every token (@manifest_signed), each request's own token put in by sub_filter.",
+        "    map $args $abr_plain_token {",
+        '        "~^token=[A-Za-z0-9_.-]{1,2048}$" 1;',
+        '        default "";',
+        "    }",
+        '    map "$abr_plain_token:$request_method:$http_range:$abr_manifest_uncached" $abr_manifest_shared {',
+        '        "1:GET::" 1;',
+        '        "1:HEAD::" 1;',
+        '        default "";',
+        "    }",
+        "    map $upstream_http_x_abr_token_placeholder $abr_not_template {",
+        '        "" 1;',
+        '        default "";',
+        "    }",
         *(line for kind in ("audio", "video") for line in (
             f"    map $abr_file $abr_fallback_{kind} {{", '        "" @api;', f"        default @admit_{kind};", "    }")),
         f'    map $abr_pid $abr_link {{ default "{index}{_LINK}"; }}',
@@ -233,6 +258,81 @@ def _variables(cors_maps: list[str], index: Path) -> list[str]:
         "        default $request_id;",
         "    }",
         *(f"    {m}" for m in cors_maps),
+    ]
+
+
+def _kept(key: str) -> list[str]:
+    """A manifest nginx keeps as long as the API says (`X-Accel-Expires`), under `key`; never a refused token's."""
+    return [
+        "            proxy_pass http://abr_api$request_uri;  # as asked (try_files has changed $uri)",
+        "            proxy_buffering on;",
+        "            proxy_cache abr_manifests;",
+        f"            proxy_cache_key {key};",
+        "            proxy_hide_header X-Request-Id;  # the copy's id was its first request's",
+        "            proxy_hide_header X-Abr-Max-Age;",
+        "            proxy_hide_header Cache-Control;  # a signed one's counts down its token: written per request",
+        "            add_header Cache-Control $abr_manifest_cache_control always;",
+        "            add_header X-Request-Id $abr_request_id always;",
+        f"            proxy_cache_valid 200 {MANIFEST_TTL}s;",
+        "            # The API says how long with X-Accel-Expires (api/origin.py front_expires); its Cache-Control",
+        "            # is for the client.",
+        "            proxy_ignore_headers Cache-Control Expires X-Accel-Redirect Set-Cookie Vary;",
+        "            proxy_cache_use_stale updating;",
+        "            proxy_cache_background_update on;",
+    ]
+
+
+def _manifest_locations(index: Path) -> list[str]:
+    """VOD manifests: the API's, kept by nginx; a signed one asked with just its token, one copy for all tokens.
+
+    Each viewer of a signed id has a token of their own, so kept per URL a signed manifest was
+    the API's work for every viewer's first request (bench/origin.py: 303 of the API's 639
+    requests on the 12,000 list). `@manifest_signed` asks the API for the manifest with a
+    placeholder where the token goes (`X-Abr-Token-Template`, api/origin.py front_template), keeps
+    that one copy per id, manifest and `Origin`, and puts each request's token in with `sub_filter`
+    (so it is sent chunked, and compressed here). Only for a request front.js has accepted the
+    token of (`$abr_manifest_uncached` empty), with nothing in its query but the token, in the
+    characters a JWT is made of (as sent and as decoded alike), and no Range: anything else is
+    kept per URL as before. A copy the API did not render as a template is never kept there.
+    """
+    return [
+        "        # VOD manifests: rendered by the API, kept here as long as it says (by URL and Host, tokens and filters",
+        "        # included, per Accept-Encoding by the API's Vary) when the id is linked; never for live,",
+        "        # unknown ids or a refused token.",
+        f'        location ~ "{MANIFEST_LOCATION}" {{',
+        "            error_page 418 = @manifest_signed;",
+        "            if ($abr_manifest_shared) {",
+        "                return 418;",
+        "            }",
+        *_linked("            ", index),
+        f"            try_files {_LINK}/ @api;",
+        *_kept("$scheme$http_host$request_uri|$http_accept_encoding|$http_origin"),
+        "            proxy_no_cache $abr_manifest_uncached;",
+        "            proxy_cache_bypass $abr_manifest_uncached;",
+        "        }",
+        "        location @manifest_signed {",
+        *_linked("            ", index),
+        f"            try_files {_LINK}/ @api;",
+        *_kept("$scheme$http_host/play/$abr_pid/$abr_manifest?token|$http_origin"),
+        "            proxy_no_cache $abr_not_template;",
+        "            proxy_hide_header X-Abr-Token-Placeholder;",
+        "            # nginx drops the API's Accept-Ranges from an answer it sends chunked; a Range request is",
+        "            # answered (by the copy kept per URL above), so it is said, as the API says it.",
+        "            add_header Accept-Ranges bytes;",
+        "            sub_filter $upstream_http_x_abr_token_placeholder $arg_token;",
+        "            sub_filter_once off;",
+        "            sub_filter_last_modified on;",
+        f"            sub_filter_types {HLS_CONTENT_TYPE} {DASH_CONTENT_TYPE};",
+        "            gzip on;  # as the API would: its copy is asked for uncompressed, so that the token can go in",
+        f"            gzip_types {HLS_CONTENT_TYPE} {DASH_CONTENT_TYPE};",
+        f"            gzip_min_length {MIN_COMPRESS_BYTES};",
+        "            gzip_proxied any;",
+        "            gzip_comp_level 6;",
+        "            # Every header the server sets is repeated: one proxy_set_header here drops them all.",
+        *(f"            {line}" for line in _PROXY_HEADERS),
+        '            proxy_set_header Accept-Encoding "";',
+        "            proxy_set_header X-Abr-Token-Template 1;",
+        "        }",
     ]
 
 
@@ -283,31 +383,7 @@ def render_conf(plan: FrontPlan) -> str:
         "        }",
         *_segment_locations(AUDIO_SEGMENT_LOCATION, "audio", cors, plan.index),
         *_segment_locations(SEGMENT_LOCATION, "video", cors, plan.index),
-        "        # VOD manifests: rendered by the API, kept here as long as it says (by URL and Host, tokens and filters",
-        "        # included, per Accept-Encoding by the API's Vary) when the id is linked; never for live,",
-        "        # unknown ids or a refused token.",
-        f'        location ~ "{MANIFEST_LOCATION}" {{',
-        *_linked("            ", plan.index),
-        f"            try_files {_LINK}/ @api;",
-        "            proxy_pass http://abr_api$request_uri;  # as asked (try_files has changed $uri)",
-        "            proxy_buffering on;",
-        "            proxy_cache abr_manifests;",
-        "            # The key holds what the API's Vary names (nginx 1.22 heeds only one Vary header of several).",
-        "            proxy_cache_key $scheme$http_host$request_uri|$http_accept_encoding|$http_origin;",
-        "            proxy_hide_header X-Request-Id;  # the copy's id was its first request's",
-        "            proxy_hide_header X-Abr-Max-Age;",
-        "            proxy_hide_header Cache-Control;  # a signed one's counts down its token: written per request",
-        "            add_header Cache-Control $abr_manifest_cache_control always;",
-        "            add_header X-Request-Id $abr_request_id always;",
-        f"            proxy_cache_valid 200 {MANIFEST_TTL}s;",
-        "            # The API says how long with X-Accel-Expires (api/origin.py front_expires); its Cache-Control",
-        "            # is for the client.",
-        "            proxy_ignore_headers Cache-Control Expires X-Accel-Redirect Set-Cookie Vary;",
-        "            proxy_cache_use_stale updating;",
-        "            proxy_cache_background_update on;",
-        "            proxy_no_cache $abr_manifest_uncached;",
-        "            proxy_cache_bypass $abr_manifest_uncached;",
-        "        }",
+        *_manifest_locations(plan.index),
         "        location / {",
         "            proxy_pass http://abr_api;",
         "        }",
@@ -319,11 +395,7 @@ def render_conf(plan: FrontPlan) -> str:
         "        }",
         "        # Every request the API answers: streamed as it comes (live parts, previews, uploads).",
         "        proxy_http_version 1.1;",
-        '        proxy_set_header Connection "";',
-        "        proxy_set_header Host $http_host;",
-        "        proxy_set_header X-Forwarded-For $remote_addr;",
-        "        proxy_set_header X-Forwarded-Proto $scheme;",
-        "        proxy_set_header X-Request-Id $abr_request_id;",
+        *(f"        {line}" for line in _PROXY_HEADERS),
         "        proxy_buffering off;",
         "        proxy_request_buffering off;",
         "        proxy_read_timeout 1h;  # live previews and event streams stay open",

@@ -243,12 +243,12 @@ class OriginService:
         bench/origin.py's ladder), put into the template a string replace and the ETag's hash.
         """
         token = _plain_token(query)
-        if token is None:
+        if token is None or query == TEMPLATE_QUERY:
             return render_manifest(loaded.presentation, target, selected, query, loaded.info.mtime, playback_root)
-        key = _manifest_key(asset_id, loaded, target, selected, _TEMPLATE_QUERY, playback_root)
+        key = _manifest_key(asset_id, loaded, target, selected, TEMPLATE_QUERY, playback_root)
         template = self._manifests.get(key)
         if template is None:
-            template = render_manifest(loaded.presentation, target, selected, _TEMPLATE_QUERY, loaded.info.mtime,
+            template = render_manifest(loaded.presentation, target, selected, TEMPLATE_QUERY, loaded.info.mtime,
                                        playback_root)
             self._manifests.put(key, template)
         return RenderedManifest(template.body.replace(_TEMPLATE_TOKEN, token), template.content_type,
@@ -256,9 +256,11 @@ class OriginService:
 
 
 # A signed id's manifests are rendered once with this in place of the token, then each token is put
-# in. Unguessable per process, so nothing a user writes into an asset (a track's name) can hold it.
-_TEMPLATE_TOKEN = b"abrtoken" + secrets.token_hex(16).encode()
-_TEMPLATE_QUERY = "token=" + _TEMPLATE_TOKEN.decode()
+# in (here, or by the nginx front: api/origin.py `TOKEN_TEMPLATE_HEADER`). Unguessable per process,
+# so nothing a user writes into an asset (a track's name) can hold it.
+TOKEN_PLACEHOLDER = "abrtoken" + secrets.token_hex(16)
+TEMPLATE_QUERY = "token=" + TOKEN_PLACEHOLDER
+_TEMPLATE_TOKEN = TOKEN_PLACEHOLDER.encode()
 # What a token verified as a JWT is made of (base64url parts and dots): written into URIs as it is.
 _PLAIN_TOKEN = re.compile(r"token=([A-Za-z0-9_.-]{1,2048})")
 

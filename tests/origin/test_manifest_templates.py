@@ -62,3 +62,15 @@ def test_one_template_per_variant_and_odd_queries_rendered_as_they_are():
         assert origin._render("as_1", loaded, mpd, ManifestFilter(), query, "").body == \
             render_manifest(loaded.presentation, mpd, ManifestFilter(), query, MOMENT).body
     assert len(origin._manifests) == 1
+
+
+def test_only_the_front_gets_a_template_and_only_for_a_token_just_authorized():
+    from api.origin import front_template
+    from core.origin.service import TEMPLATE_QUERY
+
+    origin, _ = service_with(build_presentation())
+    assert front_template(origin, "token=a.b.c", asked=True) is None  # not behind the front: the header means nothing
+    origin.front_index = object()  # behind `abr api --front nginx`
+    assert front_template(origin, "token=a.b.c", asked=True) == TEMPLATE_QUERY
+    assert front_template(origin, "token=a.b.c", asked=False) is None
+    assert front_template(origin, "", asked=True) is None  # a public id carries no token
