@@ -58,28 +58,39 @@ def stack(tmp_path_factory):
     made = fabricate(engine, storage, segment_size=5000)
     engine.dispose()
     keys = SigningKeys.from_settings(settings.signing_key, settings.signing_keys_previous, settings.signing_key_id)
+    front, url = start_front(tmp, env)
+    try:
+        with uvicorn_origin(env) as (api, _):
+            yield url, api, made, keys, front, tmp / "data"
+    finally:
+        stop(front)
+        print((tmp / "front.log").read_text(errors="replace")[-4000:])
+
+
+def start_front(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """`abr api --front nginx` (uvicorn behind it) on a free port, logging to tmp/front.log: (process, URL)
+    once the API behind nginx answers a proxied request (its start-up done)."""
     port = free_port()
     log = open(tmp / "front.log", "ab")  # noqa: SIM115 - the front writes it while it runs
     front = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--front", "nginx", "--server", "uvicorn",
                               "--host", "127.0.0.1", "--port", str(port)],
                              env={**os.environ, **env}, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     log.close()
+    url = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, timeout=60, proc=front)
-        with uvicorn_origin(env) as (api, _):
-            # The front's API behind nginx is up once a proxied request answers.
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}", api, made, keys, front, tmp / "data"
-    finally:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    except BaseException:
         stop(front)
-        print((tmp / "front.log").read_text(errors="replace")[-4000:])
+        raise
+    return front, url
 
 
 def both(stack, path: str, method: str = "GET", **kwargs) -> tuple[httpx.Response, httpx.Response]:

@@ -3,12 +3,8 @@ and the real `abr api --front nginx` sending a prewarmed id's first segment itse
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 from sqlmodel import Session
@@ -19,11 +15,10 @@ from core.db.models import Asset, PlaybackId, utcnow
 from core.origin.front_index import bucket
 from core.services.playback import recent_vod_playbacks
 from core.storage import open_storage
-from tests.conftest import REPO_ROOT, free_port
 from tests.helpers import settings_from
 from tests.origin.fabricate import fabricate
-from tests.origin.live import find_js_module, stop, wait_for_port
-from tests.origin.test_front import by_nginx, front_index
+from tests.origin.live import find_js_module, stop
+from tests.origin.test_front import by_nginx, front_index, start_front
 
 SEGMENT = "h264-720p/00002.m4s"
 
@@ -50,26 +45,6 @@ def test_recent_vod_playbacks_are_the_newest_playable_assets_ids(tmp_path):
     assert set(newest) == {new.public_id, new.signed_id}
     assert everything[new.signed_id].signed and not everything[new.public_id].signed
     assert everything[old.public_id].asset_id == old.asset_id
-
-
-def start_front(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(tmp_path / "front.log", "ab")  # noqa: SIM115 - the front writes it while it runs
-    front = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--front", "nginx", "--server", "uvicorn",
-                              "--host", "127.0.0.1", "--port", str(port)],
-                             env={**os.environ, **env}, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    wait_for_port(port, timeout=60, proc=front)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the API behind nginx is up (its start-up done) once this answers
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    return front, url
 
 
 def test_a_starting_front_links_playable_ids_before_their_first_request(tmp_path):
