@@ -20,7 +20,8 @@ which answers it as it always does — so njs only ever has to *accept* a
 subset of what the API accepts; anything it refuses gets the API's own
 answer, error body included. VOD manifests are the API's, kept by nginx for
 as long as the API says (`X-Accel-Expires`, api/origin.py `front_expires`),
-keyed by what they vary on.
+keyed by what they vary on; a signed one asked with its token alone is one
+copy for every token, each request's own put in (`_manifest_locations`).
 
 Why: `bench/origin.py` showed the Python servers spend ~217 µs of
 interpreter time per segment answer against nginx's ~11 µs (README,
