@@ -62,9 +62,9 @@ from api.errors import error_response
 from api.flights import single_flight
 from api.middleware import request_id
 from api.origin import (
-    TOKEN_TEMPLATE_HEADER,
     INLINE_READ_BYTES,
     PATHSEND,
+    TOKEN_TEMPLATE_HEADER,
     authorize,
     front_expires,
     front_template,

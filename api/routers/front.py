@@ -12,7 +12,6 @@ from api.origin import get_origin, origin_service
 from core.origin.front_index import ADMIT_PATH
 
 
-
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     # Behind the front, the newest ids are linked before the first request (api/front_gate.py prewarm).

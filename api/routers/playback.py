@@ -14,11 +14,11 @@ from fastapi import APIRouter, Request, Response
 from api.flights import single_flight
 from api.live_origin import live_manifest, live_media_ahead
 from api.origin import (
+    TOKEN_TEMPLATE_HEADER,
     authorize,
+    front_template,
     get_origin,
     manifest_from_memory,
-    TOKEN_TEMPLATE_HEADER,
-    front_template,
     manifest_response,
     playback_root,
     resolve_playback,
