@@ -209,12 +209,15 @@ def test_player_live_badge_dvr_and_go_live(server, pull_stream, page, engine):
     page.goto(f"{server.url}/player/{pull_stream['playback_ids'][0]['id']}?engine={engine}&autoplay=1")
     wait_playing(page, past=0.5, log=page.log)
     page.wait_for_function("() => window.abrPlayer.live && !document.getElementById('live-badge').hidden")
-    page.wait_for_function("() => { const w = window.abrPlayer.liveWindow(); return w.target - w.start > 8; }",
-                           timeout=30_000)
+    page.wait_for_function("() => { const w = window.abrPlayer.liveWindow(); return w.target - w.start > 20; }",
+                           timeout=60_000)
     page.wait_for_function("() => document.getElementById('golive').hidden")  # playing at the live edge
-    # A quarter into the DVR window, as a viewer drags back: not the window's very first sample, where
-    # Shaka repositions by its own safe-seek rule (start + safeSeekOffset) and races the slider.
-    page.evaluate("() => { const s = document.getElementById('seek'); s.value = '250';"
+    # Halfway into a DVR window of 20 s or more, as a viewer drags back. Not near the window's start:
+    # an engine moves a seek that lands there to a position it holds safe, which in a short window is
+    # near the live edge. Caught once: a quarter into a 12 s window (the slider set 3.15 s) Shaka moved
+    # the playhead to 10.11 s, 2.2 s behind its target (its rule for seeks near its seek range's start:
+    # safeSeekOffset); in CI dash.js once stayed at the edge after such a seek (not diagnosed further).
+    page.evaluate("() => { const s = document.getElementById('seek'); s.value = '500';"
                   " s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }")
     _wait(page, "() => !document.getElementById('golive').hidden", "Go live after seeking back",
           stream=(server, pull_stream))
