@@ -188,6 +188,29 @@ def pull_stream(server, tmp_path_factory):
         server.client.delete(f"/v1/live-streams/{stream['id']}")
 
 
+# The seek bar dragged halfway, with every seeking event the video then sees (the engine's own, too).
+SEEK_BACK = """() => {
+  const v = document.querySelector('video'); window.__seeks = [];
+  if (!window.__seekTrace) {
+    window.__seekTrace = true;
+    v.addEventListener('seeking', () => { const w = window.abrPlayer.liveWindow();
+      if (window.__seeks) window.__seeks.push({to: v.currentTime, start: w.start, target: w.target}); });
+  }
+  const s = document.getElementById('seek'); s.value = '500';
+  s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));
+}"""
+# Behind live as the viewer sees it: "Go live" shown, the player marked behind-live, the time negative,
+# and over 3 s behind the engine's live target, all at once (the state, or false).
+BEHIND_LIVE = """() => {
+  const v = document.querySelector('video'); const w = window.abrPlayer.liveWindow();
+  const time = document.getElementById('time').textContent;
+  const shown = !document.getElementById('golive').hidden;
+  const marked = document.getElementById('player').classList.contains('behind-live');
+  return shown && marked && w.target - v.currentTime > 3 && time.startsWith('−')
+    ? {currentTime: v.currentTime, start: w.start, end: w.end, target: w.target, time, marked} : false;
+}"""
+
+
 def _wait(page, condition: str, what: str, timeout: float = 20_000, stream=None) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -206,6 +229,8 @@ def _wait(page, condition: str, what: str, timeout: float = 20_000, stream=None)
 
 @pytest.mark.parametrize("engine", ["hls", "dash", "shaka"])
 def test_player_live_badge_dvr_and_go_live(server, pull_stream, page, engine):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{server.url}/player/{pull_stream['playback_ids'][0]['id']}?engine={engine}&autoplay=1")
     wait_playing(page, past=0.5, log=page.log)
     page.wait_for_function("() => window.abrPlayer.live && !document.getElementById('live-badge').hidden")
@@ -214,16 +239,24 @@ def test_player_live_badge_dvr_and_go_live(server, pull_stream, page, engine):
     page.wait_for_function("() => document.getElementById('golive').hidden")  # playing at the live edge
     # Halfway into a DVR window of 20 s or more, as a viewer drags back. Not near the window's start:
     # an engine moves a seek that lands there to a position it holds safe, which in a short window is
-    # near the live edge. Caught once: a quarter into a 12 s window (the slider set 3.15 s) Shaka moved
-    # the playhead to 10.11 s, 2.2 s behind its target (its rule for seeks near its seek range's start:
-    # safeSeekOffset); in CI dash.js once stayed at the edge after such a seek (not diagnosed further).
-    page.evaluate("() => { const s = document.getElementById('seek'); s.value = '500';"
-                  " s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }")
-    _wait(page, "() => !document.getElementById('golive').hidden", "Go live after seeking back",
-          stream=(server, pull_stream))
-    behind = page.evaluate(LIVE_STATE)
-    assert behind["target"] - behind["currentTime"] > 3 and behind["time"].startswith("−"), behind
-    assert page.evaluate("() => document.getElementById('player').classList.contains('behind-live')")
+    # near the live edge. Under CI's load Shaka twice moved a seek well inside its seek range back to
+    # 2.2 s behind its live target (3.15 s in a 12 s window went to 10.11 s; 12 s in a 24 s window to
+    # 22.1 s), which 10 seeks in a row on an idle machine never did. A viewer drags again: so does this
+    # test, up to 3 times, and every try's seeking events and state are printed (and kept in the failure).
+    tries = []
+    for _ in range(3):
+        page.evaluate(SEEK_BACK)
+        try:
+            behind = page.wait_for_function(BEHIND_LIVE, timeout=15_000).json_value()
+            break
+        except PlaywrightTimeout:
+            tries.append({"seeks": page.evaluate("() => window.__seeks"), "state": page.evaluate(LIVE_STATE)})
+    else:
+        status = server.client.get(f"/v1/live-streams/{pull_stream['id']}").json().get("status")
+        raise AssertionError(f"Go live after seeking back: not within 3 tries (stream {status}): {tries}\n"
+                             f"{page.log.text()}\nserver log tail:\n{server.log.read_text()[-2500:]}")
+    print(f"{engine}: seek back held on try {len(tries) + 1}; earlier tries: {tries}")
+    assert behind["target"] - behind["currentTime"] > 3 and behind["time"].startswith("−") and behind["marked"]
     page.hover("#player")
     if engine == "hls":
         screenshot(page, "player-live-behind")
