@@ -587,10 +587,15 @@ def main() -> int:
                         r = measure_once(stack, source, segment, args.timeout, args.profile)
                         results[key].append(r)
                         print(f"[{key}] run {i + 1}: " + json.dumps(r), flush=True)
-                for label, stack in stacks.items():
-                    chunked = re.search(r"chunks x \d+ families sent", stack.worker_log.read_text(errors="replace"))
-                    print(f"[{spec} {c}{label}] worker took the {'chunked' if chunked else 'UNCHUNKED'} path",
-                          flush=True)
+                for label in stacks:
+                    # From each run's work directory (watch_fs): f0c0/ is chunk 0 of the chunked path,
+                    # family-0/ the unchunked encode. Not from the worker's "chunks x N families sent"
+                    # line: that comes after the per-title analysis beside chunk 0, which the DELETE
+                    # after `playable` cuts short, so a chunked 10-minute 720p run often never logs it.
+                    paths = ["chunked" if any("f0c0" in k for k in r["marks_from_201"]) else
+                             "UNCHUNKED" if any("family-0" in k for k in r["marks_from_201"]) else "unknown"
+                             for r in results[f"{spec} {c}{label}"]]
+                    print(f"[{spec} {c}{label}] worker paths by run: {', '.join(paths)}", flush=True)
             finally:
                 for stack in stacks.values():
                     stack.stop()
