@@ -10,6 +10,12 @@
 // and whose `exp` is still ahead: the rules of core/services/playback.py `verify_token`, or
 // stricter (any other claim or header field, and the API decides). Refusing is always safe:
 // the API then answers with its own 403.
+//
+// What it costs: njs 0.7 gives every request a fresh VM and runs this file's top level in it
+// again, so nothing is worked out ahead here (the keys are read from the environment per request:
+// ~10k instructions, the price of keeping them out of files). A signed segment's check was ~142k
+// instructions of njs against ~43k for nginx's whole answer to a public one (callgrind, README:
+// Benchmarks); what is left is mostly njs itself: HMAC-SHA256, two SHA-256 and a few Buffer calls.
 
 import crypto from 'crypto';
 import fs from 'fs';
@@ -31,31 +37,67 @@ function readKeys() {
     }
 }
 
+// The header sign_token writes (PyJWT: alg, kid, typ in that order, no spaces) around its `kid`.
+const HEADER_START = '{"alg":"HS256","kid":"';
+const HEADER_END = '","typ":"JWT"}';
+
+function hasOwn(object, name) {
+    return Object.prototype.hasOwnProperty.call(object, name);
+}
+
+// A JSON object written as unpadded base64url, exactly (what encodes back to other characters is
+// refused: njs and Python each skip characters they do not decode, and not alike), or null.
 function decodePart(part) {
-    if (!/^[A-Za-z0-9_-]+$/.test(part)) {
+    const bytes = Buffer.from(part, 'base64url');
+    if (part === '' || bytes.toString('base64url') !== part) {
         return null;
     }
-    const value = JSON.parse(Buffer.from(part, 'base64url').toString());
+    const value = JSON.parse(bytes.toString());
     return (value && typeof value === 'object' && !Array.isArray(value)) ? value : null;
 }
 
 function onlyFields(value, allowed) {
-    return Object.keys(value).every((name) => allowed[name] === 1);
+    for (const name in value) {
+        if (allowed[name] !== 1) {
+            return false;
+        }
+    }
+    return true;
 }
 
+// The `kid` of a header that asks for HS256 with one of KEYS, else null. sign_token's own header
+// is compared with the text it writes for each key (a key or two: no regular expression, no
+// JSON.parse, ~5 µs less per request in njs, which starts every request anew); any other header
+// is decoded and checked field by field.
+function keyOf(part) {
+    for (const kid in KEYS) {
+        if (Buffer.from(HEADER_START + kid + HEADER_END).toString('base64url') === part) {
+            return kid;
+        }
+    }
+    let header;
+    try {
+        header = decodePart(part);
+    } catch (e) {
+        return null;
+    }
+    if (!header || header.alg !== 'HS256' || typeof header.kid !== 'string' || !onlyFields(header, HEADER_FIELDS)) {
+        return null;
+    }
+    return hasOwn(KEYS, header.kid) ? header.kid : null;
+}
+
+// Whether two strings are equal, in a time that says nothing about where they differ (as
+// hmac.compare_digest): their SHA-256 digests are compared instead, and where two digests differ
+// tells nothing about the strings (the "double hashing" comparison). A loop over the characters
+// in njs cost ~19 µs per request; two digests ~5.
 function sameText(a, b) {
-    // Compared in full whatever differs first, as hmac.compare_digest does.
-    if (a.length !== b.length) {
-        return false;
-    }
-    let diff = 0;
-    for (let i = 0; i < a.length; i++) {
-        diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-    }
-    return diff === 0;
+    return crypto.createHash('sha256').update(a).digest('base64url')
+        === crypto.createHash('sha256').update(b).digest('base64url');
 }
 
-// The token's `exp` if it opens `playbackId` now, else 0.
+// The token's `exp` if it opens `playbackId` now, else 0. The signature is checked before the
+// claims are read.
 function tokenExpiry(token, playbackId, now) {
     if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS) {
         return 0;
@@ -64,24 +106,21 @@ function tokenExpiry(token, playbackId, now) {
     if (parts.length !== 3) {
         return 0;
     }
-    let header;
+    const kid = keyOf(parts[0]);
+    if (kid === null) {
+        return 0;
+    }
+    const signature = crypto.createHmac('sha256', KEYS[kid]).update(parts[0] + '.' + parts[1]).digest('base64url');
+    if (!sameText(signature, parts[2])) {
+        return 0;
+    }
     let claims;
     try {
-        header = decodePart(parts[0]);
         claims = decodePart(parts[1]);
     } catch (e) {
         return 0;
     }
-    if (!header || !claims || header.alg !== 'HS256' || typeof header.kid !== 'string'
-            || !onlyFields(header, HEADER_FIELDS) || !onlyFields(claims, CLAIM_FIELDS)) {
-        return 0;
-    }
-    if (!Object.prototype.hasOwnProperty.call(KEYS, header.kid)) {
-        return 0;
-    }
-    const signature = crypto.createHmac('sha256', KEYS[header.kid])
-        .update(parts[0] + '.' + parts[1]).digest('base64url');
-    if (!sameText(signature, parts[2])) {
+    if (!claims || !onlyFields(claims, CLAIM_FIELDS)) {
         return 0;
     }
     const exp = claims.exp;
@@ -148,6 +187,19 @@ function file(r) {
     return rangeAnsweredAlike(r, path) ? path : '';
 }
 
+// A signed whole segment's max-age (`cacheControl`'s), or "" when its token does not open the id
+// (the API answers). Only for a GET or HEAD with no Range and nothing in its query but the token
+// (core/origin/front.py sends no other here), so nothing else needs checking: one call and two
+// variables read per request, where `file` and `cacheControl` made two calls, parsed the whole
+// query and kept the verdict in a js_var between them.
+function signedMaxAge(r) {
+    const v = r.variables;
+    const now = Date.now() / 1000;
+    const exp = tokenExpiry(v.arg_token, v.abr_pid, now);
+    const seconds = exp ? Math.floor(exp - Math.floor(now)) : 0;
+    return seconds > 0 ? String(Math.min(SEGMENT_MAX_AGE, seconds)) : '';
+}
+
 // "1" when a manifest asked with a token must come from the API now, not from nginx's copy:
 // another method, or a token the API would refuse. (Without a token nginx keeps copies only
 // for the ids linked under p/: public VOD ids.)
@@ -179,4 +231,4 @@ function manifestCacheControl(r) {
     return value > 0 ? 'public, max-age=' + value : 'no-store';
 }
 
-export default {file, cacheControl, manifestCacheControl, manifestUncached, tokenExpiry};
+export default {file, signedMaxAge, cacheControl, manifestCacheControl, manifestUncached, tokenExpiry};

@@ -14,6 +14,10 @@ while the API answered it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
 import signal
 import subprocess
@@ -217,6 +221,60 @@ def test_tokens_njs_does_not_know_go_to_the_api_which_decides(stack):
     ours, theirs = both(stack, f"{url}?token={extra}")
     assert ours.status_code == theirs.status_code == 200
     assert ours.content == made.files[SEGMENT] and not by_nginx(ours)
+
+
+def _hs256(header: bytes, claims: bytes, secret: str) -> str:
+    """A JWT of exactly these header and claims texts (PyJWT writes its own), signed with `secret`."""
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    signing_input = f"{b64(header)}.{b64(claims)}"
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def test_token_forms_njs_reads_as_the_api_does(stack):
+    """front.js compares sign_token's own header as text and decodes any other: both ways, as the API."""
+    made = stack[2]
+    keys: SigningKeys = stack[3]
+    url = f"/play/{made.signed_id}/{SEGMENT}"
+    secret = keys.secrets[keys.current_kid].decode()
+    exp = int(time.time()) + 300
+    claims = json.dumps({"exp": exp, "sub": made.signed_id}).encode()
+    # Another writer's header (spaces, another order, no typ): decoded field by field in njs, and sent.
+    spaced = _hs256(json.dumps({"kid": keys.current_kid, "alg": "HS256"}).encode(), claims, secret)
+    ours, theirs = both_from_nginx(stack, f"{url}?token={spaced}")
+    assert ours.status_code == theirs.status_code == 200 and by_nginx(ours)
+    # sign_token's header with the previous key's kid opens it with that key only.
+    previous = _hs256(json.dumps({"alg": "HS256", "kid": "old", "typ": "JWT"}, separators=(",", ":")).encode(),
+                      claims, PREVIOUS_KEY)
+    ours, theirs = both_from_nginx(stack, f"{url}?token={previous}")
+    assert ours.status_code == theirs.status_code == 200 and by_nginx(ours)
+    wrong_key = _hs256(json.dumps({"alg": "HS256", "kid": "old", "typ": "JWT"}, separators=(",", ":")).encode(),
+                       claims, secret)
+    refused = {
+        "the current key's signature under the previous kid": wrong_key,
+        "the last character of the signature changed": spaced[:-1] + ("A" if spaced[-1] != "A" else "B"),
+        "alg none in the header": _hs256(b'{"alg":"none","kid":"%s"}' % keys.current_kid.encode(), claims, secret),
+        "claims that are not an object": _hs256(b'{"alg":"HS256","kid":"%s","typ":"JWT"}' % keys.current_kid.encode(),
+                                                b"[1, 2]", secret),
+    }
+    for case, bad in refused.items():
+        ours, theirs = both(stack, f"{url}?token={bad}")
+        assert ours.status_code == theirs.status_code == 403, case
+        assert not by_nginx(ours), case
+    # Signed claims written with characters base64url has not (padding, a "~"): Python skips them when
+    # it decodes, njs may not skip them alike, so njs refuses what it would not read back to the same
+    # characters and the API decides (and here accepts: it reads the same claims).
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": keys.current_kid, "typ": "JWT"},
+                                                 separators=(",", ":")).encode()).rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(claims).decode().rstrip("=")
+    for odd in (body + "==", body[:8] + "~" + body[8:]):
+        signing_input = f"{header}.{odd}"
+        signature = base64.urlsafe_b64encode(hmac.new(secret.encode(), signing_input.encode(),
+                                                      hashlib.sha256).digest()).rstrip(b"=").decode()
+        ours, theirs = both(stack, f"{url}?token={signing_input}.{signature}")
+        assert ours.status_code == theirs.status_code, odd
+        assert not by_nginx(ours), odd
 
 
 def test_errors_are_the_apis_own_answers(stack):
