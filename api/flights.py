@@ -20,6 +20,8 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
+from core.db.inline import Unavailable
+
 log = logging.getLogger(__name__)
 _inflight: dict[tuple, asyncio.Future] = {}
 
@@ -58,3 +60,23 @@ def revalidate(key: tuple, fn, *args) -> None:
 
 def in_flight() -> int:
     return len(_inflight)
+
+
+async def look_up_playback(origin, playback_id: str, key: tuple):
+    """A playback id's target (None: unknown) from the database now: on the event loop where that is
+    cheaper than a thread (an SQLite file, `OriginService.playback_inline`), else `load_playback` in the
+    thread pool, once for every concurrent caller with `key`."""
+    try:
+        return origin.playback_inline(playback_id)
+    except Unavailable:
+        return await single_flight(key, origin.load_playback, playback_id)
+
+
+def refresh_playback(origin, playback_id: str):
+    """(refreshed, target): a stale playback id looked up again now where that is cheap (as
+    `look_up_playback`), else (False, None) and a background refresh in the thread pool."""
+    try:
+        return True, origin.playback_inline(playback_id)
+    except Unavailable:
+        revalidate(("playback", playback_id), origin.load_playback, playback_id)
+        return False, None

@@ -17,7 +17,8 @@ nginx goes next, `X-Accel-Redirect`:
   a public one with one): the API answers the original request itself, as it
   always does.
 
-It is a lookup in memory (or the database, once per id) and a `symlink`,
+It is a lookup in memory (or the database, once per id: on the event loop
+itself for an SQLite file, core/db/inline.py) and a `symlink`,
 answered by the origin's fast path (api/origin_fastpath.py) before any
 routing; by the route (api/routers/front.py) where the fast path is off. A stale entry never
 links an id (a revoked one must stop within the window). nginx honours
@@ -33,7 +34,7 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
-from api.flights import single_flight
+from api.flights import look_up_playback
 from core.origin.front_index import ADMIT_PATH, CARRY_LEAD, PUBLIC, SIGNED, WINDOW, bucket, window_end
 from core.origin.paths import PLAYBACK_ID, Kind, classify
 from core.origin.service import OriginService
@@ -97,7 +98,7 @@ async def answer(origin: OriginService, path: str, query: str) -> str:
         return TO_API
     known, playback = fresh_in_memory(origin, parsed[2])
     if not known:
-        playback = await single_flight(("front", parsed[2]), origin.load_playback, parsed[2])
+        playback = await look_up_playback(origin, parsed[2], ("front", parsed[2]))
     return redirect(origin, parsed, query, playback)
 
 

@@ -30,7 +30,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import error_response
-from api.flights import revalidate, single_flight
+from api.flights import look_up_playback, refresh_playback, revalidate
 from api.front_gate import link
 from core.errors import NotFound
 from core.layout import media_key
@@ -90,25 +90,30 @@ def admit(origin: OriginService, playback: PlaybackTarget) -> PlaybackTarget:
 
 
 def playback_from_memory(origin: OriginService, playback_id: str) -> tuple[bool, PlaybackTarget | None]:
-    """(known, target or None for an unknown id) without I/O; a stale entry starts a background refresh."""
+    """(known, target or None for an unknown id) from memory; a stale entry is looked up again now where
+    that is cheap (an SQLite file, on the event loop), else refreshed in the background."""
     known = origin.playback_known(playback_id)
     if known is None:
         return False, None
     playback, stale = known
     if stale:
-        revalidate(("playback", playback_id), origin.load_playback, playback_id)
-        return True, playback  # not linked for nginx from a stale entry: a revoked id must stop within ~2 windows
+        refreshed, fresh = refresh_playback(origin, playback_id)
+        if not refreshed:
+            return True, playback  # not linked for nginx from a stale entry: a revoked id must stop within ~2 windows
+        playback = fresh
     return True, playback if playback is None else admit(origin, playback)
 
 
 async def resolve_playback(origin: OriginService, playback_id: str) -> PlaybackTarget:
-    """The playback id's target: from memory (refreshed in the background once stale) or the database.
+    """The playback id's target: from memory (refreshed once stale) or the database.
 
     NotFound for an unknown id.
     """
     known, playback = playback_from_memory(origin, playback_id)
     if not known:
-        return admit(origin, await single_flight(("playback", playback_id), origin.playback, playback_id))
+        playback = await look_up_playback(origin, playback_id, ("playback", playback_id))
+        if playback is not None:
+            admit(origin, playback)
     if playback is None:
         raise NotFound(f"no playback id {playback_id}")
     return playback

@@ -14,7 +14,9 @@ front of the database and the storage:
   URIs (the token). Compressed variants are memoised beside them.
 
 `*_known` methods never block (no I/O): the web layer tries them on the
-event loop and falls back to the blocking method in a worker thread. They
+event loop and falls back to the blocking method in a worker thread — or, for
+a playback id on an SQLite file, `playback_inline`, a read on the loop itself
+that costs less than the hop to a thread (core/db/inline.py). They
 also answer for up to `STALE_GRACE` seconds past an entry's lifetime
 (playback ids, and manifests of complete presentations), saying it is stale, so the caller serves it while one background refresh
 runs (`api/flights.py`) rather than making every request in flight wait
@@ -50,7 +52,9 @@ from core.media.model import Presentation
 from core.origin.conditional import compress, strong_etag
 from core.origin.hot import HotObjects
 from core.origin.paths import Kind, Target
-from core.services.playback import (PlaybackCache, PlaybackTarget, SigningKeys, find_playback, find_vod_playbacks,
+from core.db.inline import InlineReader, Unavailable
+from core.services.playback import (PlaybackCache, PlaybackTarget, SigningKeys, find_playback,
+                                   find_playback_statement, find_vod_playbacks, playback_from_row,
                                    recent_vod_playbacks)
 from core.storage import ObjectInfo, Storage
 
@@ -111,6 +115,7 @@ class OriginService:
                  playback_ttl: float = 5.0, publishing_ttl: float = 0.5, complete_ttl: float = 30.0,
                  max_manifests: int = 4096, hot_bytes: int = 0) -> None:
         self.engine = engine
+        self.inline = InlineReader.for_engine(engine)  # SQLite file: ids looked up without a thread
         self.storage = storage
         self.keys = keys
         self.presign = presign
@@ -141,6 +146,15 @@ class OriginService:
             target = self.load_playback(playback_id)
         if target is None:
             raise NotFound(f"no playback id {playback_id}")
+        return target
+
+    def playback_inline(self, playback_id: str) -> PlaybackTarget | None:
+        """`load_playback` where the caller is (the event loop), not in a thread: Unavailable where the
+        database does not allow it (not an SQLite file, or locked; core/db/inline.py)."""
+        if self.inline is None:
+            raise Unavailable("not an SQLite file")
+        target = playback_from_row(playback_id, self.inline.first(find_playback_statement(), (playback_id,)))
+        self.playbacks.put(playback_id, target)
         return target
 
     def load_playback(self, playback_id: str) -> PlaybackTarget | None:

@@ -160,7 +160,12 @@ def find_playback(session: Session, playback_id: str) -> PlaybackTarget | None:
     One query (an id that does not exist — players of a deleted asset, probes — costs one
     round trip, not two): the id with its asset if that still exists, else its live stream.
     """
-    row = session.connection().execute(_find_playback_statement(), {"playback_id": playback_id}).first()
+    row = session.connection().execute(find_playback_statement(), {"playback_id": playback_id}).first()
+    return playback_from_row(playback_id, row)
+
+
+def playback_from_row(playback_id: str, row) -> PlaybackTarget | None:
+    """`find_playback`'s answer from its statement's row (None: no such id)."""
     if row is None:
         return None
     policy, asset_id, live_id = row
@@ -170,10 +175,11 @@ def find_playback(session: Session, playback_id: str) -> PlaybackTarget | None:
 
 
 @functools.cache
-def _find_playback_statement():
-    """`find_playback`'s query, built once and run on the session's connection: built anew and run
-    through the ORM, an unknown id's lookup took ~225 µs on SQLite, now ~75 µs (a probe with a
-    made-up id costs the origin one lookup per request)."""
+def find_playback_statement():
+    """`find_playback`'s query (one parameter, the id), built once and run on the session's connection:
+    built anew and run through the ORM, an unknown id's lookup took ~225 µs on SQLite, now ~75 µs (a
+    probe with a made-up id costs the origin one lookup per request); the origin also runs it on
+    SQLite without a session (core/db/inline.py, ~7 µs)."""
     from core.db.models_live import LiveStream  # live playback ids: no asset, a live stream
 
     return (select(PlaybackId.policy, Asset.id, LiveStream.id)

@@ -1,4 +1,4 @@
-"""The origin's in-process caches: staleness rules, single flight and stale-while-revalidate."""
+"""The origin's in-process caches: staleness rules, single flight, stale-while-revalidate and SQLite's inline lookup."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from api import flights
+from core.db.inline import Unavailable
 from core.db.models import PlaybackId
 from core.media.manifests import ManifestFilter
 from core.origin.paths import Kind, Target
@@ -67,8 +68,10 @@ def test_complete_manifests_may_be_stale_publishing_ones_may_not(origin_client):
     assert origin.manifest_known(publishing.asset_id, MASTER, ManifestFilter(), "") is None
 
 
-def test_stale_playback_is_served_while_one_refresh_runs(origin_client, origin, asset):
-    """A deleted playback id: the stale entry answers once more, the refresh makes it 404."""
+def test_stale_playback_is_served_while_one_refresh_runs(origin_client, origin, asset, monkeypatch):
+    """Where a lookup takes the thread pool (PostgreSQL; here SQLite with the inline read made unavailable,
+    as a busy database makes it): a deleted playback id's stale entry answers once more, and the
+    refresh behind it makes it 404."""
     ctx = origin_client.app.state.ctx
     made = fabricate(ctx.engine, ctx.storage)
     url = f"/play/{made.public_id}/master.m3u8"
@@ -77,6 +80,11 @@ def test_stale_playback_is_served_while_one_refresh_runs(origin_client, origin, 
         session.delete(session.get(PlaybackId, made.public_id))
         session.commit()
     assert origin_client.get(url).status_code == 200  # fresh in the cache: as before this change
+
+    def unavailable(playback_id):
+        raise Unavailable("as PostgreSQL, or SQLite locked")
+
+    monkeypatch.setattr(origin, "playback_inline", unavailable)
     age(origin.playbacks._entries, made.public_id, 1)
     assert origin_client.get(url).status_code == 200  # stale: answered now, refreshed behind it
     deadline = time.monotonic() + 5
@@ -85,6 +93,28 @@ def test_stale_playback_is_served_while_one_refresh_runs(origin_client, origin, 
         time.sleep(0.02)
     r = origin_client.get(url)
     assert r.status_code == 404 and r.headers["cache-control"] == "no-store"
+
+
+def test_stale_playback_on_sqlite_is_looked_up_again_at_once(origin_client, origin, asset):
+    """On an SQLite file the lookup is a read on the event loop (core/db/inline.py), cheaper than a
+    thread: a stale entry is looked up again by the request that finds it, so a deleted id 404s on the
+    first request after its lifetime, and a live one is answered fresh, with no refresh left behind."""
+    ctx = origin_client.app.state.ctx
+    assert origin.inline is not None  # the test app's database is an SQLite file
+    made = fabricate(ctx.engine, ctx.storage)
+    gone, kept = f"/play/{made.public_id}/master.m3u8", f"/play/{asset.public_id}/master.m3u8"
+    assert origin_client.get(gone).status_code == 200 and origin_client.get(kept).status_code == 200
+    with Session(ctx.engine) as session:
+        session.delete(session.get(PlaybackId, made.public_id))
+        session.commit()
+    assert origin_client.get(gone).status_code == 200  # fresh in the cache for its lifetime, as before
+    age(origin.playbacks._entries, made.public_id, 1)
+    age(origin.playbacks._entries, asset.public_id, 1)
+    r = origin_client.get(gone)
+    assert r.status_code == 404 and r.headers["cache-control"] == "no-store"
+    assert origin_client.get(kept).status_code == 200
+    assert origin.playback_known(asset.public_id)[1] is False  # fresh again
+    assert flights.in_flight() == 0
 
 
 def test_stale_complete_presentation_is_reread_behind_the_answer(origin_client, origin):

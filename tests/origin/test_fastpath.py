@@ -214,16 +214,20 @@ def test_a_new_manifest_variant_is_rendered_by_the_fast_path(pair, served, monke
         assert comparable(got_fast) == comparable(slow.get(url)), url
 
 
-def test_a_cold_id_is_answered_by_the_fast_path_after_one_shared_lookup(pair, monkeypatch):
+@pytest.mark.parametrize("inline", [True, False], ids=["sqlite-inline", "thread-pool"])
+def test_a_cold_id_is_answered_by_the_fast_path_after_one_shared_lookup(pair, monkeypatch, inline):
     """A process that has not seen an id yet (a cold start, a player's first request): the fast path looks the
     id up and reads its presentation itself, once for all the requests in flight for it, and answers them
-    as the routes do; the routes are never entered (their stack cost ~1 ms of CPU a request)."""
+    as the routes do; the routes are never entered (their stack cost ~1 ms of CPU a request). The lookup
+    is a read on the event loop on an SQLite file (`inline`), else in the thread pool, shared (PostgreSQL;
+    here the inline read is made unavailable, as a locked SQLite file makes it)."""
     import asyncio
     from collections import Counter
 
     import httpx
 
     from api.app import create_app
+    from core.db.inline import Unavailable
     from core.origin.service import OriginService
 
     fast, slow, made, token = pair
@@ -238,6 +242,15 @@ def test_a_cold_id_is_answered_by_the_fast_path_after_one_shared_lookup(pair, mo
     load_playback, presentation = OriginService.load_playback, OriginService.presentation
     monkeypatch.setattr(OriginService, "load_playback",
                         lambda self, pid: lookups.update([pid]) or load_playback(self, pid))
+    playback_inline = OriginService.playback_inline
+
+    def counted_inline(self, pid):
+        if not inline:
+            raise Unavailable("as PostgreSQL")
+        lookups.update([pid])
+        return playback_inline(self, pid)
+
+    monkeypatch.setattr(OriginService, "playback_inline", counted_inline)
     monkeypatch.setattr(OriginService, "presentation",
                         lambda self, asset_id: reads.update([asset_id]) or presentation(self, asset_id))
 
