@@ -186,7 +186,7 @@ def manifest_response(request: Request, rendered: RenderedManifest, target: Targ
 FRONT_MANIFEST_SECONDS = 5  # as long as nginx keeps an id's link (core/origin/front_index.py)
 # The nginx front asks a signed id's manifest with this header when it keeps one copy for every
 # token (core/origin/front.py, @manifest_signed): rendered with a placeholder for the token, which
-# nginx replaces with each request's own (whose token front.js has checked, as the API did here).
+# nginx replaces with each request's own (whose token AbrFront.pm has checked, as the API did here).
 TOKEN_TEMPLATE_HEADER = "x-abr-token-template"
 
 
@@ -206,7 +206,7 @@ def front_expires(origin: OriginService, rendered: RenderedManifest, token_ttl: 
     `X-Accel-Expires`: a complete one `FRONT_MANIFEST_SECONDS` (its content is final; a text track
     added through the API shows within that time, as a revoked id stops opening files), one still
     publishing a second. A signed one's Cache-Control counts down its token, so nginx writes it
-    per request (front.js `manifestCacheControl`) from `X-Abr-Max-Age`, the policy's max-age
+    per request (AbrFront.pm `manifest_cache_control`) from `X-Abr-Max-Age`, the policy's max-age
     before the token's cap. `template`: the manifest was rendered with the token's placeholder
     (`front_template`), which `X-Abr-Token-Placeholder` names for nginx's `sub_filter`.
     """

@@ -35,7 +35,7 @@ request, so latency is reported per class) pinned with taskset to
 with `--workers` processes: nginx (sendfile, tcp_nopush, open_file_cache,
 manifests pre-rendered to files, gzip_static), `abr api` (Granian, the default) and `abr
 api --server uvicorn`, and `abr api --front nginx` (`front`: nginx sends local VOD
-segments itself through the per-id links the API makes and njs's token check,
+segments itself through the per-id links the API makes and its Perl token check,
 the API behind it answers the rest; `--workers` nginx workers and
 `--front-api-workers` API processes, all pinned like the others). Reported per server, median of `--runs` runs: req/s,
 MB/s, p50/p99 per class, CPU seconds of the server's processes per GB

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from core.config import Settings
 from core.live.ingest import find_nginx
-from core.origin.front import INSTALL_HINT, FrontPlan, find_js_module, keys_env, render_conf
+from core.origin.front import INSTALL_HINT, FrontPlan, find_perl_module, keys_env, render_conf
 from core.services.playback import SigningKeys
 from core.storage import open_storage
 from core.storage.local import LocalStorage
@@ -31,8 +31,8 @@ def missing(settings: Settings) -> str | None:
     """Why the front cannot start here, with what to install; None when it can."""
     if find_nginx(settings.nginx) is None:
         return f"--front nginx needs nginx: {INSTALL_HINT}"
-    if find_js_module(settings.js_module) is None:
-        return f"--front nginx needs nginx's njs module (ngx_http_js_module.so): {INSTALL_HINT}"
+    if find_perl_module(settings.perl_module) is None:
+        return f"--front nginx needs nginx's Perl module (ngx_http_perl_module.so): {INSTALL_HINT}"
     return None
 
 
@@ -101,7 +101,7 @@ def serve_with_front(settings: Settings, serve_api: Callable[[], int]) -> int:
     keys = SigningKeys.from_settings(settings.signing_key, settings.signing_keys_previous, settings.signing_key_id)
     upstream = free_loopback_port()
     prefix = Path(tempfile.mkdtemp(prefix="abr-front-", dir=scratch_parent()))
-    plan = FrontPlan(listen_host=settings.host, listen_port=settings.port, upstream_port=upstream, prefix=prefix, module=find_js_module(settings.js_module) or "",
+    plan = FrontPlan(listen_host=settings.host, listen_port=settings.port, upstream_port=upstream, prefix=prefix, module=find_perl_module(settings.perl_module) or "",
                      workers=settings.front_workers, cors_origins=settings.cors_origins,
                      access_log=bool(settings.access_log), run_as_root=os.geteuid() == 0)
     conf = prefix / "nginx.conf"

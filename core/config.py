@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     front_workers: int = Field(default=1, ge=1, le=64)  # nginx worker processes of the front
     front_prewarm: int = Field(default=1000, ge=0, le=100_000)  # ids of the newest assets the front links at start
     front_index: str | None = None  # set by `abr api --front` for its API processes: where they link ids for nginx
-    js_module: str | None = None  # ngx_http_js_module.so; default: where Debian's libnginx-mod-http-js puts it
+    perl_module: str | None = None  # ngx_http_perl_module.so (the front); default: where Debian's libnginx-mod-http-perl puts it
     allow_private_urls: bool = False  # URL import from loopback/private ranges (tests, trusted LANs)
     import_timeout: float = Field(default=3600, gt=0)
     # Live (core/live): RTMP ingest by nginx's RTMP module, started by `abr ingest` / `abr dev`.

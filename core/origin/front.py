@@ -5,7 +5,8 @@ address and the Python server on a private loopback port behind it. For a
 `/play/{id}/{rendition}/{segment}` GET or HEAD, nginx follows the link the
 API made for the id in the current 5-second window (`core/origin/front_index.py`:
 `{index}/{window}/p|s/{id}` -> the asset's directory), checks a signed id's
-token in njs (`front.js`: HS256 with the same keys, `exp`, `sub`), and sends
+token in nginx's embedded Perl (`AbrFront.pm`: HS256 with the same keys, `exp`, `sub`,
+each token checked once per worker), and sends
 the file with sendfile and its open-file cache: no Python per segment, and
 for a public id no script either. No link yet: nginx asks the API's gate
 (`@admit_*` -> api/front_gate.py), which links the id and sends nginx back
@@ -14,9 +15,9 @@ API's 404 for an unknown id (`@unknown`); a link that is there with no file
 behind it is the API's 404 for a missing file (`@missing`), and a file
 linked just after nginx looked is looked for once more (`@retry_*`).
 
-Whatever nginx does not settle (images, keys, live ids, a token njs does not
+Whatever nginx does not settle (images, keys, live ids, a token the script does not
 accept, a range past the end, any other method) goes to the API unchanged,
-which answers it as it always does — so njs only ever has to *accept* a
+which answers it as it always does — so the script only ever has to *accept* a
 subset of what the API accepts; anything it refuses gets the API's own
 answer, error body included. VOD manifests are the API's, kept by nginx for
 as long as the API says (`X-Accel-Expires`, api/origin.py `front_expires`),
@@ -51,10 +52,10 @@ from core.origin.front_index import ADMIT_PATH, BUCKET_MAP, PUBLIC
 from core.origin.paths import PLAYBACK_ID, Kind
 from core.origin.service import MIN_COMPRESS_BYTES
 
-MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_http_js_module.so", "/usr/lib64/nginx/modules/ngx_http_js_module.so",
-                "/usr/local/nginx/modules/ngx_http_js_module.so")
-INSTALL_HINT = "sudo apt-get install nginx libnginx-mod-http-js"
-SCRIPT = Path(__file__).with_name("front.js")
+MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_http_perl_module.so", "/usr/lib64/nginx/modules/ngx_http_perl_module.so",
+                "/usr/local/nginx/modules/ngx_http_perl_module.so")
+INSTALL_HINT = "sudo apt-get install nginx libnginx-mod-http-perl"
+SCRIPT = Path(__file__).with_name("AbrFront.pm")
 
 # nginx matches the decoded, normalised URI, as the API matches the decoded path
 # (core.origin.paths); the segment names are `layout.SEGMENT_PATH`'s, less its anchors.
@@ -76,7 +77,7 @@ class FrontPlan:
     listen_port: int
     upstream_port: int  # the API on 127.0.0.1
     prefix: Path  # nginx's own files (temp, manifest cache, pid) and the id index (`index`)
-    module: str  # ngx_http_js_module.so
+    module: str  # ngx_http_perl_module.so
     workers: int = 1
     cors_origins: str = "*"
     access_log: bool = False
@@ -163,7 +164,7 @@ def _sent(kind: str, cors: list[str]) -> list[str]:
 
 
 def _segment_locations(pattern: str, kind: str, cors: list[str], index: Path) -> list[str]:
-    """Where nginx sends a segment file itself, through the id's link (and njs, for tokens).
+    """Where nginx sends a segment file itself, through the id's link (and AbrFront.pm, for tokens).
 
     No link yet: `@admit_{kind}` asks the API's gate (api/front_gate.py), which links the id and
     sends nginx back to the same URL (or to the API, or to one of the API's 404s). A link that is
@@ -173,7 +174,7 @@ def _segment_locations(pattern: str, kind: str, cors: list[str], index: Path) ->
     return [
         f'        location ~ "{pattern}" {{',
         *_linked("            ", index),
-        "            # Not sent here (a token njs refuses, a range the API answers, other methods): @api.",
+        "            # Not sent here (a token AbrFront.pm refuses, a range the API answers, other methods): @api.",
         f"            try_files $abr_file $abr_fallback_{kind};",
         *_sent(kind, cors),
         "        }",
@@ -199,20 +200,20 @@ def _segment_locations(pattern: str, kind: str, cors: list[str], index: Path) ->
 def _variables(cors_maps: list[str], index: Path) -> list[str]:
     segment_cc = policy.cache_control(Kind.SEGMENT, complete=True)
     return [
-        "    js_var $abr_allowance;  # front.js: a signed request's token, checked once",
-        "    js_set $abr_file_checked abr.file;",
-        "    js_set $abr_signed_max_age abr.signedMaxAge;",
-        "    js_set $abr_cache_control_signed abr.cacheControl;",
-        "    js_set $abr_manifest_uncached_signed abr.manifestUncached;",
-        "    js_set $abr_manifest_cache_control_signed abr.manifestCacheControl;",
+        "    # AbrFront.pm: a signed request's token, checked once per worker and request",
+        "    perl_set $abr_file_checked AbrFront::file;",
+        "    perl_set $abr_signed_max_age AbrFront::signed_max_age;",
+        "    perl_set $abr_cache_control_signed AbrFront::cache_control;",
+        "    perl_set $abr_manifest_uncached_signed AbrFront::manifest_uncached;",
+        "    perl_set $abr_manifest_cache_control_signed AbrFront::manifest_cache_control;",
         *(f"    {line}" for line in BUCKET_MAP),
         "    map $arg_token $abr_ns {",
         f'        "" {PUBLIC};',
         "        default s;",
         "    }",
-        "    # A public id's whole segment needs no njs at all; a signed one asked with nothing but its token,",
+        "    # A public id's whole segment needs no script at all; a signed one asked with nothing but its token,",
         "    # one call ($abr_signed_age); anything else (a Range, another method, more in the query) is",
-        "    # decided in front.js's `file`.",
+        "    # decided in AbrFront.pm's `file`.",
         '    map "$abr_ns:$request_method:$http_range:$abr_plain_token" $abr_file {',
         f'        "{PUBLIC}:GET::" {_LINK}/$abr_rest;',
         f'        "{PUBLIC}:HEAD::" {_LINK}/$abr_rest;',
@@ -229,8 +230,7 @@ def _variables(cors_maps: list[str], index: Path) -> list[str]:
         '        "s:HEAD::1" "public, max-age=$abr_signed_age, immutable";',
         "        default $abr_cache_control_signed;",
         "    }",
-        "    # A map is worked out once per request (a js_set variable each time it is read): the token is",
-        "    # checked once for the file and its Cache-Control.",
+        "    # Worked out once per request (a map, and perl_set's own variable), for the file and its Cache-Control.",
         "    map $abr_signed_max_age $abr_signed_age {",
         "        default $abr_signed_max_age;",
         "    }",
@@ -246,7 +246,7 @@ def _variables(cors_maps: list[str], index: Path) -> list[str]:
         f'        {PUBLIC} "";',
         "        default $abr_manifest_uncached_signed;",
         "    }",
-        "    # A signed manifest asked with nothing but a token (what a JWT is made of) that front.js accepts, whole:",
+        "    # A signed manifest asked with nothing but a token (what a JWT is made of) that AbrFront.pm accepts, whole:",
         "    # one copy kept for every token (@manifest_signed), each request's own token put in by sub_filter.",
         "    map $args $abr_plain_token {",
         '        "" "";',
@@ -266,7 +266,7 @@ def _variables(cors_maps: list[str], index: Path) -> list[str]:
             f"    map $abr_file $abr_fallback_{kind} {{", '        "" @api;', f"        default @admit_{kind};", "    }")),
         f'    map $abr_pid $abr_link {{ default "{index}{_LINK}"; }}',
         "    # nginx drops Accept-Ranges from a 206 and the API keeps it; only a range nginx will answer gets",
-        "    # here (front.js), so with Range (and no If-Range, where nginx may send all) the answer is a 206.",
+        "    # here (AbrFront.pm), so with Range (and no If-Range, where nginx may send all) the answer is a 206.",
         '    map "$http_range:$http_if_range" $abr_ranged {',
         '        ":" "";',
         '        "~^[^:]+:$" bytes;',
@@ -312,7 +312,7 @@ def _manifest_locations(index: Path) -> list[str]:
     requests on the 12,000 list). `@manifest_signed` asks the API for the manifest with a
     placeholder where the token goes (`X-Abr-Token-Template`, api/origin.py front_template), keeps
     that one copy per id, manifest and `Origin`, and puts each request's token in with `sub_filter`
-    (so it is sent chunked, and compressed here). Only for a request front.js has accepted the
+    (so it is sent chunked, and compressed here). Only for a request AbrFront.pm has accepted the
     token of (`$abr_manifest_uncached` empty), with nothing in its query but the token, in the
     characters a JWT is made of (as sent and as decoded alike), and no Range: anything else is
     kept per URL as before. A copy the API did not render as a template is never kept there.
@@ -378,7 +378,7 @@ def render_conf(plan: FrontPlan) -> str:
         "pcre_jit on;  # every request runs the location regexes (and $msec's window map): ~7k -> ~2k instructions",
         f"pid {prefix / 'nginx.pid'};",
         "error_log stderr warn;",
-        "env ABR_FRONT_KEYS;  # the playback signing keys, for front.js (never written to a file)",
+        "env ABR_FRONT_KEYS;  # the playback signing keys, for AbrFront.pm (never written to a file)",
         "events { worker_connections 4096; }",
         "http {",
         f"    {access}",
@@ -391,8 +391,8 @@ def render_conf(plan: FrontPlan) -> str:
         "    open_file_cache max=10000 inactive=30s;",
         "    open_file_cache_valid 1s;  # a removed segment is gone within a second (the API: its 1 s link memo)",
         "    open_file_cache_errors off;  # a link the API has just made is found at once",
-        f"    js_path {SCRIPT.parent};",
-        f"    js_import abr from {SCRIPT.name};",
+        f"    perl_modules {SCRIPT.parent};",
+        f"    perl_require {SCRIPT.name};",
         *_variables(cors_maps, plan.index),
         f"    proxy_cache_path {prefix / 'manifests'} levels=1:2 keys_zone=abr_manifests:16m max_size=64m"
         " inactive=10s use_temp_path=off;",
@@ -435,13 +435,13 @@ def render_conf(plan: FrontPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def find_js_module(configured: str | None = None) -> str | None:
-    """ngx_http_js_module.so: `configured` (ABR_JS_MODULE) if it exists, else Debian's paths; None if absent."""
+def find_perl_module(configured: str | None = None) -> str | None:
+    """ngx_http_perl_module.so: `configured` (ABR_PERL_MODULE) if it exists, else Debian's paths; None if absent."""
     if configured:
         return configured if Path(configured).is_file() else None
     return next((p for p in MODULE_PATHS if Path(p).is_file()), None)
 
 
 def keys_env(secrets: dict[str, bytes]) -> str:
-    """`ABR_FRONT_KEYS` for front.js: the accepted signing keys by `kid`, as JSON."""
+    """`ABR_FRONT_KEYS` for AbrFront.pm: the accepted signing keys by `kid`, as JSON."""
     return json.dumps({kid: secret.decode() for kid, secret in sorted(secrets.items())})

@@ -10,7 +10,7 @@ making a symbolic link, and nginx finds it with the same open-file lookup it
 does for the segment itself — no subrequest, no script for a public id:
 
     {index}/{bucket}/p/{playback_id} -> {storage}/media/{asset_id}   public
-    {index}/{bucket}/s/{playback_id} -> {storage}/media/{asset_id}   signed (njs checks the token)
+    {index}/{bucket}/s/{playback_id} -> {storage}/media/{asset_id}   signed (AbrFront.pm checks the token)
 
 `bucket` is the current 5-second window of wall time, named from nginx's
 `$msec` by a map (`BUCKET_MAP`): a link is only looked for during its own

@@ -62,17 +62,17 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def find_js_module() -> str:
-    """nginx and its njs module (`abr api --front nginx`), or skip (fail in CI, where .ci/run installs both)."""
-    from core.origin.front import find_js_module as installed
+def find_perl_module() -> str:
+    """nginx and its Perl module (`abr api --front nginx`), or skip (fail in CI, where .ci/run installs both)."""
+    from core.origin.front import find_perl_module as installed
 
     find_nginx()
     module = installed()
     if module:
         return module
     if os.environ.get("CI"):
-        pytest.fail("nginx's njs module is not installed; CI must install libnginx-mod-http-js")
-    pytest.skip("nginx's njs module is not installed (Debian: apt-get install libnginx-mod-http-js)")
+        pytest.fail("nginx's Perl module is not installed; CI must install libnginx-mod-http-perl")
+    pytest.skip("nginx's Perl module is not installed (Debian: apt-get install libnginx-mod-http-perl)")
 
 
 def find_nginx() -> str:

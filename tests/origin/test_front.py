@@ -1,4 +1,4 @@
-"""`abr api --front nginx`: a real nginx (with njs) in front of the real API, against the API alone.
+"""`abr api --front nginx`: a real nginx (with its Perl token check) in front of the real API, against the API alone.
 
 Every request is sent to both — the front, and a plain `abr api` (uvicorn) on the same data
 directory — and the answers compared: nginx may send a segment itself, but what the client gets
@@ -37,7 +37,7 @@ from core.storage import open_storage
 from tests.conftest import REPO_ROOT, free_port
 from tests.helpers import settings_from
 from tests.origin.fabricate import fabricate
-from tests.origin.live import find_js_module, stop, uvicorn_origin, wait_for_port
+from tests.origin.live import find_perl_module, stop, uvicorn_origin, wait_for_port
 
 SIGNING_KEY = "front-test-signing-key-0123456789abcdef"
 PREVIOUS_KEY = "front-test-previous-key-0123456789abcdef"
@@ -51,7 +51,7 @@ def by_nginx(response: httpx.Response) -> bool:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """(front URL, API URL, fabricated asset, signing keys, front process, data dir)."""
-    find_js_module()
+    find_perl_module()
     tmp = tmp_path_factory.mktemp("front")
     env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(tmp / "data"), "ABR_SIGNING_KEY": SIGNING_KEY,
            "ABR_SIGNING_KEYS_PREVIOUS": f"old:{PREVIOUS_KEY}", "ABR_LOG_LEVEL": "WARNING"}
@@ -209,14 +209,14 @@ def test_signed_segments_need_a_token_that_opens_this_id(stack):
         assert ours.headers["cache-control"] == "no-store"
 
 
-def test_tokens_njs_does_not_know_go_to_the_api_which_decides(stack):
+def test_tokens_the_front_does_not_know_go_to_the_api_which_decides(stack):
     made = stack[2]
     url = f"/play/{made.signed_id}/{SEGMENT}"
-    # A previous signing key still opens the id: checked in njs too.
+    # A previous signing key still opens the id: checked in nginx too.
     previous = token(stack, made.signed_id, kid="old")
     ours, theirs = both_from_nginx(stack, f"{url}?token={previous}")
     assert ours.status_code == theirs.status_code == 200 and by_nginx(ours)
-    # A claim njs was not written for: the API decides (and here accepts).
+    # A claim AbrFront.pm was not written for: the API decides (and here accepts).
     extra = token(stack, made.signed_id, iat=int(time.time()) - 10)
     ours, theirs = both(stack, f"{url}?token={extra}")
     assert ours.status_code == theirs.status_code == 200
@@ -232,15 +232,15 @@ def _hs256(header: bytes, claims: bytes, secret: str) -> str:
     return f"{signing_input}.{b64(signature)}"
 
 
-def test_token_forms_njs_reads_as_the_api_does(stack):
-    """front.js compares sign_token's own header as text and decodes any other: both ways, as the API."""
+def test_token_forms_the_front_reads_as_the_api_does(stack):
+    """AbrFront.pm compares sign_token's own header as text and decodes any other: both ways, as the API."""
     made = stack[2]
     keys: SigningKeys = stack[3]
     url = f"/play/{made.signed_id}/{SEGMENT}"
     secret = keys.secrets[keys.current_kid].decode()
     exp = int(time.time()) + 300
     claims = json.dumps({"exp": exp, "sub": made.signed_id}).encode()
-    # Another writer's header (spaces, another order, no typ): decoded field by field in njs, and sent.
+    # Another writer's header (spaces, another order, no typ): decoded field by field in nginx, and sent.
     spaced = _hs256(json.dumps({"kid": keys.current_kid, "alg": "HS256"}).encode(), claims, secret)
     ours, theirs = both_from_nginx(stack, f"{url}?token={spaced}")
     assert ours.status_code == theirs.status_code == 200 and by_nginx(ours)
@@ -266,8 +266,8 @@ def test_token_forms_njs_reads_as_the_api_does(stack):
         assert ours.status_code == theirs.status_code == 403, case
         assert not by_nginx(ours), case
     # Signed claims written with characters base64url has not (padding, a "~"): decoders skip or refuse
-    # them, and njs and Python not alike, so njs refuses what does not read back to the same characters
-    # and the API decides (it refuses the padded one: without that check njs sent it).
+    # them, and Perl and Python not alike, so the front refuses what does not read back to the same
+    # characters and the API decides (it refuses the padded one: without that check njs sent it).
     header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": keys.current_kid, "typ": "JWT"},
                                                  separators=(",", ":")).encode()).rstrip(b"=").decode()
     body = base64.urlsafe_b64encode(claims).decode().rstrip("=")
@@ -278,6 +278,49 @@ def test_token_forms_njs_reads_as_the_api_does(stack):
         ours, theirs = both(stack, f"{url}?token={signing_input}.{signature}")
         assert ours.status_code == theirs.status_code, odd
         assert not by_nginx(ours), odd
+    # An `exp` Python reads as a float or a string (verify_token refuses both; Perl's JSON reads 1e10 as
+    # an integer), and two tokens in one query (the API reads the last, nginx's $arg_token the first):
+    # never sent by nginx, answered by the API as it decides.
+    header_text = json.dumps({"alg": "HS256", "kid": keys.current_kid, "typ": "JWT"}, separators=(",", ":")).encode()
+    for written in (b"%de0" % exp, b"%d.0" % exp, b'"%d"' % exp):
+        odd_exp = _hs256(header_text, b'{"exp":%s,"sub":"%s"}' % (written, made.signed_id.encode()), secret)
+        ours, theirs = both(stack, f"{url}?token={odd_exp}")
+        assert ours.status_code == theirs.status_code == 403, written
+        assert not by_nginx(ours), written
+    good = token(stack, made.signed_id)
+    for query in (f"token={good}&token=a.b.c", f"token=a.b.c&token={good}"):
+        ours, theirs = both(stack, f"{url}?{query}")
+        assert ours.status_code == theirs.status_code, query
+        assert not by_nginx(ours), query
+
+
+def test_a_token_nginx_remembers_opens_its_own_id_until_it_expires(stack):
+    """AbrFront.pm remembers a token once checked (per worker): later requests skip the HMAC, but the
+    token still opens only its own id, and only until its `exp`."""
+    made, data = stack[2], stack[5]
+    settings = settings_from({"ABR_ENV": "test", "ABR_DATA_DIR": str(data)})
+    engine = make_engine(settings.resolved_database_url)
+    other = fabricate(engine, open_storage(settings.resolved_storage_url), segment_size=5000)
+    engine.dispose()
+    mine = token(stack, made.signed_id)
+    assert by_nginx(from_nginx(stack, f"/play/{made.signed_id}/{SEGMENT}?token={mine}"))  # checked, remembered
+    assert by_nginx(from_nginx(stack, f"/play/{other.signed_id}/{SEGMENT}?token={token(stack, other.signed_id)}"))
+    ours, theirs = both(stack, f"/play/{other.signed_id}/{SEGMENT}?token={mine}")  # linked now: nginx checks it
+    assert ours.status_code == theirs.status_code == 403 and not by_nginx(ours)
+    # Remembered, and expiring: sent by nginx while it opens the id, then the API's 403.
+    exp = int(time.time()) + 3
+    short = sign_token(made.signed_id, keys=stack[3], expires_at=exp)
+    url = f"/play/{made.signed_id}/{SEGMENT}?token={short}"
+    first = from_nginx(stack, url)
+    assert first.status_code == 200 and by_nginx(first)
+    assert 0 < int(first.headers["cache-control"].split("max-age=")[1].split(",")[0]) <= 3
+    deadline = time.monotonic() + 10
+    while (answer := httpx.get(stack[0] + url, timeout=10)).status_code == 200:
+        # (read after the answer: the server's clock said "before exp" a moment earlier)
+        assert by_nginx(answer) and time.time() < exp + 0.5, "nginx sent a segment for an expired token"
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert answer.status_code == 403 and not by_nginx(answer)
 
 
 def test_errors_are_the_apis_own_answers(stack):
@@ -474,10 +517,10 @@ def test_stopping_abr_api_stops_its_nginx(stack):
     assert not prefix.exists()
 
 
-def test_a_missing_njs_module_is_said_plainly(tmp_path):
+def test_a_missing_perl_module_is_said_plainly(tmp_path):
     done = subprocess.run([sys.executable, "-m", "cli.main", "api", "--front", "nginx", "--port", str(free_port())],
                           env={**os.environ, "ABR_ENV": "test", "ABR_DATA_DIR": str(tmp_path),
-                               "ABR_JS_MODULE": str(tmp_path / "nope.so")},
+                               "ABR_PERL_MODULE": str(tmp_path / "nope.so")},
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "sudo apt-get install nginx libnginx-mod-http-js" in done.stderr
+    assert "sudo apt-get install nginx libnginx-mod-http-perl" in done.stderr

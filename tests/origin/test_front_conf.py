@@ -20,7 +20,7 @@ from core.origin.front import (
 )
 from core.layout import media_key
 from core.origin.paths import Kind, classify
-from tests.origin.live import find_js_module, find_nginx
+from tests.origin.live import find_perl_module, find_nginx
 
 
 def python_re(nginx_pattern: str) -> re.Pattern:
@@ -34,7 +34,7 @@ PATHS = ["h264-720p/00001.m4s", "h264-720p/init.mp4", "vp8-360p/00012.webm", "vp
 
 
 def plan(**changes) -> FrontPlan:
-    base = dict(listen_host="127.0.0.1", listen_port=8000, upstream_port=9000, prefix=Path("/run/abr-front"), module="/usr/lib/nginx/modules/ngx_http_js_module.so")
+    base = dict(listen_host="127.0.0.1", listen_port=8000, upstream_port=9000, prefix=Path("/run/abr-front"), module="/usr/lib/nginx/modules/ngx_http_perl_module.so")
     return FrontPlan(**{**base, **changes})
 
 
@@ -66,7 +66,7 @@ def test_the_playback_id_pattern_is_the_apis():
 def test_the_same_plan_renders_the_same_config():
     assert render_conf(plan()) == render_conf(plan())
     text = render_conf(plan(workers=3, run_as_root=True, access_log=True))
-    assert text.splitlines()[1:4] == ["load_module /usr/lib/nginx/modules/ngx_http_js_module.so;", "user root;",
+    assert text.splitlines()[1:4] == ["load_module /usr/lib/nginx/modules/ngx_http_perl_module.so;", "user root;",
                                       "worker_processes 3;"]
     assert "access_log /dev/stdout;" in text and "root /run/abr-front/ids;" in text
     assert "server 127.0.0.1:9000;" in text and "listen 127.0.0.1:8000 reuseport backlog=4096;" in text
@@ -94,12 +94,12 @@ def test_an_origin_that_is_not_one_is_refused(origin):
         render_conf(plan(cors_origins=origin))
 
 
-def test_keys_go_to_njs_by_kid():
+def test_keys_go_to_the_script_by_kid():
     assert keys_env({"b": b"second", "a": b"first"}) == '{"a": "first", "b": "second"}'
 
 
 def test_real_nginx_accepts_the_config(tmp_path):
-    module = find_js_module()
+    module = find_perl_module()
     nginx = find_nginx()
     conf = tmp_path / "nginx.conf"
     conf.write_text(render_conf(plan(prefix=tmp_path, module=module, cors_origins="https://a.example")))
@@ -165,7 +165,7 @@ def test_the_gate_links_an_id_and_sends_nginx_back_or_elsewhere(tmp_path, fast_p
         assert (index / window / "p" / made.public_id).is_symlink()
         token = "a.b.c"
         assert gate(f"{window}/s/{made.signed_id}/{segment}?token={token}") \
-            == f"/play/{made.signed_id}/{segment}?token={token}"  # njs checked the token already
+            == f"/play/{made.signed_id}/{segment}?token={token}"  # nginx checked the token already
         # The file need not be there: nginx, finding the link, answers the 404 itself.
         assert gate(f"{window}/p/{made.public_id}/h264-720p/00099.m4s") == f"/play/{made.public_id}/h264-720p/00099.m4s"
         assert gate(f"{window}/s/{made.public_id}/{segment}") == "@api"  # a public id asked with a token

@@ -17,7 +17,7 @@ from core.services.playback import recent_vod_playbacks
 from core.storage import open_storage
 from tests.helpers import settings_from
 from tests.origin.fabricate import fabricate
-from tests.origin.live import find_js_module, stop
+from tests.origin.live import find_perl_module, stop
 from tests.origin.test_front import by_nginx, front_index, start_front
 
 SEGMENT = "h264-720p/00002.m4s"
@@ -48,7 +48,7 @@ def test_recent_vod_playbacks_are_the_newest_playable_assets_ids(tmp_path):
 
 
 def test_a_starting_front_links_playable_ids_before_their_first_request(tmp_path):
-    find_js_module()
+    find_perl_module()
     for prewarm in ("1000", "0"):
         data = tmp_path / f"data-{prewarm}"
         env = {"ABR_ENV": "test", "ABR_DATA_DIR": str(data), "ABR_SIGNING_KEY": "prewarm-test-key-0123456789abcdef",
