@@ -58,7 +58,8 @@ class InlineReader:
         return cls(str(Path(database).resolve()))
 
     def first(self, statement: ClauseElement, params: tuple) -> tuple | None:
-        """The first row of `statement` (compiled once, positional parameters in `params`), or None.
+        """The first row of `statement` (a point read: compiled once, positional parameters in
+        `params`), or None.
 
         Unavailable when it cannot be answered now (the caller uses the thread pool instead).
         """
@@ -69,7 +70,8 @@ class InlineReader:
             sql = self._sql.get(statement)
             if sql is None:
                 sql = self._sql[statement] = str(statement.compile(dialect=_DIALECT))
-            return conn.execute(sql, params).fetchone()
+            rows = conn.execute(sql, params).fetchall()  # run to its end: no read left open between calls
+            return rows[0] if rows else None
         except sqlite3.OperationalError as exc:  # locked past BUSY_MS, or the file is gone
             self._close()
             raise Unavailable(str(exc)) from exc
