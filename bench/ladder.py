@@ -46,17 +46,22 @@ pipeline-*  A/B variants of the pipeline's rung levers (`core.media.rungs`
           constants set for the run; none in the default set: for a quiet
           A/B, VMAF with --vmaf): `pipeline-before` the settings before
           2026-12-04 (SLICE_BUDGET 2, every small rung superfast, nothing
-          added to the largest: the table in rungs.py); `pipeline-1slice`
+          added to the largest: the table in rungs.py); `pipeline-1206` the
+          ladder as shipped 2026-12-06 (bicubic, x264's B-frames: rungs.py
+          NO_B_FRAMES); `pipeline-bicubic` VOD_SCALER bicubic;
+          `pipeline-bframes-small` / `pipeline-bframes-top` x264's B-frames
+          back in the small rungs / the largest; `pipeline-1slice`
           SLICE_BUDGET 2 (1/1/1/1 for this ladder: the 1080p rung runs alone
           at the end of each segment, --threads); `pipeline-3slices`
           SLICE_BUDGET 6 (3/2/1/1); `pipeline-budget4` SLICE_BUDGET 4
           (2/1/1/1, the default until 2026-12-06: 3/1/1/1 now, measured
           as `pipeline-budget5` then); `pipeline-first` the largest rung's picture the
           graph's first output (rungs.LARGEST_LAST off); `pipeline-veryfast` every
-          rung veryfast (SMALL_RUNG_PRESET None); `pipeline-hex` the largest
-          rung's motion search back to veryfast's hex (LARGEST_RUNG_X264
-          None); `pipeline-partitions` `partitions=i8x8,i4x4` on the largest
-          rung instead of me=dia (refused on testsrc2: -0.48 to -0.62 VMAF);
+          rung veryfast, with B-frames (SMALL_RUNG_PRESET and SMALL_RUNG_X264
+          None); `pipeline-hex` the largest rung's motion search back to
+          veryfast's hex (LARGEST_RUNG_X264 bframes=0 only);
+          `pipeline-partitions` `partitions=i8x8,i4x4` on the largest rung
+          instead of me=dia (refused on testsrc2: -0.48 to -0.62 VMAF);
           `pipeline-spare-off` the smallest rung superfast too.
 hand-frames  The same command without `-x264-params`: x264's default frame
           threads (what most hand-written commands have; not repeatable
@@ -116,7 +121,8 @@ from core.media.ladder import plan_audio, plan_ladder
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WIDTH, HEIGHT, RATE = 1920, 1080, 30
 VARIANTS = ("pipeline", "hand", "baseline")
-OPTIONAL = ("hand-frames", "pipeline-before", "pipeline-1slice", "pipeline-3slices", "pipeline-budget4", "pipeline-first",
+OPTIONAL = ("hand-frames", "pipeline-before", "pipeline-1206", "pipeline-bicubic", "pipeline-bframes-small",
+            "pipeline-bframes-top", "pipeline-1slice", "pipeline-3slices", "pipeline-budget4", "pipeline-first",
             "pipeline-veryfast", "pipeline-hex", "pipeline-partitions", "pipeline-spare-off")
 # The hand-written command's (and the baseline's) x264 threading, frozen here: the project's
 # X264_PARAMS before issue #20. The project now plans threads per rung (core/media/rungs.py).
@@ -240,7 +246,9 @@ def run_pipeline(source: Path, work: Path, segment: float) -> dict:
     rungs = work / "rungs"
     rungs.mkdir()
     out["rungs"] = []
-    for t in p.tracks:
+    # Largest first, as the hand-written command's streams: presentation.json lists a progressive encode's tracks
+    # in the order their first segments were published (the manifests sort them), which is not the ladder's.
+    for t in sorted(p.tracks, key=lambda t: -t.rendition.width * t.rendition.height):
         if t.rendition.is_audio:
             continue
         keys = [t.init_uri] + [t.segment_uri(s.number) for s in t.segments]
@@ -387,15 +395,22 @@ def _pipeline_with(**settings):
     return run
 
 
+# The ladder as shipped 2026-12-06, before VOD_SCALER lanczos and no B-frames (rungs.py, NO_B_FRAMES).
+_B_FRAMES = dict(VOD_SCALER="bicubic", SMALL_RUNG_X264=None, LARGEST_RUNG_X264="me=dia")
 RUNNERS = {"pipeline": run_pipeline, "hand": run_hand, "baseline": run_baseline, "hand-frames": run_hand_frames,
-           "pipeline-before": _pipeline_with(SLICE_BUDGET=2, SPARE_SMALLEST_RUNG=False, LARGEST_RUNG_X264=None),
+           "pipeline-before": _pipeline_with(**{**_B_FRAMES, "LARGEST_RUNG_X264": None}, SLICE_BUDGET=2,
+                                             SPARE_SMALLEST_RUNG=False),
+           "pipeline-1206": _pipeline_with(**_B_FRAMES),
+           "pipeline-bicubic": _pipeline_with(VOD_SCALER="bicubic"),
+           "pipeline-bframes-small": _pipeline_with(SMALL_RUNG_X264=None),
+           "pipeline-bframes-top": _pipeline_with(LARGEST_RUNG_X264="me=dia"),
            "pipeline-1slice": _pipeline_with(SLICE_BUDGET=2),
            "pipeline-3slices": _pipeline_with(SLICE_BUDGET=6),
            "pipeline-budget4": _pipeline_with(SLICE_BUDGET=4),
            "pipeline-first": _pipeline_with(LARGEST_LAST=False),
-           "pipeline-veryfast": _pipeline_with(SMALL_RUNG_PRESET=None),
-           "pipeline-hex": _pipeline_with(LARGEST_RUNG_X264=None),
-           "pipeline-partitions": _pipeline_with(LARGEST_RUNG_X264="partitions=i8x8,i4x4"),
+           "pipeline-veryfast": _pipeline_with(SMALL_RUNG_PRESET=None, SMALL_RUNG_X264=None),
+           "pipeline-hex": _pipeline_with(LARGEST_RUNG_X264="bframes=0"),
+           "pipeline-partitions": _pipeline_with(LARGEST_RUNG_X264="partitions=i8x8,i4x4:bframes=0"),
            "pipeline-spare-off": _pipeline_with(SPARE_SMALLEST_RUNG=False)}
 
 

@@ -157,7 +157,8 @@ class EncodeJob:
     # x264's rc-lookahead when not the preset's (veryfast: 10); H.264 only. Chunk 0 of a chunked encode
     # (core/services/chunked.py) takes FAST_START_LOOKAHEAD: see there.
     x264_lookahead: int | None = None
-    # The VOD ladder's per-rung x264 tuning (`rungs.SMALL_RUNG_PRESET`, `LARGEST_RUNG_X264`: measured for files). Live turns it off
+    # The VOD ladder's per-rung x264 tuning and scaler (`rungs.SMALL_RUNG_PRESET`, `SMALL_RUNG_X264`,
+    # `LARGEST_RUNG_X264`, `VOD_SCALER`: measured for files). Live turns it off
     # (core/live/encode.py): a live encode has its own preset for every rung, measured for keeping up.
     vod_rung_tuning: bool = True
     # The storyboard sheet, cut by this process from one rung's picture and written to out_dir (a second
@@ -338,10 +339,12 @@ def _video_args(job: EncodeJob) -> list[str]:
     plans = plan_rungs(ladder.renditions, rungs.SMALL_RUNG_PRESET if tuned else None,
                        within=ladder.within or None,
                        largest_x264=rungs.LARGEST_RUNG_X264 if tuned else None,
-                       spare_smallest=tuned and rungs.SPARE_SMALLEST_RUNG)
+                       spare_smallest=tuned and rungs.SPARE_SMALLEST_RUNG,
+                       small_x264=rungs.SMALL_RUNG_X264 if tuned else None)
     tap = (job.storyboard.rung, job.storyboard.graph) if job.storyboard is not None else None
     args = ["-filter_complex", build_ladder_graph("[0:v]" if job.raw_video else f"[0:v]fps={rate},",
-                                                  ladder.renditions, plans, tap)]
+                                                  ladder.renditions, plans, tap,
+                                                  scaler=rungs.VOD_SCALER if tuned else rungs.SCALER)]
     for i in range(n):
         args += ["-map", f"[v{i}]"]
     gop = gop_size(job.segment_duration, rate)

@@ -22,13 +22,19 @@ each rung upscaled bicubic to 1080p against the source, every 5th frame:
       + 1080p veryfast b-adapt 0                         16.5 (one run)     94.60
       + fast_bilinear for 480p and 360p                  17.1 (one run)     72.00 / 55.14 (-7.5 / -16.2: refused)
 
-Adopted: cascaded scaling and one thread per rung. The 1080p rung is the
-cost (57 % of the pixels) and sits at x264's knee: every preset cut that
-saves real CPU loses more than 0.5 VMAF there (superfast's saving is mostly
-mbtree and its lookahead); me=dia/subme=1 keeps the quality but its saving
-is within this machine's noise, so the presets stay veryfast (me=dia alone on
-the 1080p rung, with 2 slices, was adopted later on a quiet machine: LARGEST_RUNG_X264). fast_bilinear
-aliases badly on the small rungs. Audio is already overlapped: AAC is
+Adopted: cascaded scaling and one thread per rung. Since then: slices by
+pixel share, the small rungs superfast, me=dia on the largest, and on
+2026-12-07 no B-frames and lanczos scaling (the constants' comments below).
+The 1080p rung is the cost (57 % of the pixels) and sits at x264's knee:
+every preset cut that saves real CPU loses more than 0.5 VMAF there
+(superfast's saving is mostly mbtree and its lookahead); me=dia/subme=1
+keeps the quality but its saving is within this machine's noise, so it
+stays veryfast (me=dia alone, with 2 slices, was adopted later on a quiet
+machine: LARGEST_RUNG_X264; and dropping its B-frames, which most of the
+lookahead's work is for, cost it 0.18 VMAF on testsrc2 for ~20 % of the
+ladder's CPU: SMALL_RUNG_X264). fast_bilinear aliases badly on the small
+rungs (lanczos, sharper, pays for their B-frames). Audio is already
+overlapped: AAC is
 encoded by the same process, beside the video encoders.
 
 Cascaded scaling: each rung is scaled from the smallest rung already made
@@ -89,7 +95,8 @@ SLICE_BUDGET = 5
 # hand-written command's (it costs the pipeline's own veryfast 360p 0.2-0.7). Every preset cut on the
 # 1080p rung itself lost 0.5-1.5 VMAF (module doc, README "More ladder levers"), so it keeps veryfast.
 SMALL_RUNG_PRESET: str | None = "superfast"
-# x264 options added to the largest rung's in a ladder of several (None: none). Adopted 2026-12-04 with
+# x264 options added to the largest rung's in a ladder of several (None: none). bframes=0 since 2026-12-07 (the
+# table under SMALL_RUNG_X264); me=dia adopted 2026-12-04 with
 # SLICE_BUDGET 4 and SPARE_SMALLEST_RUNG, on a quiet machine (only the bench running), bench/ladder.py, 30 s
 # cuts, median of 3 cold runs each, interleaved; VMAF v0.6.1 per rung 1080/720/480/360 minus the hand-written
 # command's (hand: footage 96.62 93.74 89.76 82.82, testsrc2 94.63 87.65 79.81 71.68):
@@ -125,7 +132,43 @@ SMALL_RUNG_PRESET: str | None = "superfast"
 # threads), 720p 5.2, 480p 2.6, 360p 2.4, decoding 2.3, scaling 1.8 (swscale's own slice threads; zimg's zscale
 # instead measured 1.5 % less CPU, within noise), AAC 0.5; 17.6 s wall for 30.3 CPU s, 1.72 cores busy evenly
 # through the run, against the hand-written command's 20.7-21.5 s for 38-40 CPU s (1.85).
-LARGEST_RUNG_X264: str | None = "me=dia"
+LARGEST_RUNG_X264: str | None = "me=dia:bframes=0"
+# x264 options added to every rung that takes SMALL_RUNG_PRESET (None: none; the spared smallest rung keeps the
+# family's settings, B-frames included).
+#
+# No B-frames (bframes=0 here and in LARGEST_RUNG_X264) and lanczos scaling (VOD_SCALER), adopted 2026-12-07.
+# Where the CPU went (the table above): the 1080p rung's lookahead threads took 5.3 of its 14.9 CPU s, and
+# at veryfast that lookahead mostly decides where B-frames go (b-adapt 1, lowres costs of each candidate
+# run); without B-frames it only feeds mbtree and VBV. The small rungs at superfast have no lookahead, but
+# x264 still analyses bframes+1 frames ahead for the frame types; per-thread CPU (bench/ladder.py --threads,
+# 10 s cuts, one run): 720p 2.21 -> 1.58 s (testsrc2) and 2.40 -> 2.02 s (footage), 480p 1.08 -> 0.83 and
+# 1.10 -> 0.92. What it costs is compression: at the same bits B-frames buy picture, which VMAF sees
+# (testsrc2's 720p -0.33, 480p -0.74 at bicubic, 10 s). Lanczos scaling pays that back and more in the scaled
+# rungs (VMAF v0.6.1 per rung, 10 s cuts, bicubic -> lanczos, every rung else as shipped before:
+# testsrc2 720p 87.47 -> 88.14, 480p 79.37 -> 80.26, 360p 71.57 -> 73.25; footage 93.63 -> 93.45, 89.56 ->
+# 89.94, 82.93 -> 84.58; spline: no gain, 87.39 / 79.46 / 71.89 and 93.26 / 89.14 / 82.92). The unscaled
+# 1080p rung has no such help and gives up 0.18 on testsrc2 (+0.09 on the footage). bench/ladder.py, 30 s,
+# VMAF minus the hand-written command's (hand: testsrc2 94.63 / 87.65 / 79.81 / 71.68, footage 96.62 /
+# 93.74 / 89.76 / 82.82), then wall and CPU over the hand-written command's, 3 interleaved cold runs each
+# (2026-12-07, quiet but for the bench's own ffmpegs; VMAF from the 12:14 runs, the same bytes in every run):
+#
+#   variant                                        testsrc2 VMAF - hand        footage VMAF - hand
+#   as shipped 2026-12-06 (bicubic, B-frames)      -0.07 -0.24 -0.10 +0.22     +0.01 +0.01 -0.07 +0.52
+#   lanczos, small rungs bframes=0, 360p spared    -0.07 +0.12 -0.12 +1.91     +0.01 +0.14 +0.64 +2.15
+#     + 1080p bframes=0  <- adopted                -0.25 = = =                 +0.10 = = =
+#
+#   wall / hand (CPU / hand), median of 3          testsrc2                    footage
+#   12:14-12:34: as shipped 2026-12-06             0.834 (0.822)               0.820 (0.809)
+#                every change, 360p superfast too  0.622 (0.635)               0.667 (0.657)
+#   12:37-12:52 (the must-show run, README):
+#                as shipped 2026-12-06             0.779 (0.765)               0.777 (0.773)
+#                adopted (360p spared)             0.681 (0.695)               0.693 (0.693)
+#
+# The 360p rung stays spared (veryfast, B-frames): superfast and no B-frames there measured +1.41 / +1.61 with
+# lanczos, but a small rung at a low bitrate is where a cheap preset has lost most (core/media/ladder.py: the
+# animation's 240p, 7.5 VMAF at superfast), and it is ~6 % of the pixels. No B-frames also means no
+# reordering: every frame leaves x264 as soon as it is coded.
+SMALL_RUNG_X264: str | None = "bframes=0"
 # Whether the smallest rung of a ladder of three or more keeps the family's preset when the others between it and
 # the largest take SMALL_RUNG_PRESET: superfast cost the 360p rung 0.54 VMAF against the hand-written
 # command's on the footage (table above), past the 0.5 allowed, while that rung is ~6 % of the ladder's
@@ -150,7 +193,12 @@ ONE_RUNG_THREADS = 4  # the former fixed count in every rung
 # (1920x1080 with 3 at veryfast: the same). So a rung at one of these presets gets one slice thread
 # whatever its share of the pixels (a retried job must write the same bytes; encode.py).
 NO_LOOKAHEAD_PRESETS = ("ultrafast", "superfast")
+# The scaler of every scaled rung: VOD_SCALER for the H.264 VOD ladder (the tuned one, with the presets above;
+# lanczos since 2026-12-07, measured under SMALL_RUNG_X264), SCALER for the rest (live, where every CPU second
+# goes to keeping up, and the codecs not measured here). A rung the source's size is not scaled (ffmpeg's
+# scale passes the picture through), so the 1080p rung of a 1080p source is the same either way.
 SCALER = "bicubic"
+VOD_SCALER = "lanczos"
 
 
 @dataclass(frozen=True)
@@ -163,10 +211,12 @@ class RungPlan:
 
 def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset: str | None = None,
                within: tuple[Rendition, ...] | list[Rendition] | None = None,
-               largest_x264: str | None = None, spare_smallest: bool = False) -> tuple[RungPlan, ...]:
+               largest_x264: str | None = None, spare_smallest: bool = False,
+               small_x264: str | None = None) -> tuple[RungPlan, ...]:
     """One `RungPlan` per rendition, in ladder order (pure); `small_preset` for every rung smaller than the
     largest, `largest_x264` for the largest rung(s) of a ladder of several; `spare_smallest`: in a ladder of
-    three or more sizes the smallest rung keeps the family's preset (`SPARE_SMALLEST_RUNG`).
+    three or more sizes the smallest rung keeps the family's preset (`SPARE_SMALLEST_RUNG`); `small_x264`:
+    x264 options for every rung that takes `small_preset` (`SMALL_RUNG_X264`).
 
     `within`: the whole ladder when `renditions` are only some of its rungs (a
     per-title trial encodes the sizes that still need a trial): each rung's
@@ -191,15 +241,16 @@ def plan_rungs(renditions: tuple[Rendition, ...] | list[Rendition], small_preset
         if small and small_preset in NO_LOOKAHEAD_PRESETS:
             threads = 1  # repeatable bytes: see NO_LOOKAHEAD_PRESETS
         top = largest_x264 if len(whole) > 1 and pixels[i] == largest else None
-        plans.append(RungPlan(parent=parent, threads=threads, preset=small_preset if small else None, x264=top))
+        plans.append(RungPlan(parent=parent, threads=threads, preset=small_preset if small else None,
+                              x264=small_x264 if small and small_x264 else top))
     return tuple(plans)
 
 
 def build_ladder_graph(head: str, renditions: tuple[Rendition, ...] | list[Rendition],
-                       plans: tuple[RungPlan, ...], tap: tuple[int, str] | None = None) -> str:
+                       plans: tuple[RungPlan, ...], tap: tuple[int, str] | None = None, scaler: str = SCALER) -> str:
     """The -filter_complex: `head` (e.g. ``[0:v]fps=30,``) then a tree of scales, rung i out on ``[v{i}]`` (pure).
 
-    Every rung's picture is `scale,setsar=1,format=yuv420p` of its parent's
+    Every rung's picture is `scale` (`scaler`'s flags),`setsar=1,format=yuv420p` of its parent's
     (square pixels: the ladder's sizes are display sizes); a picture that
     feeds other rungs is `split` after it, so a child scales the finished
     yuv420p picture of the rung above. `tap` (rung index, filter chain): that
@@ -217,7 +268,7 @@ def build_ladder_graph(head: str, renditions: tuple[Rendition, ...] | list[Rendi
     graph = head + f"split={len(roots)}" + "".join(f"[s{i}]" for i in roots)
     for i, r in enumerate(renditions):
         parent = plans[i].parent
-        graph += f";[{'s' if parent is None else f'c{parent}_'}{i}]scale={r.width}:{r.height}:flags={SCALER}"
+        graph += f";[{'s' if parent is None else f'c{parent}_'}{i}]scale={r.width}:{r.height}:flags={scaler}"
         graph += ",setsar=1,format=yuv420p"
         outs = [f"[o{i}]" if i in last else f"[v{i}]"] + [f"[c{i}_{k}]" for k in children.get(i, [])]
         outs += ["[sb]"] if tap is not None and tap[0] == i else []

@@ -35,9 +35,10 @@ def test_cascaded_rungs_are_valid_and_a_rerun_writes_the_same_bytes(pipeline, cl
     assert all(b == bounds[0] for b in bounds) and len(bounds[0]) == 4, bounds
     plans = plan_rungs([t.rendition for t in video])
     assert [x.threads for x in plans] == [3, 1, 1, 1]  # 720p is 55 % of this ladder's pixels: round(5 x 0.55)
-    # What reached each encoder (x264's own settings line): the largest rung veryfast with me=dia
-    # (LARGEST_RUNG_X264), 480p and 360p superfast (subme 1), the smallest spared: veryfast (hex, subme 2).
-    expected = iter([("dia", 2), ("dia", 1), ("dia", 1), ("hex", 2)])
+    # What reached each encoder (x264's own settings line): the largest rung veryfast with me=dia and no
+    # B-frames (LARGEST_RUNG_X264), 480p and 360p superfast (subme 1) without B-frames (SMALL_RUNG_X264), the
+    # smallest spared: veryfast (hex, subme 2, x264's 3 B-frames).
+    expected = iter([("dia", 2, 0), ("dia", 1, 0), ("dia", 1, 0), ("hex", 2, 3)])
     for track, plan in zip(video, plans, strict=True):
         parts = _track_bytes(pipeline.storage, first["id"], track)
         with av.open(io.BytesIO(b"".join(parts))) as container:
@@ -46,8 +47,9 @@ def test_cascaded_rungs_are_valid_and_a_rerun_writes_the_same_bytes(pipeline, cl
         # x264 writes its settings into the first frame: the rung's own thread count reached its encoder.
         options = re.search(rb"x264 - core .*? options: ([^\x00]*)", parts[1]).group(1).decode()
         assert f" threads={plan.threads} " in options and f" sliced_threads={int(plan.threads > 1)} " in options
-        me, subme = next(expected)
+        me, subme, bframes = next(expected)
         assert f" me={me} " in options and f" subme={subme} " in options, (track.id, options)
+        assert f" bframes={bframes} " in options, (track.id, options)
 
     # A retried job must write the same bytes under the same (CDN-cached) URLs: two runs of one argv agree.
     again = pipeline.presentation(second["id"])

@@ -32,13 +32,14 @@ def test_decode_argv_normalises_once_and_writes_raw_frames():
 VIDEO = [
     "-filter_complex",
     "[0:v]split=1[s0]"
-    ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
-    ";[c0_1]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v1];[o0]null[v0]",
+    ";[s0]scale=1280:720:flags=lanczos,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+    ";[c0_1]scale=640:360:flags=lanczos,setsar=1,format=yuv420p[v1];[o0]null[v0]",
     "-map", "[v0]", "-map", "[v1]",
     "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-    # 720p is 80 % of the pixels: round(5 x 0.8) = 4 slice threads, motion search dia (core/media/rungs.py).
-    "-x264-params:v:0", "sliced-threads=1:threads=4:stitchable=1:me=dia",
-    "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",  # rungs.SMALL_RUNG_PRESET
+    # 720p is 80 % of the pixels: round(5 x 0.8) = 4 slice threads, motion search dia, no B-frames
+    # (core/media/rungs.py LARGEST_RUNG_X264); the other rung rungs.SMALL_RUNG_PRESET and SMALL_RUNG_X264.
+    "-x264-params:v:0", "sliced-threads=1:threads=4:stitchable=1:me=dia:bframes=0",
+    "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1:bframes=0", "-preset:v:1", "superfast",
     "-g", "120", "-keyint_min", "120", "-force_key_frames", "expr:gte(t,n_forced*4)",
     "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
     "-b:v:1", "800000", "-maxrate:v:1", "1200000", "-bufsize:v:1", "1600000",

@@ -45,18 +45,19 @@ CASES = [
                   AUDIO, 4.0, Fraction(30)),
         HEAD + [
             "-filter_complex",
-            # Cascaded: each rung scaled from the one above (core/media/rungs.py).
+            # Cascaded: each rung scaled from the one above, lanczos (core/media/rungs.py VOD_SCALER).
             "[0:v]fps=30,split=1[s0]"
-            ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
-            ";[c0_1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
-            ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v2];[o0]null[v0]",
+            ";[s0]scale=1280:720:flags=lanczos,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+            ";[c0_1]scale=854:480:flags=lanczos,setsar=1,format=yuv420p,split=2[v1][c1_2]"
+            ";[c1_2]scale=640:360:flags=lanczos,setsar=1,format=yuv420p[v2];[o0]null[v0]",
             "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             # Slice threads by pixel share: 720p is 59 % of this ladder's pixels, round(5 x 0.59) = 3; the
-            # largest rung's motion search is dia (rungs.LARGEST_RUNG_X264). The rungs between the largest and
-            # the smallest x264 superfast (rungs.SMALL_RUNG_PRESET; the smallest is spared: SPARE_SMALLEST_RUNG).
-            "-x264-params:v:0", "sliced-threads=1:threads=3:stitchable=1:me=dia",
-            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
+            # largest rung's motion search is dia, no B-frames (rungs.LARGEST_RUNG_X264). The rungs between the
+            # largest and the smallest x264 superfast (rungs.SMALL_RUNG_PRESET), no B-frames either
+            # (SMALL_RUNG_X264); the smallest is spared: the family's veryfast (SPARE_SMALLEST_RUNG).
+            "-x264-params:v:0", "sliced-threads=1:threads=3:stitchable=1:me=dia:bframes=0",
+            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1:bframes=0", "-preset:v:1", "superfast",
             "-x264-params:v:2", "sliced-threads=1:threads=1:stitchable=1",
             *KEYS_4S_30,
             "-b:v:0", "3000000", "-maxrate:v:0", "4500000", "-bufsize:v:0", "6000000",
@@ -126,7 +127,7 @@ CASES = [
         EncodeJob(SRC, OUT, video("h264", (320, 240, 400_000)), None, 2.5, Fraction(30000, 1001)),
         HEAD + [
             "-filter_complex",
-            "[0:v]fps=30000/1001,split=1[s0];[s0]scale=320:240:flags=bicubic,setsar=1,format=yuv420p[v0]",
+            "[0:v]fps=30000/1001,split=1[s0];[s0]scale=320:240:flags=lanczos,setsar=1,format=yuv420p[v0]",
             "-map", "[v0]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             "-x264-params:v:0", "sliced-threads=1:threads=4:stitchable=1",
@@ -144,14 +145,14 @@ CASES = [
         HEAD + [
             "-filter_complex",
             "[0:v]fps=30,split=1[s0]"
-            ";[s0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
-            ";[c0_1]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v1];[o0]null[v0]",
+            ";[s0]scale=640:360:flags=lanczos,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+            ";[c0_1]scale=426:240:flags=lanczos,setsar=1,format=yuv420p[v1];[o0]null[v0]",
             "-map", "[v0]", "-map", "[v1]",
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0",
             # Two sizes: 360p is 69 % of the pixels, round(5 x 0.69) = 3 slices; the smaller is not spared, and
             # at superfast (no lookahead) it keeps one slice thread (rungs.NO_LOOKAHEAD_PRESETS), not its 2.
-            "-x264-params:v:0", "sliced-threads=1:threads=3:stitchable=1:me=dia",
-            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast",
+            "-x264-params:v:0", "sliced-threads=1:threads=3:stitchable=1:me=dia:bframes=0",
+            "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1:bframes=0", "-preset:v:1", "superfast",
             "-g", "120", "-keyint_min", "120",
             "-force_key_frames", "expr:gte(t,if(lt(n_forced,2),n_forced*1,(n_forced-1)*4))",
             "-b:v:0", "800000", "-maxrate:v:0", "1200000", "-bufsize:v:0", "1600000",
@@ -278,8 +279,8 @@ def test_x264_lookahead_goes_into_every_rungs_params_exact():
                     x264_lookahead=5)
     argv = build_encode_argv("ffmpeg", job)
     params = [argv[i + 1] for i, a in enumerate(argv) if a.startswith("-x264-params")]
-    assert params == ["sliced-threads=1:threads=4:stitchable=1:rc-lookahead=5:me=dia",
-                      "sliced-threads=1:threads=1:stitchable=1:rc-lookahead=5"]
+    assert params == ["sliced-threads=1:threads=4:stitchable=1:rc-lookahead=5:me=dia:bframes=0",
+                      "sliced-threads=1:threads=1:stitchable=1:rc-lookahead=5:bframes=0"]
     without = build_encode_argv("ffmpeg", replace(job, x264_lookahead=None))
     assert [a for a in without if "rc-lookahead" in a] == []
 
@@ -291,7 +292,7 @@ def test_a_small_rung_preset_goes_into_the_argv_exact(monkeypatch):
     argv = build_encode_argv("ffmpeg", job)
     assert [a for i, a in enumerate(argv) if argv[i - 1].startswith("-preset")] == ["veryfast", "superfast"]
     assert argv[argv.index("-preset:v:1") - 2:argv.index("-preset:v:1") + 2] == [
-        "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1", "-preset:v:1", "superfast"]
+        "-x264-params:v:1", "sliced-threads=1:threads=1:stitchable=1:bframes=0", "-preset:v:1", "superfast"]
     # Other families keep their one preset; None: every rung the family's.
     h265 = build_encode_argv("ffmpeg", replace(job, ladder=video("h265", (1280, 720, 3_000_000), (640, 360, 800_000))))
     assert [a for a in h265 if a.startswith("-preset")] == ["-preset"]
@@ -317,9 +318,10 @@ def test_some_rungs_of_a_whole_ladder_are_encoded_as_in_it(monkeypatch):
     within = _rung_settings(build_encode_argv(
         "ffmpeg", EncodeJob(SRC, OUT, Ladder("h264", some.renditions, within=whole.renditions), None, 4.0,
                             Fraction(30))))
-    assert within == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast"),
+    assert within == full[1:] == [("sliced-threads=1:threads=1:stitchable=1:bframes=0", "superfast"),
                                   ("sliced-threads=1:threads=1:stitchable=1", "veryfast")]  # the smallest: spared
-    assert alone[0] == ("sliced-threads=1:threads=4:stitchable=1:me=dia", "veryfast")  # 720p, the largest of two
+    # 720p, the largest of two: its share of the pixels, and the largest rung's options.
+    assert alone[0] == ("sliced-threads=1:threads=4:stitchable=1:me=dia:bframes=0", "veryfast")
 
 
 def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_path):
@@ -344,9 +346,9 @@ def test_per_title_trials_encode_each_rung_as_the_ladder_will(monkeypatch, tmp_p
         with pytest.raises(Stop):
             trials.measure(tuple(replace(r, crf=23.0) for r in subset), "crf")
     full, some = (_rung_settings(argv) for argv in ran)
-    assert some == full[1:] == [("sliced-threads=1:threads=1:stitchable=1", "superfast"),
+    assert some == full[1:] == [("sliced-threads=1:threads=1:stitchable=1:bframes=0", "superfast"),
                                 ("sliced-threads=1:threads=1:stitchable=1", "veryfast")]
-    assert full[0] == ("sliced-threads=1:threads=3:stitchable=1:me=dia", "veryfast")
+    assert full[0] == ("sliced-threads=1:threads=3:stitchable=1:me=dia:bframes=0", "veryfast")
 
 
 def test_the_storyboard_is_a_second_output_cut_from_a_rungs_picture_exact():
@@ -359,9 +361,9 @@ def test_the_storyboard_is_a_second_output_cut_from_a_rungs_picture_exact():
     # The smallest rung's picture is split once more, to the sheet's chain; everything else is as without.
     assert graph == (
         "[0:v]fps=30,split=1[s0]"
-        ";[s0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[o0][c0_1]"
-        ";[c0_1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1_2]"
-        ";[c1_2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,split=2[v2][sb]"
+        ";[s0]scale=1280:720:flags=lanczos,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+        ";[c0_1]scale=854:480:flags=lanczos,setsar=1,format=yuv420p,split=2[v1][c1_2]"
+        ";[c1_2]scale=640:360:flags=lanczos,setsar=1,format=yuv420p,split=2[v2][sb]"
         ";[sb]fps=1/1,scale=160:90:flags=bicubic,setsar=1,tile=10x1[vsb]"
         ";[o0]null[v0]"
     )

@@ -126,6 +126,32 @@ def test_largest_rung_options_go_to_the_largest_rung_of_a_ladder_of_several():
     assert [p.x264 for p in some] == [None, None, None]
 
 
+def test_small_rung_options_go_with_the_small_preset():
+    # SMALL_RUNG_X264 (bframes=0 by default): every rung that takes the small preset, not the spared smallest,
+    # not the largest (its own options), not a one-rung ladder.
+    plans = plan_rungs(DEFAULT_1080, small_preset="superfast", largest_x264="me=dia:bframes=0", spare_smallest=True,
+                       small_x264="bframes=0")
+    assert [(p.preset, p.x264) for p in plans] == [
+        (None, "me=dia:bframes=0"), ("superfast", "bframes=0"), ("superfast", "bframes=0"), (None, None)]
+    assert plan_rungs(DEFAULT_1080[:1], small_preset="superfast", small_x264="bframes=0")[0].x264 is None
+    # A trial of some sizes gets them as the whole ladder would.
+    some = plan_rungs(DEFAULT_1080[2:], small_preset="superfast", within=DEFAULT_1080, spare_smallest=True,
+                      small_x264="bframes=0")
+    assert [(p.preset, p.x264) for p in some] == [("superfast", "bframes=0"), (None, None)]
+
+
+def test_the_scaler_is_the_callers():
+    # The H.264 VOD ladder scales with rungs.VOD_SCALER (lanczos), everything else with SCALER (bicubic).
+    r = rungs((1280, 720), (640, 360))
+    assert build_ladder_graph("[0:v]", r, plan_rungs(r), scaler="lanczos") == (
+        "[0:v]split=1[s0]"
+        ";[s0]scale=1280:720:flags=lanczos,setsar=1,format=yuv420p,split=2[o0][c0_1]"
+        ";[c0_1]scale=640:360:flags=lanczos,setsar=1,format=yuv420p[v1]"
+        ";[o0]null[v0]"
+    )
+    assert build_ladder_graph("[0:v]", r, plan_rungs(r)).count("flags=bicubic") == 2
+
+
 def test_spare_smallest_keeps_the_family_preset_on_the_smallest_of_three_or_more_sizes():
     plans = plan_rungs(DEFAULT_1080, small_preset="superfast", spare_smallest=True)
     assert [p.preset for p in plans] == [None, "superfast", "superfast", None]
