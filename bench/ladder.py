@@ -246,8 +246,8 @@ def run_pipeline(source: Path, work: Path, segment: float) -> dict:
     rungs = work / "rungs"
     rungs.mkdir()
     out["rungs"] = []
-    # Largest first, as the hand-written command's streams: presentation.json lists a progressive encode's tracks
-    # in the order their first segments were published (the manifests sort them), which is not the ladder's.
+    # Largest first, as the hand-written command's streams are (presentation.json's order is the ladder's,
+    # core/services/transcode.py add_in_family_order; a custom ladder need not be largest first).
     for t in sorted(p.tracks, key=lambda t: -t.rendition.width * t.rendition.height):
         if t.rendition.is_audio:
             continue

@@ -128,6 +128,23 @@ class Family:
         return ids + ([self.audio.id] if self.audio else []) + [r.id for r in self.more_audio]
 
 
+def add_in_family_order(tracks: list[Track], track: Track, order: list[str]) -> None:
+    """Add `track` to a presentation's `tracks` where its family's rendition order puts it (in place).
+
+    A progressive encode adds each track when its first segment is published, and the rungs' first
+    segments come out in no set order (a rung with B-frames, or a slower preset, is later), so
+    presentation.json would list the tracks differently from one encode to the next. The manifests sort
+    on their own; this keeps the stored order the ladder's, as a finished family's is.
+    """
+    rank = {rid: i for i, rid in enumerate(order)}
+    mine = rank.get(track.id, len(order))
+    later = [i for i, t in enumerate(tracks) if rank.get(t.id, -1) > mine]
+    if later:
+        tracks.insert(later[0], track)
+    else:
+        tracks.append(track)
+
+
 def families_for(ladders: list[Ladder], audio: PlannedRendition | None,
                  more_audio: tuple[PlannedRendition, ...] = ()) -> list[Family]:
     """Audio (every track of it) is encoded once, by the first family's process."""
@@ -437,7 +454,7 @@ class AssetTranscode:
             if not progressive:
                 return
             if track not in presentation.tracks:
-                presentation.tracks.append(track)
+                add_in_family_order(presentation.tracks, track, family.rendition_ids)
             if len(family_tracks) < len(family.rendition_ids):
                 # Nothing is served until every track of the family has a segment: a master playlist of
                 # some renditions (or of video without its audio) is loaded once by a player and never
