@@ -30,10 +30,10 @@ every preset cut that saves real CPU loses more than 0.5 VMAF there
 (superfast's saving is mostly mbtree and its lookahead); me=dia/subme=1
 keeps the quality but its saving is within this machine's noise, so it
 stays veryfast (me=dia alone, with 2 slices, was adopted later on a quiet
-machine: LARGEST_RUNG_X264; and dropping its B-frames, which most of the
-lookahead's work is for, cost it 0.18 VMAF on testsrc2 for ~20 % of the
-ladder's CPU: SMALL_RUNG_X264). fast_bilinear aliases badly on the small
-rungs (lanczos, sharper, pays for their B-frames). Audio is already
+machine: LARGEST_RUNG_X264; and dropping its B-frames, which its lookahead
+also weighs, cost it 0.18 VMAF on testsrc2; with the small rungs' B-frames,
+~10 % of the ladder's CPU: SMALL_RUNG_X264). fast_bilinear aliases badly on
+the small rungs (lanczos, sharper, pays for their B-frames). Audio is already
 overlapped: AAC is
 encoded by the same process, beside the video encoders.
 
@@ -138,8 +138,9 @@ LARGEST_RUNG_X264: str | None = "me=dia:bframes=0"
 #
 # No B-frames (bframes=0 here and in LARGEST_RUNG_X264) and lanczos scaling (VOD_SCALER), adopted 2026-12-07.
 # Where the CPU went (the table above): the 1080p rung's lookahead threads took 5.3 of its 14.9 CPU s, and
-# at veryfast that lookahead mostly decides where B-frames go (b-adapt 1, lowres costs of each candidate
-# run); without B-frames it only feeds mbtree and VBV. The small rungs at superfast have no lookahead, but
+# at veryfast that lookahead also decides where B-frames go (b-adapt 1, lowres costs of each candidate run);
+# without B-frames it only feeds mbtree and VBV. In the must-show run below the ladder's CPU fell 9-10 %
+# (testsrc2 30.2 against 33.3 s, footage 38.5 against 42.9 s), its wall 11-13 %. The small rungs at superfast have no lookahead, but
 # x264 still analyses bframes+1 frames ahead for the frame types; per-thread CPU (bench/ladder.py --threads,
 # 10 s cuts, one run): 720p 2.21 -> 1.58 s (testsrc2) and 2.40 -> 2.02 s (footage), 480p 1.08 -> 0.83 and
 # 1.10 -> 0.92. What it costs is compression: at the same bits B-frames buy picture, which VMAF sees
